@@ -1,0 +1,44 @@
+"""Errors raised by the persistence layer (re-exported from ``relaygraph``)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointConflict",
+    "CorruptCheckpointError",
+    "MissingThreadIdError",
+    "RelaygraphError",
+    "SerializationError",
+]
+
+
+class RelaygraphError(Exception):
+    """Base class of every error relaygraph raises on purpose."""
+
+
+class MissingThreadIdError(RelaygraphError, ValueError):
+    """A checkpointed call was made without ``configurable.thread_id`` (or with None).
+
+    A ValueError subclass so code written for LangGraph's ValueError still catches it.
+    """
+
+
+class CheckpointConflict(RelaygraphError):
+    """A compare-and-set commit lost: the thread's head moved since the caller read it."""
+
+    def __init__(self, thread_id: str, checkpoint_ns: str, expected: str | None, actual: str | None):
+        self.thread_id = thread_id
+        self.checkpoint_ns = checkpoint_ns
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"thread {thread_id!r} (namespace {checkpoint_ns!r}) moved: expected head "
+            f"{expected!r}, found {actual!r}; the checkpoint was not stored"
+        )
+
+
+class SerializationError(RelaygraphError, TypeError):
+    """A value cannot be stored (or a stored payload cannot be read back)."""
+
+
+class CorruptCheckpointError(RelaygraphError):
+    """A stored checkpoint payload could not be decoded; names thread and checkpoint."""
