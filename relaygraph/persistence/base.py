@@ -209,7 +209,7 @@ class BaseCheckpointSaver(ABC):
         metadata: CheckpointMetadata,
         new_versions: dict[str, str],
         *,
-        expected_head: str | None | Any = ANY_HEAD,
+        expected_head: str | Any | None = ANY_HEAD,
     ) -> dict[str, Any]:
         """Store ``checkpoint`` as a child of the checkpoint ``config`` names and make it the head.
 
@@ -289,7 +289,7 @@ class BaseCheckpointSaver(ABC):
         metadata: CheckpointMetadata,
         new_versions: dict[str, str],
         *,
-        expected_head: str | None | Any = ANY_HEAD,
+        expected_head: str | Any | None = ANY_HEAD,
     ) -> dict[str, Any]:
         """Async :meth:`put`."""
         return await asyncio.to_thread(

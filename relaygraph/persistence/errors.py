@@ -25,7 +25,9 @@ class MissingThreadIdError(RelaygraphError, ValueError):
 class CheckpointConflict(RelaygraphError):
     """A compare-and-set commit lost: the thread's head moved since the caller read it."""
 
-    def __init__(self, thread_id: str, checkpoint_ns: str, expected: str | None, actual: str | None):
+    def __init__(
+        self, thread_id: str, checkpoint_ns: str, expected: str | None, actual: str | None
+    ):
         self.thread_id = thread_id
         self.checkpoint_ns = checkpoint_ns
         self.expected = expected

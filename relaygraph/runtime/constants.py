@@ -1,0 +1,46 @@
+"""Reserved node and channel names shared by the graph API and the step algorithm."""
+
+from __future__ import annotations
+
+from relaygraph.persistence.base import ERROR, INTERRUPT, RESUME, SCHEDULED
+
+__all__ = [
+    "END",
+    "ERROR",
+    "INPUT",
+    "INTERRUPT",
+    "NULL_TASK_ID",
+    "RESERVED_NAMES",
+    "RESUME",
+    "RETURN",
+    "SCHEDULED",
+    "START",
+    "TASKS",
+    "branch_channel",
+    "join_channel",
+]
+
+START = "__start__"
+"""The virtual first node: it turns the graph's input into state writes."""
+END = "__end__"
+"""The virtual last node: an edge to END ends that branch."""
+
+INPUT = "__input__"
+"""Pseudo task that writes a run's input (and ``Command`` updates) into the checkpoint."""
+TASKS = "__pregel_tasks"
+"""Topic channel that carries ``Send`` packets to the next superstep."""
+RETURN = "__return__"
+NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
+"""Task id of writes that belong to no task (a ``Command`` given as input)."""
+
+RESERVED_NAMES = frozenset({START, END, INPUT, TASKS, INTERRUPT, ERROR, RESUME, SCHEDULED, RETURN})
+
+
+def branch_channel(node: str) -> str:
+    """The trigger channel an edge writes to wake ``node`` in the next superstep."""
+    return f"branch:to:{node}"
+
+
+def join_channel(sources: tuple[str, ...], target: str) -> str:
+    """The barrier channel of a fan-in edge ``add_edge([a, b], target)``."""
+    return f"join:{'+'.join(sources)}:{target}"
