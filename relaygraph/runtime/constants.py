@@ -9,6 +9,7 @@ __all__ = [
     "ERROR",
     "INPUT",
     "INTERRUPT",
+    "NO_WRITES",
     "NULL_TASK_ID",
     "RESERVED_NAMES",
     "RESUME",
@@ -30,10 +31,14 @@ INPUT = "__input__"
 TASKS = "__pregel_tasks"
 """Topic channel that carries ``Send`` packets to the next superstep."""
 RETURN = "__return__"
+NO_WRITES = "__no_writes__"
+"""Marker write of a task that finished without writing anything (so it is not re-run)."""
 NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
 """Task id of writes that belong to no task (a ``Command`` given as input)."""
 
-RESERVED_NAMES = frozenset({START, END, INPUT, TASKS, INTERRUPT, ERROR, RESUME, SCHEDULED, RETURN})
+RESERVED_NAMES = frozenset(
+    {START, END, INPUT, TASKS, INTERRUPT, ERROR, RESUME, SCHEDULED, RETURN, NO_WRITES}
+)
 
 
 def branch_channel(node: str) -> str:

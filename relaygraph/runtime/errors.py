@@ -20,8 +20,10 @@ __all__ = [
     "CheckpointConflict",
     "CorruptCheckpointError",
     "EmptyChannelError",
+    "EmptyInputError",
     "GraphInterrupt",
     "GraphRecursionError",
+    "InvalidResumeError",
     "InvalidUpdateError",
     "MissingThreadIdError",
     "NodeError",
@@ -38,8 +40,20 @@ class InvalidUpdateError(RelaygraphError, ValueError):
     """A node, an input or ``update_state`` produced an update the graph cannot apply."""
 
 
+class InvalidResumeError(RelaygraphError, RuntimeError):
+    """``Command(resume=...)`` cannot be matched to a pending interrupt.
+
+    Nothing is pending, several are pending and the answer is not a map by interrupt id,
+    or the map names an unknown interrupt. (A RuntimeError, as LangGraph raises.)
+    """
+
+
 class EmptyChannelError(RelaygraphError, LookupError):
     """A channel was read before it received a value."""
+
+
+class EmptyInputError(RelaygraphError, ValueError):
+    """A run was started with no input and there is no thread state to continue from."""
 
 
 class NodeError(RelaygraphError):

@@ -1,0 +1,193 @@
+"""Running one task: call the node (with retries), turn its result into writes.
+
+Used by the in-process drivers and, on workers, by the distributed executor. Everything
+a node does to the outside world happens here; the result is a :class:`TaskOutcome`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from relaygraph.runtime.algorithm import apply_writes, copy_checkpoint
+from relaygraph.runtime.channels import BaseChannel
+from relaygraph.runtime.context import NO_ANSWER, TaskContext, reset_task_context, set_task_context
+from relaygraph.runtime.effects import TaskOutcome, TaskRun
+from relaygraph.runtime.errors import GraphInterrupt
+from relaygraph.runtime.nodes import (
+    CompiledNode,
+    ParentCommand,
+    acall_function,
+    branch_writes,
+    call_function,
+    goto_writes,
+)
+from relaygraph.runtime.types import Command
+
+if TYPE_CHECKING:
+    from relaygraph.runtime.pregel import CompiledStateGraph
+
+__all__ = ["NullResume", "arun_task", "run_task"]
+
+
+class NullResume:
+    """A ``Command(resume=value)`` answer that the first unanswered interrupt claims."""
+
+    def __init__(self, values: list[Any] | None = None) -> None:
+        self._values = list(values or [])
+        self._lock = threading.Lock()
+
+    def claim(self) -> Any:
+        with self._lock:
+            return self._values.pop(0) if self._values else NO_ANSWER
+
+
+def _context_for(
+    run: TaskRun, store: Any, writer: Callable[[Any], None], null_resume: NullResume
+) -> TaskContext:
+    configurable = run.config.get("configurable", {})
+    return TaskContext(
+        task_id=run.task.id,
+        config=run.config,
+        store=store,
+        writer=writer,
+        resume_values=list(run.resume_values),
+        resume_map=configurable.get("__relaygraph_resume_map"),
+        claim_null_resume=null_resume.claim,
+    )
+
+
+def result_writes(
+    graph: CompiledStateGraph,
+    node: CompiledNode,
+    run: TaskRun,
+    result: Any,
+    channels: dict[str, BaseChannel],
+) -> tuple[list[tuple[str, Any]], Any]:
+    """The writes of a node's result: state update, static edges, conditional edges."""
+    known = graph.node_names
+    schema = graph.builder.schema
+    if isinstance(result, Command):
+        if result.graph == Command.PARENT:
+            raise ParentCommand(result)
+        writes = schema.update_pairs(result.update, source=node.name) if result.update else []
+        update = _update_view(writes)
+        writes = writes + goto_writes(result, known)
+    elif node.is_subgraph:
+        writes = schema.update_pairs(result, source=node.name)
+        update = _update_view(writes)
+    else:
+        writes = schema.update_pairs(result, source=node.name)
+        update = _update_view(writes) if result is not None else None
+    writes.extend(node.static_writes())
+    if node.branches:
+        fresh = {name: channel.copy() for name, channel in channels.items()}
+        scratch = copy_checkpoint(graph.scratch_checkpoint)
+        from relaygraph.runtime.algorithm import Task
+
+        apply_writes(scratch, fresh, [Task("", node.name, ("", ""), (), writes=writes)], None)
+        state = schema.to_node_input(graph.read_state(fresh))
+        for branch, signature in node.branches:
+            chosen = call_function(branch.path, signature, state, run.config, graph.store)
+            writes.extend(branch_writes(node, chosen, branch, known))
+    return writes, update
+
+
+def _update_view(writes: list[tuple[str, Any]]) -> dict[str, Any] | None:
+    if not writes:
+        return None
+    view: dict[str, Any] = {}
+    for key, value in writes:
+        view[key] = value
+    return view
+
+
+def run_task(
+    graph: CompiledStateGraph,
+    run: TaskRun,
+    channels: dict[str, BaseChannel],
+    null_resume: NullResume,
+    writer: Callable[[Any], None],
+) -> TaskOutcome:
+    """Run a task to completion in this thread, retrying per the node's RetryPolicy."""
+    node = graph.nodes[run.task.name]
+    attempt = 0
+    while True:
+        attempt += 1
+        context = _context_for(run, graph.store, writer, null_resume)
+        token = set_task_context(context)
+        try:
+            if node.is_subgraph:
+                result = node.action.invoke(run.input, run.config)
+            else:
+                result = call_function(
+                    node.action, node.signature, run.input, run.config, graph.store
+                )
+            writes, update = result_writes(graph, node, run, result, channels)
+            return TaskOutcome(
+                run.task, writes, update, new_resume_values=context.new_resume_values
+            )
+        except GraphInterrupt as exc:
+            return TaskOutcome(
+                run.task, interrupts=exc.interrupts, new_resume_values=context.new_resume_values
+            )
+        except ParentCommand:
+            raise
+        except Exception as exc:
+            delay = _retry_delay(node, exc, attempt)
+            if delay is None:
+                return TaskOutcome(run.task, error=exc)
+        finally:
+            reset_task_context(token)
+        time.sleep(delay)
+
+
+async def arun_task(
+    graph: CompiledStateGraph,
+    run: TaskRun,
+    channels: dict[str, BaseChannel],
+    null_resume: NullResume,
+    writer: Callable[[Any], None],
+) -> TaskOutcome:
+    """Async :func:`run_task`: async nodes are awaited, sync ones run in a thread."""
+    node = graph.nodes[run.task.name]
+    attempt = 0
+    while True:
+        attempt += 1
+        context = _context_for(run, graph.store, writer, null_resume)
+        token = set_task_context(context)
+        try:
+            if node.is_subgraph:
+                result = await node.action.ainvoke(run.input, run.config)
+            else:
+                result = await acall_function(
+                    node.action, node.signature, run.input, run.config, graph.store
+                )
+            writes, update = result_writes(graph, node, run, result, channels)
+            return TaskOutcome(
+                run.task, writes, update, new_resume_values=context.new_resume_values
+            )
+        except GraphInterrupt as exc:
+            return TaskOutcome(
+                run.task, interrupts=exc.interrupts, new_resume_values=context.new_resume_values
+            )
+        except ParentCommand:
+            raise
+        except Exception as exc:
+            delay = _retry_delay(node, exc, attempt)
+            if delay is None:
+                return TaskOutcome(run.task, error=exc)
+        finally:
+            reset_task_context(token)
+        await asyncio.sleep(delay)
+
+
+def _retry_delay(node: CompiledNode, exc: Exception, attempt: int) -> float | None:
+    """Seconds to wait before the next attempt, or None when the task has failed for good."""
+    policy = node.retry_policy
+    if policy is None or attempt >= policy.max_attempts or not policy.should_retry(exc):
+        return None
+    return policy.interval(attempt)

@@ -1,0 +1,402 @@
+"""The run loop: input, supersteps, checkpoints, interrupts — as a generator of effects.
+
+One run of a graph on one thread. The loop yields :mod:`~relaygraph.runtime.effects`
+(saver calls, task batches, stream chunks) and receives their results, so the same loop
+runs under the sync driver, the asyncio driver, and is mirrored step for step by the
+distributed executor. A superstep is: plan tasks from the head checkpoint, run them, fold
+their writes (in task order) into the channels, commit one checkpoint by compare-and-set
+on the thread's head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from relaygraph.persistence.base import ANY_HEAD, make_config
+from relaygraph.runtime.algorithm import (
+    Task,
+    apply_writes,
+    channels_from_checkpoint,
+    copy_checkpoint,
+    create_checkpoint,
+    empty_checkpoint,
+    prepare_tasks,
+    should_interrupt,
+)
+from relaygraph.runtime.constants import (
+    ERROR,
+    INPUT,
+    INTERRUPT,
+    NO_WRITES,
+    NULL_TASK_ID,
+    RESUME,
+    START,
+)
+from relaygraph.runtime.effects import Emit, Execute, SaverCall, TaskOutcome, TaskRun
+from relaygraph.runtime.errors import (
+    EmptyInputError,
+    GraphInterrupt,
+    GraphRecursionError,
+    InvalidResumeError,
+)
+from relaygraph.runtime.executor import NullResume
+from relaygraph.runtime.types import Command, Interrupt
+
+if TYPE_CHECKING:
+    from relaygraph.runtime.pregel import CompiledStateGraph
+
+__all__ = ["RunResult", "run_loop"]
+
+Effects = Generator[Any, Any, "RunResult"]
+
+
+class RunResult:
+    """How a run ended: its output values, interrupts, and status."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.interrupts: list[Interrupt] = []
+        self.status = "pending"
+        self.config: dict[str, Any] | None = None
+
+
+def checkpoint_metadata(
+    config: dict[str, Any], source: str, step: int, parents: dict[str, str]
+) -> dict[str, Any]:
+    """``source``, ``step``, ``parents`` plus the run's scalar custom keys."""
+    metadata: dict[str, Any] = {"source": source, "step": step, "parents": dict(parents)}
+    for key, value in (config.get("configurable") or {}).items():
+        if key.startswith("__") or key in ("thread_id", "checkpoint_id", "checkpoint_ns"):
+            continue
+        if key.startswith("checkpoint_"):
+            continue
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            metadata[key] = value
+    metadata.update(config.get("metadata") or {})
+    if config.get("run_id") is not None:
+        metadata["run_id"] = str(config["run_id"])
+    metadata.update({"source": source, "step": step, "parents": dict(parents)})
+    return metadata
+
+
+def pending_interrupts(pending_writes: list[Any]) -> dict[str, Interrupt]:
+    """The interrupts recorded against a checkpoint, by id."""
+    found: dict[str, Interrupt] = {}
+    for _task_id, channel, value in pending_writes:
+        if channel == INTERRUPT:
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, Interrupt):
+                    found[item.id] = item
+    return found
+
+
+class _Run:
+    """Mutable state of one run, shared by the loop's helpers."""
+
+    def __init__(self, graph: CompiledStateGraph, config: dict[str, Any], modes: set[str]):
+        self.graph = graph
+        self.config = config
+        self.modes = modes
+        self.saver = graph.saver_for(config)
+        self.configurable = config.setdefault("configurable", {})
+        self.ns = str(self.configurable.get("checkpoint_ns") or "")
+        self.parents: dict[str, str] = dict(self.configurable.get("__relaygraph_parents") or {})
+        self.thread_id: str | None = None
+        self.checkpoint_config: dict[str, Any] = {}
+        self.head: Any = None
+
+    def emits(self, mode: str) -> bool:
+        return mode in self.modes
+
+
+def run_loop(
+    graph: CompiledStateGraph,
+    input: Any,
+    config: dict[str, Any],
+    *,
+    modes: set[str],
+    interrupt_before: Any = None,
+    interrupt_after: Any = None,
+) -> Effects:
+    """Run ``graph`` on ``input`` (None or a Command to continue a thread); see module doc."""
+    from relaygraph.persistence.base import thread_id_of
+
+    run = _Run(graph, config, modes)
+    result = RunResult()
+    saved = None
+    if run.saver is not None:
+        run.thread_id = thread_id_of(config)
+        saved = yield SaverCall("get_tuple", (_read_config(run, config),))
+    elif isinstance(input, Command) and input.resume is not None:
+        raise InvalidResumeError("Command(resume=...) needs a checkpointer to resume from")
+    if saved is not None:
+        checkpoint = copy_checkpoint(saved.checkpoint)
+        pending = list(saved.pending_writes)
+        step = int(saved.metadata.get("step", -1)) + 1
+        run.checkpoint_config = saved.config
+        run.head = saved.checkpoint["id"]
+        previous_source = saved.metadata.get("source")
+    else:
+        checkpoint = empty_checkpoint()
+        pending = []
+        step = -1
+        run.checkpoint_config = make_config(run.thread_id or "", run.ns, "")
+        run.checkpoint_config["configurable"].pop("checkpoint_id")
+        run.head = None
+        previous_source = None
+    addressed = bool(run.configurable.get("checkpoint_id"))
+    if addressed:
+        run.head = ANY_HEAD  # a replay forks from an old checkpoint: a new branch
+    channels = channels_from_checkpoint(graph.channel_prototypes, checkpoint)
+    recursion_limit = int(config.get("recursion_limit", 25))
+    stop = step + recursion_limit + 1
+    null_resume = run.configurable.get("__relaygraph_null_resume") or NullResume()
+    if (
+        run.configurable.get("__relaygraph_resuming")
+        and saved is not None
+        and pending_interrupts(pending)
+    ):
+        input = None  # a subgraph re-run by its resumed parent continues where it stopped
+
+    resuming = saved is not None and (input is None or isinstance(input, Command))
+    if isinstance(input, Command):
+        null_writes = yield from _accept_command(run, input, pending, null_resume, saved)
+        pending.extend((NULL_TASK_ID, c, v) for c, v in null_writes)
+    if input is None and saved is None and not run.configurable.get("__relaygraph_resuming"):
+        raise EmptyInputError("Received no input: pass the graph's input, or a thread to resume")
+
+    null_writes = [(c, v) for tid, c, v in pending if tid == NULL_TASK_ID]
+    if null_writes:
+        apply_writes(
+            checkpoint,
+            channels,
+            [Task(NULL_TASK_ID, INPUT, (), (), writes=null_writes)],
+            graph.next_version,
+        )
+    if resuming:
+        checkpoint["versions_seen"][INTERRUPT] = dict(checkpoint["channel_versions"])
+        if addressed and previous_source not in ("update", "fork"):
+            pending = [w for w in pending if w[1] not in (INTERRUPT, ERROR)]
+            checkpoint = yield from _commit(run, checkpoint, channels, "fork", step)
+            pending = []
+            step += 1
+        if run.emits("values"):
+            yield Emit("values", graph.read_output(channels))
+    elif input is not None:
+        discarded = prepare_tasks(
+            checkpoint, channels, graph.triggers_of, step=step, checkpoint_ns=run.ns
+        )
+        input_task = Task(NULL_TASK_ID, INPUT, (), (), writes=[(START, graph.coerce_input(input))])
+        apply_writes(checkpoint, channels, [*discarded.values(), input_task], graph.next_version)
+        checkpoint = yield from _commit(run, checkpoint, channels, "input", step)
+        pending = []
+        step += 1
+
+    ran: list[Task] = []
+    while True:
+        tasks = prepare_tasks(
+            checkpoint, channels, graph.triggers_of, step=step, checkpoint_ns=run.ns
+        )
+        if step > stop and tasks:
+            raise GraphRecursionError(
+                f"Recursion limit of {recursion_limit} reached without hitting a stop "
+                "condition. You can increase the limit by setting the `recursion_limit` "
+                "config key."
+            )
+        if not tasks:
+            result.status = "done"
+            break
+        done, resume_values = _match_pending(tasks, pending)
+        if interrupt_before and should_interrupt(checkpoint, interrupt_before, tasks.values()):
+            result.status = "interrupt_before"
+            break
+        runs = [
+            TaskRun(
+                task,
+                graph.nodes[task.name],
+                graph.task_input(task, channels),
+                graph.task_config(
+                    run.config, task, run.ns, checkpoint["id"], resuming, null_resume
+                ),
+                resume_values.get(task.id, []),
+            )
+            for task in tasks.values()
+            if task.id not in done
+        ]
+        if run.emits("debug"):
+            for task in tasks.values():
+                yield Emit("debug", graph.debug_task(step, task))
+        for task in tasks.values():
+            if task.id in done and run.emits("updates") and task.name != START:
+                update = graph.update_of(task.state_writes)
+                yield Emit("updates", {task.name: update, "__metadata__": {"cached": True}})
+        outcomes: list[TaskOutcome] = (yield Execute(runs, channels, null_resume)) if runs else []
+        error: BaseException | None = None
+        interrupts: list[Interrupt] = []
+        for outcome in outcomes:
+            yield from _record_outcome(run, outcome)
+            if outcome.error is not None and error is None:
+                error = outcome.error
+            interrupts.extend(outcome.interrupts)
+        if error is not None:
+            raise error
+        if interrupts:
+            result.status = "interrupted"
+            result.interrupts = interrupts
+            if run.emits("updates"):
+                yield Emit("updates", {INTERRUPT: tuple(interrupts)})
+            # The caller sees the finished siblings' writes (the head keeps them pending).
+            finished = [task for task in tasks.values() if task.writes]
+            if finished and apply_writes(checkpoint, channels, finished, None) and run.emits(
+                "values"
+            ):
+                yield Emit("values", graph.read_output(channels))
+            break
+        updated = apply_writes(checkpoint, channels, tasks.values(), graph.next_version)
+        if run.emits("values") and updated & graph.output_keys:
+            yield Emit("values", graph.read_output(channels))
+        checkpoint = yield from _commit(run, checkpoint, channels, "loop", step)
+        pending = []
+        step += 1
+        ran = list(tasks.values())
+        if interrupt_after and should_interrupt(checkpoint, interrupt_after, ran):
+            result.status = "interrupt_after"
+            break
+    result.values = graph.read_output(channels)
+    result.config = run.checkpoint_config
+    if result.status == "interrupted" and run.configurable.get("__relaygraph_nested"):
+        raise GraphInterrupt(result.interrupts)
+    return result
+
+
+def _read_config(run: _Run, config: dict[str, Any]) -> dict[str, Any]:
+    configurable = {"thread_id": run.thread_id, "checkpoint_ns": run.ns}
+    if config["configurable"].get("checkpoint_id"):
+        configurable["checkpoint_id"] = config["configurable"]["checkpoint_id"]
+    return {"configurable": configurable}
+
+
+def _accept_command(
+    run: _Run, command: Command, pending: list[Any], null_resume: NullResume, saved: Any
+) -> Generator[Any, Any, list[tuple[str, Any]]]:
+    """Check a Command input and turn it into writes of the null task."""
+    writes: list[tuple[str, Any]] = []
+    if command.resume is not None:
+        waiting = pending_interrupts(pending)
+        if not waiting and not run.configurable.get("__relaygraph_nested"):
+            raise InvalidResumeError(
+                "Command(resume=...) was given but nothing is waiting to be resumed on thread "
+                f"{run.thread_id!r}: no pending interrupt"
+            )
+        resume = command.resume
+        if isinstance(resume, dict) and resume and all(_looks_like_id(k) for k in resume):
+            unknown = sorted(set(resume) - set(waiting))
+            if unknown and waiting:
+                raise InvalidResumeError(
+                    f"Command(resume=...) names unknown interrupt {unknown[0]}"
+                )
+            run.configurable["__relaygraph_resume_map"] = dict(resume)
+        else:
+            if len(waiting) > 1:
+                raise InvalidResumeError(
+                    "When there are multiple pending interrupts, you must specify the interrupt "
+                    "id when resuming: Command(resume={interrupt.id: value, ...})"
+                )
+            null_resume._values.append(resume)
+    if command.update is not None:
+        writes.extend(run.graph.builder.schema.update_pairs(command.update, source="Command"))
+    if command.goto:
+        from relaygraph.runtime.nodes import goto_writes
+
+        writes.extend(goto_writes(command, run.graph.node_names))
+    if writes and run.saver is not None and saved is not None:
+        yield SaverCall("put_writes", (saved.config, writes, NULL_TASK_ID))
+    return writes
+
+
+def _looks_like_id(key: Any) -> bool:
+    return isinstance(key, str) and len(key) == 32 and all(c in "0123456789abcdef" for c in key)
+
+
+def _match_pending(
+    tasks: dict[str, Task], pending: list[Any]
+) -> tuple[set[str], dict[str, list[Any]]]:
+    """Tasks that already finished against this checkpoint, and recorded resume answers."""
+    done: set[str] = set()
+    resume_values: dict[str, list[Any]] = {}
+    for task_id, channel, value in pending:
+        task = tasks.get(task_id)
+        if task is None:
+            continue
+        if channel == RESUME:
+            resume_values[task_id] = list(value)
+        elif channel in (ERROR, INTERRUPT):
+            continue
+        else:
+            done.add(task_id)
+            if channel != NO_WRITES:
+                task.writes.append((channel, value))
+    return done, resume_values
+
+
+def _record_outcome(run: _Run, outcome: TaskOutcome) -> Generator[Any, Any, None]:
+    """Store a finished task's writes (or its error / interrupt) against the checkpoint."""
+    task = outcome.task
+    saver_writes: list[tuple[str, Any]] = []
+    if outcome.new_resume_values is not None:
+        saver_writes.append((RESUME, outcome.new_resume_values))
+    if outcome.error is not None:
+        saver_writes.append((ERROR, outcome.error))
+    elif outcome.interrupts:
+        saver_writes.append((INTERRUPT, list(outcome.interrupts)))
+    else:
+        task.writes = list(outcome.writes)
+        saver_writes.extend(outcome.writes or [(NO_WRITES, None)])
+    for chunk in outcome.custom:
+        if run.emits("custom"):
+            yield Emit("custom", chunk)
+    if outcome.error is None and not outcome.interrupts:
+        if run.emits("updates") and task.name != START:
+            yield Emit("updates", {task.name: outcome.update})
+        if run.emits("debug"):
+            yield Emit("debug", run.graph.debug_task_result(task, outcome))
+    if run.saver is not None and run.checkpoint_config.get("configurable", {}).get("checkpoint_id"):
+        yield SaverCall("put_writes", (run.checkpoint_config, saver_writes, task.id))
+
+
+def _commit(
+    run: _Run, checkpoint: Any, channels: dict[str, Any], source: str, step: int
+) -> Generator[Any, Any, Any]:
+    """Write the next checkpoint (compare-and-set on the head) and make it current."""
+    graph = run.graph
+    new = create_checkpoint(checkpoint, channels)
+    metadata = checkpoint_metadata(run.config, source, step, run.parents)
+    previous_versions = run.__dict__.setdefault("stored_versions", {})
+    new_versions = {
+        name: version
+        for name, version in new["channel_versions"].items()
+        if previous_versions.get(name) != version
+    }
+    if run.saver is not None:
+        parent_config = run.checkpoint_config
+        stored = yield SaverCall(
+            "put",
+            (parent_config, new, metadata, new_versions),
+            {"expected_head": run.head},
+        )
+        run.checkpoint_config = stored
+        run.head = new["id"]
+    else:
+        run.checkpoint_config = make_config(run.thread_id or "", run.ns, new["id"])
+    run.stored_versions = dict(new["channel_versions"])
+    if run.emits("checkpoints") or run.emits("debug"):
+        snapshot = graph.checkpoint_event(run.checkpoint_config, new, metadata, channels, step)
+        if run.emits("checkpoints"):
+            yield Emit("checkpoints", snapshot)
+        if run.emits("debug"):
+            yield Emit(
+                "debug",
+                {"step": step, "timestamp": new["ts"], "type": "checkpoint", "payload": snapshot},
+            )
+    return copy_checkpoint(new)

@@ -1,0 +1,433 @@
+"""``CompiledStateGraph``: run a graph (invoke / stream, sync and async) and read its threads."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from relaygraph.runtime import state_ops
+from relaygraph.runtime.algorithm import PUSH, Task
+from relaygraph.runtime.channels import MISSING, BaseChannel, Topic
+from relaygraph.runtime.constants import INTERRUPT, START, TASKS
+from relaygraph.runtime.drivers import adrive, adrive_to_end, drive, drive_to_end
+from relaygraph.runtime.effects import Emit, TaskOutcome
+from relaygraph.runtime.loop import RunResult, run_loop
+from relaygraph.runtime.nodes import compile_nodes
+from relaygraph.runtime.types import StateSnapshot, StateUpdate
+
+if TYPE_CHECKING:
+    from relaygraph.runtime.graph import StateGraph
+
+__all__ = ["CompiledStateGraph"]
+
+_STREAM_MODES = {"values", "updates", "checkpoints", "tasks", "debug", "custom", "messages"}
+
+
+class CompiledStateGraph:
+    """A runnable graph. Build it with ``StateGraph(...).compile(checkpointer=..., store=...)``.
+
+    With a checkpointer every call needs ``config={"configurable": {"thread_id": ...}}``:
+    the thread's state is saved after every superstep and the next call continues it.
+    """
+
+    _is_relaygraph_compiled = True
+
+    def __init__(
+        self,
+        builder: StateGraph,
+        *,
+        checkpointer: Any = None,
+        store: Any = None,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        debug: bool = False,
+        name: str | None = None,
+    ) -> None:
+        self.builder = builder
+        self.checkpointer = checkpointer
+        self.store = store
+        self.interrupt_before = interrupt_before
+        self.interrupt_after = interrupt_after
+        self.debug = debug
+        self.name = name or "LangGraph"
+        self.nodes, extra_channels = compile_nodes(builder)
+        self.node_names = tuple(n for n in self.nodes if n != START)
+        self.triggers_of = {name: node.triggers for name, node in self.nodes.items()}
+        state_channels: dict[str, BaseChannel] = {}
+        for schema in (builder.schema, builder.input_schema, builder.output_schema):
+            for key, channel in schema.channels().items():
+                state_channels.setdefault(key, channel)
+        self.state_keys = tuple(state_channels)
+        self.channel_prototypes: dict[str, BaseChannel] = {
+            **state_channels,
+            **extra_channels,
+            TASKS: Topic(TASKS),
+        }
+        self.output_keys = frozenset(
+            builder.output_schema.keys if builder.output_schema.kind != "dict" else self.state_keys
+        )
+        self.scratch_checkpoint = {
+            "v": 1,
+            "id": "",
+            "ts": "",
+            "channel_values": {},
+            "channel_versions": {},
+            "versions_seen": {},
+        }
+
+    # -- helpers the loop and executors use ------------------------------------------
+
+    def saver_for(self, config: dict[str, Any]) -> Any:
+        """The checkpointer of a run: the graph's own, or the parent graph's for a subgraph."""
+        if self.checkpointer is False:
+            return None
+        if self.checkpointer is not None and self.checkpointer is not True:
+            return self.checkpointer
+        return (config.get("configurable") or {}).get("__relaygraph_checkpointer")
+
+    @staticmethod
+    def next_version(current: str | None) -> str:
+        from relaygraph.persistence.base import next_version
+
+        return next_version(current)
+
+    def coerce_input(self, value: Any) -> Any:
+        """The run input as a dict of state keys (schema instances are accepted)."""
+        pairs = self.builder.input_schema.update_pairs(value, source="input")
+        return dict(pairs)
+
+    def read_state(self, channels: dict[str, BaseChannel]) -> dict[str, Any]:
+        """The state keys' current values."""
+        values = {}
+        for key in self.state_keys:
+            channel = channels[key]
+            if channel.is_available():
+                values[key] = channel.get()
+        return values
+
+    def read_output(self, channels: dict[str, BaseChannel]) -> dict[str, Any]:
+        """The output keys' current values."""
+        return {k: v for k, v in self.read_state(channels).items() if k in self.output_keys}
+
+    def task_input(self, task: Task, channels: dict[str, BaseChannel]) -> Any:
+        """What the task's node receives: the state (as its schema) or the Send argument."""
+        if task.path[0] == PUSH:
+            return task.input
+        if task.name == START:
+            return channels[START].get()
+        node = self.nodes[task.name]
+        schema = node.input_schema or self.builder.schema
+        values = self.read_state(channels)
+        if node.is_subgraph:
+            return values
+        if node.input_schema is not None:
+            values = {k: v for k, v in values.items() if k in schema.annotations}
+        return schema.to_node_input(values)
+
+    def task_config(
+        self,
+        config: dict[str, Any],
+        task: Task,
+        ns: str,
+        checkpoint_id: str,
+        resuming: bool,
+        null_resume: Any = None,
+    ) -> dict[str, Any]:
+        """The config a node sees (and passes to a subgraph)."""
+        configurable = dict(config.get("configurable") or {})
+        task_ns = f"{task.name}:{task.id}"
+        configurable.update(
+            {
+                "checkpoint_ns": f"{ns}|{task_ns}" if ns else task_ns,
+                "__relaygraph_parents": {
+                    **(configurable.get("__relaygraph_parents") or {}),
+                    ns: checkpoint_id,
+                },
+                "__relaygraph_nested": True,
+                "__relaygraph_resuming": resuming,
+                "__relaygraph_checkpointer": self.saver_for(config),
+                "__relaygraph_task_id": task.id,
+                "__relaygraph_null_resume": null_resume,
+            }
+        )
+        configurable.pop("checkpoint_id", None)
+        return {**config, "configurable": configurable}
+
+    def update_of(self, writes: list[tuple[str, Any]]) -> dict[str, Any] | None:
+        """A task's state writes as the ``updates`` stream shows them."""
+        view = {k: v for k, v in writes if k in self.state_keys}
+        return view or None
+
+    def debug_task(self, step: int, task: Task) -> dict[str, Any]:
+        return {
+            "step": step,
+            "type": "task",
+            "payload": {"id": task.id, "name": task.name, "triggers": list(task.triggers)},
+        }
+
+    def debug_task_result(self, task: Task, outcome: TaskOutcome) -> dict[str, Any]:
+        return {
+            "type": "task_result",
+            "payload": {
+                "id": task.id,
+                "name": task.name,
+                "result": [(k, v) for k, v in outcome.writes if k in self.state_keys],
+                "error": repr(outcome.error) if outcome.error else None,
+                "interrupts": list(outcome.interrupts),
+            },
+        }
+
+    def checkpoint_event(
+        self,
+        config: dict[str, Any],
+        checkpoint: Any,
+        metadata: dict[str, Any],
+        channels: dict[str, BaseChannel],
+        step: int,
+    ) -> dict[str, Any]:
+        """The ``checkpoints`` stream payload for a just-written checkpoint."""
+        from relaygraph.runtime.algorithm import channels_from_checkpoint, prepare_tasks
+
+        fresh = channels_from_checkpoint(self.channel_prototypes, checkpoint)
+        tasks = prepare_tasks(checkpoint, fresh, self.triggers_of, step=step + 1)
+        return {
+            "config": config,
+            "metadata": metadata,
+            "values": self.read_output(channels),
+            "next": [t.name for t in tasks.values()],
+            "tasks": [{"id": t.id, "name": t.name, "interrupts": ()} for t in tasks.values()],
+        }
+
+    # -- running -----------------------------------------------------------------------
+
+    def _prepare(
+        self, input: Any, config: dict[str, Any] | None, stream_mode: Any, kwargs: dict
+    ) -> tuple[Any, dict[str, Any], list[str], bool]:
+        config = _copy_config(config)
+        for key in ("recursion_limit",):
+            if key in kwargs and kwargs[key] is not None:
+                config[key] = kwargs.pop(key)
+        if stream_mode is None:
+            stream_mode = "updates"
+        single = isinstance(stream_mode, str)
+        modes = [stream_mode] if single else list(stream_mode)
+        for mode in modes:
+            if mode not in _STREAM_MODES:
+                raise ValueError(
+                    f"unknown stream_mode {mode!r}; use one of {sorted(_STREAM_MODES)}"
+                )
+        effects = run_loop(
+            self,
+            input,
+            config,
+            modes=set(modes),
+            interrupt_before=kwargs.get("interrupt_before") or self.interrupt_before,
+            interrupt_after=kwargs.get("interrupt_after") or self.interrupt_after,
+        )
+        return effects, config, modes, single
+
+    def stream(
+        self,
+        input: Any,
+        config: dict[str, Any] | None = None,
+        *,
+        stream_mode: Any = None,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        subgraphs: bool = False,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        """Run the graph, yielding chunks of the chosen ``stream_mode`` (or modes) as they come."""
+        kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+        effects, config, _modes, single = self._prepare(input, config, stream_mode, kwargs)
+        saver = self.saver_for(config)
+        driver = drive(self, effects, saver)
+        while True:
+            try:
+                emit = next(driver)
+            except StopIteration as stop:
+                self._last_result = stop.value
+                return
+            yield _shape(emit, single, subgraphs)
+
+    async def astream(
+        self,
+        input: Any,
+        config: dict[str, Any] | None = None,
+        *,
+        stream_mode: Any = None,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        subgraphs: bool = False,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Async :meth:`stream`."""
+        kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+        effects, config, _modes, single = self._prepare(input, config, stream_mode, kwargs)
+        box: list[Any] = []
+        async for emit in adrive(self, effects, self.saver_for(config), box):
+            yield _shape(emit, single, subgraphs)
+        self._last_result = box[0] if box else None
+
+    def invoke(
+        self,
+        input: Any,
+        config: dict[str, Any] | None = None,
+        *,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run the graph to the end (or to an interrupt) and return the final state.
+
+        When the run stopped at ``interrupt()``, the result also has ``"__interrupt__"``: the
+        list of pending :class:`~relaygraph.runtime.types.Interrupt`.
+        """
+        kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+        effects, config, _modes, _single = self._prepare(input, config, [], kwargs)
+        driver = drive(self, effects, self.saver_for(config))
+        while True:
+            try:
+                next(driver)
+            except StopIteration as stop:
+                return _output(stop.value)
+
+    async def ainvoke(
+        self,
+        input: Any,
+        config: dict[str, Any] | None = None,
+        *,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Async :meth:`invoke`."""
+        kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+        effects, config, _modes, _single = self._prepare(input, config, [], kwargs)
+        box: list[Any] = []
+        async for _ in adrive(self, effects, self.saver_for(config), box):
+            pass
+        return _output(box[0])
+
+    # -- thread state --------------------------------------------------------------------
+
+    def get_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
+        """The thread's current state (or the checkpoint ``config`` names)."""
+        saver = self._require_saver(config)
+        return drive_to_end(self, state_ops.get_state(self, config, subgraphs), saver)
+
+    async def aget_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
+        """Async :meth:`get_state`."""
+        saver = self._require_saver(config)
+        return await adrive_to_end(self, state_ops.get_state(self, config, subgraphs), saver)
+
+    def get_state_history(
+        self,
+        config: dict[str, Any],
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StateSnapshot]:
+        """The thread's checkpoints as snapshots, newest first."""
+        saver = self._require_saver(config)
+        effects = state_ops.get_state_history(self, config, filter, before, limit)
+        yield from drive_to_end(self, effects, saver)
+
+    async def aget_state_history(
+        self,
+        config: dict[str, Any],
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[StateSnapshot]:
+        """Async :meth:`get_state_history`."""
+        saver = self._require_saver(config)
+        effects = state_ops.get_state_history(self, config, filter, before, limit)
+        for snapshot in await adrive_to_end(self, effects, saver):
+            yield snapshot
+
+    def update_state(
+        self,
+        config: dict[str, Any],
+        values: Any,
+        as_node: str | None = None,
+        task_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Write ``values`` to the thread as if node ``as_node`` had returned them.
+
+        The update goes through the reducers and ``as_node``'s edges decide what runs next.
+        Returns the config of the new checkpoint (metadata ``source`` is ``"update"``).
+        """
+        return self.bulk_update_state(config, [[StateUpdate(values, as_node, task_id)]])
+
+    async def aupdate_state(
+        self,
+        config: dict[str, Any],
+        values: Any,
+        as_node: str | None = None,
+        task_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Async :meth:`update_state`."""
+        return await self.abulk_update_state(config, [[StateUpdate(values, as_node, task_id)]])
+
+    def bulk_update_state(
+        self, config: dict[str, Any], supersteps: Sequence[Sequence[StateUpdate]]
+    ) -> dict[str, Any]:
+        """Apply several updates: one checkpoint per superstep, its updates applied together."""
+        saver = self._require_saver(config)
+        return drive_to_end(self, state_ops.bulk_update(self, config, supersteps), saver)
+
+    async def abulk_update_state(
+        self, config: dict[str, Any], supersteps: Sequence[Sequence[StateUpdate]]
+    ) -> dict[str, Any]:
+        """Async :meth:`bulk_update_state`."""
+        saver = self._require_saver(config)
+        return await adrive_to_end(self, state_ops.bulk_update(self, config, supersteps), saver)
+
+    def _require_saver(self, config: dict[str, Any] | None) -> Any:
+        from relaygraph.persistence.base import thread_id_of
+
+        saver = self.saver_for(config or {})
+        if saver is None:
+            raise ValueError("No checkpointer set: compile the graph with checkpointer=...")
+        thread_id_of(config)
+        return saver
+
+    # -- introspection -------------------------------------------------------------------
+
+    def get_subgraphs(self) -> Iterator[tuple[str, CompiledStateGraph]]:
+        """The (node name, subgraph) pairs of nodes that are compiled graphs."""
+        for name, node in self.nodes.items():
+            if node.is_subgraph:
+                yield name, node.action
+
+    def __repr__(self) -> str:
+        return f"<CompiledStateGraph {self.name!r} nodes={list(self.node_names)}>"
+
+
+def _copy_config(config: dict[str, Any] | None) -> dict[str, Any]:
+    config = dict(config or {})
+    config["configurable"] = dict(config.get("configurable") or {})
+    if "metadata" in config:
+        config["metadata"] = copy.copy(config["metadata"])
+    return config
+
+
+def _shape(emit: Emit, single: bool, subgraphs: bool) -> Any:
+    chunk = emit.payload if single else (emit.mode, emit.payload)
+    if subgraphs:
+        return (emit.namespace, chunk)
+    return chunk
+
+
+def _output(result: RunResult) -> Any:
+    values = dict(result.values)
+    if result.interrupts:
+        values[INTERRUPT] = list(result.interrupts)
+    return values
+
+
+_ = MISSING  # re-exported for subclasses that read raw channels
