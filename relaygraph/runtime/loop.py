@@ -46,7 +46,7 @@ from relaygraph.runtime.types import Command, Interrupt
 if TYPE_CHECKING:
     from relaygraph.runtime.pregel import CompiledStateGraph
 
-__all__ = ["RunResult", "run_loop"]
+__all__ = ["Run", "RunResult", "run_loop"]
 
 Effects = Generator[Any, Any, "RunResult"]
 
@@ -91,10 +91,23 @@ def pending_interrupts(pending_writes: list[Any]) -> dict[str, Interrupt]:
     return found
 
 
-class _Run:
-    """Mutable state of one run, shared by the loop's helpers."""
+class Run:
+    """The state of one run on one thread, and the steps both executors take with it.
 
-    def __init__(self, graph: CompiledStateGraph, config: dict[str, Any], modes: set[str]):
+    The in-process loop (:func:`run_loop`) calls these in order; the distributed executor
+    calls the same methods from different workers: :meth:`load` + :meth:`begin` when a
+    run starts, :meth:`load` + :meth:`plan` + :meth:`task_run` in a node task, and
+    :meth:`load` + :meth:`plan` + :meth:`finish_step` in the barrier.
+    """
+
+    def __init__(
+        self,
+        graph: CompiledStateGraph,
+        config: dict[str, Any],
+        modes: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
+        from relaygraph.persistence.base import thread_id_of
+
         self.graph = graph
         self.config = config
         self.modes = modes
@@ -102,12 +115,164 @@ class _Run:
         self.configurable = config.setdefault("configurable", {})
         self.ns = str(self.configurable.get("checkpoint_ns") or "")
         self.parents: dict[str, str] = dict(self.configurable.get("__relaygraph_parents") or {})
-        self.thread_id: str | None = None
+        self.thread_id: str | None = thread_id_of(config) if self.saver is not None else None
         self.checkpoint_config: dict[str, Any] = {}
         self.head: Any = None
+        self.stored_versions: dict[str, str] = {}
+        self.checkpoint: Any = None
+        self.channels: dict[str, Any] = {}
+        self.pending: list[Any] = []
+        self.step = -1
+        self.stop = 0
+        self.previous_source: str | None = None
+        self.resuming = False
+        self.null_resume: NullResume = (
+            self.configurable.get("__relaygraph_null_resume") or NullResume()
+        )
 
     def emits(self, mode: str) -> bool:
         return mode in self.modes
+
+    def read_config(self) -> dict[str, Any]:
+        """The config that addresses what this run starts from (the head, or a checkpoint)."""
+        return _read_config(self, self.config)
+
+    def load(self, saved: Any) -> None:
+        """Start from a stored checkpoint tuple (or None for a new thread)."""
+        graph = self.graph
+        if saved is not None:
+            self.checkpoint = copy_checkpoint(saved.checkpoint)
+            self.pending = list(saved.pending_writes)
+            self.step = int(saved.metadata.get("step", -1)) + 1
+            self.checkpoint_config = saved.config
+            self.head = saved.checkpoint["id"]
+            self.previous_source = saved.metadata.get("source")
+            self.stored_versions = dict(saved.checkpoint["channel_versions"])
+        else:
+            self.checkpoint = empty_checkpoint()
+            self.pending = []
+            self.step = -1
+            self.checkpoint_config = {
+                "configurable": {"thread_id": self.thread_id or "", "checkpoint_ns": self.ns}
+            }
+            self.head = None
+        if self.configurable.get("checkpoint_id"):
+            self.head = ANY_HEAD  # a replay forks from an old checkpoint: a new branch
+        self.channels = channels_from_checkpoint(graph.channel_prototypes, self.checkpoint)
+        self.recursion_limit = int(self.config.get("recursion_limit", 25))
+        self.stop = self.step + self.recursion_limit + 1
+        self.saved = saved
+
+    def begin(self, input: Any) -> Generator[Any, Any, None]:
+        """Apply the run's input: new input, a Command, or None to continue / replay."""
+        graph, saved = self.graph, self.saved
+        resume_given = isinstance(input, Command) and input.resume is not None
+        if saved is None and resume_given and self.saver is None:
+            raise InvalidResumeError("Command(resume=...) needs a checkpointer to resume from")
+        if (
+            self.configurable.get("__relaygraph_resuming")
+            and saved is not None
+            and pending_interrupts(self.pending)
+        ):
+            input = None  # a subgraph re-run by its resumed parent continues where it stopped
+        self.resuming = saved is not None and (input is None or isinstance(input, Command))
+        if isinstance(input, Command):
+            null_writes = yield from _accept_command(
+                self, input, self.pending, self.null_resume, saved
+            )
+            self.pending.extend((NULL_TASK_ID, c, v) for c, v in null_writes)
+        if input is None and saved is None and not self.configurable.get("__relaygraph_resuming"):
+            raise EmptyInputError(
+                "Received no input: pass the graph's input, or a thread to resume"
+            )
+        null_writes = [(c, v) for tid, c, v in self.pending if tid == NULL_TASK_ID]
+        if null_writes:
+            null_task = Task(NULL_TASK_ID, INPUT, (), (), writes=null_writes)
+            apply_writes(self.checkpoint, self.channels, [null_task], graph.next_version)
+        if self.resuming:
+            self.checkpoint["versions_seen"][INTERRUPT] = dict(self.checkpoint["channel_versions"])
+            addressed = bool(self.configurable.get("checkpoint_id"))
+            if addressed and self.previous_source not in ("update", "fork"):
+                yield from self.commit("fork")
+            if self.emits("values"):
+                yield Emit("values", graph.read_output(self.channels))
+        elif input is not None:
+            discarded = prepare_tasks(
+                self.checkpoint,
+                self.channels,
+                graph.triggers_of,
+                step=self.step,
+                checkpoint_ns=self.ns,
+            )
+            input_task = Task(
+                NULL_TASK_ID, INPUT, (), (), writes=[(START, graph.coerce_input(input))]
+            )
+            apply_writes(
+                self.checkpoint,
+                self.channels,
+                [*discarded.values(), input_task],
+                graph.next_version,
+            )
+            yield from self.commit("input")
+
+    def plan(self) -> tuple[dict[str, Task], set[str], dict[str, list[Any]]]:
+        """The next step's tasks, those already finished, and their recorded resume answers."""
+        tasks = prepare_tasks(
+            self.checkpoint,
+            self.channels,
+            self.graph.triggers_of,
+            step=self.step,
+            checkpoint_ns=self.ns,
+        )
+        if self.step > self.stop and tasks:
+            raise GraphRecursionError(
+                f"Recursion limit of {self.recursion_limit} reached without hitting a stop "
+                "condition. You can increase the limit by setting the `recursion_limit` "
+                "config key."
+            )
+        done, resume_values = _match_pending(tasks, self.pending)
+        return tasks, done, resume_values
+
+    def task_run(self, task: Task, resume_values: dict[str, list[Any]]) -> TaskRun:
+        """What executing ``task`` needs: the node, its input and its config."""
+        graph = self.graph
+        return TaskRun(
+            task,
+            graph.nodes[task.name],
+            graph.task_input(task, self.channels),
+            graph.task_config(
+                self.config, task, self.ns, self.checkpoint["id"], self.resuming, self.null_resume
+            ),
+            resume_values.get(task.id, []),
+        )
+
+    def record(self, outcome: TaskOutcome) -> Generator[Any, Any, None]:
+        """Store a finished task's writes (or error / interrupt); stream its update."""
+        yield from _record_outcome(self, outcome)
+
+    def finish_step(self, tasks: dict[str, Task]) -> Generator[Any, Any, set[str]]:
+        """Apply the step's writes in task order and commit the next checkpoint."""
+        graph = self.graph
+        updated = apply_writes(self.checkpoint, self.channels, tasks.values(), graph.next_version)
+        if self.emits("values") and updated & graph.output_keys:
+            yield Emit("values", graph.read_output(self.channels))
+        yield from self.commit("loop")
+        return updated
+
+    def show_interrupted(self, tasks: dict[str, Task]) -> Generator[Any, Any, None]:
+        """Show the caller the finished siblings' writes (the head keeps them pending)."""
+        finished = [task for task in tasks.values() if task.writes]
+        changed = finished and apply_writes(self.checkpoint, self.channels, finished, None)
+        if changed and self.emits("values"):
+            yield Emit("values", self.graph.read_output(self.channels))
+
+    def commit(self, source: str) -> Generator[Any, Any, None]:
+        """Write the next checkpoint (compare-and-set on the head) and make it current."""
+        self.checkpoint = yield from _commit(
+            self, self.checkpoint, self.channels, source, self.step
+        )
+        self.pending = []
+        self.step += 1
 
 
 def run_loop(
@@ -120,122 +285,36 @@ def run_loop(
     interrupt_after: Any = None,
 ) -> Effects:
     """Run ``graph`` on ``input`` (None or a Command to continue a thread); see module doc."""
-    from relaygraph.persistence.base import thread_id_of
-
-    run = _Run(graph, config, modes)
+    run = Run(graph, config, modes)
     result = RunResult()
     saved = None
     if run.saver is not None:
-        run.thread_id = thread_id_of(config)
-        saved = yield SaverCall("get_tuple", (_read_config(run, config),))
-    elif isinstance(input, Command) and input.resume is not None:
-        raise InvalidResumeError("Command(resume=...) needs a checkpointer to resume from")
-    if saved is not None:
-        checkpoint = copy_checkpoint(saved.checkpoint)
-        pending = list(saved.pending_writes)
-        step = int(saved.metadata.get("step", -1)) + 1
-        run.checkpoint_config = saved.config
-        run.head = saved.checkpoint["id"]
-        previous_source = saved.metadata.get("source")
-    else:
-        checkpoint = empty_checkpoint()
-        pending = []
-        step = -1
-        run.checkpoint_config = make_config(run.thread_id or "", run.ns, "")
-        run.checkpoint_config["configurable"].pop("checkpoint_id")
-        run.head = None
-        previous_source = None
-    addressed = bool(run.configurable.get("checkpoint_id"))
-    if addressed:
-        run.head = ANY_HEAD  # a replay forks from an old checkpoint: a new branch
-    channels = channels_from_checkpoint(graph.channel_prototypes, checkpoint)
-    recursion_limit = int(config.get("recursion_limit", 25))
-    stop = step + recursion_limit + 1
-    null_resume = run.configurable.get("__relaygraph_null_resume") or NullResume()
-    if (
-        run.configurable.get("__relaygraph_resuming")
-        and saved is not None
-        and pending_interrupts(pending)
-    ):
-        input = None  # a subgraph re-run by its resumed parent continues where it stopped
-
-    resuming = saved is not None and (input is None or isinstance(input, Command))
-    if isinstance(input, Command):
-        null_writes = yield from _accept_command(run, input, pending, null_resume, saved)
-        pending.extend((NULL_TASK_ID, c, v) for c, v in null_writes)
-    if input is None and saved is None and not run.configurable.get("__relaygraph_resuming"):
-        raise EmptyInputError("Received no input: pass the graph's input, or a thread to resume")
-
-    null_writes = [(c, v) for tid, c, v in pending if tid == NULL_TASK_ID]
-    if null_writes:
-        apply_writes(
-            checkpoint,
-            channels,
-            [Task(NULL_TASK_ID, INPUT, (), (), writes=null_writes)],
-            graph.next_version,
-        )
-    if resuming:
-        checkpoint["versions_seen"][INTERRUPT] = dict(checkpoint["channel_versions"])
-        if addressed and previous_source not in ("update", "fork"):
-            pending = [w for w in pending if w[1] not in (INTERRUPT, ERROR)]
-            checkpoint = yield from _commit(run, checkpoint, channels, "fork", step)
-            pending = []
-            step += 1
-        if run.emits("values"):
-            yield Emit("values", graph.read_output(channels))
-    elif input is not None:
-        discarded = prepare_tasks(
-            checkpoint, channels, graph.triggers_of, step=step, checkpoint_ns=run.ns
-        )
-        input_task = Task(NULL_TASK_ID, INPUT, (), (), writes=[(START, graph.coerce_input(input))])
-        apply_writes(checkpoint, channels, [*discarded.values(), input_task], graph.next_version)
-        checkpoint = yield from _commit(run, checkpoint, channels, "input", step)
-        pending = []
-        step += 1
-
-    ran: list[Task] = []
+        saved = yield SaverCall("get_tuple", (run.read_config(),))
+    run.load(saved)
+    yield from run.begin(input)
     while True:
-        tasks = prepare_tasks(
-            checkpoint, channels, graph.triggers_of, step=step, checkpoint_ns=run.ns
-        )
-        if step > stop and tasks:
-            raise GraphRecursionError(
-                f"Recursion limit of {recursion_limit} reached without hitting a stop "
-                "condition. You can increase the limit by setting the `recursion_limit` "
-                "config key."
-            )
+        tasks, done, resume_values = run.plan()
         if not tasks:
             result.status = "done"
             break
-        done, resume_values = _match_pending(tasks, pending)
-        if interrupt_before and should_interrupt(checkpoint, interrupt_before, tasks.values()):
+        if interrupt_before and should_interrupt(run.checkpoint, interrupt_before, tasks.values()):
             result.status = "interrupt_before"
             break
-        runs = [
-            TaskRun(
-                task,
-                graph.nodes[task.name],
-                graph.task_input(task, channels),
-                graph.task_config(
-                    run.config, task, run.ns, checkpoint["id"], resuming, null_resume
-                ),
-                resume_values.get(task.id, []),
-            )
-            for task in tasks.values()
-            if task.id not in done
-        ]
         if run.emits("debug"):
             for task in tasks.values():
-                yield Emit("debug", graph.debug_task(step, task))
+                yield Emit("debug", graph.debug_task(run.step, task))
         for task in tasks.values():
             if task.id in done and run.emits("updates") and task.name != START:
                 update = graph.update_of(task.state_writes)
                 yield Emit("updates", {task.name: update, "__metadata__": {"cached": True}})
-        outcomes: list[TaskOutcome] = (yield Execute(runs, channels, null_resume)) if runs else []
+        runs = [run.task_run(t, resume_values) for t in tasks.values() if t.id not in done]
+        outcomes: list[TaskOutcome] = (
+            (yield Execute(runs, run.channels, run.null_resume)) if runs else []
+        )
         error: BaseException | None = None
         interrupts: list[Interrupt] = []
         for outcome in outcomes:
-            yield from _record_outcome(run, outcome)
+            yield from run.record(outcome)
             if outcome.error is not None and error is None:
                 error = outcome.error
             interrupts.extend(outcome.interrupts)
@@ -246,31 +325,20 @@ def run_loop(
             result.interrupts = interrupts
             if run.emits("updates"):
                 yield Emit("updates", {INTERRUPT: tuple(interrupts)})
-            # The caller sees the finished siblings' writes (the head keeps them pending).
-            finished = [task for task in tasks.values() if task.writes]
-            if finished and apply_writes(checkpoint, channels, finished, None) and run.emits(
-                "values"
-            ):
-                yield Emit("values", graph.read_output(channels))
+            yield from run.show_interrupted(tasks)
             break
-        updated = apply_writes(checkpoint, channels, tasks.values(), graph.next_version)
-        if run.emits("values") and updated & graph.output_keys:
-            yield Emit("values", graph.read_output(channels))
-        checkpoint = yield from _commit(run, checkpoint, channels, "loop", step)
-        pending = []
-        step += 1
-        ran = list(tasks.values())
-        if interrupt_after and should_interrupt(checkpoint, interrupt_after, ran):
+        yield from run.finish_step(tasks)
+        if interrupt_after and should_interrupt(run.checkpoint, interrupt_after, tasks.values()):
             result.status = "interrupt_after"
             break
-    result.values = graph.read_output(channels)
+    result.values = graph.read_output(run.channels)
     result.config = run.checkpoint_config
     if result.status == "interrupted" and run.configurable.get("__relaygraph_nested"):
         raise GraphInterrupt(result.interrupts)
     return result
 
 
-def _read_config(run: _Run, config: dict[str, Any]) -> dict[str, Any]:
+def _read_config(run: Run, config: dict[str, Any]) -> dict[str, Any]:
     configurable = {"thread_id": run.thread_id, "checkpoint_ns": run.ns}
     if config["configurable"].get("checkpoint_id"):
         configurable["checkpoint_id"] = config["configurable"]["checkpoint_id"]
@@ -278,7 +346,7 @@ def _read_config(run: _Run, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _accept_command(
-    run: _Run, command: Command, pending: list[Any], null_resume: NullResume, saved: Any
+    run: Run, command: Command, pending: list[Any], null_resume: NullResume, saved: Any
 ) -> Generator[Any, Any, list[tuple[str, Any]]]:
     """Check a Command input and turn it into writes of the null task."""
     writes: list[tuple[str, Any]] = []
@@ -340,7 +408,7 @@ def _match_pending(
     return done, resume_values
 
 
-def _record_outcome(run: _Run, outcome: TaskOutcome) -> Generator[Any, Any, None]:
+def _record_outcome(run: Run, outcome: TaskOutcome) -> Generator[Any, Any, None]:
     """Store a finished task's writes (or its error / interrupt) against the checkpoint."""
     task = outcome.task
     saver_writes: list[tuple[str, Any]] = []
@@ -366,13 +434,13 @@ def _record_outcome(run: _Run, outcome: TaskOutcome) -> Generator[Any, Any, None
 
 
 def _commit(
-    run: _Run, checkpoint: Any, channels: dict[str, Any], source: str, step: int
+    run: Run, checkpoint: Any, channels: dict[str, Any], source: str, step: int
 ) -> Generator[Any, Any, Any]:
     """Write the next checkpoint (compare-and-set on the head) and make it current."""
     graph = run.graph
     new = create_checkpoint(checkpoint, channels)
     metadata = checkpoint_metadata(run.config, source, step, run.parents)
-    previous_versions = run.__dict__.setdefault("stored_versions", {})
+    previous_versions = run.stored_versions
     new_versions = {
         name: version
         for name, version in new["channel_versions"].items()
