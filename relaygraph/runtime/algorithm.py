@@ -30,6 +30,7 @@ from relaygraph.runtime.constants import (
     NO_WRITES,
     RESERVED_NAMES,
     RESUME,
+    RESUME_MAP,
     SCHEDULED,
     TASKS,
 )
@@ -52,7 +53,7 @@ __all__ = [
 PULL = "__pregel_pull"
 PUSH = "__pregel_push"
 _TASK_ID_NAMESPACE = uuid.UUID("6f1c9f3e-54a4-4a51-9d0e-5b1f3e0a7c11")
-_SPECIAL_CHANNELS = frozenset({ERROR, INTERRUPT, RESUME, SCHEDULED, NO_WRITES})
+_SPECIAL_CHANNELS = frozenset({ERROR, INTERRUPT, RESUME, RESUME_MAP, SCHEDULED, NO_WRITES})
 
 
 @dataclass

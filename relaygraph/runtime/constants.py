@@ -13,6 +13,7 @@ __all__ = [
     "NULL_TASK_ID",
     "RESERVED_NAMES",
     "RESUME",
+    "RESUME_MAP",
     "RETURN",
     "SCHEDULED",
     "START",
@@ -31,13 +32,15 @@ INPUT = "__input__"
 TASKS = "__pregel_tasks"
 """Topic channel that carries ``Send`` packets to the next superstep."""
 RETURN = "__return__"
+RESUME_MAP = "__resume_map__"
+"""Null-task write of a ``Command(resume={interrupt_id: value})`` (answers by interrupt id)."""
 NO_WRITES = "__no_writes__"
 """Marker write of a task that finished without writing anything (so it is not re-run)."""
 NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
 """Task id of writes that belong to no task (a ``Command`` given as input)."""
 
 RESERVED_NAMES = frozenset(
-    {START, END, INPUT, TASKS, INTERRUPT, ERROR, RESUME, SCHEDULED, RETURN, NO_WRITES}
+    {START, END, INPUT, TASKS, INTERRUPT, ERROR, RESUME, RESUME_MAP, SCHEDULED, RETURN, NO_WRITES}
 )
 
 

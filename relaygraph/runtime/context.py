@@ -40,6 +40,7 @@ class TaskContext:
     claim_null_resume: Callable[[], Any] = lambda: _UNSET
     counter: int = 0
     new_resume_values: list[Any] | None = None
+    claimed_null_resume: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -104,6 +105,7 @@ def interrupt(value: Any) -> Any:
             answer = context.resume_map[identifier]
         else:
             answer = context.claim_null_resume()
+            context.claimed_null_resume = answer is not _UNSET
         if answer is not _UNSET:
             context.resume_values.append(answer)
             context.new_resume_values = list(context.resume_values)

@@ -55,6 +55,7 @@ class TaskOutcome:
     interrupts: tuple[Any, ...] = ()
     new_resume_values: list[Any] | None = None
     custom: list[Any] = field(default_factory=list)
+    claimed_null_resume: bool = False
 
 
 @dataclass

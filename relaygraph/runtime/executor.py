@@ -40,6 +40,11 @@ class NullResume:
         self._values = list(values or [])
         self._lock = threading.Lock()
 
+    def offer(self, value: Any) -> None:
+        """Make ``value`` the answer the next unanswered interrupt takes."""
+        with self._lock:
+            self._values = [value]
+
     def claim(self) -> Any:
         with self._lock:
             return self._values.pop(0) if self._values else NO_ANSWER
@@ -111,8 +116,14 @@ def run_task(
     channels: dict[str, BaseChannel],
     null_resume: NullResume,
     writer: Callable[[Any], None],
+    *,
+    retries: bool = True,
 ) -> TaskOutcome:
-    """Run a task to completion in this thread, retrying per the node's RetryPolicy."""
+    """Run a task to completion in this thread, retrying per the node's RetryPolicy.
+
+    With ``retries=False`` a failure is returned at once (the distributed executor
+    retries through the broker instead, counting attempts in Redis).
+    """
     node = graph.nodes[run.task.name]
     attempt = 0
     while True:
@@ -127,19 +138,15 @@ def run_task(
                     node.action, node.signature, run.input, run.config, graph.store
                 )
             writes, update = result_writes(graph, node, run, result, channels)
-            return TaskOutcome(
-                run.task, writes, update, new_resume_values=context.new_resume_values
-            )
+            return _finished(context, TaskOutcome(run.task, writes, update))
         except GraphInterrupt as exc:
-            return TaskOutcome(
-                run.task, interrupts=exc.interrupts, new_resume_values=context.new_resume_values
-            )
+            return _finished(context, TaskOutcome(run.task, interrupts=exc.interrupts))
         except ParentCommand:
             raise
         except Exception as exc:
-            delay = _retry_delay(node, exc, attempt)
+            delay = _retry_delay(node, exc, attempt) if retries else None
             if delay is None:
-                return TaskOutcome(run.task, error=exc)
+                return _finished(context, TaskOutcome(run.task, error=exc))
         finally:
             reset_task_context(token)
         time.sleep(delay)
@@ -167,22 +174,25 @@ async def arun_task(
                     node.action, node.signature, run.input, run.config, graph.store
                 )
             writes, update = result_writes(graph, node, run, result, channels)
-            return TaskOutcome(
-                run.task, writes, update, new_resume_values=context.new_resume_values
-            )
+            return _finished(context, TaskOutcome(run.task, writes, update))
         except GraphInterrupt as exc:
-            return TaskOutcome(
-                run.task, interrupts=exc.interrupts, new_resume_values=context.new_resume_values
-            )
+            return _finished(context, TaskOutcome(run.task, interrupts=exc.interrupts))
         except ParentCommand:
             raise
         except Exception as exc:
             delay = _retry_delay(node, exc, attempt)
             if delay is None:
-                return TaskOutcome(run.task, error=exc)
+                return _finished(context, TaskOutcome(run.task, error=exc))
         finally:
             reset_task_context(token)
         await asyncio.sleep(delay)
+
+
+def _finished(context: TaskContext, outcome: TaskOutcome) -> TaskOutcome:
+    """Attach what the task's ``interrupt()`` calls answered to its outcome."""
+    outcome.new_resume_values = context.new_resume_values
+    outcome.claimed_null_resume = context.claimed_null_resume
+    return outcome
 
 
 def _retry_delay(node: CompiledNode, exc: Exception, attempt: int) -> float | None:

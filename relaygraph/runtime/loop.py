@@ -31,6 +31,7 @@ from relaygraph.runtime.constants import (
     NO_WRITES,
     NULL_TASK_ID,
     RESUME,
+    RESUME_MAP,
     START,
 )
 from relaygraph.runtime.effects import Emit, Execute, SaverCall, TaskOutcome, TaskRun
@@ -148,6 +149,7 @@ class Run:
             self.head = saved.checkpoint["id"]
             self.previous_source = saved.metadata.get("source")
             self.stored_versions = dict(saved.checkpoint["channel_versions"])
+            self._take_stored_answers()
         else:
             self.checkpoint = empty_checkpoint()
             self.pending = []
@@ -162,6 +164,16 @@ class Run:
         self.recursion_limit = int(self.config.get("recursion_limit", 25))
         self.stop = self.step + self.recursion_limit + 1
         self.saved = saved
+
+    def _take_stored_answers(self) -> None:
+        """Pick up a stored, unclaimed ``Command(resume=...)`` answer (or resume map)."""
+        for task_id, channel, value in self.pending:
+            if task_id != NULL_TASK_ID:
+                continue
+            if channel == RESUME and isinstance(value, dict) and not value.get("consumed"):
+                self.null_resume.offer(value.get("value"))
+            elif channel == RESUME_MAP and isinstance(value, dict):
+                self.configurable.setdefault("__relaygraph_resume_map", dict(value))
 
     def begin(self, input: Any) -> Generator[Any, Any, None]:
         """Apply the run's input: new input, a Command, or None to continue / replay."""
@@ -365,13 +377,18 @@ def _accept_command(
                     f"Command(resume=...) names unknown interrupt {unknown[0]}"
                 )
             run.configurable["__relaygraph_resume_map"] = dict(resume)
+            answers = [(RESUME_MAP, dict(resume))]
         else:
             if len(waiting) > 1:
                 raise InvalidResumeError(
                     "When there are multiple pending interrupts, you must specify the interrupt "
                     "id when resuming: Command(resume={interrupt.id: value, ...})"
                 )
-            null_resume._values.append(resume)
+            null_resume.offer(resume)
+            answers = [(RESUME, {"value": resume, "consumed": False})]
+        # Stored with the checkpoint, so tasks that run elsewhere (workers) find the answer.
+        if run.saver is not None and saved is not None:
+            yield SaverCall("put_writes", (saved.config, answers, NULL_TASK_ID))
     if command.update is not None:
         writes.extend(run.graph.builder.schema.update_pairs(command.update, source="Command"))
     if command.goto:
@@ -414,6 +431,12 @@ def _record_outcome(run: Run, outcome: TaskOutcome) -> Generator[Any, Any, None]
     saver_writes: list[tuple[str, Any]] = []
     if outcome.new_resume_values is not None:
         saver_writes.append((RESUME, outcome.new_resume_values))
+    if outcome.claimed_null_resume and run.saver is not None and run.checkpoint_config.get(
+        "configurable", {}
+    ).get("checkpoint_id"):
+        # The Command(resume=...) answer now belongs to this task: never hand it out again.
+        consumed = [(RESUME, {"value": None, "consumed": True})]
+        yield SaverCall("put_writes", (run.checkpoint_config, consumed, NULL_TASK_ID))
     if outcome.error is not None:
         saver_writes.append((ERROR, outcome.error))
     elif outcome.interrupts:
