@@ -1,0 +1,174 @@
+"""The Celery app: node and start tasks, broker settings for safety, the recovery sweeper.
+
+Start workers with ``relaygraph worker`` (or ``celery -A relaygraph.workers.app worker``);
+configuration comes from the environment (:class:`~relaygraph.workers.settings.WorkerSettings`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from celery import Celery, signals
+
+from relaygraph.workers.engine import Engine, NodeMessage, RetryLater
+from relaygraph.workers.registry import GraphRegistry
+from relaygraph.workers.settings import WorkerSettings
+
+__all__ = ["app", "create_app", "get_engine"]
+
+log = logging.getLogger("relaygraph.workers")
+
+NODE_TASK = "relaygraph.node"
+START_TASK = "relaygraph.start_run"
+
+
+def create_app(settings: WorkerSettings | None = None) -> Celery:
+    """A Celery app configured for relaygraph's protocol.
+
+    Late acks and ``reject_on_worker_lost`` make the broker redeliver a message whose
+    worker died; prefetch 1 keeps messages from sitting behind a busy worker; the
+    visibility timeout sits above the longest node. None of them is what recovers a thread
+    quickly — leases and the sweeper are — they only make sure no message is lost.
+    """
+    settings = settings or WorkerSettings()
+    celery = Celery("relaygraph", broker=settings.broker)
+    celery.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_default_queue=settings.default_queue,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_track_started=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            "unacked_restore_interval": 5,
+            "unacked_restore_throttle": 1,
+        },
+        worker_hijack_root_logger=False,
+    )
+    celery.relaygraph_settings = settings  # type: ignore[attr-defined]
+
+    @celery.task(bind=True, name=NODE_TASK, max_retries=None)
+    def node(
+        self: Any,
+        graph: str,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        task_id: str,
+        epoch: int,
+        run_id: str,
+        step: int = -1,
+        node: str = "",
+    ) -> str:
+        """Run one node of one superstep of a thread (ids only in the message)."""
+        message = NodeMessage(
+            graph, thread_id, checkpoint_ns, checkpoint_id, task_id, epoch, run_id
+        )
+        try:
+            return get_engine(celery).run_node(message)
+        except RetryLater as retry:
+            raise self.retry(countdown=retry.delay, exc=retry.error) from retry.error
+
+    @celery.task(name=START_TASK)
+    def start_run(thread_id: str, run_id: str) -> None:
+        """Apply a submitted run's input and schedule its first step."""
+        get_engine(celery).start_run(thread_id, run_id)
+
+    return celery
+
+
+_engines: dict[int, Engine] = {}
+_engine_lock = threading.Lock()
+
+
+def get_engine(celery: Celery) -> Engine:
+    """This process's engine (built on first use: saver, coordinator, registry, store)."""
+    key = id(celery)
+    with _engine_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = build_engine(celery)
+            _engines[key] = engine
+        return engine
+
+
+def build_engine(celery: Celery, registry: GraphRegistry | None = None) -> Engine:
+    """An engine for ``celery``'s settings; node tasks are enqueued on ``celery``."""
+    import redis
+
+    from relaygraph.persistence.redis import RedisSaver
+    from relaygraph.workers.coordination import Coordinator
+
+    settings: WorkerSettings = celery.relaygraph_settings  # type: ignore[attr-defined]
+    client = redis.Redis.from_url(settings.redis_url)
+    store = None
+    if settings.store_url:
+        from relaygraph.persistence.store.redis import RedisStore
+
+        store = RedisStore.from_conn_string(settings.store_url)
+    return Engine(
+        registry or GraphRegistry(settings.graphs),
+        RedisSaver.from_conn_string(settings.redis_url),
+        Coordinator(client, lease_ttl=settings.lease_ttl),
+        settings,
+        enqueuer(celery),
+        store=store,
+        worker_name=f"{socket.gethostname()}:{os.getpid()}",
+    )
+
+
+def enqueuer(celery: Celery) -> Any:
+    """The function the engine calls to put a node task on the broker."""
+
+    def enqueue(message: NodeMessage, queue: str, name: str) -> str:
+        result = celery.send_task(
+            NODE_TASK,
+            kwargs={
+                "graph": message.graph,
+                "thread_id": message.thread_id,
+                "checkpoint_ns": message.checkpoint_ns,
+                "checkpoint_id": message.checkpoint_id,
+                "task_id": message.task_id,
+                "epoch": message.epoch,
+                "run_id": message.run_id,
+                "step": message.step_number,
+                "node": name.split(".", 1)[-1],
+            },
+            queue=queue,
+            shadow=name,
+        )
+        return result.id
+
+    return enqueue
+
+
+def _start_sweeper(sender: Any = None, **_: Any) -> None:
+    from relaygraph.workers.recovery import Sweeper
+
+    celery = getattr(sender, "app", None) or app
+    sweeper = Sweeper(get_engine(celery))
+    sweeper.start_background(celery.relaygraph_settings.sweep_interval)
+    _sweepers.append(sweeper)
+
+
+def _stop_sweeper(**_: Any) -> None:
+    while _sweepers:
+        _sweepers.pop().stop()
+
+
+_sweepers: list[Any] = []
+signals.worker_ready.connect(_start_sweeper, weak=False)
+signals.worker_shutdown.connect(_stop_sweeper, weak=False)
+
+app = create_app()
+"""The app ``celery -A relaygraph.workers.app worker`` runs (settings from the environment)."""

@@ -1,0 +1,315 @@
+"""Submit runs to the workers, follow them, and read or edit their threads.
+
+>>> client = Client("redis://127.0.0.1:6379/0", graphs={"echo": echo_graph})  # doctest: +SKIP
+>>> run = client.submit("echo", {"messages": [("user", "hi")]}, thread_id="t1")  # doctest: +SKIP
+>>> run.wait(timeout=30)  # doctest: +SKIP
+'success'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from relaygraph.persistence.errors import RelaygraphError
+from relaygraph.persistence.serde import Serializer
+from relaygraph.runtime.types import Command, StateSnapshot
+from relaygraph.workers.coordination import Coordinator, StepRef
+from relaygraph.workers.keys import ThreadKeys
+from relaygraph.workers.registry import GraphRegistry, fingerprint
+from relaygraph.workers.settings import WorkerSettings
+
+__all__ = ["AsyncClient", "Client", "Run", "RunEvent", "RunRejectedError", "RunTimeoutError"]
+
+STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
+FINAL = frozenset({"success", "error", "interrupted", "cancelled"})
+
+
+class RunRejectedError(RelaygraphError):
+    """The thread already has an active run and the strategy is ``reject``."""
+
+
+class RunTimeoutError(RelaygraphError, TimeoutError):
+    """``Run.wait`` gave up before the run finished."""
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One event of a run's stream; ``id`` lets a follower resume after a disconnect."""
+
+    id: str
+    mode: str
+    data: Any
+
+
+class Run:
+    """A submitted run: its id, live status, events, and cancellation."""
+
+    def __init__(self, client: Client, thread_id: str, run_id: str) -> None:
+        self.client = client
+        self.thread_id = thread_id
+        self.id = run_id
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id!r}, thread_id={self.thread_id!r}, status={self.status!r})"
+
+    @property
+    def status(self) -> str:
+        """pending, running, interrupted, success, error or cancelled."""
+        info = self.client.coordinator.run_info(self.thread_id, self.id)
+        return info.get("status", b"missing").decode()
+
+    @property
+    def error(self) -> str | None:
+        """Why the run failed, if it did."""
+        value = self.client.coordinator.run_info(self.thread_id, self.id).get("error")
+        return value.decode() or None if value else None
+
+    def wait(self, timeout: float | None = None, poll: float = 0.05) -> str:
+        """Block until the run is final (or interrupted); returns its status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.status
+            if status in FINAL:
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                raise RunTimeoutError(
+                    f"run {self.id} of thread {self.thread_id!r} still {status} after {timeout}s"
+                )
+            time.sleep(poll)
+
+    def stream(
+        self, *, after: str = "0-0", block_ms: int = 1000, timeout: float | None = None
+    ) -> Iterator[RunEvent]:
+        """The run's events (values, updates, custom, debug) from ``after`` on, live.
+
+        Ends with the ``status`` event the run's end writes. After a disconnect, pass the
+        last event's ``id`` as ``after`` to continue where you left off.
+        """
+        key = ThreadKeys(self.thread_id).events(self.id)
+        serde, redis_client = self.client.serde, self.client.redis
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last = after
+        while True:
+            reply = redis_client.xread({key: last}, count=100, block=block_ms)
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    last = entry_id.decode()
+                    mode = fields[b"mode"].decode()
+                    data = serde.loads(fields[b"data"], where=f"event {last}")
+                    yield RunEvent(last, mode, data)
+                    if mode == "status":
+                        return
+            if deadline is not None and time.monotonic() > deadline:
+                raise RunTimeoutError(f"run {self.id} produced no end event within {timeout}s")
+
+    def cancel(self) -> None:
+        """Stop scheduling the run and revoke its queued tasks; its state stays as it is."""
+        self.client._cancel(self.thread_id, self.id, "cancelled")
+
+
+class Client:
+    """Talks to the workers through Redis: submit runs, follow them, read threads.
+
+    ``graphs`` maps names to compiled graphs (or ``"module:attr"`` strings), as the workers'
+    ``RELAYGRAPH_GRAPHS`` does; the client needs them for fingerprints and thread reads.
+    """
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        graphs: dict[str, Any] | str | None = None,
+        settings: WorkerSettings | None = None,
+        celery_app: Any = None,
+    ) -> None:
+        settings = settings or WorkerSettings()
+        if redis_url:
+            settings = settings.model_copy(update={"redis_url": redis_url})
+        self.settings = settings
+        self.redis = redis.Redis.from_url(settings.redis_url)
+        self.coordinator = Coordinator(self.redis, lease_ttl=settings.lease_ttl)
+        self.registry = GraphRegistry(graphs if graphs is not None else settings.graphs)
+        self.serde = Serializer()
+        self._app = celery_app
+        self._saver: Any = None
+
+    @property
+    def app(self) -> Any:
+        """The Celery app used to send start tasks (built from the settings if not given)."""
+        if self._app is None:
+            from relaygraph.workers.app import create_app
+
+            self._app = create_app(self.settings)
+        return self._app
+
+    @property
+    def saver(self) -> Any:
+        """The RedisSaver holding the threads."""
+        if self._saver is None:
+            from relaygraph.persistence.redis import RedisSaver
+
+            self._saver = RedisSaver.from_conn_string(self.settings.redis_url)
+        return self._saver
+
+    def close(self) -> None:
+        """Release connections."""
+        self.redis.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        graph: str,
+        input: Any,
+        *,
+        thread_id: str,
+        config: dict[str, Any] | None = None,
+        multitask_strategy: str = "reject",
+        interrupt_before: list[str] | str | None = None,
+        interrupt_after: list[str] | str | None = None,
+    ) -> Run:
+        """Submit a run of registered graph ``graph`` on ``thread_id``; returns at once."""
+        if multitask_strategy not in STRATEGIES:
+            raise ValueError(f"multitask_strategy must be one of {STRATEGIES}")
+        if not thread_id:
+            raise ValueError("submit() needs a thread_id")
+        compiled = self.registry.get(graph)
+        run_config = copy.deepcopy(config or {})
+        run_config.setdefault("configurable", {})["thread_id"] = thread_id
+        if interrupt_before:
+            run_config["interrupt_before"] = interrupt_before
+        if interrupt_after:
+            run_config["interrupt_after"] = interrupt_after
+        run_id = str(uuid.uuid4())
+        fields = {
+            "graph": graph,
+            "fingerprint": fingerprint(compiled),
+            "input": self.serde.dumps(input, where="run input"),
+            "config": self.serde.dumps(run_config, where="run config"),
+            "strategy": multitask_strategy,
+        }
+        decision, other = self.coordinator.submit_run(thread_id, run_id, multitask_strategy, fields)
+        if decision == "reject":
+            raise RunRejectedError(
+                f"thread {thread_id!r} already has an active run {other}; submit with "
+                "multitask_strategy='enqueue', 'interrupt' or 'rollback' to do otherwise"
+            )
+        if decision in ("interrupt", "rollback"):
+            self._cancel(thread_id, other, "interrupted", hand_over=False)
+            if decision == "rollback":
+                self.saver.delete_for_runs([other])
+        if decision != "queued":
+            self.coordinator.touch_run(thread_id, run_id)
+            self.app.send_task("relaygraph.start_run", args=[thread_id, run_id])
+        return Run(self, thread_id, run_id)
+
+    def resume(
+        self, graph: str, thread_id: str, value: Any, *, multitask_strategy: str = "reject"
+    ) -> Run:
+        """Answer the thread's pending ``interrupt()`` (a value, a map by id, or a Command)."""
+        command = value if isinstance(value, Command) else Command(resume=value)
+        return self.submit(
+            graph, command, thread_id=thread_id, multitask_strategy=multitask_strategy
+        )
+
+    def get_run(self, thread_id: str, run_id: str) -> Run:
+        """A handle on an existing run."""
+        return Run(self, thread_id, run_id)
+
+    def _cancel(self, thread_id: str, run_id: str, status: str, hand_over: bool = True) -> None:
+        info = self.coordinator.run_info(thread_id, run_id)
+        step_member = info.get("step")
+        if step_member:
+            step, _ = StepRef.from_member(step_member)
+            step_info = self.coordinator.step_info(step)
+            self.coordinator.set_step_state(step, "cancelled")
+            task_ids = [v for k, v in step_info.items() if k.startswith("c:")]
+            if task_ids:
+                self.app.control.revoke(task_ids)
+        if hand_over:
+            next_run = self.coordinator.finish_run(thread_id, run_id, status)
+            if next_run:
+                self.app.send_task("relaygraph.start_run", args=[thread_id, next_run])
+        else:
+            self.redis.hset(ThreadKeys(thread_id).run(run_id), "status", status)
+
+    # -- threads ---------------------------------------------------------------------------
+
+    def _bound(self, graph: str) -> Any:
+        compiled = copy.copy(self.registry.get(graph))
+        compiled.checkpointer = self.saver
+        return compiled
+
+    def get_state(self, graph: str, thread_id: str) -> StateSnapshot:
+        """The thread's current state."""
+        return self._bound(graph).get_state({"configurable": {"thread_id": thread_id}})
+
+    def get_state_history(self, graph: str, thread_id: str, **kwargs: Any) -> list[StateSnapshot]:
+        """The thread's checkpoints, newest first (``filter``, ``before``, ``limit``)."""
+        config = {"configurable": {"thread_id": thread_id}}
+        return list(self._bound(graph).get_state_history(config, **kwargs))
+
+    def update_state(
+        self, graph: str, thread_id: str, values: Any, as_node: str | None = None
+    ) -> dict[str, Any]:
+        """Edit the thread's state as ``as_node`` (see ``CompiledStateGraph.update_state``)."""
+        config = {"configurable": {"thread_id": thread_id}}
+        return self._bound(graph).update_state(config, values, as_node=as_node)
+
+    def delete(self, thread_id: str) -> None:
+        """Delete the thread's checkpoints and its run records."""
+        self.saver.delete_thread(thread_id)
+        keys = ThreadKeys(thread_id)
+        for key in self.redis.scan_iter(match=f"{keys.base}:*", count=1000):
+            self.redis.delete(key)
+
+
+class AsyncClient:
+    """Async twin of :class:`Client` (each call runs the sync client in a thread)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.sync = Client(*args, **kwargs)
+
+    async def submit(self, graph: str, input: Any, **kwargs: Any) -> Run:
+        return await asyncio.to_thread(self.sync.submit, graph, input, **kwargs)
+
+    async def resume(self, graph: str, thread_id: str, value: Any, **kwargs: Any) -> Run:
+        return await asyncio.to_thread(self.sync.resume, graph, thread_id, value, **kwargs)
+
+    async def wait(self, run: Run, timeout: float | None = None) -> str:
+        return await asyncio.to_thread(run.wait, timeout)
+
+    async def stream(self, run: Run, **kwargs: Any) -> AsyncIterator[RunEvent]:
+        iterator = run.stream(**kwargs)
+        sentinel = object()
+        while True:
+            event = await asyncio.to_thread(next, iterator, sentinel)
+            if event is sentinel:
+                return
+            yield event
+
+    async def get_state(self, graph: str, thread_id: str) -> StateSnapshot:
+        return await asyncio.to_thread(self.sync.get_state, graph, thread_id)
+
+    async def get_state_history(self, graph: str, thread_id: str, **kwargs: Any) -> list:
+        return await asyncio.to_thread(self.sync.get_state_history, graph, thread_id, **kwargs)
+
+    async def update_state(self, graph: str, thread_id: str, values: Any, **kwargs: Any) -> dict:
+        return await asyncio.to_thread(self.sync.update_state, graph, thread_id, values, **kwargs)
+
+    async def delete(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.sync.delete, thread_id)

@@ -1,0 +1,200 @@
+"""The distributed protocol's atomic steps: Lua scripts over a thread's coordination keys.
+
+Each method is one script on one thread's keys (one cluster slot), plus, where the
+recovery sweeper needs to find the thread again, an entry in a global index. The index is
+only a hint: the sweeper re-checks the thread's own keys in a script before acting.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
+
+__all__ = ["Acquired", "Coordinator", "StepRef", "now_ms"]
+
+_LUA = Path(__file__).with_name("lua")
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds (leases are compared across machines: keep clocks synced)."""
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class StepRef:
+    """One superstep of one thread: the checkpoint its tasks read."""
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str
+
+    @property
+    def key(self) -> str:
+        return ThreadKeys(self.thread_id).step(self.checkpoint_ns, self.checkpoint_id)
+
+    def member(self, task_id: str = "") -> str:
+        """The member naming this step (and task) in a global index."""
+        return json.dumps([self.thread_id, self.checkpoint_ns, self.checkpoint_id, task_id])
+
+    @classmethod
+    def from_member(cls, member: str | bytes) -> tuple[StepRef, str]:
+        thread_id, ns, checkpoint_id, task_id = json.loads(member)
+        return cls(thread_id, ns, checkpoint_id), task_id
+
+
+@dataclass(frozen=True)
+class Acquired:
+    """The answer of :meth:`Coordinator.acquire`."""
+
+    status: str
+    epoch: int
+    attempts: int
+    last: bool = False
+
+
+class Coordinator:
+    """Runs the protocol's scripts with a redis-py client (``decode_responses`` off)."""
+
+    def __init__(self, redis: Any, *, lease_ttl: float = 5.0) -> None:
+        self.redis = redis
+        self.ttl_ms = int(lease_ttl * 1000)
+        self._scripts = {
+            path.stem: redis.register_script(path.read_text()) for path in _LUA.glob("*.lua")
+        }
+
+    def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return self._scripts[name](keys=keys, args=args)
+
+    # -- steps and tasks -------------------------------------------------------------
+
+    def register_step(
+        self, step: StepRef, run_id: str, graph: str, tasks: list[tuple[str, str]]
+    ) -> bool:
+        """Record a step's tasks (once); True when this call created it."""
+        args: list[Any] = [run_id, graph, now_ms()]
+        for task_id, name in tasks:
+            args.extend((task_id, name))
+        created = bool(self._run("register_step", [step.key], args))
+        if created:
+            deadline = now_ms() + self.ttl_ms
+            self.redis.zadd(LEASES, {step.member(tid): deadline for tid, _ in tasks})
+        return created
+
+    def acquire(
+        self, step: StepRef, task_id: str, epoch: int, max_attempts: int, worker: str
+    ) -> Acquired:
+        """Take a task's lease (counting the attempt) before running it."""
+        reply = self._run(
+            "acquire",
+            [step.key],
+            [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker],
+        )
+        status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+        last = len(reply) > 3 and int(reply[3]) == 1
+        if status == "ok":
+            self.redis.zadd(LEASES, {step.member(task_id): now_ms() + self.ttl_ms})
+        return Acquired(status, int(reply[1]), int(reply[2]), last)
+
+    def heartbeat(self, step: StepRef, task_id: str, epoch: int) -> bool:
+        """Renew the lease; False when the task was taken over (stop writing)."""
+        held = bool(self._run("heartbeat", [step.key], [task_id, epoch, now_ms(), self.ttl_ms]))
+        if held:
+            self.redis.zadd(LEASES, {step.member(task_id): now_ms() + self.ttl_ms})
+        return held
+
+    def release(self, step: StepRef, task_id: str, epoch: int) -> bool:
+        """Put a running task back to queued (its broker retry will take the lease again)."""
+        return bool(self._run("release", [step.key], [task_id, epoch, now_ms()]))
+
+    def complete(self, step: StepRef, task_id: str, epoch: int, status: str) -> str:
+        """Record the task's end; ``"last"`` means the caller must run the barrier."""
+        reply = self._run("complete", [step.key], [task_id, epoch, status, now_ms(), self.ttl_ms])
+        result = reply.decode() if isinstance(reply, bytes) else reply
+        if result in ("ok", "last", "dup"):
+            self.redis.zrem(LEASES, step.member(task_id))
+        if result == "last":
+            self.redis.zadd(BARRIERS, {step.member(): now_ms() + self.ttl_ms})
+        return result
+
+    def requeue(self, step: StepRef, task_id: str, queued_grace_ms: int) -> int:
+        """Recovery: a new epoch for a task whose lease expired, or -1."""
+        return int(self._run("requeue", [step.key], [task_id, now_ms(), queued_grace_ms]))
+
+    def claim_barrier(self, step: StepRef) -> bool:
+        """Recovery: take over a barrier whose holder died."""
+        return bool(self._run("claim_barrier", [step.key], [now_ms(), self.ttl_ms]))
+
+    def set_step_state(self, step: StepRef, state: str) -> None:
+        """Mark a step committed / failed / interrupted / cancelled; drop it from indexes."""
+        self.redis.hset(step.key, "state", state)
+        self.redis.zrem(BARRIERS, step.member())
+
+    def step_info(self, step: StepRef) -> dict[str, str]:
+        """The step hash, decoded."""
+        raw = self.redis.hgetall(step.key)
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def task_error(self, step: StepRef, task_id: str) -> str | None:
+        """Why the protocol failed a task (e.g. its attempt budget was spent), if it did."""
+        value = self.redis.hget(step.key, f"x:{task_id}")
+        return value.decode() if value else None
+
+    # -- runs -----------------------------------------------------------------------
+
+    def submit_run(
+        self, thread_id: str, run_id: str, strategy: str, fields: dict[str, Any]
+    ) -> tuple[str, str]:
+        """Create a run record; returns (decision, other run id) — see submit_run.lua."""
+        keys = ThreadKeys(thread_id)
+        args: list[Any] = [run_id, strategy, now_ms()]
+        for name, value in fields.items():
+            args.extend((name, value))
+        reply = self._run("submit_run", [keys.active, keys.run(run_id), keys.queue], args)
+        decision, other = (part.decode() if isinstance(part, bytes) else part for part in reply)
+        return decision, other
+
+    def finish_run(self, thread_id: str, run_id: str, status: str, error: str = "") -> str:
+        """Give a run its final status; returns the next queued run to start, or ''."""
+        keys = ThreadKeys(thread_id)
+        reply = self._run(
+            "finish_run",
+            [keys.active, keys.run(run_id), keys.queue],
+            [run_id, status, now_ms(), error],
+        )
+        self.redis.zrem(RUNS, json.dumps([thread_id, run_id]))
+        return reply.decode() if isinstance(reply, bytes) else (reply or "")
+
+    def touch_run(self, thread_id: str, run_id: str, **fields: Any) -> None:
+        """Record progress of a run (and any changed fields)."""
+        keys = ThreadKeys(thread_id)
+        if fields:
+            self.redis.hset(keys.run(run_id), mapping={**fields, "updated": now_ms()})
+        self.redis.zadd(RUNS, {json.dumps([thread_id, run_id]): now_ms()})
+
+    def run_info(self, thread_id: str, run_id: str) -> dict[str, bytes]:
+        """The run hash (values as bytes)."""
+        raw = self.redis.hgetall(ThreadKeys(thread_id).run(run_id))
+        return {k.decode(): v for k, v in raw.items()}
+
+    def emit_event(
+        self,
+        thread_id: str,
+        run_id: str,
+        event_key: str,
+        fields: dict[str, Any],
+        *,
+        maxlen: int,
+        ttl: int,
+    ) -> str | None:
+        """Append an event to the run's stream once per ``event_key``."""
+        keys = ThreadKeys(thread_id)
+        args: list[Any] = [event_key, maxlen, ttl]
+        for name, value in fields.items():
+            args.extend((name, value))
+        reply = self._run("emit_event", [keys.events(run_id), keys.event_keys(run_id)], args)
+        return reply.decode() if isinstance(reply, bytes) else reply

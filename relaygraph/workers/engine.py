@@ -1,0 +1,411 @@
+"""The distributed executor's steps: start a run, run one node task, run a step's barrier.
+
+Each function is what one Celery task does. They drive the same :class:`Run` methods as
+the in-process loop, so a thread's checkpoints are the same whichever executor ran it:
+
+* ``start_run``: apply the run's input (commit the input checkpoint), schedule step 1;
+* ``run_node``: take the task's lease, run the node against the step's checkpoint, store
+  its writes, record it done; whoever records a step's last task runs the barrier;
+* ``barrier``: fold the step's writes, commit the next checkpoint by compare-and-set on
+  the thread's head, schedule the next step (or finish the run).
+
+Scheduling is idempotent (a step registers once; a task that already finished is a no-op
+when delivered again), so every function can be retried and recovery can re-run any of
+them.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from relaygraph.persistence.base import make_config
+from relaygraph.persistence.errors import CheckpointConflict
+from relaygraph.persistence.serde import Serializer
+from relaygraph.runtime.algorithm import should_interrupt
+from relaygraph.runtime.constants import ERROR, INTERRUPT
+from relaygraph.runtime.drivers import drive
+from relaygraph.runtime.effects import Emit
+from relaygraph.runtime.errors import GraphRecursionError
+from relaygraph.runtime.executor import run_task
+from relaygraph.runtime.loop import Run, pending_interrupts
+from relaygraph.workers.coordination import Coordinator, StepRef
+from relaygraph.workers.registry import GraphRegistry
+from relaygraph.workers.settings import WorkerSettings
+
+__all__ = ["Engine", "NodeMessage", "RetryLater"]
+
+log = logging.getLogger("relaygraph.workers")
+
+STREAM_MODES = frozenset({"values", "updates", "custom", "debug"})
+
+
+@dataclass(frozen=True)
+class NodeMessage:
+    """What a node task's queue message carries: ids only, never state (invariant 9)."""
+
+    graph: str
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str
+    task_id: str
+    epoch: int
+    run_id: str
+    step_number: int = -1
+    """The superstep's number (shown in Flower; the protocol uses the checkpoint id)."""
+
+    @property
+    def step(self) -> StepRef:
+        return StepRef(self.thread_id, self.checkpoint_ns, self.checkpoint_id)
+
+
+class RetryLater(Exception):
+    """The node failed with an error its RetryPolicy retries: run it again after ``delay``."""
+
+    def __init__(self, delay: float, error: BaseException) -> None:
+        super().__init__(f"retry in {delay:.2f}s after {error!r}")
+        self.delay = delay
+        self.error = error
+
+
+class Engine:
+    """Everything a worker process needs to run the protocol's steps.
+
+    ``enqueue(message, queue, name)`` puts a node task on the broker; the Celery app
+    provides it (tests may pass a function that runs tasks inline).
+    """
+
+    def __init__(
+        self,
+        registry: GraphRegistry,
+        saver: Any,
+        coordinator: Coordinator,
+        settings: WorkerSettings,
+        enqueue: Callable[[NodeMessage, str, str], str | None],
+        *,
+        store: Any = None,
+        worker_name: str = "worker",
+    ) -> None:
+        self.registry = registry
+        self.saver = saver
+        self.coordinator = coordinator
+        self.settings = settings
+        self.enqueue = enqueue
+        self.store = store
+        self.worker_name = worker_name
+        self.serde = Serializer()
+        self._graphs: dict[str, Any] = {}
+
+    # -- graphs and runs -------------------------------------------------------------
+
+    def graph(self, name: str, fingerprint: str | None) -> Any:
+        """The registered graph, bound to this worker's saver and store."""
+        graph = self.registry.check(name, fingerprint)
+        bound = self._graphs.get(name)
+        if bound is None or bound.builder is not graph.builder:
+            bound = copy.copy(graph)
+            bound.checkpointer = self.saver
+            if self.store is not None and graph.store is None:
+                bound.store = self.store
+            self._graphs[name] = bound
+        return bound
+
+    def run_record(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        """The run's record, with its input and config decoded."""
+        raw = self.coordinator.run_info(thread_id, run_id)
+        if not raw:
+            raise LookupError(f"run {run_id!r} of thread {thread_id!r} does not exist")
+        record = {
+            key: value.decode() for key, value in raw.items() if key not in ("input", "config")
+        }
+        record["input"] = (
+            self.serde.loads(raw["input"], where="run input") if "input" in raw else None
+        )
+        record["config"] = (
+            self.serde.loads(raw["config"], where="run config") if "config" in raw else {}
+        )
+        return record
+
+    def _run_for(self, graph: Any, record: dict[str, Any], thread_id: str) -> Run:
+        config = copy.deepcopy(record["config"])
+        config.setdefault("configurable", {})["thread_id"] = thread_id
+        config["configurable"].pop("checkpoint_id", None)
+        config["run_id"] = record.get("run_id")
+        return Run(graph, config, STREAM_MODES)
+
+    def _publish(
+        self, thread_id: str, run_id: str, effects: Generator[Any, Any, Any], event_prefix: str
+    ) -> Any:
+        """Drive ``effects`` with the saver, sending its stream chunks to the run's stream."""
+        driver = drive(None, effects, self.saver)  # type: ignore[arg-type] - runs no tasks
+        sequence = 0
+        while True:
+            try:
+                emit = next(driver)
+            except StopIteration as stop:
+                return stop.value
+            self.emit(thread_id, run_id, f"{event_prefix}:{sequence}", emit)
+            sequence += 1
+
+    def emit(self, thread_id: str, run_id: str, event_key: str, emit: Emit) -> None:
+        """Append one stream chunk to the run's event stream (once per event key)."""
+        self.coordinator.emit_event(
+            thread_id,
+            run_id,
+            event_key,
+            {"mode": emit.mode, "data": self.serde.dumps(emit.payload, where=f"{emit.mode} event")},
+            maxlen=self.settings.stream_maxlen,
+            ttl=self.settings.stream_ttl,
+        )
+
+    def finish(self, thread_id: str, run_id: str, status: str, error: str = "") -> None:
+        """Give the run its final status and start the thread's next queued run, if any."""
+        next_run = self.coordinator.finish_run(thread_id, run_id, status, error)
+        self.emit(
+            thread_id, run_id, f"end:{status}", Emit("status", {"status": status, "error": error})
+        )
+        log.info("run %s of thread %s: %s %s", run_id, thread_id, status, error)
+        if next_run:
+            self.start_run(thread_id, next_run)
+
+    # -- the three steps ---------------------------------------------------------------
+
+    def start_run(self, thread_id: str, run_id: str) -> None:
+        """Apply the run's input and schedule its first step."""
+        record = self.run_record(thread_id, run_id)
+        record["run_id"] = run_id
+        if record.get("status") not in ("pending", "running"):
+            return  # cancelled (or already finished) before it started
+        graph = self.graph(record["graph"], record.get("fingerprint"))
+        run = self._run_for(graph, record, thread_id)
+        try:
+            saved = self.saver.get_tuple(run.read_config())
+            run.load(saved)
+            if record.get("start_step") is None:
+                self.coordinator.touch_run(thread_id, run_id, start_step=run.step, status="running")
+                record["start_step"] = run.step
+            self._publish(thread_id, run_id, run.begin(record["input"]), f"start:{run_id}")
+        except Exception as exc:
+            self.finish(thread_id, run_id, "error", _describe(exc))
+            return
+        self.schedule(graph, run, record)
+
+    def schedule(self, graph: Any, run: Run, record: dict[str, Any]) -> None:
+        """Register the next step of ``run`` and enqueue its tasks, or finish the run."""
+        thread_id, run_id = run.thread_id or "", record["run_id"]
+        run.stop = int(record.get("start_step", run.step)) + run.recursion_limit + 1
+        try:
+            tasks, _done, _resume = run.plan()
+        except GraphRecursionError as exc:
+            self.finish(thread_id, run_id, "error", _describe(exc))
+            return
+        if not tasks:
+            self.finish(thread_id, run_id, "success")
+            return
+        before = record["config"].get("interrupt_before") or graph.interrupt_before
+        if before and should_interrupt(run.checkpoint, before, tasks.values()):
+            self.finish(thread_id, run_id, "interrupted")
+            return
+        step = StepRef(thread_id, run.ns, run.checkpoint["id"])
+        self.coordinator.register_step(
+            step, run_id, record["graph"], [(task.id, task.name) for task in tasks.values()]
+        )
+        self.coordinator.touch_run(thread_id, run_id, step=step.member(), status="running")
+        for task in tasks.values():
+            queue = graph.nodes[task.name].options.get("queue") or self.settings.default_queue
+            message = NodeMessage(
+                record["graph"],
+                thread_id,
+                run.ns,
+                run.checkpoint["id"],
+                task.id,
+                0,
+                run_id,
+                run.step,
+            )
+            self.send(message, queue, f"node {record['graph']}.{task.name}")
+
+    def send(self, message: NodeMessage, queue: str, name: str) -> None:
+        """Enqueue a node task and remember its broker id (so a cancel can revoke it)."""
+        broker_id = self.enqueue(message, queue, name)
+        if broker_id:
+            self.coordinator.redis.hset(message.step.key, f"c:{message.task_id}", broker_id)
+
+    def run_node(self, message: NodeMessage, *, allow_retry: bool = True) -> str:
+        """Run one node task under a lease; returns what happened (for logs and tests)."""
+        coordinator, step = self.coordinator, message.step
+        record = self.run_record(message.thread_id, message.run_id)
+        record["run_id"] = message.run_id
+        graph = self.graph(message.graph, record.get("fingerprint"))
+        run = self._run_for(graph, record, message.thread_id)
+        saved = self.saver.get_tuple(
+            make_config(message.thread_id, message.checkpoint_ns, message.checkpoint_id)
+        )
+        if saved is None:
+            return "missing-checkpoint"
+        run.load(saved)
+        tasks, done, resume_values = run.plan()
+        task = tasks.get(message.task_id)
+        if task is None:
+            raise LookupError(
+                f"task {message.task_id} is not a task of checkpoint {message.checkpoint_id}: "
+                "the graph changed under the run"
+            )
+        node = graph.nodes[task.name]
+        policy = node.retry_policy
+        budget = max(policy.max_attempts if policy else 1, self.settings.max_attempts)
+        acquired = coordinator.acquire(step, task.id, message.epoch, budget, self.worker_name)
+        if acquired.status == "exhausted":
+            if acquired.last:
+                self.barrier(message.graph, step, message.run_id)
+            return "exhausted"
+        if acquired.status != "ok":
+            return acquired.status
+        heartbeat = _Heartbeat(coordinator, step, task.id, acquired.epoch, self.settings.heartbeat)
+        heartbeat.start()
+        retry: tuple[float, BaseException] | None = None
+        try:
+            if task.id in done:
+                status = "done"  # its writes were stored by an earlier attempt
+            else:
+                status, retry = self._execute(run, task, resume_values, message, acquired.attempts)
+        finally:
+            heartbeat.stop()
+        if not heartbeat.held:
+            return "fenced"
+        if retry is not None:
+            coordinator.release(step, task.id, acquired.epoch)
+            raise RetryLater(*retry)
+        result = coordinator.complete(step, task.id, acquired.epoch, status)
+        if result == "last":
+            self.barrier(message.graph, step, message.run_id)
+        return status
+
+    def _execute(
+        self,
+        run: Run,
+        task: Any,
+        resume_values: dict[str, list[Any]],
+        message: NodeMessage,
+        attempt: int,
+    ) -> tuple[str, tuple[float, BaseException] | None]:
+        """Run the node once; its status, and (delay, error) when its RetryPolicy retries it."""
+        run.resuming = bool(pending_interrupts(run.pending))
+        task_run = run.task_run(task, resume_values)
+        sequence = [0]
+
+        def writer(chunk: Any) -> None:
+            key = f"{message.checkpoint_id}:{task.id}:custom:{sequence[0]}"
+            sequence[0] += 1
+            self.emit(message.thread_id, message.run_id, key, Emit("custom", chunk))
+
+        graph = run.graph
+        outcome = run_task(graph, task_run, run.channels, run.null_resume, writer, retries=False)
+        policy = graph.nodes[task.name].retry_policy
+        if (
+            outcome.error is not None
+            and policy is not None
+            and attempt < policy.max_attempts
+            and policy.should_retry(outcome.error)
+        ):
+            return "retry", (policy.interval(attempt), outcome.error)
+        prefix = f"{message.checkpoint_id}:{task.id}"
+        self._publish(message.thread_id, message.run_id, run.record(outcome), prefix)
+        if outcome.error is not None:
+            return "error", None
+        return ("interrupted" if outcome.interrupts else "done"), None
+
+    def barrier(self, graph_name: str, step: StepRef, run_id: str) -> None:
+        """Apply a finished step and commit the next checkpoint, or end the run."""
+        record = self.run_record(step.thread_id, run_id)
+        record["run_id"] = run_id
+        graph = self.graph(graph_name, record.get("fingerprint"))
+        run = self._run_for(graph, record, step.thread_id)
+        saved = self.saver.get_tuple(
+            make_config(step.thread_id, step.checkpoint_ns, step.checkpoint_id)
+        )
+        run.load(saved)
+        tasks, _done, _resume = run.plan()
+        errors = [(tid, v) for tid, c, v in run.pending if c == ERROR and tid in tasks]
+        for task_id in tasks:
+            reason = self.coordinator.task_error(step, task_id)
+            if reason:
+                errors.append((task_id, f"node {tasks[task_id].name!r} {reason}"))
+        if errors:
+            self.coordinator.set_step_state(step, "failed")
+            task_id, error = errors[0]
+            self.finish(step.thread_id, run_id, "error", f"{tasks[task_id].name}: {error}")
+            return
+        interrupts = pending_interrupts([w for w in run.pending if w[0] in tasks])
+        if interrupts:
+            self.coordinator.set_step_state(step, "interrupted")
+            self.emit(
+                step.thread_id,
+                run_id,
+                f"{step.checkpoint_id}:interrupt",
+                Emit("updates", {INTERRUPT: tuple(interrupts.values())}),
+            )
+            self.finish(step.thread_id, run_id, "interrupted")
+            return
+        try:
+            self._publish(
+                step.thread_id, run_id, run.finish_step(tasks), f"{step.checkpoint_id}:barrier"
+            )
+        except CheckpointConflict:
+            head = self.saver.get_tuple(make_config(step.thread_id, step.checkpoint_ns, ""))
+            parent = (head.parent_config or {}).get("configurable", {}) if head else {}
+            if parent.get("checkpoint_id") != step.checkpoint_id:
+                self.coordinator.set_step_state(step, "failed")
+                self.finish(step.thread_id, run_id, "error", "the thread moved under the run")
+                return
+            # Another worker committed this step already (a duplicate barrier): make sure
+            # its next step is scheduled, which is idempotent.
+            run = self._run_for(graph, record, step.thread_id)
+            run.load(head)
+        self.coordinator.set_step_state(step, "committed")
+        after = record["config"].get("interrupt_after") or graph.interrupt_after
+        if after and should_interrupt(run.checkpoint, after, tasks.values()):
+            self.finish(step.thread_id, run_id, "interrupted")
+            return
+        self.schedule(graph, run, record)
+
+
+class _Heartbeat:
+    """Renews a task's lease in the background while its node runs."""
+
+    def __init__(
+        self, coordinator: Coordinator, step: StepRef, task_id: str, epoch: int, interval: float
+    ) -> None:
+        self.coordinator, self.step, self.task_id, self.epoch = coordinator, step, task_id, epoch
+        self.interval = interval
+        self.held = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="relaygraph-lease")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop renewing; ``held`` says whether the lease was still ours at the end."""
+        self._stop.set()
+        self._thread.join()
+        if self.held:
+            self.held = self.coordinator.heartbeat(self.step, self.task_id, self.epoch)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if not self.coordinator.heartbeat(self.step, self.task_id, self.epoch):
+                    self.held = False
+                    return
+            except Exception:  # a blip: the next beat retries, the lease has slack
+                log.warning("lease heartbeat failed", exc_info=True)
+
+
+def _describe(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -1,0 +1,164 @@
+"""The recovery sweeper: finds work a dead worker left behind and hands it to another.
+
+It runs in every worker (a background thread) and as ``relaygraph recover``. It scans
+three global indexes and, for each entry, re-checks the thread's own keys in a script
+before acting, so any number of sweepers can run at once:
+
+* task leases that expired (a worker died mid-node) or tasks queued but never picked up:
+  a new epoch, and the task is enqueued again (the old holder is fenced out);
+* barriers whose holder died between a step's last task and its commit: taken over;
+* runs with no progress for a while whose head has no scheduled step (a worker died
+  between committing a checkpoint and enqueueing the next step): scheduled again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from relaygraph.persistence.base import make_config
+from relaygraph.workers.coordination import StepRef, now_ms
+from relaygraph.workers.engine import Engine, NodeMessage
+from relaygraph.workers.keys import BARRIERS, LEASES, RUNS
+
+__all__ = ["SweepReport", "Sweeper"]
+
+log = logging.getLogger("relaygraph.recovery")
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did."""
+
+    requeued: list[str] = field(default_factory=list)
+    barriers: list[str] = field(default_factory=list)
+    rescheduled: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.requeued or self.barriers or self.rescheduled)
+
+
+class Sweeper:
+    """Re-enqueues expired tasks, takes over stuck barriers, reschedules stalled runs."""
+
+    def __init__(self, engine: Engine, *, batch: int = 500) -> None:
+        self.engine = engine
+        self.batch = batch
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sweep(self) -> SweepReport:
+        """One pass over the indexes."""
+        report = SweepReport()
+        self._sweep_leases(report)
+        self._sweep_barriers(report)
+        self._sweep_runs(report)
+        if report:
+            log.info(
+                "recovery: requeued %d task(s), took over %d barrier(s), rescheduled %d run(s)",
+                len(report.requeued),
+                len(report.barriers),
+                len(report.rescheduled),
+            )
+        return report
+
+    def _sweep_leases(self, report: SweepReport) -> None:
+        engine = self.engine
+        redis, coordinator = engine.coordinator.redis, engine.coordinator
+        grace_ms = int(engine.settings.queued_grace * 1000)
+        for member in redis.zrangebyscore(LEASES, 0, now_ms(), start=0, num=self.batch):
+            step, task_id = StepRef.from_member(member)
+            info = coordinator.step_info(step)
+            status = info.get(f"s:{task_id}")
+            if status is None or status in ("done", "error", "interrupted"):
+                redis.zrem(LEASES, member)
+                continue
+            epoch = coordinator.requeue(step, task_id, grace_ms)
+            if epoch < 0:
+                deadline = int(info.get(f"d:{task_id}") or 0)
+                if status == "queued":
+                    deadline = int(info.get(f"q:{task_id}") or 0) + grace_ms
+                if info.get("state") != "running":
+                    redis.zrem(LEASES, member)
+                else:
+                    redis.zadd(LEASES, {member: max(deadline, now_ms() + 100)})
+                continue
+            redis.zadd(LEASES, {member: now_ms() + grace_ms})
+            name = info.get(f"n:{task_id}", "")
+            graph = engine.graph(info["graph"], None)
+            queue = graph.nodes[name].options.get("queue") or engine.settings.default_queue
+            message = NodeMessage(
+                info["graph"],
+                step.thread_id,
+                step.checkpoint_ns,
+                step.checkpoint_id,
+                task_id,
+                epoch,
+                info["run"],
+            )
+            engine.send(message, queue, f"node {info['graph']}.{name}")
+            report.requeued.append(f"{step.thread_id}/{name}@{epoch}")
+
+    def _sweep_barriers(self, report: SweepReport) -> None:
+        engine = self.engine
+        redis, coordinator = engine.coordinator.redis, engine.coordinator
+        for member in redis.zrangebyscore(BARRIERS, 0, now_ms(), start=0, num=self.batch):
+            step, _ = StepRef.from_member(member)
+            info = coordinator.step_info(step)
+            if info.get("state") != "barrier":
+                redis.zrem(BARRIERS, member)
+                continue
+            if coordinator.claim_barrier(step):
+                redis.zadd(BARRIERS, {member: now_ms() + coordinator.ttl_ms})
+                engine.barrier(info["graph"], step, info["run"])
+                report.barriers.append(f"{step.thread_id}@{step.checkpoint_id}")
+
+    def _sweep_runs(self, report: SweepReport) -> None:
+        engine = self.engine
+        redis, coordinator = engine.coordinator.redis, engine.coordinator
+        stale = now_ms() - 2 * coordinator.ttl_ms
+        for member in redis.zrangebyscore(RUNS, 0, stale, start=0, num=self.batch):
+            thread_id, run_id = json.loads(member)
+            record = engine.run_record(thread_id, run_id)
+            if record.get("status") not in ("pending", "running"):
+                redis.zrem(RUNS, member)
+                continue
+            head = engine.saver.get_tuple(make_config(thread_id, "", ""))
+            if record.get("status") == "pending" or head is None:
+                coordinator.touch_run(thread_id, run_id)
+                engine.start_run(thread_id, run_id)
+                report.rescheduled.append(f"{thread_id}/{run_id} (start)")
+                continue
+            step = StepRef(thread_id, "", head.checkpoint["id"])
+            if redis.exists(step.key):
+                coordinator.touch_run(thread_id, run_id)  # steps in flight: leases cover them
+                continue
+            graph = engine.graph(record["graph"], record.get("fingerprint"))
+            run = engine._run_for(graph, record, thread_id)
+            run.load(head)
+            coordinator.touch_run(thread_id, run_id)
+            engine.schedule(graph, run, record)
+            report.rescheduled.append(f"{thread_id}/{run_id}")
+
+    # -- background thread --------------------------------------------------------------
+
+    def start_background(self, interval: float) -> None:
+        """Sweep every ``interval`` seconds in a daemon thread until :meth:`stop`."""
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.sweep()
+                except Exception:  # keep sweeping: one bad entry must not stop recovery
+                    log.exception("recovery sweep failed")
+
+        self._thread = threading.Thread(target=loop, daemon=True, name="relaygraph-sweeper")
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

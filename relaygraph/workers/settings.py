@@ -1,0 +1,42 @@
+"""Configuration of workers and clients, from the environment (prefix ``RELAYGRAPH_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["WorkerSettings"]
+
+
+class WorkerSettings(BaseSettings):
+    """Everything a worker needs; every field can be set as ``RELAYGRAPH_<NAME>``.
+
+    >>> WorkerSettings(redis_url="redis://localhost:6379/0").lease_ttl
+    5.0
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RELAYGRAPH_", extra="ignore")
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="checkpoints and coordination")
+    broker_url: str | None = Field(None, description="Celery broker (default: redis_url)")
+    graphs: str = Field("", description="graph registry: 'name=module:attr,name2=module:attr'")
+    store_url: str | None = Field(None, description="Redis with search for the RedisStore")
+    lease_ttl: float = Field(5.0, gt=0, description="seconds a task lease lasts unrenewed")
+    heartbeat_interval: float | None = Field(None, description="default: lease_ttl / 3")
+    sweep_interval: float = Field(1.0, gt=0, description="seconds between recovery sweeps")
+    queued_grace: float = Field(30.0, gt=0, description="re-enqueue a task queued this long")
+    max_attempts: int = Field(3, ge=1, description="attempts of a node without RetryPolicy")
+    visibility_timeout: int = Field(3600, description="broker redelivery, above the longest node")
+    stream_maxlen: int = Field(10_000, description="events kept per run stream")
+    stream_ttl: int = Field(7 * 24 * 3600, description="seconds a run's events are kept")
+    default_queue: str = Field("relaygraph", description="queue of nodes without queue=")
+
+    @property
+    def heartbeat(self) -> float:
+        """Seconds between lease renewals."""
+        return self.heartbeat_interval or self.lease_ttl / 3
+
+    @property
+    def broker(self) -> str:
+        """The Celery broker URL."""
+        return self.broker_url or self.redis_url
