@@ -32,19 +32,23 @@ class StepRef:
     thread_id: str
     checkpoint_ns: str
     checkpoint_id: str
+    run_id: str
+    """Each run that executes the step has its own record (a resumed run re-runs it)."""
 
     @property
     def key(self) -> str:
-        return ThreadKeys(self.thread_id).step(self.checkpoint_ns, self.checkpoint_id)
+        return ThreadKeys(self.thread_id).step(self.checkpoint_ns, self.checkpoint_id, self.run_id)
 
     def member(self, task_id: str = "") -> str:
         """The member naming this step (and task) in a global index."""
-        return json.dumps([self.thread_id, self.checkpoint_ns, self.checkpoint_id, task_id])
+        return json.dumps(
+            [self.thread_id, self.checkpoint_ns, self.checkpoint_id, self.run_id, task_id]
+        )
 
     @classmethod
     def from_member(cls, member: str | bytes) -> tuple[StepRef, str]:
-        thread_id, ns, checkpoint_id, task_id = json.loads(member)
-        return cls(thread_id, ns, checkpoint_id), task_id
+        thread_id, ns, checkpoint_id, run_id, task_id = json.loads(member)
+        return cls(thread_id, ns, checkpoint_id, run_id), task_id
 
 
 @dataclass(frozen=True)

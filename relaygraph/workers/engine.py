@@ -42,7 +42,7 @@ __all__ = ["Engine", "NodeMessage", "RetryLater"]
 
 log = logging.getLogger("relaygraph.workers")
 
-STREAM_MODES = frozenset({"values", "updates", "custom", "debug"})
+STREAM_MODES = frozenset({"values", "updates", "custom"})
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class NodeMessage:
 
     @property
     def step(self) -> StepRef:
-        return StepRef(self.thread_id, self.checkpoint_ns, self.checkpoint_id)
+        return StepRef(self.thread_id, self.checkpoint_ns, self.checkpoint_id, self.run_id)
 
 
 class RetryLater(Exception):
@@ -211,7 +211,7 @@ class Engine:
         if before and should_interrupt(run.checkpoint, before, tasks.values()):
             self.finish(thread_id, run_id, "interrupted")
             return
-        step = StepRef(thread_id, run.ns, run.checkpoint["id"])
+        step = StepRef(thread_id, run.ns, run.checkpoint["id"], run_id)
         self.coordinator.register_step(
             step, run_id, record["graph"], [(task.id, task.name) for task in tasks.values()]
         )
@@ -331,17 +331,24 @@ class Engine:
         )
         run.load(saved)
         tasks, _done, _resume = run.plan()
-        errors = [(tid, v) for tid, c, v in run.pending if c == ERROR and tid in tasks]
-        for task_id in tasks:
-            reason = self.coordinator.task_error(step, task_id)
-            if reason:
-                errors.append((task_id, f"node {tasks[task_id].name!r} {reason}"))
+        info = self.coordinator.step_info(step)
+        status_of = {task_id: info.get(f"s:{task_id}") for task_id in tasks}
+        errors: list[tuple[str, Any]] = []
+        for task_id, status in status_of.items():
+            if status != "error":
+                continue
+            stored = [v for tid, c, v in run.pending if tid == task_id and c == ERROR]
+            reason = stored[-1] if stored else self.coordinator.task_error(step, task_id)
+            errors.append((task_id, reason))
         if errors:
             self.coordinator.set_step_state(step, "failed")
             task_id, error = errors[0]
-            self.finish(step.thread_id, run_id, "error", f"{tasks[task_id].name}: {error}")
+            self.finish(step.thread_id, run_id, "error", f"node {tasks[task_id].name!r}: {error}")
             return
-        interrupts = pending_interrupts([w for w in run.pending if w[0] in tasks])
+        interrupted = [
+            w for w in run.pending if w[0] in tasks and status_of[w[0]] == "interrupted"
+        ]
+        interrupts = pending_interrupts(interrupted)
         if interrupts:
             self.coordinator.set_step_state(step, "interrupted")
             self.emit(

@@ -34,9 +34,9 @@ class ThreadKeys:
         self.thread_id = thread_id
         self.base = f"{PREFIX}:{hash_tag(thread_id)}"
 
-    def step(self, checkpoint_ns: str, checkpoint_id: str) -> str:
-        """Hash of one superstep's tasks: status, epoch, attempts, lease deadline."""
-        return f"{self.base}:step:{checkpoint_ns}:{checkpoint_id}"
+    def step(self, checkpoint_ns: str, checkpoint_id: str, run_id: str) -> str:
+        """Hash of one run's superstep: its tasks' status, epoch, attempts, lease deadline."""
+        return f"{self.base}:step:{checkpoint_ns}:{checkpoint_id}:{run_id}"
 
     @property
     def active(self) -> str:

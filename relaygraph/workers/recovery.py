@@ -131,7 +131,7 @@ class Sweeper:
                 engine.start_run(thread_id, run_id)
                 report.rescheduled.append(f"{thread_id}/{run_id} (start)")
                 continue
-            step = StepRef(thread_id, "", head.checkpoint["id"])
+            step = StepRef(thread_id, "", head.checkpoint["id"], run_id)
             if redis.exists(step.key):
                 coordinator.touch_run(thread_id, run_id)  # steps in flight: leases cover them
                 continue
