@@ -129,6 +129,7 @@ class Engine:
         record["config"] = (
             self.serde.loads(raw["config"], where="run config") if "config" in raw else {}
         )
+        record["run_id"] = run_id
         return record
 
     def _run_for(self, graph: Any, record: dict[str, Any], thread_id: str) -> Run:
@@ -178,10 +179,13 @@ class Engine:
     def start_run(self, thread_id: str, run_id: str) -> None:
         """Apply the run's input and schedule its first step."""
         record = self.run_record(thread_id, run_id)
-        record["run_id"] = run_id
         if record.get("status") not in ("pending", "running"):
             return  # cancelled (or already finished) before it started
-        graph = self.graph(record["graph"], record.get("fingerprint"))
+        try:
+            graph = self.graph(record["graph"], record.get("fingerprint"))
+        except Exception as exc:  # unknown graph, or another version of it: refuse the run
+            self.finish(thread_id, run_id, "error", _describe(exc))
+            return
         run = self._run_for(graph, record, thread_id)
         try:
             saved = self.saver.get_tuple(run.read_config())
@@ -198,6 +202,8 @@ class Engine:
     def schedule(self, graph: Any, run: Run, record: dict[str, Any]) -> None:
         """Register the next step of ``run`` and enqueue its tasks, or finish the run."""
         thread_id, run_id = run.thread_id or "", record["run_id"]
+        if self.run_record(thread_id, run_id).get("status") not in ("pending", "running"):
+            return  # cancelled or interrupted by another submission: schedule nothing more
         run.stop = int(record.get("start_step", run.step)) + run.recursion_limit + 1
         try:
             tasks, _done, _resume = run.plan()
@@ -240,8 +246,13 @@ class Engine:
         """Run one node task under a lease; returns what happened (for logs and tests)."""
         coordinator, step = self.coordinator, message.step
         record = self.run_record(message.thread_id, message.run_id)
-        record["run_id"] = message.run_id
-        graph = self.graph(message.graph, record.get("fingerprint"))
+        if record.get("status") not in ("pending", "running"):
+            return "cancelled"
+        try:
+            graph = self.graph(message.graph, record.get("fingerprint"))
+        except Exception as exc:  # another version of the graph: refuse, fail the run
+            self.finish(message.thread_id, message.run_id, "error", _describe(exc))
+            return "refused"
         run = self._run_for(graph, record, message.thread_id)
         saved = self.saver.get_tuple(
             make_config(message.thread_id, message.checkpoint_ns, message.checkpoint_id)
@@ -323,7 +334,9 @@ class Engine:
     def barrier(self, graph_name: str, step: StepRef, run_id: str) -> None:
         """Apply a finished step and commit the next checkpoint, or end the run."""
         record = self.run_record(step.thread_id, run_id)
-        record["run_id"] = run_id
+        if record.get("status") not in ("pending", "running"):
+            self.coordinator.set_step_state(step, "cancelled")
+            return
         graph = self.graph(graph_name, record.get("fingerprint"))
         run = self._run_for(graph, record, step.thread_id)
         saved = self.saver.get_tuple(
