@@ -1,0 +1,529 @@
+"""The serializer's allow-list, the blob format and checkpoint ids."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import threading
+import uuid
+from decimal import Decimal
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+import msgpack
+import pytest
+from pydantic import BaseModel, Field
+
+from relaygraph.persistence import blobs
+from relaygraph.persistence.errors import CorruptCheckpointError, SerializationError
+from relaygraph.persistence.ids import new_checkpoint_id
+from relaygraph.persistence.serde import (
+    Serializer,
+    StoredError,
+    default_serializer,
+    register_type,
+    registered_name,
+)
+
+serde = default_serializer
+
+
+@register_type(name="tests.serde.Color")
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = (1, 2)
+
+
+@register_type(name="tests.serde.Flags")
+class Flags(enum.Flag):
+    A = 1
+    B = 2
+
+
+@register_type(name="tests.serde.Point")
+@dataclasses.dataclass(frozen=True)
+class Point:
+    x: int
+    y: tuple[int, ...] = ()
+
+
+@register_type(name="tests.serde.Counter")
+@dataclasses.dataclass
+class Counter:
+    name: str
+    hits: int = 0
+    derived: str = dataclasses.field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        self.derived = self.name.upper()
+
+
+@register_type(name="tests.serde.Pair")
+class Pair(NamedTuple):
+    left: Any
+    right: Any
+
+
+@register_type(name="tests.serde.Inner")
+class Inner(BaseModel):
+    tags: set[str] = Field(default_factory=set)
+    when: dt.datetime | None = None
+
+
+@register_type(name="tests.serde.Outer")
+class Outer(BaseModel):
+    title: str
+    inner: Inner
+    payload: Any = None
+    aliased: int = Field(default=0, alias="aliasedName")
+
+
+class NotRegistered(BaseModel):
+    x: int = 1
+
+
+def roundtrip(value: Any) -> Any:
+    return serde.loads(serde.dumps(value))
+
+
+SCALARS = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    2**63 - 1,
+    2**64,
+    -(2**63) - 1,
+    10**40,
+    -(10**40),
+    1.5,
+    float("inf"),
+    "",
+    "héllo ✓",
+    b"\x00\xff",
+    [],
+    {},
+    (),
+    (1,),
+    set(),
+    frozenset(),
+    Decimal("1.10"),
+    Decimal("-0"),
+    Decimal("1E+3"),
+    dt.date(2024, 2, 29),
+    dt.timedelta(days=-1, seconds=5, microseconds=7),
+    uuid.uuid4(),
+]
+
+
+@pytest.mark.parametrize("value", SCALARS, ids=repr)
+def test_scalars_round_trip_with_exact_type(value: Any) -> None:
+    back = roundtrip(value)
+    assert type(back) is type(value)
+    assert back == value
+    if isinstance(value, Decimal):
+        assert str(back) == str(value)
+
+
+def test_containers_keep_their_types() -> None:
+    value = {
+        "t": (1, (2, [3, (4,)])),
+        "s": {1, "a", (2, 3)},
+        "f": frozenset({frozenset({1})}),
+        (1, "k"): "tuple key",
+        3: "int key",
+        frozenset({2}): "frozenset key",
+        "nested": [{"a": ({"b"},)}],
+    }
+    back = roundtrip(value)
+    assert back == value
+    assert type(back["t"]) is tuple and type(back["t"][1][1]) is list
+    assert type(back["t"][1][1][1]) is tuple
+    assert type(back["nested"][0]["a"]) is tuple and type(back["nested"][0]["a"][0]) is set
+
+
+def test_subclasses_of_builtins_are_not_silently_downgraded() -> None:
+    class MyDict(dict):
+        pass
+
+    with pytest.raises(SerializationError, match="MyDict"):
+        serde.dumps(MyDict(a=1))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.datetime(2024, 1, 2, 3, 4, 5, 6),
+        dt.datetime(2024, 1, 2, tzinfo=dt.UTC),
+        dt.datetime(2024, 1, 2, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))),
+        dt.datetime(2024, 1, 2, tzinfo=dt.timezone(dt.timedelta(hours=-3), "BRT")),
+        dt.datetime(2024, 1, 2, tzinfo=dt.timezone(dt.timedelta(seconds=1, microseconds=5))),
+        dt.datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=ZoneInfo("America/New_York")),
+        dt.time(23, 59, 59, 999999),
+        dt.time(1, 2, tzinfo=ZoneInfo("Europe/Paris")),
+        dt.time(1, 2, tzinfo=dt.UTC),
+    ],
+    ids=repr,
+)
+def test_datetimes_keep_time_zone_exactly(value: Any) -> None:
+    back = roundtrip(value)
+    assert type(back) is type(value)
+    assert back == value
+    assert back.tzinfo == value.tzinfo and type(back.tzinfo) is type(value.tzinfo)
+    assert back.fold == value.fold
+    if value.tzinfo is not None:
+        assert back.tzname() == value.tzname() if isinstance(value, dt.datetime) else True
+
+
+def test_pydantic_parsed_offsets_round_trip() -> None:
+    parsed = Inner.model_validate({"when": "2024-01-01T10:00:00+02:00"})
+    back = roundtrip(parsed)
+    assert back == parsed
+    assert back.when.utcoffset() == dt.timedelta(hours=2)
+
+
+def test_unsupported_time_zone_is_rejected() -> None:
+    class Odd(dt.tzinfo):
+        def utcoffset(self, d: Any) -> dt.timedelta:
+            return dt.timedelta(0)
+
+    with pytest.raises(SerializationError, match="Odd"):
+        serde.dumps({"at": dt.datetime(2024, 1, 1, tzinfo=Odd())}, where="channel 'x'")
+
+
+def test_registered_enum_dataclass_namedtuple() -> None:
+    value = [
+        Color.RED,
+        Color.BLUE,
+        Flags.A | Flags.B,
+        Point(1, (2, 3)),
+        Pair(Point(0), {Color.RED: (1,)}),
+    ]
+    back = roundtrip(value)
+    assert back == value
+    assert back[0] is Color.RED and back[1] is Color.BLUE
+    assert type(back[4]) is Pair and type(back[4].left) is Point
+
+
+def test_dataclass_is_restored_field_by_field() -> None:
+    counter = Counter("ab", hits=3)
+    counter.derived = "changed after init"
+    back = roundtrip(counter)
+    assert back == counter and back.derived == "changed after init"
+
+
+def test_pydantic_models_nest_through_the_serializer() -> None:
+    model = Outer(
+        title="t",
+        inner=Inner(tags={"a", "b"}, when=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
+        payload=(1, {2}, Point(3)),
+        aliasedName=7,
+    )
+    back = roundtrip(model)
+    assert back == model
+    assert type(back.inner) is Inner and back.payload == (1, {2}, Point(3))
+    assert type(back.payload) is tuple
+    assert back.aliased == 7
+
+
+def test_pydantic_unset_fields_stay_unset() -> None:
+    model = Outer(title="t", inner=Inner())
+    back = roundtrip(model)
+    assert back.model_fields_set == model.model_fields_set == {"title", "inner"}
+    assert back.model_dump(exclude_unset=True) == model.model_dump(exclude_unset=True)
+
+
+def test_exceptions_come_back_as_stored_error() -> None:
+    back = roundtrip({"error": KeyError("missing")})["error"]
+    assert isinstance(back, StoredError) and isinstance(back, Exception)
+    assert back.type_name == "KeyError" and back.message == str(KeyError("missing"))
+
+    class Custom(RuntimeError):
+        pass
+
+    custom = roundtrip(Custom("boom"))
+    assert custom.type_name.endswith("Custom") and custom.message == "boom"
+    assert roundtrip(custom) == custom
+
+
+def test_register_type_errors() -> None:
+    class A(enum.Enum):
+        X = 1
+
+    class B(enum.Enum):
+        X = 1
+
+    register_type(A, name="tests.serde.dup")
+    register_type(A, name="tests.serde.dup")  # same class, same name: fine
+    with pytest.raises(ValueError, match="already registered"):
+        register_type(B, name="tests.serde.dup")
+    with pytest.raises(ValueError, match="already registered"):
+        register_type(A, name="tests.serde.other")
+    with pytest.raises(TypeError, match="not an Enum"):
+        register_type(dict)
+    assert registered_name(A) == "tests.serde.dup"
+    assert registered_name(B) is None
+
+
+def test_default_name_is_module_and_qualname() -> None:
+    @register_type
+    class Local(enum.Enum):
+        Y = 2
+
+    assert registered_name(Local) == f"{__name__}.{Local.__qualname__}"
+    assert roundtrip(Local.Y) is Local.Y
+
+
+def test_error_names_where_type_and_path() -> None:
+    value = [0, 1, 2, {"bar": threading.Lock()}]
+    with pytest.raises(SerializationError) as info:
+        serde.dumps({"foo": value}, where="channel 'foo'")
+    message = str(info.value)
+    assert "channel 'foo'" in message
+    assert "['foo'][3]['bar']" in message
+    assert "lock" in message
+    assert info.value.where == "channel 'foo'"
+
+
+def test_error_path_through_registered_types() -> None:
+    with pytest.raises(SerializationError) as info:
+        serde.dumps(Outer(title="t", inner=Inner(), payload=[object()]), where="input")
+    assert ".payload[0]" in str(info.value) and "'object'" in str(info.value)
+
+    with pytest.raises(SerializationError, match=r"\.left"):
+        serde.dumps(Pair(object(), 1))
+
+
+def test_unregistered_classes_are_refused() -> None:
+    with pytest.raises(SerializationError, match="NotRegistered"):
+        serde.dumps(NotRegistered())
+    with pytest.raises(SerializationError, match="function"):
+        serde.dumps({"f": lambda: 1})
+
+
+def test_bytearray_is_stored_as_bytes() -> None:
+    # documented exception to exact round trips: msgpack packs it before any hook runs
+    assert roundtrip(bytearray(b"x")) == b"x"
+
+
+def test_cycles_and_bad_strings_are_explained() -> None:
+    loop: list[Any] = [1]
+    loop.append(loop)
+    with pytest.raises(SerializationError, match="cycle"):
+        serde.dumps(loop, where="channel 'c'")
+    with pytest.raises(SerializationError, match="surrogate"):
+        serde.dumps(["\ud800"])
+
+
+def test_loads_rejects_corrupt_and_unknown() -> None:
+    with pytest.raises(SerializationError, match="channel 'x'"):
+        serde.loads(b"\xc1", where="channel 'x'")
+    with pytest.raises(SerializationError):
+        serde.loads(serde.dumps([1, 2, 3])[:-1])
+    unknown = msgpack.packb(msgpack.ExtType(12, msgpack.packb(["os.system", {}])))
+    with pytest.raises(SerializationError, match=r"unknown stored type.*os\.system"):
+        serde.loads(unknown, where="blob")
+    wrong_kind = msgpack.packb(msgpack.ExtType(11, msgpack.packb(["tests.serde.Point", 1])))
+    with pytest.raises(SerializationError, match="registered as a dataclass"):
+        serde.loads(wrong_kind)
+    with pytest.raises(SerializationError, match="unknown extension"):
+        serde.loads(msgpack.packb(msgpack.ExtType(99, b"")))
+
+
+def test_never_unpickles() -> None:
+    import pickle
+
+    with pytest.raises(SerializationError):
+        serde.loads(pickle.dumps({"a": 1}))
+
+
+def test_serializer_instances_share_the_registry() -> None:
+    assert Serializer().loads(serde.dumps(Point(1))) == Point(1)
+
+
+# -- ids -------------------------------------------------------------------------------
+
+
+def test_checkpoint_ids_strictly_increase_and_parse() -> None:
+    ids = [new_checkpoint_id() for _ in range(5000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    parsed = uuid.UUID(ids[0])
+    assert parsed.version == 7
+
+
+def test_checkpoint_ids_unique_across_threads() -> None:
+    out: list[list[str]] = [[] for _ in range(4)]
+
+    def make(i: int) -> None:
+        out[i] = [new_checkpoint_id() for _ in range(1000)]
+
+    workers = [threading.Thread(target=make, args=(i,)) for i in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    every = [i for chunk in out for i in chunk]
+    assert len(set(every)) == len(every)
+    assert all(chunk == sorted(chunk) for chunk in out)
+
+
+# -- blobs -----------------------------------------------------------------------------
+
+
+CTX = {"thread_id": "t1", "checkpoint_ns": "", "checkpoint_id": "c1"}
+
+
+def test_header_round_trip() -> None:
+    checkpoint = {
+        "v": 1,
+        "id": "c1",
+        "ts": "2024-01-01T00:00:00+00:00",
+        "channel_values": {"a": 1},
+        "channel_versions": {"a": "v1"},
+        "versions_seen": {"node": {"a": "v1"}},
+        "updated_channels": ["a"],
+        "channel_appends": {},
+    }
+    back = blobs.decode_header(blobs.encode_header(checkpoint))
+    assert back == {**checkpoint, "channel_values": {}}
+    with pytest.raises(SerializationError, match="header"):
+        blobs.decode_header(b"garbage")
+
+
+def test_blob_kinds() -> None:
+    assert blobs.decode_blob(blobs.encode_blob(serde, {"a": 1})) == (
+        "full",
+        None,
+        serde.dumps({"a": 1}),
+    )
+    kind, base, payload = blobs.decode_blob(blobs.encode_blob(serde, [1, 2, 3], ("v1", 2)))
+    assert (kind, base, serde.loads(payload)) == ("append", ("v1", 2), [3])
+    assert blobs.decode_blob(blobs.encode_empty_blob()) == ("empty", None, b"")
+    with pytest.raises(ValueError):
+        blobs.decode_blob(b"Z123")
+    with pytest.raises(ValueError):
+        blobs.encode_blob(serde, [1], ("v1", 2))
+    with pytest.raises(SerializationError, match="channel 'm'"):
+        blobs.encode_blob(serde, [object()], where="channel 'm'")
+
+
+def _chain(n: int) -> dict[tuple[str, str], bytes]:
+    """Versions v0..v{n-1} of channel m, each appending one item to the previous."""
+    store = {("m", "v0"): blobs.encode_blob(serde, [0])}
+    for i in range(1, n):
+        store["m", f"v{i}"] = blobs.encode_blob(serde, list(range(i + 1)), (f"v{i - 1}", i))
+    return store
+
+
+def test_resolve_walks_long_append_chains_without_recursion() -> None:
+    store = _chain(3000)  # deeper than the default recursion limit
+    value = blobs.resolve_channel("m", "v2999", lambda c, v: store.get((c, v)), serde=serde, **CTX)
+    assert value == list(range(3000))
+
+
+def test_resolve_cache_keeps_a_step_flat_and_is_not_mutable_from_outside() -> None:
+    store = _chain(50)
+    fetched: list[str] = []
+
+    def fetch(channel: str, version: str) -> bytes | None:
+        fetched.append(version)
+        return store.get((channel, version))
+
+    cache = blobs.ResolvedCache(maxsize=4)
+    first = blobs.resolve_channel("m", "v48", fetch, serde=serde, cache=cache, **CTX)
+    assert len(fetched) == 49
+    first.append("mutated")
+    fetched.clear()
+    second = blobs.resolve_channel("m", "v49", fetch, serde=serde, cache=cache, **CTX)
+    assert fetched == ["v49"] and second == list(range(50))
+    again = blobs.resolve_channel("m", "v48", fetch, serde=serde, cache=cache, **CTX)
+    assert again == list(range(49))
+
+
+def test_resolve_append_truncates_base_to_base_len() -> None:
+    store = {
+        ("m", "a"): blobs.encode_blob(serde, [1, 2, 3]),
+        ("m", "b"): blobs.encode_blob(serde, [1, 2, 9], ("a", 2)),
+    }
+    assert blobs.resolve_channel("m", "b", lambda c, v: store.get((c, v)), serde=serde, **CTX) == [
+        1,
+        2,
+        9,
+    ]
+
+
+def test_resolve_empty_and_load_channel_values() -> None:
+    store = {("a", "1"): blobs.encode_blob(serde, "x"), ("b", "1"): blobs.encode_empty_blob()}
+    fetch = lambda c, v: store.get((c, v))  # noqa: E731
+    assert blobs.resolve_channel("b", "1", fetch, serde=serde, **CTX) is blobs.EMPTY
+    values = blobs.load_channel_values({"a": "1", "b": "1"}, fetch, serde=serde, **CTX)
+    assert values == {"a": "x"}
+
+
+@pytest.mark.parametrize(
+    ("store", "needle"),
+    [
+        ({}, "no stored value for version 'v1'"),
+        ({("m", "v1"): blobs.encode_blob(serde, [1], ("v0", 1))}, "base of version 'v1'"),
+        ({("m", "v1"): b"F\xc1"}, "cannot be read"),
+        ({("m", "v1"): b"?"}, "corrupt blob"),
+        (
+            {
+                ("m", "v0"): blobs.encode_blob(serde, {"not": "list"}),
+                ("m", "v1"): blobs.encode_blob(serde, [1], ("v0", 0)),
+            },
+            "not a list",
+        ),
+        (
+            {
+                ("m", "v0"): blobs.encode_blob(serde, [1]),
+                ("m", "v1"): blobs.encode_blob(serde, [1, 2, 3], ("v0", 2)),
+            },
+            "extends 2 items but its base has 1",
+        ),
+        ({("m", "v1"): blobs.encode_blob(serde, [1], ("v1", 1))}, "cycle"),
+        (
+            {
+                ("m", "v0"): blobs.encode_empty_blob(),
+                ("m", "v1"): blobs.encode_blob(serde, [1], ("v0", 0)),
+            },
+            "no value",
+        ),
+    ],
+)
+def test_resolve_errors_name_thread_namespace_checkpoint_channel(
+    store: dict[tuple[str, str], bytes], needle: str
+) -> None:
+    with pytest.raises(CorruptCheckpointError) as info:
+        blobs.resolve_channel(
+            "m",
+            "v1",
+            lambda c, v: store.get((c, v)),
+            serde=serde,
+            thread_id="t9",
+            checkpoint_ns="sub:1",
+            checkpoint_id="cp7",
+        )
+    message = str(info.value)
+    assert needle in message
+    assert all(part in message for part in ("'t9'", "'sub:1'", "'cp7'", "'m'"))
+
+
+def test_blobs_for_put_uses_appends_only_when_the_base_is_stored() -> None:
+    checkpoint = {
+        "channel_values": {"m": [1, 2, 3], "x": 5},
+        "channel_appends": {"m": ("v1", 2)},
+    }
+    new_versions = {"m": "v2", "x": "v2", "gone": "v2"}
+    out = blobs.blobs_for_put(serde, checkpoint, new_versions, lambda c, v: True)
+    assert blobs.decode_blob(out["m", "v2"])[:2] == ("append", ("v1", 2))
+    assert blobs.decode_blob(out["x", "v2"])[0] == "full"
+    assert out["gone", "v2"] == blobs.encode_empty_blob()
+    without_base = blobs.blobs_for_put(serde, checkpoint, new_versions, lambda c, v: False)
+    assert blobs.decode_blob(without_base["m", "v2"])[0] == "full"
+    with pytest.raises(SerializationError, match="channel 'bad'"):
+        blobs.blobs_for_put(
+            serde, {"channel_values": {"bad": object()}}, {"bad": "v1"}, lambda c, v: True
+        )
