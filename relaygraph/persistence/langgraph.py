@@ -1,0 +1,342 @@
+"""Use any relaygraph saver as a LangGraph checkpointer.
+
+:class:`LangGraphCheckpointer` implements LangGraph's ``BaseCheckpointSaver`` on top of a
+relaygraph :class:`~relaygraph.persistence.base.BaseCheckpointSaver`, so a LangGraph graph can
+keep its threads in relaygraph's SQLite, PostgreSQL or Redis savers::
+
+    from langgraph.graph import StateGraph
+    from relaygraph.persistence.langgraph import LangGraphCheckpointer
+    from relaygraph.persistence.sqlite import SqliteSaver
+
+    graph = builder.compile(checkpointer=LangGraphCheckpointer(SqliteSaver(":memory:")))
+
+relaygraph's own serializer is an allow-list that knows nothing of LangChain objects, so every
+channel value and every write is first turned into a ``(type, bytes)`` pair with LangGraph's
+serializer (``serde``, strict by default) and stored as that pair; the checkpoint header
+(ids, versions, ``versions_seen``, ``updated_channels``) and the metadata are stored as they
+are. Reading reverses this. Stored data is never unpickled, whatever ``serde`` allows.
+
+Requires the ``langgraph`` extra (``pip install relaygraph[langgraph]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+try:
+    from langgraph.checkpoint.base import (
+        BaseCheckpointSaver as LGBaseCheckpointSaver,
+    )
+    from langgraph.checkpoint.base import (
+        ChannelVersions,
+        get_serializable_checkpoint_metadata,
+    )
+    from langgraph.checkpoint.base import (
+        Checkpoint as LGCheckpoint,
+    )
+    from langgraph.checkpoint.base import (
+        CheckpointMetadata as LGCheckpointMetadata,
+    )
+    from langgraph.checkpoint.base import (
+        CheckpointTuple as LGCheckpointTuple,
+    )
+    from langgraph.checkpoint.serde.base import SerializerProtocol
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "relaygraph.persistence.langgraph needs LangGraph: pip install 'relaygraph[langgraph]'"
+    ) from exc
+
+from relaygraph.persistence import base as rg
+from relaygraph.persistence.errors import CorruptCheckpointError, SerializationError
+
+__all__ = ["PENDING_SENDS_CHANNEL", "LangGraphCheckpointer", "as_langgraph"]
+
+PENDING_SENDS_CHANNEL = "__relaygraph_lg_pending_sends__"
+"""Hidden channel that carries a pre-v4 checkpoint's ``pending_sends`` (only when non-empty)."""
+
+_EMPTY = "empty"  # LangGraph's marker for "this channel changed and is now empty"
+_PICKLE = "pickle"
+
+
+def _strict_serde() -> JsonPlusSerializer:
+    # Only LangGraph's built-in safe types (messages, Send, Interrupt, datetimes, ...);
+    # a compiled graph widens this to its state schema's types through ``with_allowlist``.
+    return JsonPlusSerializer(allowed_msgpack_modules=None)
+
+
+class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
+    """A LangGraph checkpointer that stores everything in a relaygraph saver.
+
+    Args:
+        saver: the relaygraph saver that holds the data (any backend).
+        serde: LangGraph serializer for channel values and writes. Defaults to a strict
+            ``JsonPlusSerializer`` (LangGraph's safe types plus the types a compiled graph
+            allows). A serializer with ``pickle_fallback=True`` is refused.
+
+    Commits are unconditional (LangGraph has no compare-and-set); the relaygraph saver
+    still gives each checkpoint its parent and keeps writes idempotent per
+    ``(task_id, index)``.
+    """
+
+    saver: rg.BaseCheckpointSaver
+
+    def __init__(
+        self, saver: rg.BaseCheckpointSaver, *, serde: SerializerProtocol | None = None
+    ) -> None:
+        if getattr(serde, "pickle_fallback", False):
+            raise ValueError(
+                "LangGraphCheckpointer refuses a serializer with pickle_fallback=True: "
+                "relaygraph never unpickles stored data"
+            )
+        super().__init__(serde=serde or _strict_serde())
+        self.saver = saver
+
+    # -- value conversion ------------------------------------------------------------
+
+    def _dumps(self, value: Any) -> tuple[str, bytes]:
+        type_, data = self.serde.dumps_typed(value)
+        if type_ == _PICKLE:
+            raise SerializationError(
+                f"{type(value).__qualname__} can only be stored by pickling, which relaygraph "
+                "never does"
+            )
+        return type_, data
+
+    def _loads(self, stored: Any, *, where: str) -> Any:
+        if (
+            not isinstance(stored, (tuple, list))
+            or len(stored) != 2
+            or not isinstance(stored[0], str)
+            or not isinstance(stored[1], (bytes, bytearray))
+        ):
+            raise CorruptCheckpointError(
+                f"{where}: expected a (type, bytes) pair written by LangGraphCheckpointer, "
+                f"found {type(stored).__name__}"
+            )
+        type_, data = stored
+        if type_ == _PICKLE:
+            raise CorruptCheckpointError(f"{where}: refusing to unpickle stored data")
+        return self.serde.loads_typed((type_, bytes(data)))
+
+    def _to_relaygraph(
+        self, checkpoint: LGCheckpoint, new_versions: ChannelVersions
+    ) -> tuple[rg.Checkpoint, dict[str, Any]]:
+        """The relaygraph checkpoint and new versions for a LangGraph checkpoint.
+
+        Only the channels in ``new_versions`` are serialized: the saver stores a value per
+        (channel, version) and reads unchanged channels from their older versions.
+        """
+        values = checkpoint["channel_values"]
+        stored_values: dict[str, Any] = {
+            ch: self._dumps(values[ch]) if ch in values else (_EMPTY, b"") for ch in new_versions
+        }
+        versions = dict(checkpoint["channel_versions"])
+        versions_out = dict(new_versions)
+        pending_sends = checkpoint.get("pending_sends") or []
+        if pending_sends:
+            # Pre-v4 checkpoints only; keyed by the checkpoint id so no two share a version.
+            stored_values[PENDING_SENDS_CHANNEL] = self._dumps(list(pending_sends))
+            versions[PENDING_SENDS_CHANNEL] = checkpoint["id"]
+            versions_out[PENDING_SENDS_CHANNEL] = checkpoint["id"]
+        converted: rg.Checkpoint = {
+            "v": checkpoint["v"],
+            "id": checkpoint["id"],
+            "ts": checkpoint["ts"],
+            "channel_values": stored_values,
+            "channel_versions": versions,
+            "versions_seen": {k: dict(v) for k, v in checkpoint["versions_seen"].items()},
+            "updated_channels": checkpoint.get("updated_channels"),
+        }
+        return converted, versions_out
+
+    def _from_relaygraph(self, saved: rg.CheckpointTuple) -> LGCheckpointTuple:
+        """The LangGraph tuple for a stored relaygraph tuple."""
+        conf = saved.config.get("configurable", {})
+        where = (
+            f"thread {conf.get('thread_id')!r} namespace {conf.get('checkpoint_ns', '')!r} "
+            f"checkpoint {conf.get('checkpoint_id')!r}"
+        )
+        stored = saved.checkpoint
+        values: dict[str, Any] = {}
+        pending_sends: list[Any] = []
+        for ch, blob in (stored.get("channel_values") or {}).items():
+            if ch == PENDING_SENDS_CHANNEL:
+                pending_sends = self._loads(blob, where=f"{where} pending_sends")
+            elif not (isinstance(blob, (tuple, list)) and blob and blob[0] == _EMPTY):
+                values[ch] = self._loads(blob, where=f"{where} channel {ch!r}")
+        versions = dict(stored.get("channel_versions") or {})
+        versions.pop(PENDING_SENDS_CHANNEL, None)
+        checkpoint: LGCheckpoint = {
+            "v": stored.get("v", 1),
+            "id": stored["id"],
+            "ts": stored.get("ts", ""),
+            "channel_values": values,
+            "channel_versions": versions,
+            "versions_seen": {k: dict(v) for k, v in (stored.get("versions_seen") or {}).items()},
+            "updated_channels": stored.get("updated_channels"),
+            "pending_sends": pending_sends,  # type: ignore[typeddict-unknown-key]
+        }
+        writes = [
+            (w.task_id, w.channel, self._loads(w.value, where=f"{where} write {w.channel!r}"))
+            for w in saved.pending_writes
+        ]
+        return LGCheckpointTuple(
+            config=_copy_config(saved.config),
+            checkpoint=checkpoint,
+            metadata=dict(saved.metadata),  # type: ignore[arg-type]
+            parent_config=_copy_config(saved.parent_config) if saved.parent_config else None,
+            pending_writes=writes,
+        )
+
+    def _writes(self, writes: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        return [(channel, self._dumps(value)) for channel, value in writes]
+
+    # -- sync API --------------------------------------------------------------------
+
+    def get_tuple(self, config: dict[str, Any]) -> LGCheckpointTuple | None:  # type: ignore[override]
+        """The checkpoint ``config`` addresses (the thread's latest without checkpoint_id)."""
+        saved = self.saver.get_tuple(config)
+        return self._from_relaygraph(saved) if saved else None
+
+    def list(  # type: ignore[override]
+        self,
+        config: dict[str, Any] | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[LGCheckpointTuple]:
+        """Checkpoints newest first; ``filter`` matches metadata keys, ``before`` pages."""
+        for saved in self.saver.list(config, filter=filter, before=before, limit=limit):
+            yield self._from_relaygraph(saved)
+
+    def put(  # type: ignore[override]
+        self,
+        config: dict[str, Any],
+        checkpoint: LGCheckpoint,
+        metadata: LGCheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> dict[str, Any]:
+        """Store ``checkpoint`` as a child of the checkpoint ``config`` names."""
+        converted, versions = self._to_relaygraph(checkpoint, new_versions)
+        meta = dict(get_serializable_checkpoint_metadata(config, metadata))  # type: ignore[arg-type]
+        return self.saver.put(config, converted, meta, versions)
+
+    def put_writes(  # type: ignore[override]
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Record a task's writes (idempotent per ``(task_id, index)``)."""
+        self.saver.put_writes(config, self._writes(writes), task_id, task_path)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint and write of a thread."""
+        self.saver.delete_thread(str(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) whose metadata ``run_id`` is listed."""
+        if run_ids:
+            self.saver.delete_for_runs(list(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread's whole history (every namespace, with writes) to another thread."""
+        self.saver.copy_thread(str(source_thread_id), str(target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """``"keep_latest"`` keeps the newest checkpoint per namespace; ``"delete"`` all."""
+        ids = [str(t) for t in thread_ids]
+        _check_strategy(strategy)
+        if strategy == "delete":
+            for thread_id in ids:
+                self.saver.delete_thread(thread_id)
+        elif ids:
+            self.saver.prune(ids, keep_last=1)
+
+    def get_next_version(self, current: str | int | float | None, channel: Any = None) -> str:  # type: ignore[override]
+        """A version greater than ``current``, unique across branches (relaygraph's rule)."""
+        return self.saver.get_next_version(None if current is None else str(current), channel)
+
+    # -- async API -------------------------------------------------------------------
+
+    async def aget_tuple(self, config: dict[str, Any]) -> LGCheckpointTuple | None:  # type: ignore[override]
+        """Async :meth:`get_tuple`."""
+        saved = await self.saver.aget_tuple(config)
+        return self._from_relaygraph(saved) if saved else None
+
+    async def alist(  # type: ignore[override]
+        self,
+        config: dict[str, Any] | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[LGCheckpointTuple]:
+        """Async :meth:`list`."""
+        async for saved in self.saver.alist(config, filter=filter, before=before, limit=limit):
+            yield self._from_relaygraph(saved)
+
+    async def aput(  # type: ignore[override]
+        self,
+        config: dict[str, Any],
+        checkpoint: LGCheckpoint,
+        metadata: LGCheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> dict[str, Any]:
+        """Async :meth:`put`."""
+        converted, versions = self._to_relaygraph(checkpoint, new_versions)
+        meta = dict(get_serializable_checkpoint_metadata(config, metadata))  # type: ignore[arg-type]
+        return await self.saver.aput(config, converted, meta, versions)
+
+    async def aput_writes(  # type: ignore[override]
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Async :meth:`put_writes`."""
+        await self.saver.aput_writes(config, self._writes(writes), task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Async :meth:`delete_thread`."""
+        await self.saver.adelete_thread(str(thread_id))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Async :meth:`delete_for_runs`."""
+        if run_ids:
+            await self.saver.adelete_for_runs(list(run_ids))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Async :meth:`copy_thread`."""
+        await self.saver.acopy_thread(str(source_thread_id), str(target_thread_id))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Async :meth:`prune`."""
+        ids = [str(t) for t in thread_ids]
+        _check_strategy(strategy)
+        if strategy == "delete":
+            for thread_id in ids:
+                await self.saver.adelete_thread(thread_id)
+        elif ids:
+            await self.saver.aprune(ids, keep_last=1)
+
+
+def as_langgraph(
+    saver: rg.BaseCheckpointSaver, *, serde: SerializerProtocol | None = None
+) -> LangGraphCheckpointer:
+    """Wrap a relaygraph saver as a LangGraph checkpointer (see :class:`LangGraphCheckpointer`)."""
+    return LangGraphCheckpointer(saver, serde=serde)
+
+
+def _check_strategy(strategy: str) -> None:
+    if strategy not in ("keep_latest", "delete"):
+        raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
+
+
+def _copy_config(config: dict[str, Any]) -> dict[str, Any]:
+    return {**config, "configurable": dict(config.get("configurable") or {})}
