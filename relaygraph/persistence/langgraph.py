@@ -21,7 +21,7 @@ Requires the ``langgraph`` extra (``pip install relaygraph[langgraph]``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 try:
@@ -56,7 +56,7 @@ __all__ = ["PENDING_SENDS_CHANNEL", "LangGraphCheckpointer", "as_langgraph"]
 PENDING_SENDS_CHANNEL = "__relaygraph_lg_pending_sends__"
 """Hidden channel that carries a pre-v4 checkpoint's ``pending_sends`` (only when non-empty)."""
 
-_EMPTY = "empty"  # LangGraph's marker for "this channel changed and is now empty"
+_EMPTY = "empty"  # LangGraph's own "no value" marker; read as absent if ever stored
 _PICKLE = "pickle"
 
 
@@ -126,14 +126,15 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
         """The relaygraph checkpoint and new versions for a LangGraph checkpoint.
 
         Only the channels in ``new_versions`` are serialized: the saver stores a value per
-        (channel, version) and reads unchanged channels from their older versions.
+        (channel, version) and reads unchanged channels from their older versions. A changed
+        channel without a value is left out, which the saver records as empty.
         """
         values = checkpoint["channel_values"]
         stored_values: dict[str, Any] = {
-            ch: self._dumps(values[ch]) if ch in values else (_EMPTY, b"") for ch in new_versions
+            ch: self._dumps(values[ch]) for ch in new_versions if ch in values
         }
-        versions = dict(checkpoint["channel_versions"])
-        versions_out = dict(new_versions)
+        versions = _versions_out(checkpoint["channel_versions"])
+        versions_out = _versions_out(new_versions)
         pending_sends = checkpoint.get("pending_sends") or []
         if pending_sends:
             # Pre-v4 checkpoints only; keyed by the checkpoint id so no two share a version.
@@ -146,7 +147,7 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
             "ts": checkpoint["ts"],
             "channel_values": stored_values,
             "channel_versions": versions,
-            "versions_seen": {k: dict(v) for k, v in checkpoint["versions_seen"].items()},
+            "versions_seen": {k: _versions_out(v) for k, v in checkpoint["versions_seen"].items()},
             "updated_channels": checkpoint.get("updated_channels"),
         }
         return converted, versions_out
@@ -166,7 +167,7 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
                 pending_sends = self._loads(blob, where=f"{where} pending_sends")
             elif not (isinstance(blob, (tuple, list)) and blob and blob[0] == _EMPTY):
                 values[ch] = self._loads(blob, where=f"{where} channel {ch!r}")
-        versions = dict(stored.get("channel_versions") or {})
+        versions = _versions_in(stored.get("channel_versions") or {})
         versions.pop(PENDING_SENDS_CHANNEL, None)
         checkpoint: LGCheckpoint = {
             "v": stored.get("v", 1),
@@ -174,7 +175,9 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
             "ts": stored.get("ts", ""),
             "channel_values": values,
             "channel_versions": versions,
-            "versions_seen": {k: dict(v) for k, v in (stored.get("versions_seen") or {}).items()},
+            "versions_seen": {
+                k: _versions_in(v) for k, v in (stored.get("versions_seen") or {}).items()
+            },
             "updated_channels": stored.get("updated_channels"),
             "pending_sends": pending_sends,  # type: ignore[typeddict-unknown-key]
         }
@@ -259,7 +262,9 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
 
     def get_next_version(self, current: str | int | float | None, channel: Any = None) -> str:  # type: ignore[override]
         """A version greater than ``current``, unique across branches (relaygraph's rule)."""
-        return self.saver.get_next_version(None if current is None else str(current), channel)
+        return self.saver.get_next_version(
+            None if current is None else str(_version_out(current)), channel
+        )
 
     # -- async API -------------------------------------------------------------------
 
@@ -340,3 +345,30 @@ def _check_strategy(strategy: str) -> None:
 
 def _copy_config(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "configurable": dict(config.get("configurable") or {})}
+
+
+# LangGraph versions may be ints (its default counter); relaygraph's are strings. A
+# non-negative int becomes its 32-digit zero-padded form, which sorts like the int, sorts
+# below the versions relaygraph's ``next_version`` derives from it, and is read back as the
+# int (relaygraph's own versions always carry a ".suffix", so they never look like one).
+_PADDED_INT = 32
+
+
+def _version_out(version: Any) -> Any:
+    if type(version) is int and version >= 0:
+        return f"{version:0{_PADDED_INT}d}"
+    return version
+
+
+def _version_in(version: Any) -> Any:
+    if isinstance(version, str) and len(version) == _PADDED_INT and version.isdigit():
+        return int(version)
+    return version
+
+
+def _versions_out(versions: Mapping[str, Any]) -> dict[str, Any]:
+    return {ch: _version_out(v) for ch, v in versions.items()}
+
+
+def _versions_in(versions: Mapping[str, Any]) -> dict[str, Any]:
+    return {ch: _version_in(v) for ch, v in versions.items()}
