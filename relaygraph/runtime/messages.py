@@ -380,6 +380,13 @@ def add_messages(left: Messages, right: Messages) -> list[BaseMessage]:
     ``left`` is never mutated. When ``right`` only appends, the result is ``left + new``:
     its first ``len(left)`` items are ``left``'s very objects, which tells the runtime the
     step was an append.
+
+    >>> history = add_messages([], [("user", "hi"), ("ai", "hello")])
+    >>> longer = add_messages(history, "how are you?")
+    >>> [m.content for m in longer], longer[0] is history[0]
+    (['hi', 'hello', 'how are you?'], True)
+    >>> [m.content for m in add_messages(longer, RemoveMessage(id=longer[1].id))]
+    ['hi', 'how are you?']
     """
     base = _normalized_left(left)
     incoming, merge = _normalized_right(right)

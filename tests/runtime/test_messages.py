@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, get_type_hints
 
 import pytest
@@ -598,3 +601,47 @@ def test_langchain_messages_in_add_messages() -> None:
     assert [type(m) for m in result] == [HumanMessage, AIMessage, AIMessage]
     assert result[0].id == "1" and all(m.id for m in result)
     assert isinstance(result[0], BaseMessage)
+
+
+# --- docs/langgraph-imports.md --------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "langgraph-imports.md"
+ROW = re.compile(
+    r"^\| `from (\S+) import ([^`]+)`[^|]*\| `from (\S+) import ([^`]+)` \| `(\S+)` \|"
+)
+
+
+def import_table() -> list[tuple[str, str, str]]:
+    """(relaygraph import module, name, home module) of each row of the docs' table."""
+    rows = []
+    for line in DOCS.read_text().splitlines():
+        match = ROW.match(line)
+        if match:
+            _, _, module, names, home = match.groups()
+            rows += [(module, name.strip(), home) for name in names.split(",")]
+    return rows
+
+
+def test_import_table_covers_the_common_names() -> None:
+    names = {name for _, name, _ in import_table()}
+    expected = (
+        "StateGraph START END MessagesState add_messages Send Command interrupt RetryPolicy "
+        "MemorySaver InMemorySaver InMemoryStore SqliteSaver AsyncSqliteSaver PostgresSaver "
+        "AsyncPostgresSaver HumanMessage AIMessage SystemMessage ToolMessage RemoveMessage "
+        "get_stream_writer RedisSaver RedisStore default_embeddings"
+    )
+    assert set(expected.split()) <= names
+
+
+@pytest.mark.parametrize(("module", "name", "home"), import_table(), ids=lambda v: v)
+def test_import_table_rows_resolve(module: str, name: str, home: str) -> None:
+    try:
+        home_module = importlib.import_module(home)
+    except ModuleNotFoundError as exc:
+        if exc.name != home:
+            raise
+        pytest.skip(f"{home} is not written yet")
+    value = getattr(home_module, name)
+    assert getattr(importlib.import_module(module), name) is value, (
+        f"{module}.{name} is not {home}.{name}: add it to relaygraph._HOMES"
+    )
