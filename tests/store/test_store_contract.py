@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from relaygraph.persistence.store.base import PutOp
+from relaygraph.persistence.store.base import BaseStore, Item, PutOp, SearchItem
 from relaygraph.persistence.store.memory import InMemoryStore
 
 from .store_contract import *  # noqa: F403 - the contract's test functions
@@ -130,3 +130,39 @@ def test_memory_embedder_returning_too_few_vectors() -> None:
     store = InMemoryStore(index={**FAKE_INDEX, "embed": lambda texts: [[0.0] * 7]})
     with pytest.raises(ValueError, match="1 vectors for 2 texts"):
         store.batch([PutOp(("d",), key, {"text": "x"}) for key in ("a", "b")])
+
+
+def test_item_and_search_item() -> None:
+    item = Item(
+        value={"a": 1},
+        key="k",
+        namespace=["ns", "x"],
+        created_at="2024-01-02T03:04:05+00:00",
+        updated_at="2024-01-02T03:04:06+00:00",
+    )
+    assert item.namespace == ("ns", "x")
+    assert item.created_at.tzinfo is not None
+    assert item.dict()["namespace"] == ["ns", "x"]
+    assert Item(**{**item.dict(), "namespace": ("ns", "x")}) == item
+    assert "key='k'" in repr(item)
+    found = SearchItem(("ns", "x"), "k", {"a": 1}, item.created_at, item.updated_at, 0.5)
+    assert found.dict()["score"] == 0.5
+    assert found != SearchItem(("ns", "x"), "k", {"a": 1}, item.created_at, item.updated_at)
+    assert hash(found) == hash(item)
+
+
+class _NoTTLStore(BaseStore):
+    def batch(self, ops):
+        return [None for _ in ops]
+
+    async def abatch(self, ops):
+        return self.batch(ops)
+
+
+def test_ttl_on_a_store_without_ttl_support() -> None:
+    store = _NoTTLStore()
+    with pytest.raises(NotImplementedError, match="_NoTTLStore does not support TTL"):
+        store.put(("ns",), "k", {"v": 1}, ttl=5)
+    store.put(("ns",), "k", {"v": 1}, ttl=None)
+    with pytest.raises(TypeError, match="unknown store operation"):
+        InMemoryStore().batch([("get", ("ns",), "k")])

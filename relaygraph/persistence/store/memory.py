@@ -114,6 +114,8 @@ class InMemoryStore(BaseStore):
     ) -> None:
         self.index: StoreIndex | None = StoreIndex(index) if index else None
         self.index_config: IndexConfig | None = dict(index) if index else None  # type: ignore[assignment]
+        # LangGraph's InMemoryStore exposes its embedder under this name.
+        self.embeddings = self.index.embeddings if self.index else None
         self.ttl_config = _check_ttl_config(ttl)
         self._clock = clock
         self._data: dict[Namespace, dict[str, _Record]] = {}
