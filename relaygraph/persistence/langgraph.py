@@ -21,6 +21,8 @@ Requires the ``langgraph`` extra (``pip install relaygraph[langgraph]``).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -55,6 +57,9 @@ __all__ = ["PENDING_SENDS_CHANNEL", "LangGraphCheckpointer", "as_langgraph"]
 
 PENDING_SENDS_CHANNEL = "__relaygraph_lg_pending_sends__"
 """Hidden channel that carries a pre-v4 checkpoint's ``pending_sends`` (only when non-empty)."""
+
+Pair = tuple[str, bytes]
+"""A value as LangGraph's serializer makes it: ``(type, bytes)``."""
 
 _EMPTY = "empty"  # LangGraph's own "no value" marker; read as absent if ever stored
 _PICKLE = "pickle"
@@ -92,6 +97,7 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
             )
         super().__init__(serde=serde or _strict_serde())
         self.saver = saver
+        self._lists = _ListTracker()
 
     # -- value conversion ------------------------------------------------------------
 
@@ -120,18 +126,31 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
             raise CorruptCheckpointError(f"{where}: refusing to unpickle stored data")
         return self.serde.loads_typed((type_, bytes(data)))
 
+    def _dumps_channel(self, value: Any) -> Pair | list[Pair]:
+        # A list is stored item by item, so that the saver can keep only the items a step
+        # appended (see _ListTracker); any other value as one pair.
+        if type(value) is list:
+            return [self._dumps(item) for item in value]
+        return self._dumps(value)
+
+    def _loads_channel(self, stored: Any, *, where: str) -> Any:
+        if isinstance(stored, list) and not (stored and isinstance(stored[0], str)):
+            return [self._loads(item, where=f"{where}[{i}]") for i, item in enumerate(stored)]
+        return self._loads(stored, where=where)
+
     def _to_relaygraph(
-        self, checkpoint: LGCheckpoint, new_versions: ChannelVersions
+        self, config: dict[str, Any], checkpoint: LGCheckpoint, new_versions: ChannelVersions
     ) -> tuple[rg.Checkpoint, dict[str, Any]]:
         """The relaygraph checkpoint and new versions for a LangGraph checkpoint.
 
         Only the channels in ``new_versions`` are serialized: the saver stores a value per
         (channel, version) and reads unchanged channels from their older versions. A changed
-        channel without a value is left out, which the saver records as empty.
+        channel without a value is left out, which the saver records as empty. A list that
+        only grew since the parent checkpoint is marked in ``channel_appends``.
         """
         values = checkpoint["channel_values"]
         stored_values: dict[str, Any] = {
-            ch: self._dumps(values[ch]) for ch in new_versions if ch in values
+            ch: self._dumps_channel(values[ch]) for ch in new_versions if ch in values
         }
         versions = _versions_out(checkpoint["channel_versions"])
         versions_out = _versions_out(new_versions)
@@ -150,10 +169,22 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
             "versions_seen": {k: _versions_out(v) for k, v in checkpoint["versions_seen"].items()},
             "updated_channels": checkpoint.get("updated_channels"),
         }
+        appends = self._lists.appends(config, stored_values)
+        if appends:
+            converted["channel_appends"] = appends
         return converted, versions_out
 
-    def _from_relaygraph(self, saved: rg.CheckpointTuple) -> LGCheckpointTuple:
-        """The LangGraph tuple for a stored relaygraph tuple."""
+    def _stored(self, config: dict[str, Any], converted: rg.Checkpoint) -> None:
+        self._lists.remember(config, converted["channel_versions"], converted["channel_values"])
+
+    def _from_relaygraph(
+        self, saved: rg.CheckpointTuple, *, track: bool = False
+    ) -> LGCheckpointTuple:
+        """The LangGraph tuple for a stored relaygraph tuple.
+
+        With ``track``, its lists are remembered as the base of the next put (a run reads
+        the head with get_tuple, then commits its children).
+        """
         conf = saved.config.get("configurable", {})
         where = (
             f"thread {conf.get('thread_id')!r} namespace {conf.get('checkpoint_ns', '')!r} "
@@ -166,7 +197,11 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
             if ch == PENDING_SENDS_CHANNEL:
                 pending_sends = self._loads(blob, where=f"{where} pending_sends")
             elif not (isinstance(blob, (tuple, list)) and blob and blob[0] == _EMPTY):
-                values[ch] = self._loads(blob, where=f"{where} channel {ch!r}")
+                values[ch] = self._loads_channel(blob, where=f"{where} channel {ch!r}")
+        if track:
+            self._lists.remember(
+                saved.config, stored.get("channel_versions") or {}, stored.get("channel_values")
+            )
         versions = _versions_in(stored.get("channel_versions") or {})
         versions.pop(PENDING_SENDS_CHANNEL, None)
         checkpoint: LGCheckpoint = {
@@ -201,7 +236,7 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
     def get_tuple(self, config: dict[str, Any]) -> LGCheckpointTuple | None:  # type: ignore[override]
         """The checkpoint ``config`` addresses (the thread's latest without checkpoint_id)."""
         saved = self.saver.get_tuple(config)
-        return self._from_relaygraph(saved) if saved else None
+        return self._from_relaygraph(saved, track=True) if saved else None
 
     def list(  # type: ignore[override]
         self,
@@ -223,9 +258,11 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> dict[str, Any]:
         """Store ``checkpoint`` as a child of the checkpoint ``config`` names."""
-        converted, versions = self._to_relaygraph(checkpoint, new_versions)
+        converted, versions = self._to_relaygraph(config, checkpoint, new_versions)
         meta = dict(get_serializable_checkpoint_metadata(config, metadata))  # type: ignore[arg-type]
-        return self.saver.put(config, converted, meta, versions)
+        stored = self.saver.put(config, converted, meta, versions)
+        self._stored(stored, converted)
+        return stored
 
     def put_writes(  # type: ignore[override]
         self,
@@ -271,7 +308,7 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
     async def aget_tuple(self, config: dict[str, Any]) -> LGCheckpointTuple | None:  # type: ignore[override]
         """Async :meth:`get_tuple`."""
         saved = await self.saver.aget_tuple(config)
-        return self._from_relaygraph(saved) if saved else None
+        return self._from_relaygraph(saved, track=True) if saved else None
 
     async def alist(  # type: ignore[override]
         self,
@@ -293,9 +330,11 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> dict[str, Any]:
         """Async :meth:`put`."""
-        converted, versions = self._to_relaygraph(checkpoint, new_versions)
+        converted, versions = self._to_relaygraph(config, checkpoint, new_versions)
         meta = dict(get_serializable_checkpoint_metadata(config, metadata))  # type: ignore[arg-type]
-        return await self.saver.aput(config, converted, meta, versions)
+        stored = await self.saver.aput(config, converted, meta, versions)
+        self._stored(stored, converted)
+        return stored
 
     async def aput_writes(  # type: ignore[override]
         self,
@@ -372,3 +411,73 @@ def _versions_out(versions: Mapping[str, Any]) -> dict[str, Any]:
 
 def _versions_in(versions: Mapping[str, Any]) -> dict[str, Any]:
     return {ch: _version_in(v) for ch, v in versions.items()}
+
+
+class _ListTracker:
+    """The serialized items of recently stored list channels, to spot append-only steps.
+
+    When a put's list starts with exactly the items (byte for byte) of the same channel in
+    the parent checkpoint, the saver is told so through ``channel_appends`` and stores only
+    the new items: a conversation of n steps costs O(n) bytes, not O(n^2). A miss (evicted,
+    another process wrote the parent, the list was edited) only means a full value is
+    stored. Bounded LRUs; thread-safe.
+    """
+
+    def __init__(self, max_checkpoints: int = 256, max_lists: int = 64) -> None:
+        self._max_checkpoints = max_checkpoints
+        self._max_lists = max_lists
+        self._versions: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
+        self._lists: OrderedDict[tuple[str, str, str, str], list[Pair]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _where(config: Mapping[str, Any] | None) -> tuple[str, str, str | None] | None:
+        configurable = (config or {}).get("configurable") or {}
+        if configurable.get("thread_id") is None:
+            return None
+        return (
+            str(configurable["thread_id"]),
+            str(configurable.get("checkpoint_ns") or ""),
+            configurable.get("checkpoint_id"),
+        )
+
+    def remember(self, config: Mapping[str, Any], versions: Mapping[str, Any], values: Any) -> None:
+        """Record a stored (or read) checkpoint's versions and its list values."""
+        where = self._where(config)
+        if where is None or where[2] is None:
+            return
+        thread, ns, checkpoint_id = where
+        with self._lock:
+            self._versions[thread, ns, checkpoint_id] = dict(versions)
+            self._versions.move_to_end((thread, ns, checkpoint_id))
+            while len(self._versions) > self._max_checkpoints:
+                self._versions.popitem(last=False)
+            for channel, value in (values or {}).items():
+                if isinstance(value, list) and channel in versions:
+                    key = (thread, ns, channel, str(versions[channel]))
+                    self._lists[key] = value
+                    self._lists.move_to_end(key)
+            while len(self._lists) > self._max_lists:
+                self._lists.popitem(last=False)
+
+    def appends(
+        self, config: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> dict[str, tuple[str, int]]:
+        """``channel_appends`` for the lists of a child of the checkpoint ``config`` names."""
+        where = self._where(config)
+        if where is None or where[2] is None:
+            return {}
+        thread, ns, parent_id = where
+        out: dict[str, tuple[str, int]] = {}
+        with self._lock:
+            parent_versions = self._versions.get((thread, ns, parent_id))
+            if parent_versions is None:
+                return {}
+            for channel, value in values.items():
+                base_version = parent_versions.get(channel)
+                if not isinstance(value, list) or not isinstance(base_version, str):
+                    continue
+                base = self._lists.get((thread, ns, channel, base_version))
+                if base and len(base) <= len(value) and value[: len(base)] == base:
+                    out[channel] = (base_version, len(base))
+        return out
