@@ -1,0 +1,980 @@
+"""RedisSaver: checkpoints on plain Redis data structures (Redis >= 7, Valkey, Redis Cluster).
+
+Every key of a thread carries the hash tag ``{<thread id>}``, so every script touches one
+cluster slot. A thread owns a fixed set of twelve keys (see ``redis_lua/_common.lua`` for
+the layout): headers, per-(channel, version) blobs, pending writes and the sorted-set
+indexes all live in a few hashes and sorted sets, whatever the length of its history. That
+keeps retention cheap: ``delete_thread`` is one ``DEL``, a TTL refresh a dozen ``EXPIRE``.
+
+Writes and reads are Lua scripts (``redis_lua/*.lua``), each one round trip:
+
+* ``commit``: stores header + changed blobs + index entries and moves the head only if it
+  is still the expected one (compare-and-set); a lost race stores nothing and raises
+  :class:`CheckpointConflict`;
+* ``read``: header, every blob the checkpoint needs (append chains followed through plain
+  base pointers, so Lua never decodes msgpack) and the pending writes. The client tells the
+  script which versions it already holds resolved, so reading the head of a long
+  conversation transfers only what changed since the last read;
+* ``writes``: pending writes, first write per (task, index) wins (HSETNX);
+* ``window``/``drop``/``dump``/``restore``: listing, retention and copying.
+
+Runs are found through one small set per run id (``<prefix>:run:{<run id>}``) holding the
+threads it touched, written in the same round trip as the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from relaygraph.persistence.base import (
+    ANY_HEAD,
+    SPECIAL_WRITE_INDEX,
+    BaseCheckpointSaver,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    checkpoint_id_of,
+    checkpoint_ns_of,
+    make_config,
+    metadata_matches,
+    thread_id_of,
+)
+from relaygraph.persistence.blobs import (
+    EMPTY,
+    ResolvedCache,
+    blobs_for_put,
+    decode_blob,
+    decode_header,
+    encode_header,
+    load_channel_values,
+)
+from relaygraph.persistence.errors import (
+    CheckpointConflict,
+    CorruptCheckpointError,
+    SerializationError,
+)
+from relaygraph.persistence.serde import Serializer
+
+__all__ = ["AsyncRedisSaver", "RedisSaver", "thread_tag"]
+
+_LUA_DIR = Path(__file__).with_name("redis_lua")
+_SCRIPTS = ("commit", "writes", "read", "window", "drop", "dump", "restore")
+# The order of KEYS every script receives (matches the constants in _common.lua).
+_KEY_NAMES = ("heads", "hdr", "cv", "ix", "ixt", "blob", "base", "wv", "wx", "run", "rx", "seq")
+_SEP = "\0"
+_WINDOW = 256  # index entries fetched per round trip when listing
+
+
+@cache
+def _script_source(name: str) -> str:
+    common = (_LUA_DIR / "_common.lua").read_text()
+    return common + "\n" + (_LUA_DIR / f"{name}.lua").read_text()
+
+
+def thread_tag(thread_id: str) -> str:
+    """The hash-tag body of a thread: the id with ``%``, ``{`` and ``}`` percent-encoded.
+
+    Braces would end (or confuse) the ``{...}`` tag; encoding ``%`` too keeps the mapping
+    one-to-one, so two thread ids never share keys.
+    """
+    return thread_id.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+
+
+def _plain(name: str, value: str) -> str:
+    if _SEP in value:
+        raise ValueError(f"{name} must not contain NUL characters: {value!r}")
+    return value
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass
+class _Header:
+    """A stored header: the checkpoint without values, its parent and metadata."""
+
+    checkpoint: Checkpoint
+    parent_id: str | None
+    metadata: CheckpointMetadata
+
+
+class _ScopedCache:
+    """Adapts the saver's shared :class:`ResolvedCache` to one thread and namespace.
+
+    ``known`` holds values snapshotted before a read (the script skipped their blobs);
+    every value resolved is remembered in the shared cache and as a hint for the next read.
+    """
+
+    def __init__(self, saver: RedisSaver, scope: str, known: dict[tuple[str, str], Any]):
+        self._saver = saver
+        self._scope = scope
+        self._known = known
+
+    def get(self, channel: str, version: str) -> Any:
+        if (channel, version) in self._known:
+            return list(self._known[channel, version])
+        return self._saver._cache.get(self._scope + channel, version)
+
+    def put(self, channel: str, version: str, value: Any) -> None:
+        if isinstance(value, list):
+            self._saver._cache.put(self._scope + channel, version, value)
+            self._saver._remember(self._scope, channel, version)
+
+
+class RedisSaver(BaseCheckpointSaver):
+    """A checkpoint saver on Redis, sync and asyncio on one object.
+
+    Build it from a URL (``RedisSaver.from_conn_string("redis://...")``, also ``rediss://``
+    and URLs with credentials) or from clients you own (``client=`` a ``redis.Redis`` /
+    ``redis.cluster.RedisCluster``, ``aclient=`` their asyncio twins; both must return
+    bytes, i.e. ``decode_responses=False``). With a URL, ``cluster=None`` detects Redis
+    Cluster. ``prefix`` starts every key; ``ttl`` (seconds) expires a whole thread after
+    that long without a write (or a read, with ``refresh_on_read``).
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        aclient: Any = None,
+        url: str | None = None,
+        cluster: bool | None = None,
+        prefix: str = "rg",
+        ttl: float | None = None,
+        refresh_on_read: bool = True,
+        serde: Serializer | None = None,
+        cache_size: int = 256,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(serde=serde)
+        if client is None and aclient is None and url is None:
+            raise ValueError("RedisSaver needs a client, an aclient or a url")
+        if "{" in prefix or "}" in prefix:
+            raise ValueError("the key prefix must not contain braces (they make hash tags)")
+        for given in (client, aclient):
+            if given is not None and _decodes_responses(given):
+                raise ValueError("RedisSaver needs a client with decode_responses=False")
+        self.prefix = prefix
+        self.ttl = None if not ttl else max(1, math.ceil(ttl))
+        self.refresh_on_read = refresh_on_read
+        self._url = url
+        self._cluster = cluster
+        self._client_kwargs = dict(client_kwargs or {})
+        self._client = client
+        self._owns_client = client is None
+        self._aclient = aclient
+        self._aclient_loop: asyncio.AbstractEventLoop | None = None
+        self._owns_aclient = aclient is None
+        self._scripts: dict[str, Any] = {}
+        self._ascripts: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._cache = ResolvedCache(cache_size)
+        self._hints: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._hint_limit = max(16, cache_size)
+        self._runs_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    # -- construction and clients ----------------------------------------------------
+
+    @classmethod
+    def from_conn_string(
+        cls, url: str, *, cluster: bool | None = None, **kwargs: Any
+    ) -> RedisSaver:
+        """A saver owning clients made from ``url``; also a (async) context manager."""
+        return cls(url=url, cluster=cluster, **kwargs)
+
+    def __enter__(self) -> RedisSaver:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> RedisSaver:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def close(self) -> None:
+        """Close the sync client if this saver made it."""
+        with self._lock:
+            client, self._client = (self._client, None) if self._owns_client else (None, None)
+            self._scripts = {}
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the clients this saver made (sync and async)."""
+        self.close()
+        with self._lock:
+            aclient = self._aclient if self._owns_aclient else None
+            if self._owns_aclient:
+                self._aclient = None
+            self._ascripts = {}
+        if aclient is not None:
+            await aclient.aclose()
+
+    def _is_cluster_url(self) -> bool:
+        if self._cluster is None:
+            import redis
+
+            probe = redis.Redis.from_url(self._url, **self._client_kwargs)
+            try:
+                info = probe.info("cluster")
+                self._cluster = bool(int(info.get("cluster_enabled", 0)))
+            finally:
+                probe.close()
+        return bool(self._cluster)
+
+    def _sync(self) -> tuple[Any, dict[str, Any]]:
+        """The sync client and its registered scripts (made on first use)."""
+        with self._lock:
+            if self._client is None:
+                if self._url is None:
+                    raise TypeError(
+                        "this RedisSaver has only an asyncio client: use the a* methods, "
+                        "or build it with from_conn_string(url) or client="
+                    )
+                import redis
+                from redis.cluster import RedisCluster
+
+                if self._is_cluster_url():
+                    self._client = RedisCluster.from_url(self._url, **self._client_kwargs)
+                else:
+                    self._client = redis.Redis.from_url(self._url, **self._client_kwargs)
+            if not self._scripts:
+                self._scripts = {
+                    name: self._client.register_script(_script_source(name)) for name in _SCRIPTS
+                }
+            return self._client, self._scripts
+
+    async def _async(self) -> tuple[Any, dict[str, Any]]:
+        """The asyncio client of the running loop and its registered scripts."""
+        loop = asyncio.get_running_loop()
+        stale = self._owns_aclient and self._aclient is not None and self._aclient_loop is not loop
+        if self._aclient is None or stale:
+            if self._url is None:
+                raise TypeError(
+                    "this RedisSaver has only a sync client: use the sync methods, or build "
+                    "it with from_conn_string(url) or aclient="
+                )
+            if self._cluster is None:
+                await asyncio.to_thread(self._is_cluster_url)
+            import redis.asyncio as aredis
+            from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+            if self._cluster:
+                aclient = AsyncRedisCluster.from_url(self._url, **self._client_kwargs)
+            else:
+                aclient = aredis.Redis.from_url(self._url, **self._client_kwargs)
+            # A client bound to a finished loop cannot be closed from this one: drop it.
+            with self._lock:
+                self._aclient, self._aclient_loop, self._ascripts = aclient, loop, {}
+        with self._lock:
+            if not self._ascripts:
+                self._ascripts = {
+                    name: self._aclient.register_script(_script_source(name))
+                    for name in _SCRIPTS
+                }
+            return self._aclient, self._ascripts
+
+    @property
+    def is_cluster(self) -> bool:
+        """True when the saver talks to a Redis Cluster."""
+        if self._client is not None:
+            return _is_cluster_client(self._client)
+        if self._aclient is not None:
+            return _is_cluster_client(self._aclient)
+        return self._is_cluster_url()
+
+    # -- keys ------------------------------------------------------------------------
+
+    def thread_keys(self, thread_id: str) -> list[str]:
+        """Every key of a thread, in the order the scripts expect."""
+        base = f"{self.prefix}:{{{thread_tag(thread_id)}}}:"
+        return [base + name for name in _KEY_NAMES]
+
+    def run_key(self, run_id: str) -> str:
+        """The set of threads a run committed checkpoints on."""
+        return f"{self.prefix}:run:{{{thread_tag(run_id)}}}"
+
+    def _read_ttl(self) -> int:
+        return self.ttl if (self.ttl and self.refresh_on_read) else 0
+
+    # -- resolved-value hints ----------------------------------------------------------
+
+    @staticmethod
+    def _scope(thread_id: str, checkpoint_ns: str) -> str:
+        return f"{thread_id}{_SEP}{checkpoint_ns}{_SEP}"
+
+    def _remember(self, scope: str, channel: str, version: str) -> None:
+        with self._lock:
+            hints = self._hints.setdefault(scope, {})
+            hints[channel] = version
+            self._hints.move_to_end(scope)
+            while len(self._hints) > self._hint_limit:
+                self._hints.popitem(last=False)
+
+    def _known(self, thread_id: str, checkpoint_ns: str) -> dict[tuple[str, str], Any]:
+        """Resolved values of this namespace the cache still holds (their blobs are skipped)."""
+        scope = self._scope(thread_id, checkpoint_ns)
+        with self._lock:
+            hints = dict(self._hints.get(scope, {}))
+        known = {}
+        for channel, version in hints.items():
+            value = self._cache.get(scope + channel, version)
+            if value is not EMPTY:
+                known[channel, version] = value
+        return known
+
+    # -- encoding ----------------------------------------------------------------------
+
+    def _put_args(
+        self,
+        config: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: dict[str, str],
+        expected_head: Any,
+        missing_bases: frozenset[str] = frozenset(),
+    ) -> tuple[str, str, str, str | None, list[Any]]:
+        thread_id = thread_id_of(config)
+        ns = _plain("checkpoint_ns", checkpoint_ns_of(config))
+        checkpoint_id = _plain("checkpoint id", str(checkpoint["id"]))
+        parent_id = checkpoint_id_of(config)
+        metadata = dict(metadata or {})
+        versions = checkpoint.get("channel_versions") or {}
+        cv = _SEP.join(
+            f"{_plain('channel', ch)}{_SEP}{_plain('version', str(v))}"
+            for ch, v in versions.items()
+        )
+        stored_header = msgpack.packb(
+            [encode_header(checkpoint), parent_id, self.serde.dumps(metadata, where="metadata")],
+            use_bin_type=True,
+        )
+        blobs = blobs_for_put(
+            self.serde,
+            checkpoint,
+            {ch: str(v) for ch, v in new_versions.items()},
+            lambda channel, _version: channel not in missing_bases,
+        )
+        if expected_head is ANY_HEAD:
+            expect, expected = "*", ""
+        elif expected_head is None:
+            expect, expected = "-", ""
+        else:
+            expect, expected = "=", str(expected_head)
+        run_id = metadata.get("run_id")
+        run = "" if run_id is None else str(run_id)
+        args: list[Any] = [
+            *(self.ttl or 0, ns, checkpoint_id, expect, expected),
+            *(stored_header, cv, run),
+        ]
+        for (channel, version), blob in blobs.items():
+            kind, base, _ = decode_blob(blob)
+            base_version = base[0] if kind == "append" and base else ""
+            args += [_plain("channel", channel), _plain("version", version), base_version, blob]
+        return thread_id, ns, checkpoint_id, run or None, args
+
+    def _put_result(
+        self, result: Any, thread_id: str, ns: str, expected_head: Any
+    ) -> frozenset[str] | None:
+        """None when committed; the channels whose append base is missing; or raises."""
+        status = _text(result[0])
+        if status == "ok":
+            return None
+        if status == "conflict":
+            actual = _text(result[1]) if len(result) > 1 and result[1] else None
+            expected = None if expected_head is None else str(expected_head)
+            raise CheckpointConflict(thread_id, ns, expected, actual)
+        if status == "missing_base":
+            return frozenset(_text(channel) for channel in result[1:])
+        raise RuntimeError(f"unexpected commit result {result!r}")
+
+    def _writes_args(
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> tuple[str, list[Any]]:
+        thread_id = thread_id_of(config)
+        ns = _plain("checkpoint_ns", checkpoint_ns_of(config))
+        checkpoint_id = checkpoint_id_of(config)
+        if checkpoint_id is None:
+            raise ValueError("put_writes needs a config naming a checkpoint_id")
+        _plain("task id", task_id)
+        args: list[Any] = [self.ttl or 0, ns, _plain("checkpoint id", checkpoint_id)]
+        for index, (channel, value) in enumerate(writes):
+            special = channel in SPECIAL_WRITE_INDEX
+            idx = SPECIAL_WRITE_INDEX[channel] if special else index
+            payload = self.serde.dumps(value, where=f"write to channel {channel!r}")
+            envelope = msgpack.packb([task_id, channel, task_path, payload], use_bin_type=True)
+            args += [task_id, idx, "1" if special else "0", envelope]
+        return thread_id, args
+
+    def _read_args(
+        self, known: dict[tuple[str, str], Any], ns: str, mode: str, targets: Sequence[str]
+    ) -> list[Any]:
+        fields = [f"{ns}{_SEP}{channel}{_SEP}{version}" for channel, version in known]
+        return [self._read_ttl(), len(fields), *fields, mode, *targets]
+
+    def _decode_header(self, raw: bytes, thread_id: str, ns: str, checkpoint_id: str) -> _Header:
+        try:
+            header, parent_id, metadata = msgpack.unpackb(raw, raw=False)
+            checkpoint = decode_header(header)
+            meta = self.serde.loads(metadata, where="metadata")
+            if not isinstance(meta, dict):
+                raise SerializationError("metadata is not a mapping")
+        except Exception as exc:
+            raise CorruptCheckpointError(
+                f"checkpoint {checkpoint_id!r} of thread {thread_id!r} (namespace {ns!r}) "
+                f"has a corrupt header: {exc}"
+            ) from exc
+        return _Header(checkpoint, parent_id, meta)
+
+    def _decode_writes(
+        self, raws: Sequence[bytes], thread_id: str, ns: str, checkpoint_id: str
+    ) -> list[PendingWrite]:
+        out = []
+        for raw in raws:
+            try:
+                task_id, channel, _task_path, payload = msgpack.unpackb(raw, raw=False)
+                value = self.serde.loads(payload, where=f"write to channel {channel!r}")
+            except Exception as exc:
+                raise CorruptCheckpointError(
+                    f"checkpoint {checkpoint_id!r} of thread {thread_id!r} (namespace {ns!r}) "
+                    f"has a corrupt pending write: {exc}"
+                ) from exc
+            out.append(PendingWrite(task_id, channel, value))
+        return out
+
+    def _build_tuples(
+        self,
+        thread_id: str,
+        result: Any,
+        known: dict[tuple[str, str], Any],
+        cache: ResolvedCache | None = None,
+        headers: dict[tuple[str, str], _Header] | None = None,
+    ) -> list[CheckpointTuple]:
+        """CheckpointTuples from a ``read`` script result (missing checkpoints left out)."""
+        entries, flat_blobs = result
+        blobs: dict[str, bytes] = {}
+        for i in range(0, len(flat_blobs), 2):
+            blobs[_text(flat_blobs[i])] = flat_blobs[i + 1]
+        # Resolve oldest first, so each append chain is walked once and reused by the newer.
+        decoded: list[tuple[int, CheckpointTuple]] = []
+        order = sorted(range(len(entries)), key=lambda i: _text(entries[i][1]))
+        for position in order:
+            entry = entries[position]
+            ns, checkpoint_id = _text(entry[0]), _text(entry[1])
+            if entry[2] is None:
+                continue
+            header = (headers or {}).get((ns, checkpoint_id)) or self._decode_header(
+                entry[2], thread_id, ns, checkpoint_id
+            )
+            checkpoint = header.checkpoint
+            scope = self._scope(thread_id, ns)
+            scoped: Any = _ScopedCache(self, scope, known)
+            if cache is not None:
+                scoped = _ListCache(cache, ns + _SEP, scoped)
+
+            def fetch(channel: str, version: str, _ns: str = ns) -> bytes | None:
+                return blobs.get(f"{_ns}{_SEP}{channel}{_SEP}{version}")
+
+            checkpoint["channel_values"] = load_channel_values(
+                checkpoint["channel_versions"],
+                fetch,
+                serde=self.serde,
+                thread_id=thread_id,
+                checkpoint_ns=ns,
+                checkpoint_id=checkpoint_id,
+                cache=scoped,
+            )
+            writes = self._decode_writes(entry[4], thread_id, ns, checkpoint_id)
+            parent = (
+                make_config(thread_id, ns, header.parent_id) if header.parent_id else None
+            )
+            decoded.append(
+                (
+                    position,
+                    CheckpointTuple(
+                        config=make_config(thread_id, ns, checkpoint_id),
+                        checkpoint=checkpoint,
+                        metadata=header.metadata,
+                        parent_config=parent,
+                        pending_writes=writes,
+                    ),
+                )
+            )
+        decoded.sort(key=lambda item: item[0])
+        return [item for _, item in decoded]
+
+    def _note_run(self, run_id: str | None, thread_id: str) -> bool:
+        """True when the run -> thread registry entry still has to be written."""
+        if run_id is None:
+            return False
+        with self._lock:
+            return (run_id, thread_id) not in self._runs_seen
+
+    def _ran(self, run_id: str, thread_id: str) -> None:
+        with self._lock:
+            self._runs_seen[run_id, thread_id] = None
+            while len(self._runs_seen) > 4096:
+                self._runs_seen.popitem(last=False)
+
+    # -- listing helpers -------------------------------------------------------------
+
+    @staticmethod
+    def _bounds(ns: str | None, before_id: str | None) -> tuple[str, str, str]:
+        """(index, max, min) lexicographic bounds of a listing, newest first."""
+        if ns is None:
+            return "ixt", (f"({before_id}{_SEP}" if before_id else "+"), "-"
+        upper = f"({ns}{_SEP}{before_id}" if before_id else f"({ns}\x01"
+        return "ix", upper, f"[{ns}{_SEP}"
+
+    @staticmethod
+    def _member_target(index: str, member: str) -> tuple[str, str]:
+        """(ns, id) of an index member."""
+        first, second = member.split(_SEP, 1)
+        return (second, first) if index == "ixt" else (first, second)
+
+    def _window_matches(
+        self,
+        thread_id: str,
+        index: str,
+        flat: Sequence[Any],
+        filter: dict[str, Any] | None,
+    ) -> tuple[list[tuple[str, str]], dict[tuple[str, str], _Header], str | None]:
+        """Window entries whose metadata matches, their headers and the last member seen."""
+        matched: list[tuple[str, str]] = []
+        headers: dict[tuple[str, str], _Header] = {}
+        last = None
+        for i in range(0, len(flat), 2):
+            last = _text(flat[i])
+            if not flat[i + 1]:
+                continue  # deleted between the index read and now (cannot happen in-script)
+            ns, checkpoint_id = self._member_target(index, last)
+            header = self._decode_header(flat[i + 1], thread_id, ns, checkpoint_id)
+            if metadata_matches(header.metadata, filter):
+                matched.append((ns, checkpoint_id))
+                headers[ns, checkpoint_id] = header
+        return matched, headers, last
+
+    def _list_plan(
+        self, config: dict[str, Any], before: dict[str, Any] | None
+    ) -> tuple[str, str | None, str | None]:
+        thread_id = thread_id_of(config)
+        configurable = config.get("configurable") or {}
+        ns = checkpoint_ns_of(config) if "checkpoint_ns" in configurable else None
+        before_id = checkpoint_id_of(before) if before else None
+        if ns is not None:
+            _plain("checkpoint_ns", ns)
+        return thread_id, ns, before_id
+
+    def _thread_ids_from_keys(self, keys: Sequence[Any]) -> list[str]:
+        out = []
+        head = f"{self.prefix}:{{"
+        for key in keys:
+            text = _text(key)
+            if text.startswith(head) and text.endswith("}:heads"):
+                tag = text[len(head) : -len("}:heads")]
+                out.append(tag.replace("%7D", "}").replace("%7B", "{").replace("%25", "%"))
+        return sorted(out)
+
+    # -- sync API --------------------------------------------------------------------
+
+    def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
+        """The checkpoint ``config`` names, or the head; one round trip."""
+        thread_id = thread_id_of(config)
+        ns = _plain("checkpoint_ns", checkpoint_ns_of(config))
+        checkpoint_id = checkpoint_id_of(config)
+        known = self._known(thread_id, ns)
+        if checkpoint_id is None:
+            args = self._read_args(known, ns, "head", [ns])
+        else:
+            args = self._read_args(known, ns, "ids", [ns, checkpoint_id])
+        client, scripts = self._sync()
+        result = scripts["read"](keys=self.thread_keys(thread_id), args=args, client=client)
+        tuples = self._build_tuples(thread_id, result, known)
+        return tuples[0] if tuples else None
+
+    def put(
+        self,
+        config: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: dict[str, str],
+        *,
+        expected_head: str | Any | None = ANY_HEAD,
+    ) -> dict[str, Any]:
+        """Commit a checkpoint (compare-and-set with ``expected_head``); one round trip."""
+        client, scripts = self._sync()
+        missing: frozenset[str] = frozenset()
+        while True:
+            thread_id, ns, checkpoint_id, run_id, args = self._put_args(
+                config, checkpoint, metadata, new_versions, expected_head, missing
+            )
+            keys = self.thread_keys(thread_id)
+            if self._note_run(run_id, thread_id):
+                assert run_id is not None
+                self._register_run(client, run_id, thread_id)
+                self._ran(run_id, thread_id)
+            result = scripts["commit"](keys=keys, args=args, client=client)
+            missing = self._put_result(result, thread_id, ns, expected_head) or frozenset()
+            if not missing:
+                return make_config(thread_id, ns, checkpoint_id)
+
+    def _register_run(self, client: Any, run_id: str, thread_id: str) -> None:
+        key = self.run_key(run_id)
+        pipe = client.pipeline(transaction=False)
+        pipe.sadd(key, thread_id)
+        if self.ttl:
+            pipe.expire(key, self.ttl)
+        pipe.execute()
+
+    def put_writes(
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Record a task's writes; first write per (task, index) wins. One round trip."""
+        thread_id, args = self._writes_args(config, writes, task_id, task_path)
+        if len(args) == 3:
+            return
+        client, scripts = self._sync()
+        scripts["writes"](keys=self.thread_keys(thread_id), args=args, client=client)
+
+    def list(
+        self,
+        config: dict[str, Any] | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first, from the sorted-set index, in windows; no cap."""
+        if limit is not None and limit <= 0:
+            return
+        if config is None:
+            remaining = limit
+            for thread_id in self._all_thread_ids():
+                cfg = {"configurable": {"thread_id": thread_id}}
+                for item in self.list(cfg, filter=filter, before=before, limit=remaining):
+                    yield item
+                    if remaining is not None:
+                        remaining -= 1
+                        if remaining <= 0:
+                            return
+            return
+        thread_id, ns, before_id = self._list_plan(config, before)
+        index, upper, lower = self._bounds(ns, before_id)
+        client, scripts = self._sync()
+        keys = self.thread_keys(thread_id)
+        cache = ResolvedCache(_WINDOW * 4)
+        remaining = limit
+        while True:
+            size = _WINDOW if (filter or remaining is None) else min(_WINDOW, remaining)
+            flat = scripts["window"](
+                keys=keys, args=[self._read_ttl(), index, upper, lower, size], client=client
+            )
+            matched, headers, last = self._window_matches(thread_id, index, flat, filter)
+            if matched:
+                targets = [part for pair in matched for part in pair]
+                result = scripts["read"](
+                    keys=keys, args=[0, 0, "ids", *targets], client=client
+                )
+                for item in self._build_tuples(thread_id, result, {}, cache, headers):
+                    yield item
+                    if remaining is not None:
+                        remaining -= 1
+                        if remaining <= 0:
+                            return
+            if last is None or len(flat) < 2 * size:
+                return
+            upper = f"({last}"
+
+    def _all_thread_ids(self) -> list[str]:
+        client, _ = self._sync()
+        keys = list(client.scan_iter(match=f"{self.prefix}:{{*}}:heads", count=1000))
+        return self._thread_ids_from_keys(keys)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete everything a thread owns (one ``DEL`` of its keys)."""
+        client, _ = self._sync()
+        client.delete(*self.thread_keys(str(thread_id)))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread's whole history to an empty thread (ValueError if it is not)."""
+        client, scripts = self._sync()
+        source, target = str(source_thread_id), str(target_thread_id)
+        dumps = scripts["dump"](keys=self.thread_keys(source), args=[], client=client)
+        if not any(dumps):
+            return
+        status = scripts["restore"](
+            keys=self.thread_keys(target),
+            args=[self.ttl or 0, *[d or "" for d in dumps]],
+            client=client,
+        )
+        if _text(status) == "exists":
+            raise ValueError(f"cannot copy into thread {target!r}: it already has checkpoints")
+        for run_id in self._runs_of(client.zrange(self.thread_keys(target)[10], 0, -1)):
+            self._register_run(client, run_id, target)
+
+    @staticmethod
+    def _runs_of(members: Sequence[Any]) -> set[str]:
+        return {_text(member).split(_SEP, 1)[0] for member in members}
+
+    def prune(self, thread_ids: Sequence[str], *, keep_last: int = 1) -> None:
+        """Keep the newest ``keep_last`` checkpoints per namespace; drop unreachable blobs."""
+        if keep_last < 0:
+            raise ValueError("keep_last must be >= 0")
+        client, scripts = self._sync()
+        for thread_id in thread_ids:
+            scripts["drop"](
+                keys=self.thread_keys(str(thread_id)),
+                args=[self.ttl or 0, "prune", keep_last],
+                client=client,
+            )
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and writes) whose metadata ``run_id`` is in ``run_ids``."""
+        run_ids = [str(r) for r in run_ids]
+        if not run_ids:
+            return
+        client, scripts = self._sync()
+        threads: set[str] = set()
+        for run_id in run_ids:
+            threads |= {_text(t) for t in client.smembers(self.run_key(run_id))}
+        for thread_id in sorted(threads):
+            scripts["drop"](
+                keys=self.thread_keys(thread_id),
+                args=[self.ttl or 0, "runs", *run_ids],
+                client=client,
+            )
+        for run_id in run_ids:
+            client.delete(self.run_key(run_id))
+        with self._lock:
+            for key in [k for k in self._runs_seen if k[0] in run_ids]:
+                del self._runs_seen[key]
+
+    # -- async API -------------------------------------------------------------------
+
+    async def aget_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
+        """Async :meth:`get_tuple` (native asyncio, one round trip)."""
+        thread_id = thread_id_of(config)
+        ns = _plain("checkpoint_ns", checkpoint_ns_of(config))
+        checkpoint_id = checkpoint_id_of(config)
+        known = self._known(thread_id, ns)
+        if checkpoint_id is None:
+            args = self._read_args(known, ns, "head", [ns])
+        else:
+            args = self._read_args(known, ns, "ids", [ns, checkpoint_id])
+        client, scripts = await self._async()
+        result = await scripts["read"](keys=self.thread_keys(thread_id), args=args, client=client)
+        tuples = self._build_tuples(thread_id, result, known)
+        return tuples[0] if tuples else None
+
+    async def aput(
+        self,
+        config: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: dict[str, str],
+        *,
+        expected_head: str | Any | None = ANY_HEAD,
+    ) -> dict[str, Any]:
+        """Async :meth:`put`."""
+        client, scripts = await self._async()
+        missing: frozenset[str] = frozenset()
+        while True:
+            thread_id, ns, checkpoint_id, run_id, args = self._put_args(
+                config, checkpoint, metadata, new_versions, expected_head, missing
+            )
+            keys = self.thread_keys(thread_id)
+            if self._note_run(run_id, thread_id):
+                assert run_id is not None
+                await self._aregister_run(client, run_id, thread_id)
+                self._ran(run_id, thread_id)
+            result = await scripts["commit"](keys=keys, args=args, client=client)
+            missing = self._put_result(result, thread_id, ns, expected_head) or frozenset()
+            if not missing:
+                return make_config(thread_id, ns, checkpoint_id)
+
+    async def _aregister_run(self, client: Any, run_id: str, thread_id: str) -> None:
+        key = self.run_key(run_id)
+        await client.sadd(key, thread_id)
+        if self.ttl:
+            await client.expire(key, self.ttl)
+
+    async def aput_writes(
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Async :meth:`put_writes`."""
+        thread_id, args = self._writes_args(config, writes, task_id, task_path)
+        if len(args) == 3:
+            return
+        client, scripts = await self._async()
+        await scripts["writes"](keys=self.thread_keys(thread_id), args=args, client=client)
+
+    async def alist(
+        self,
+        config: dict[str, Any] | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Async :meth:`list`."""
+        if limit is not None and limit <= 0:
+            return
+        if config is None:
+            remaining = limit
+            for thread_id in await self._aall_thread_ids():
+                cfg = {"configurable": {"thread_id": thread_id}}
+                async for item in self.alist(cfg, filter=filter, before=before, limit=remaining):
+                    yield item
+                    if remaining is not None:
+                        remaining -= 1
+                        if remaining <= 0:
+                            return
+            return
+        thread_id, ns, before_id = self._list_plan(config, before)
+        index, upper, lower = self._bounds(ns, before_id)
+        client, scripts = await self._async()
+        keys = self.thread_keys(thread_id)
+        cache = ResolvedCache(_WINDOW * 4)
+        remaining = limit
+        while True:
+            size = _WINDOW if (filter or remaining is None) else min(_WINDOW, remaining)
+            flat = await scripts["window"](
+                keys=keys, args=[self._read_ttl(), index, upper, lower, size], client=client
+            )
+            matched, headers, last = self._window_matches(thread_id, index, flat, filter)
+            if matched:
+                targets = [part for pair in matched for part in pair]
+                result = await scripts["read"](
+                    keys=keys, args=[0, 0, "ids", *targets], client=client
+                )
+                for item in self._build_tuples(thread_id, result, {}, cache, headers):
+                    yield item
+                    if remaining is not None:
+                        remaining -= 1
+                        if remaining <= 0:
+                            return
+            if last is None or len(flat) < 2 * size:
+                return
+            upper = f"({last}"
+
+    async def _aall_thread_ids(self) -> list[str]:
+        client, _ = await self._async()
+        keys = [key async for key in client.scan_iter(match=f"{self.prefix}:{{*}}:heads")]
+        return self._thread_ids_from_keys(keys)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Async :meth:`delete_thread`."""
+        client, _ = await self._async()
+        await client.delete(*self.thread_keys(str(thread_id)))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Async :meth:`copy_thread`."""
+        client, scripts = await self._async()
+        source, target = str(source_thread_id), str(target_thread_id)
+        dumps = await scripts["dump"](keys=self.thread_keys(source), args=[], client=client)
+        if not any(dumps):
+            return
+        status = await scripts["restore"](
+            keys=self.thread_keys(target),
+            args=[self.ttl or 0, *[d or "" for d in dumps]],
+            client=client,
+        )
+        if _text(status) == "exists":
+            raise ValueError(f"cannot copy into thread {target!r}: it already has checkpoints")
+        members = await client.zrange(self.thread_keys(target)[10], 0, -1)
+        for run_id in self._runs_of(members):
+            await self._aregister_run(client, run_id, target)
+
+    async def aprune(self, thread_ids: Sequence[str], *, keep_last: int = 1) -> None:
+        """Async :meth:`prune`."""
+        if keep_last < 0:
+            raise ValueError("keep_last must be >= 0")
+        client, scripts = await self._async()
+        for thread_id in thread_ids:
+            await scripts["drop"](
+                keys=self.thread_keys(str(thread_id)),
+                args=[self.ttl or 0, "prune", keep_last],
+                client=client,
+            )
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Async :meth:`delete_for_runs`."""
+        run_ids = [str(r) for r in run_ids]
+        if not run_ids:
+            return
+        client, scripts = await self._async()
+        threads: set[str] = set()
+        for run_id in run_ids:
+            threads |= {_text(t) for t in await client.smembers(self.run_key(run_id))}
+        for thread_id in sorted(threads):
+            await scripts["drop"](
+                keys=self.thread_keys(thread_id),
+                args=[self.ttl or 0, "runs", *run_ids],
+                client=client,
+            )
+        for run_id in run_ids:
+            await client.delete(self.run_key(run_id))
+        with self._lock:
+            for key in [k for k in self._runs_seen if k[0] in run_ids]:
+                del self._runs_seen[key]
+
+
+AsyncRedisSaver = RedisSaver
+"""LangGraph-style alias: the one class serves sync and asyncio code."""
+
+
+class _ListCache:
+    """A per-``list`` cache in front of the saver's scoped cache (keeps chains walked once)."""
+
+    def __init__(self, local: ResolvedCache, scope: str, scoped: _ScopedCache) -> None:
+        self._local = local
+        self._scope = scope
+        self._scoped = scoped
+
+    def get(self, channel: str, version: str) -> Any:
+        value = self._local.get(self._scope + channel, version)
+        return value if value is not EMPTY else self._scoped.get(channel, version)
+
+    def put(self, channel: str, version: str, value: Any) -> None:
+        self._local.put(self._scope + channel, version, value)
+
+
+def _decodes_responses(client: Any) -> bool:
+    try:
+        kwargs = client.get_connection_kwargs()
+    except Exception:
+        return False
+    return bool(kwargs.get("decode_responses"))
+
+
+def _is_cluster_client(client: Any) -> bool:
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster | AsyncRedisCluster)

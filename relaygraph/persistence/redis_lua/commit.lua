@@ -1,0 +1,51 @@
+-- Store one checkpoint and move its namespace's head, only if the head is as expected.
+-- ARGV: ttl, ns, id, expect ("*" any head, "-" no head, "=" the id in ARGV[5]), expected id,
+--       header, cv, run id ("" for none), then per blob: channel, version, base version
+--       ("" for a full blob), bytes.
+-- Returns {"ok"}, {"conflict", actual head or ""} or {"missing_base", channel...}; all
+-- checks run before the first write, so a refused commit stores nothing.
+local ttl, ns, id = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local expect, expected = ARGV[4], ARGV[5]
+local head = redis.call("HGET", KEYS[HEADS], ns)
+if expect == "-" and head then return {"conflict", head} end
+if expect == "=" and head ~= expected then return {"conflict", head or ""} end
+
+-- An append blob is only valid if its base is stored (it may have been pruned).
+local missing = {}
+for i = 9, #ARGV, 4 do
+  local base = ARGV[i + 2]
+  if base ~= "" and redis.call("HEXISTS", KEYS[BLOB], ns .. SEP .. ARGV[i] .. SEP .. base) == 0 then
+    missing[#missing + 1] = ARGV[i]
+  end
+end
+if #missing > 0 then
+  table.insert(missing, 1, "missing_base")
+  return missing
+end
+
+local member = ns .. SEP .. id
+redis.call("HSET", KEYS[HDR], member, ARGV[6])
+redis.call("HSET", KEYS[CV], member, ARGV[7])
+redis.call("ZADD", KEYS[IX], 0, member)
+redis.call("ZADD", KEYS[IXT], 0, id .. SEP .. ns)
+for i = 9, #ARGV, 4 do
+  local field = ns .. SEP .. ARGV[i] .. SEP .. ARGV[i + 1]
+  redis.call("HSET", KEYS[BLOB], field, ARGV[i + 3])
+  if ARGV[i + 2] ~= "" then
+    redis.call("HSET", KEYS[BASE], field, ARGV[i + 2])
+  else
+    redis.call("HDEL", KEYS[BASE], field)
+  end
+end
+local run = ARGV[8]
+local old_run = redis.call("HGET", KEYS[RUN], member)
+if old_run and old_run ~= run then redis.call("ZREM", KEYS[RX], old_run .. SEP .. member) end
+if run ~= "" then
+  redis.call("HSET", KEYS[RUN], member, run)
+  redis.call("ZADD", KEYS[RX], 0, run .. SEP .. member)
+elseif old_run then
+  redis.call("HDEL", KEYS[RUN], member)
+end
+redis.call("HSET", KEYS[HEADS], ns, id)
+refresh(ttl)
+return {"ok"}
