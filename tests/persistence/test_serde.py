@@ -114,7 +114,7 @@ SCALARS = [
     Decimal("1E+3"),
     dt.date(2024, 2, 29),
     dt.timedelta(days=-1, seconds=5, microseconds=7),
-    uuid.uuid4(),
+    uuid.UUID("3faf5b3e-d57b-4ebe-8f85-e1a6be50bd65"),
 ]
 
 
