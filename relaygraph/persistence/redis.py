@@ -25,6 +25,8 @@ threads it touched, written in the same round trip as the commit.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import math
 import threading
 from collections import OrderedDict
@@ -348,25 +350,39 @@ class RedisSaver(BaseCheckpointSaver):
         new_versions: dict[str, str],
         expected_head: Any,
         missing_bases: frozenset[str] = frozenset(),
+        unstored: frozenset[str] = frozenset(),
     ) -> tuple[str, str, str, str | None, list[Any]]:
         thread_id = thread_id_of(config)
         ns = _plain("checkpoint_ns", checkpoint_ns_of(config))
         checkpoint_id = _plain("checkpoint id", str(checkpoint["id"]))
         parent_id = checkpoint_id_of(config)
         metadata = dict(metadata or {})
-        versions = checkpoint.get("channel_versions") or {}
+        versions = {ch: str(v) for ch, v in (checkpoint.get("channel_versions") or {}).items()}
+        for channel in checkpoint.get("channel_values") or {}:
+            if channel not in versions:
+                raise ValueError(
+                    f"checkpoint {checkpoint_id!r}: channel {channel!r} has a value but no "
+                    "version in channel_versions, so it cannot be stored"
+                )
         cv = _SEP.join(
             f"{_plain('channel', ch)}{_SEP}{_plain('version', str(v))}"
             for ch, v in versions.items()
         )
         stored_header = msgpack.packb(
-            [encode_header(checkpoint), parent_id, self.serde.dumps(metadata, where="metadata")],
+            [
+                encode_header(checkpoint),
+                parent_id,
+                self.serde.dumps(metadata, where="checkpoint metadata"),
+            ],
             use_bin_type=True,
         )
+        # Only versions the checkpoint really has; plus those the script found unstored.
+        wanted = {ch: str(v) for ch, v in new_versions.items() if versions.get(ch) == str(v)}
+        wanted.update({ch: versions[ch] for ch in unstored if ch in versions})
         blobs = blobs_for_put(
             self.serde,
             checkpoint,
-            {ch: str(v) for ch, v in new_versions.items()},
+            wanted,
             lambda channel, _version: channel not in missing_bases,
         )
         if expected_head is ANY_HEAD:
@@ -388,9 +404,12 @@ class RedisSaver(BaseCheckpointSaver):
         return thread_id, ns, checkpoint_id, run or None, args
 
     def _put_result(
-        self, result: Any, thread_id: str, ns: str, expected_head: Any
-    ) -> frozenset[str] | None:
-        """None when committed; the channels whose append base is missing; or raises."""
+        self, result: Any, thread_id: str, ns: str, expected_head: Any, attempt: int
+    ) -> tuple[str, frozenset[str]] | None:
+        """None when committed, else what to resend: ("missing_base"|"missing_blob", channels).
+
+        Raises :class:`CheckpointConflict` when the compare-and-set lost.
+        """
         status = _text(result[0])
         if status == "ok":
             return None
@@ -398,8 +417,8 @@ class RedisSaver(BaseCheckpointSaver):
             actual = _text(result[1]) if len(result) > 1 and result[1] else None
             expected = None if expected_head is None else str(expected_head)
             raise CheckpointConflict(thread_id, ns, expected, actual)
-        if status == "missing_base":
-            return frozenset(_text(channel) for channel in result[1:])
+        if status in ("missing_base", "missing_blob") and attempt < 3:
+            return status, frozenset(_text(channel) for channel in result[1:])
         raise RuntimeError(f"unexpected commit result {result!r}")
 
     def _writes_args(
@@ -419,7 +438,7 @@ class RedisSaver(BaseCheckpointSaver):
         for index, (channel, value) in enumerate(writes):
             special = channel in SPECIAL_WRITE_INDEX
             idx = SPECIAL_WRITE_INDEX[channel] if special else index
-            payload = self.serde.dumps(value, where=f"write to channel {channel!r}")
+            payload = self.serde.dumps(value, where=f"write {channel!r} of task {task_id!r}")
             envelope = msgpack.packb([task_id, channel, task_path, payload], use_bin_type=True)
             args += [task_id, idx, "1" if special else "0", envelope]
         return thread_id, args
@@ -434,7 +453,7 @@ class RedisSaver(BaseCheckpointSaver):
         try:
             header, parent_id, metadata = msgpack.unpackb(raw, raw=False)
             checkpoint = decode_header(header)
-            meta = self.serde.loads(metadata, where="metadata")
+            meta = self.serde.loads(metadata, where="checkpoint metadata")
             if not isinstance(meta, dict):
                 raise SerializationError("metadata is not a mapping")
         except Exception as exc:
@@ -451,7 +470,7 @@ class RedisSaver(BaseCheckpointSaver):
         for raw in raws:
             try:
                 task_id, channel, _task_path, payload = msgpack.unpackb(raw, raw=False)
-                value = self.serde.loads(payload, where=f"write to channel {channel!r}")
+                value = self.serde.loads(payload, where=f"write {channel!r}")
             except Exception as exc:
                 raise CorruptCheckpointError(
                     f"checkpoint {checkpoint_id!r} of thread {thread_id!r} (namespace {ns!r}) "
@@ -536,26 +555,11 @@ class RedisSaver(BaseCheckpointSaver):
 
     # -- listing helpers -------------------------------------------------------------
 
-    @staticmethod
-    def _bounds(ns: str | None, before_id: str | None) -> tuple[str, str, str]:
-        """(index, max, min) lexicographic bounds of a listing, newest first."""
-        if ns is None:
-            return "ixt", (f"({before_id}{_SEP}" if before_id else "+"), "-"
-        upper = f"({ns}{_SEP}{before_id}" if before_id else f"({ns}\x01"
-        return "ix", upper, f"[{ns}{_SEP}"
-
-    @staticmethod
-    def _member_target(index: str, member: str) -> tuple[str, str]:
-        """(ns, id) of an index member."""
-        first, second = member.split(_SEP, 1)
-        return (second, first) if index == "ixt" else (first, second)
+    def _window_args(self, plan: _ListPlan, upper: str, size: int) -> list[Any]:
+        return [self._read_ttl(), plan.index, upper, plan.lower, size]
 
     def _window_matches(
-        self,
-        thread_id: str,
-        index: str,
-        flat: Sequence[Any],
-        filter: dict[str, Any] | None,
+        self, plan: _ListPlan, flat: Sequence[Any], filter: dict[str, Any] | None
     ) -> tuple[list[tuple[str, str]], dict[tuple[str, str], _Header], str | None]:
         """Window entries whose metadata matches, their headers and the last member seen."""
         matched: list[tuple[str, str]] = []
@@ -563,25 +567,12 @@ class RedisSaver(BaseCheckpointSaver):
         last = None
         for i in range(0, len(flat), 2):
             last = _text(flat[i])
-            if not flat[i + 1]:
-                continue  # deleted between the index read and now (cannot happen in-script)
-            ns, checkpoint_id = self._member_target(index, last)
-            header = self._decode_header(flat[i + 1], thread_id, ns, checkpoint_id)
+            ns, checkpoint_id = plan.target_of(last)
+            header = self._decode_header(flat[i + 1], plan.thread_id, ns, checkpoint_id)
             if metadata_matches(header.metadata, filter):
                 matched.append((ns, checkpoint_id))
                 headers[ns, checkpoint_id] = header
         return matched, headers, last
-
-    def _list_plan(
-        self, config: dict[str, Any], before: dict[str, Any] | None
-    ) -> tuple[str, str | None, str | None]:
-        thread_id = thread_id_of(config)
-        configurable = config.get("configurable") or {}
-        ns = checkpoint_ns_of(config) if "checkpoint_ns" in configurable else None
-        before_id = checkpoint_id_of(before) if before else None
-        if ns is not None:
-            _plain("checkpoint_ns", ns)
-        return thread_id, ns, before_id
 
     def _thread_ids_from_keys(self, keys: Sequence[Any]) -> list[str]:
         out = []
@@ -621,10 +612,10 @@ class RedisSaver(BaseCheckpointSaver):
     ) -> dict[str, Any]:
         """Commit a checkpoint (compare-and-set with ``expected_head``); one round trip."""
         client, scripts = self._sync()
-        missing: frozenset[str] = frozenset()
-        while True:
+        resend: dict[str, frozenset[str]] = {}
+        for attempt in range(4):
             thread_id, ns, checkpoint_id, run_id, args = self._put_args(
-                config, checkpoint, metadata, new_versions, expected_head, missing
+                config, checkpoint, metadata, new_versions, expected_head, **resend
             )
             keys = self.thread_keys(thread_id)
             if self._note_run(run_id, thread_id):
@@ -632,9 +623,11 @@ class RedisSaver(BaseCheckpointSaver):
                 self._register_run(client, run_id, thread_id)
                 self._ran(run_id, thread_id)
             result = scripts["commit"](keys=keys, args=args, client=client)
-            missing = self._put_result(result, thread_id, ns, expected_head) or frozenset()
-            if not missing:
+            outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
+            if outcome is None:
                 return make_config(thread_id, ns, checkpoint_id)
+            _merge_resend(resend, outcome)
+        raise AssertionError("unreachable")
 
     def _register_run(self, client: Any, run_id: str, thread_id: str) -> None:
         key = self.run_key(run_id)
@@ -666,43 +659,53 @@ class RedisSaver(BaseCheckpointSaver):
         before: dict[str, Any] | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        """Checkpoints newest first, from the sorted-set index, in windows; no cap."""
+        """Checkpoints newest first, from the sorted-set index in windows; no cap.
+
+        A config without a ``checkpoint_ns`` key lists every namespace of the thread; one
+        with a ``checkpoint_id`` lists that checkpoint only; ``config=None`` lists every
+        thread (found by scanning for thread heads: the one listing that scans keys).
+        """
         if limit is not None and limit <= 0:
             return
         if config is None:
-            remaining = limit
-            for thread_id in self._all_thread_ids():
-                cfg = {"configurable": {"thread_id": thread_id}}
-                for item in self.list(cfg, filter=filter, before=before, limit=remaining):
-                    yield item
-                    if remaining is not None:
-                        remaining -= 1
-                        if remaining <= 0:
-                            return
-            return
-        thread_id, ns, before_id = self._list_plan(config, before)
-        index, upper, lower = self._bounds(ns, before_id)
+            streams = [
+                self._list_thread({"configurable": {"thread_id": t}}, filter, before, None)
+                for t in self._all_thread_ids()
+            ]
+            items: Iterator[CheckpointTuple] = heapq.merge(*streams, key=_newest, reverse=True)
+        else:
+            items = self._list_thread(config, filter, before, limit)
+        yield from itertools.islice(items, limit)
+
+    def _list_thread(
+        self,
+        config: dict[str, Any],
+        filter: dict[str, Any] | None,
+        before: dict[str, Any] | None,
+        limit: int | None,
+    ) -> Iterator[CheckpointTuple]:
+        plan = _ListPlan.of(config, before)
         client, scripts = self._sync()
-        keys = self.thread_keys(thread_id)
-        cache = ResolvedCache(_WINDOW * 4)
-        remaining = limit
-        while True:
-            size = _WINDOW if (filter or remaining is None) else min(_WINDOW, remaining)
-            flat = scripts["window"](
-                keys=keys, args=[self._read_ttl(), index, upper, lower, size], client=client
-            )
-            matched, headers, last = self._window_matches(thread_id, index, flat, filter)
-            if matched:
-                targets = [part for pair in matched for part in pair]
-                result = scripts["read"](
-                    keys=keys, args=[0, 0, "ids", *targets], client=client
-                )
-                for item in self._build_tuples(thread_id, result, {}, cache, headers):
+        keys = self.thread_keys(plan.thread_id)
+        if plan.only_id is not None:
+            if plan.before_id is not None and plan.only_id >= plan.before_id:
+                return
+            result = scripts["read"](keys=keys, args=plan.only_args(), client=client)
+            for item in self._build_tuples(plan.thread_id, result, {}):
+                if metadata_matches(item.metadata, filter):
                     yield item
-                    if remaining is not None:
-                        remaining -= 1
-                        if remaining <= 0:
-                            return
+            return
+        cache = ResolvedCache(_WINDOW * 4)
+        upper = plan.upper
+        while True:
+            size = plan.window_size(filter, limit)
+            flat = scripts["window"](
+                keys=keys, args=self._window_args(plan, upper, size), client=client
+            )
+            matched, headers, last = self._window_matches(plan, flat, filter)
+            if matched:
+                result = scripts["read"](keys=keys, args=_ids_args(matched), client=client)
+                yield from self._build_tuples(plan.thread_id, result, {}, cache, headers)
             if last is None or len(flat) < 2 * size:
                 return
             upper = f"({last}"
@@ -730,7 +733,10 @@ class RedisSaver(BaseCheckpointSaver):
             client=client,
         )
         if _text(status) == "exists":
-            raise ValueError(f"cannot copy into thread {target!r}: it already has checkpoints")
+            raise ValueError(
+                f"copy_thread: target thread {target!r} already has checkpoints; "
+                "delete it first or choose another thread id"
+            )
         for run_id in self._runs_of(client.zrange(self.thread_keys(target)[10], 0, -1)):
             self._register_run(client, run_id, target)
 
@@ -740,8 +746,10 @@ class RedisSaver(BaseCheckpointSaver):
 
     def prune(self, thread_ids: Sequence[str], *, keep_last: int = 1) -> None:
         """Keep the newest ``keep_last`` checkpoints per namespace; drop unreachable blobs."""
-        if keep_last < 0:
-            raise ValueError("keep_last must be >= 0")
+        if keep_last < 1:
+            raise ValueError(f"prune: keep_last must be at least 1, got {keep_last}")
+        if isinstance(thread_ids, str):
+            thread_ids = [thread_ids]
         client, scripts = self._sync()
         for thread_id in thread_ids:
             scripts["drop"](
@@ -752,7 +760,7 @@ class RedisSaver(BaseCheckpointSaver):
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and writes) whose metadata ``run_id`` is in ``run_ids``."""
-        run_ids = [str(r) for r in run_ids]
+        run_ids = [str(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
         if not run_ids:
             return
         client, scripts = self._sync()
@@ -799,10 +807,10 @@ class RedisSaver(BaseCheckpointSaver):
     ) -> dict[str, Any]:
         """Async :meth:`put`."""
         client, scripts = await self._async()
-        missing: frozenset[str] = frozenset()
-        while True:
+        resend: dict[str, frozenset[str]] = {}
+        for attempt in range(4):
             thread_id, ns, checkpoint_id, run_id, args = self._put_args(
-                config, checkpoint, metadata, new_versions, expected_head, missing
+                config, checkpoint, metadata, new_versions, expected_head, **resend
             )
             keys = self.thread_keys(thread_id)
             if self._note_run(run_id, thread_id):
@@ -810,9 +818,11 @@ class RedisSaver(BaseCheckpointSaver):
                 await self._aregister_run(client, run_id, thread_id)
                 self._ran(run_id, thread_id)
             result = await scripts["commit"](keys=keys, args=args, client=client)
-            missing = self._put_result(result, thread_id, ns, expected_head) or frozenset()
-            if not missing:
+            outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
+            if outcome is None:
                 return make_config(thread_id, ns, checkpoint_id)
+            _merge_resend(resend, outcome)
+        raise AssertionError("unreachable")
 
     async def _aregister_run(self, client: Any, run_id: str, thread_id: str) -> None:
         key = self.run_key(run_id)
@@ -846,39 +856,51 @@ class RedisSaver(BaseCheckpointSaver):
         if limit is not None and limit <= 0:
             return
         if config is None:
-            remaining = limit
-            for thread_id in await self._aall_thread_ids():
-                cfg = {"configurable": {"thread_id": thread_id}}
-                async for item in self.alist(cfg, filter=filter, before=before, limit=remaining):
-                    yield item
-                    if remaining is not None:
-                        remaining -= 1
-                        if remaining <= 0:
-                            return
-            return
-        thread_id, ns, before_id = self._list_plan(config, before)
-        index, upper, lower = self._bounds(ns, before_id)
+            streams = [
+                self._alist_thread({"configurable": {"thread_id": t}}, filter, before, None)
+                for t in await self._aall_thread_ids()
+            ]
+            items = _amerge_newest(streams)
+        else:
+            items = self._alist_thread(config, filter, before, limit)
+        count = 0
+        async for item in items:
+            yield item
+            count += 1
+            if limit is not None and count >= limit:
+                break
+        await items.aclose()
+
+    async def _alist_thread(
+        self,
+        config: dict[str, Any],
+        filter: dict[str, Any] | None,
+        before: dict[str, Any] | None,
+        limit: int | None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        plan = _ListPlan.of(config, before)
         client, scripts = await self._async()
-        keys = self.thread_keys(thread_id)
-        cache = ResolvedCache(_WINDOW * 4)
-        remaining = limit
-        while True:
-            size = _WINDOW if (filter or remaining is None) else min(_WINDOW, remaining)
-            flat = await scripts["window"](
-                keys=keys, args=[self._read_ttl(), index, upper, lower, size], client=client
-            )
-            matched, headers, last = self._window_matches(thread_id, index, flat, filter)
-            if matched:
-                targets = [part for pair in matched for part in pair]
-                result = await scripts["read"](
-                    keys=keys, args=[0, 0, "ids", *targets], client=client
-                )
-                for item in self._build_tuples(thread_id, result, {}, cache, headers):
+        keys = self.thread_keys(plan.thread_id)
+        if plan.only_id is not None:
+            if plan.before_id is not None and plan.only_id >= plan.before_id:
+                return
+            result = await scripts["read"](keys=keys, args=plan.only_args(), client=client)
+            for item in self._build_tuples(plan.thread_id, result, {}):
+                if metadata_matches(item.metadata, filter):
                     yield item
-                    if remaining is not None:
-                        remaining -= 1
-                        if remaining <= 0:
-                            return
+            return
+        cache = ResolvedCache(_WINDOW * 4)
+        upper = plan.upper
+        while True:
+            size = plan.window_size(filter, limit)
+            flat = await scripts["window"](
+                keys=keys, args=self._window_args(plan, upper, size), client=client
+            )
+            matched, headers, last = self._window_matches(plan, flat, filter)
+            if matched:
+                result = await scripts["read"](keys=keys, args=_ids_args(matched), client=client)
+                for item in self._build_tuples(plan.thread_id, result, {}, cache, headers):
+                    yield item
             if last is None or len(flat) < 2 * size:
                 return
             upper = f"({last}"
@@ -906,15 +928,20 @@ class RedisSaver(BaseCheckpointSaver):
             client=client,
         )
         if _text(status) == "exists":
-            raise ValueError(f"cannot copy into thread {target!r}: it already has checkpoints")
+            raise ValueError(
+                f"copy_thread: target thread {target!r} already has checkpoints; "
+                "delete it first or choose another thread id"
+            )
         members = await client.zrange(self.thread_keys(target)[10], 0, -1)
         for run_id in self._runs_of(members):
             await self._aregister_run(client, run_id, target)
 
     async def aprune(self, thread_ids: Sequence[str], *, keep_last: int = 1) -> None:
         """Async :meth:`prune`."""
-        if keep_last < 0:
-            raise ValueError("keep_last must be >= 0")
+        if keep_last < 1:
+            raise ValueError(f"prune: keep_last must be at least 1, got {keep_last}")
+        if isinstance(thread_ids, str):
+            thread_ids = [thread_ids]
         client, scripts = await self._async()
         for thread_id in thread_ids:
             await scripts["drop"](
@@ -925,7 +952,7 @@ class RedisSaver(BaseCheckpointSaver):
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Async :meth:`delete_for_runs`."""
-        run_ids = [str(r) for r in run_ids]
+        run_ids = [str(r) for r in ([run_ids] if isinstance(run_ids, str) else run_ids)]
         if not run_ids:
             return
         client, scripts = await self._async()
@@ -943,6 +970,92 @@ class RedisSaver(BaseCheckpointSaver):
         with self._lock:
             for key in [k for k in self._runs_seen if k[0] in run_ids]:
                 del self._runs_seen[key]
+
+
+@dataclass(frozen=True)
+class _ListPlan:
+    """What one thread's listing reads: which index, between which lexicographic bounds."""
+
+    thread_id: str
+    ns: str | None  # None: every namespace (the thread-wide index)
+    only_id: str | None
+    before_id: str | None
+    index: str
+    upper: str
+    lower: str
+
+    @classmethod
+    def of(cls, config: dict[str, Any], before: dict[str, Any] | None) -> _ListPlan:
+        thread_id = thread_id_of(config)
+        configurable = config.get("configurable") or {}
+        ns = checkpoint_ns_of(config) if "checkpoint_ns" in configurable else None
+        before_id = checkpoint_id_of(before) if before else None
+        if ns is None:
+            index, upper, lower = "ixt", (f"({before_id}{_SEP}" if before_id else "+"), "-"
+        else:
+            _plain("checkpoint_ns", ns)
+            upper = f"({ns}{_SEP}{before_id}" if before_id else f"({ns}\x01"
+            index, lower = "ix", f"[{ns}{_SEP}"
+        only_id = checkpoint_id_of(config)
+        return cls(thread_id, ns, only_id, before_id, index, upper, lower)
+
+    def target_of(self, member: str) -> tuple[str, str]:
+        """(ns, id) of an index member."""
+        first, second = member.split(_SEP, 1)
+        return (second, first) if self.index == "ixt" else (first, second)
+
+    def only_args(self) -> list[Any]:
+        return _ids_args([(self.ns or "", str(self.only_id))])
+
+    @staticmethod
+    def window_size(filter: dict[str, Any] | None, limit: int | None) -> int:
+        return _WINDOW if (filter or limit is None) else max(1, min(_WINDOW, limit))
+
+
+def _ids_args(targets: Sequence[tuple[str, str]]) -> list[Any]:
+    """``read`` script arguments for the given (ns, id) checkpoints (no TTL refresh)."""
+    return [0, 0, "ids", *[part for pair in targets for part in pair]]
+
+
+def _newest(item: CheckpointTuple) -> tuple[str, str, str]:
+    configurable = item.config["configurable"]
+    return (
+        configurable["checkpoint_id"],
+        configurable["thread_id"],
+        configurable["checkpoint_ns"],
+    )
+
+
+async def _amerge_newest(
+    streams: Sequence[AsyncIterator[CheckpointTuple]],
+) -> AsyncIterator[CheckpointTuple]:
+    """Merge async streams that are each newest first into one newest-first stream."""
+    heap: list[tuple[Any, int, CheckpointTuple]] = []
+
+    async def advance(i: int) -> None:
+        try:
+            item = await anext(streams[i])
+        except StopAsyncIteration:
+            return
+        key = tuple(_Reversed(part) for part in _newest(item))
+        heapq.heappush(heap, (key, i, item))
+
+    for i in range(len(streams)):
+        await advance(i)
+    while heap:
+        _, i, item = heapq.heappop(heap)
+        yield item
+        await advance(i)
+
+
+@dataclass(frozen=True, order=False)
+class _Reversed:
+    """A string that sorts in reverse (for a min-heap giving the newest first)."""
+
+    value: str
+
+    def __lt__(self, other: _Reversed) -> bool:
+        return self.value > other.value
 
 
 AsyncRedisSaver = RedisSaver
@@ -963,6 +1076,13 @@ class _ListCache:
 
     def put(self, channel: str, version: str, value: Any) -> None:
         self._local.put(self._scope + channel, version, value)
+
+
+def _merge_resend(resend: dict[str, frozenset[str]], outcome: tuple[str, frozenset[str]]) -> None:
+    """Fold a refused commit's answer into the keyword arguments of the next attempt."""
+    status, channels = outcome
+    name = "missing_bases" if status == "missing_base" else "unstored"
+    resend[name] = resend.get(name, frozenset()) | channels
 
 
 def _decodes_responses(client: Any) -> bool:

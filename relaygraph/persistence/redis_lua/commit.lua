@@ -2,7 +2,8 @@
 -- ARGV: ttl, ns, id, expect ("*" any head, "-" no head, "=" the id in ARGV[5]), expected id,
 --       header, cv, run id ("" for none), then per blob: channel, version, base version
 --       ("" for a full blob), bytes.
--- Returns {"ok"}, {"conflict", actual head or ""} or {"missing_base", channel...}; all
+-- Returns {"ok"}, {"conflict", actual head or ""}, {"missing_base", channel...} (append
+-- blobs whose base is gone) or {"missing_blob", channel...} (versions nothing stores); all
 -- checks run before the first write, so a refused commit stores nothing.
 local ttl, ns, id = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local expect, expected = ARGV[4], ARGV[5]
@@ -11,8 +12,9 @@ if expect == "-" and head then return {"conflict", head} end
 if expect == "=" and head ~= expected then return {"conflict", head or ""} end
 
 -- An append blob is only valid if its base is stored (it may have been pruned).
-local missing = {}
+local missing, written = {}, {}
 for i = 9, #ARGV, 4 do
+  written[ARGV[i]] = true
   local base = ARGV[i + 2]
   if base ~= "" and redis.call("HEXISTS", KEYS[BLOB], ns .. SEP .. ARGV[i] .. SEP .. base) == 0 then
     missing[#missing + 1] = ARGV[i]
@@ -20,6 +22,20 @@ for i = 9, #ARGV, 4 do
 end
 if #missing > 0 then
   table.insert(missing, 1, "missing_base")
+  return missing
+end
+-- Every channel version of the checkpoint must be readable: one the caller left out of
+-- new_versions and that nothing stores yet has to be sent too.
+local versions = split(ARGV[7])
+for j = 1, #versions, 2 do
+  local channel = versions[j]
+  if not written[channel] and
+      redis.call("HEXISTS", KEYS[BLOB], ns .. SEP .. channel .. SEP .. versions[j + 1]) == 0 then
+    missing[#missing + 1] = channel
+  end
+end
+if #missing > 0 then
+  table.insert(missing, 1, "missing_blob")
   return missing
 end
 

@@ -9,7 +9,10 @@ if mode == "prune" then
   local keep = tonumber(ARGV[3])
   for _, ns in ipairs(redis.call("HKEYS", KEYS[HEADS])) do
     local members = redis.call("ZRANGE", KEYS[IX], "(" .. ns .. "\1", "[" .. ns .. SEP, "BYLEX", "REV")
-    for i = keep + 1, #members do doomed[#doomed + 1] = members[i] end
+    local head = ns .. SEP .. (redis.call("HGET", KEYS[HEADS], ns) or "")
+    for i = keep + 1, #members do
+      if members[i] ~= head then doomed[#doomed + 1] = members[i] end  -- the head always stays
+    end
   end
 elseif mode == "runs" then
   for i = 3, #ARGV do

@@ -1,7 +1,7 @@
 -- Restore DUMP payloads into an empty thread. ARGV: ttl, then one payload per key ("" for
--- a key that did not exist). Returns "exists" (and writes nothing) if the thread has data.
+-- a key that did not exist). Returns "exists" (and writes nothing) if the thread has checkpoints.
 local ttl = tonumber(ARGV[1])
-if redis.call("EXISTS", KEYS[HEADS], KEYS[HDR], KEYS[WV]) > 0 then return "exists" end
+if redis.call("EXISTS", KEYS[HDR]) > 0 then return "exists" end
 for i = 1, #KEYS do
   if ARGV[i + 1] ~= "" then
     redis.call("DEL", KEYS[i])
