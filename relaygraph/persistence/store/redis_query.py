@@ -63,6 +63,9 @@ MAX_TAGGED_STRING = 256
 
 # The fields a search or get brings back (vectors and tags stay on the server).
 RETURN_PATHS = ("ns", "key", "value", "created_at", "updated_at", "seq", "ttl_ms")
+# Names they come back under: distinct from the index's own field names, since for a
+# SORTABLE field RediSearch returns its sort value instead of the JSON path's text.
+RETURN_ALIASES = {name: f"r_{name}" for name in RETURN_PATHS}
 
 
 # -- digests -------------------------------------------------------------------------------
@@ -151,9 +154,14 @@ def build_document(
     value: Mapping[str, Any],
     vectors: Sequence[Sequence[float]],
     ttl_ms: int,
+    embedded_fields: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The JSON document of an item, without the fields the put script adds
-    (``created_at``, ``updated_at`` and ``seq``)."""
+    (``created_at``, ``updated_at`` and ``seq``).
+
+    ``embedded_fields`` records the put's field choice (None: the index config's, []:
+    none) so a migration can re-embed the same texts.
+    """
     labels = list(namespace)
     doc: dict[str, Any] = {
         "v": DOC_FORMAT,
@@ -166,6 +174,7 @@ def build_document(
         "ftag": value_tags(value),
         "nvec": len(vectors),
         "ttl_ms": ttl_ms,
+        "vfields": None if embedded_fields is None else list(embedded_fields),
     }
     if vectors:
         doc["vec"] = [[float(x) for x in vector] for vector in vectors]
@@ -474,7 +483,9 @@ def _row(redis_key: str, fields: Mapping[str, Any], distance: Any = None) -> Row
     """A Row from dialect-3 field texts (each a JSON array of matches), or None when the
     document vanished mid-query (expired) or is not one of ours."""
     try:
-        got = {name: json.loads(_text(fields[name]))[0] for name in RETURN_PATHS}
+        got = {
+            name: json.loads(_text(fields[alias]))[0] for name, alias in RETURN_ALIASES.items()
+        }
         return Row(
             redis_key=redis_key,
             namespace=tuple(got["ns"]),
@@ -523,7 +534,9 @@ def parse_get_reply(redis_key: str, reply: Any) -> Row | None:
     if reply is None:
         return None
     by_path = json.loads(_text(reply))
-    fields = {name: json.dumps(by_path.get(f"$.{name}", [])) for name in RETURN_PATHS}
+    fields = {
+        alias: json.dumps(by_path.get(f"$.{name}", [])) for name, alias in RETURN_ALIASES.items()
+    }
     return _row(redis_key, fields)
 
 
