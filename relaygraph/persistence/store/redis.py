@@ -328,7 +328,10 @@ class RedisStore(BaseStore):
     def _run(self, plan: Plan, create: Callable[[], Any] | None = None) -> Any:
         """Run a plan with blocking I/O."""
         client = self._sync_client()
-        request: Any = next(plan)
+        try:
+            request: Any = next(plan)
+        except StopIteration as done:  # nothing to ask the server
+            return done.value
         while True:
             try:
                 if isinstance(request, _Embed):
@@ -355,7 +358,10 @@ class RedisStore(BaseStore):
     async def _arun(self, plan: Plan, create: Callable[[], Any] | None = None) -> Any:
         """Run a plan with asyncio I/O."""
         client = self._aclient()
-        request: Any = next(plan)
+        try:
+            request: Any = next(plan)
+        except StopIteration as done:
+            return done.value
         while True:
             try:
                 if isinstance(request, _Embed):
