@@ -32,7 +32,7 @@ import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgpack
 
@@ -45,6 +45,7 @@ __all__ = [
     "BlobKind",
     "Fetch",
     "ResolvedCache",
+    "ValueCache",
     "blobs_for_put",
     "decode_blob",
     "decode_header",
@@ -191,6 +192,16 @@ def blobs_for_put(
 # -- reading ---------------------------------------------------------------------------
 
 
+class ValueCache(Protocol):
+    """What :func:`resolve_channel` needs of a cache (e.g. :class:`ResolvedCache`)."""
+
+    def get(self, channel: str, version: str) -> Any:
+        """The cached value, or :data:`EMPTY`."""
+
+    def put(self, channel: str, version: str, value: Any) -> None:
+        """Remember a resolved value."""
+
+
 class ResolvedCache:
     """A small thread-safe LRU of resolved list values, keyed by ``(channel, version)``.
 
@@ -240,7 +251,7 @@ def resolve_channel(
     thread_id: str,
     checkpoint_ns: str,
     checkpoint_id: str,
-    cache: ResolvedCache | None = None,
+    cache: ValueCache | None = None,
 ) -> Any:
     """The value of ``channel`` at ``version`` (:data:`EMPTY` when it has none).
 
@@ -323,7 +334,7 @@ def load_channel_values(
     thread_id: str,
     checkpoint_ns: str,
     checkpoint_id: str,
-    cache: ResolvedCache | None = None,
+    cache: ValueCache | None = None,
     channels: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """``channel_values`` for a header's versions (channels without a value left out)."""
