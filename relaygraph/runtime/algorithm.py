@@ -264,12 +264,16 @@ def _append_base(before: Any, after: Any, before_version: str | None) -> tuple[s
 def create_checkpoint(checkpoint: Checkpoint, channels: Mapping[str, BaseChannel]) -> Checkpoint:
     """A new immutable checkpoint holding the channels' values (with a fresh id and time)."""
     values: dict[str, Any] = {}
+    versions = checkpoint["channel_versions"]
     for name, channel in channels.items():
+        # A channel never written (a reducer's empty initial value) is not stored: it is
+        # rebuilt empty on load, exactly as it started.
+        if name not in versions:
+            continue
         if channel.is_available() or isinstance(channel.value, set):
             stored = channel.checkpoint()
             if stored is not MISSING:
                 values[name] = stored
-    versions = checkpoint["channel_versions"]
     return Checkpoint(
         v=1,
         id=new_checkpoint_id(),

@@ -48,14 +48,8 @@ def _signature_of(func: Callable[..., Any]) -> _Signature:
         params = inspect.signature(target).parameters
     except (TypeError, ValueError):
         return _Signature(False, False, is_async)
-    names = list(params)
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    positional = [
-        p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    takes_config = "config" in names or len(positional) >= 2 or var_kw
-    takes_store = "store" in names or var_kw
-    return _Signature(takes_config, takes_store, is_async)
+    # As LangGraph: extra arguments are passed by name only, to parameters that ask for them.
+    return _Signature("config" in params, "store" in params, is_async)
 
 
 def call_function(

@@ -22,6 +22,7 @@ __all__ = [
 StreamMode = Literal["values", "updates", "checkpoints", "tasks", "debug", "custom", "messages"]
 
 
+@dataclass(eq=False, slots=True)
 class Send:
     """Run ``node`` in the next superstep with ``arg`` as its input (map-reduce fan-out).
 
@@ -32,11 +33,8 @@ class Send:
     Send(node='summarize', arg={'doc': 'a'})
     """
 
-    __slots__ = ("arg", "node")
-
-    def __init__(self, node: str, arg: Any) -> None:
-        self.node = node
-        self.arg = arg
+    node: str
+    arg: Any
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Send) and (self.node, self.arg) == (other.node, other.arg)
@@ -208,3 +206,14 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
+
+
+def _register_with_serializer() -> None:
+    """Make these values storable (Send packets sit in checkpoints; interrupts in writes)."""
+    from relaygraph.persistence.serde import register_type
+
+    for cls in (Send, Command, Interrupt):
+        register_type(cls, name=f"relaygraph.{cls.__name__}")
+
+
+_register_with_serializer()
