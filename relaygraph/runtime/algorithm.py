@@ -135,7 +135,25 @@ def prepare_tasks(
     tasks: list[Task] = []
     versions = checkpoint["channel_versions"]
     seen_all = checkpoint["versions_seen"]
-    for name in sorted(triggers_of):
+    # Send packets first, then nodes woken by their triggers (LangGraph's order).
+    if TASKS in channels and channels[TASKS].is_available():
+        for index, packet in enumerate(channels[TASKS].get()):
+            if not isinstance(packet, Send):
+                raise InvalidUpdateError(f"expected a Send packet in {TASKS}, got {packet!r}")
+            if packet.node not in triggers_of:
+                raise InvalidUpdateError(f"Send to unknown node {packet.node!r}")
+            path = (PUSH, index)
+            tasks.append(
+                Task(
+                    id=make_task_id(checkpoint["id"], checkpoint_ns, step, packet.node, path),
+                    name=packet.node,
+                    path=path,
+                    triggers=(PUSH,),
+                    input=packet.arg,
+                    send=packet,
+                )
+            )
+    for name in triggers_of:  # the graph's node order, as LangGraph lists `next`
         seen = seen_all.get(name, {})
         fired = tuple(
             sorted(
@@ -157,23 +175,6 @@ def prepare_tasks(
                 triggers=fired,
             )
         )
-    if TASKS in channels and channels[TASKS].is_available():
-        for index, packet in enumerate(channels[TASKS].get()):
-            if not isinstance(packet, Send):
-                raise InvalidUpdateError(f"expected a Send packet in {TASKS}, got {packet!r}")
-            if packet.node not in triggers_of:
-                raise InvalidUpdateError(f"Send to unknown node {packet.node!r}")
-            path = (PUSH, index)
-            tasks.append(
-                Task(
-                    id=make_task_id(checkpoint["id"], checkpoint_ns, step, packet.node, path),
-                    name=packet.node,
-                    path=path,
-                    triggers=(PUSH,),
-                    input=packet.arg,
-                    send=packet,
-                )
-            )
     return {task.id: task for task in tasks}
 
 

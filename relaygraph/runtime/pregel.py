@@ -240,7 +240,7 @@ class CompiledStateGraph:
     ) -> Iterator[Any]:
         """Run the graph, yielding chunks of the chosen ``stream_mode`` (or modes) as they come."""
         kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
-        effects, config, _modes, single = self._prepare(input, config, stream_mode, kwargs)
+        effects, config, modes, single = self._prepare(input, config, stream_mode, kwargs)
         saver = self.saver_for(config)
         driver = drive(self, effects, saver)
         while True:
@@ -249,7 +249,8 @@ class CompiledStateGraph:
             except StopIteration as stop:
                 self._last_result = stop.value
                 return
-            yield _shape(emit, single, subgraphs)
+            if emit.mode in modes:
+                yield _shape(emit, single, subgraphs)
 
     async def astream(
         self,
@@ -264,10 +265,11 @@ class CompiledStateGraph:
     ) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
         kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
-        effects, config, _modes, single = self._prepare(input, config, stream_mode, kwargs)
+        effects, config, modes, single = self._prepare(input, config, stream_mode, kwargs)
         box: list[Any] = []
         async for emit in adrive(self, effects, self.saver_for(config), box):
-            yield _shape(emit, single, subgraphs)
+            if emit.mode in modes:
+                yield _shape(emit, single, subgraphs)
         self._last_result = box[0] if box else None
 
     def invoke(

@@ -116,10 +116,16 @@ class StateSchema:
         if update is None:
             return []
         if isinstance(update, BaseModel):
-            items = {k: getattr(update, k) for k in update.model_fields_set} | {
+            # A model instance is a whole state: every field is written (as LangGraph does).
+            items = {
                 k: getattr(update, k)
                 for k, f in type(update).model_fields.items()
-                if getattr(update, k) != f.get_default(call_default_factory=True)
+                # LangGraph leaves out only a None that is the default and was not given
+                if not (
+                    getattr(update, k) is None
+                    and f.default is None
+                    and k not in update.model_fields_set
+                )
             }
         elif dataclasses.is_dataclass(update) and not isinstance(update, type):
             items = {f.name: getattr(update, f.name) for f in dataclasses.fields(update)}

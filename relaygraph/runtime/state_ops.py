@@ -209,17 +209,21 @@ def bulk_update(
         parent_config = saved.config
         step = int(saved.metadata.get("step", -1)) + 1
         pending = list(saved.pending_writes)
+        plan_step = step
     else:
         checkpoint = empty_checkpoint()
         parent_config = {"configurable": dict(read["configurable"])}
-        step = -1
+        step = 0  # LangGraph numbers a first update of a new thread 0, its input then 1
         pending = []
+        plan_step = -1
     channels = channels_from_checkpoint(graph.channel_prototypes, checkpoint)
     ns = read["configurable"]["checkpoint_ns"]
     if saved is not None and "checkpoint_id" not in read["configurable"] and pending:
         # Tasks of this step that already finished keep their writes (their siblings may
         # have failed or interrupted): fold them in before the update.
-        tasks = prepare_tasks(checkpoint, channels, graph.triggers_of, step=step, checkpoint_ns=ns)
+        tasks = prepare_tasks(
+            checkpoint, channels, graph.triggers_of, step=plan_step, checkpoint_ns=ns
+        )
         done = []
         for task_id, channel, value in pending:
             if task_id == NULL_TASK_ID and channel not in (ERROR, INTERRUPT, RESUME, NO_WRITES):
