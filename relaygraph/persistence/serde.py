@@ -337,7 +337,10 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return _restore_dataclass(_registered(value[0], code), value[1])
     if code == _MODEL:
         cls: Any = _registered(value[0], code)
-        model = cls.model_validate(value[1], by_name=True)
+        if getattr(cls, "__pydantic_root_model__", False):
+            model = cls.model_validate(value[1]["root"])
+        else:
+            model = cls.model_validate(value[1], by_name=True)
         if value[2]:
             model.__pydantic_fields_set__.difference_update(value[2])
         return model

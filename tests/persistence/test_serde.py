@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import msgpack
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from relaygraph.persistence import blobs
 from relaygraph.persistence.errors import CorruptCheckpointError, SerializationError
@@ -77,6 +77,11 @@ class Outer(BaseModel):
     inner: Inner
     payload: Any = None
     aliased: int = Field(default=0, alias="aliasedName")
+
+
+@register_type(name="tests.serde.Tags")
+class Tags(RootModel[list[tuple[str, int]]]):
+    pass
 
 
 class NotRegistered(BaseModel):
@@ -233,6 +238,12 @@ def test_pydantic_unset_fields_stay_unset() -> None:
     back = roundtrip(model)
     assert back.model_fields_set == model.model_fields_set == {"title", "inner"}
     assert back.model_dump(exclude_unset=True) == model.model_dump(exclude_unset=True)
+
+
+def test_pydantic_root_models() -> None:
+    tags = Tags([("a", 1)])
+    back = roundtrip({"tags": tags})["tags"]
+    assert back == tags and type(back.root[0]) is tuple
 
 
 def test_exceptions_come_back_as_stored_error() -> None:
