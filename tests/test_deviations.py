@@ -3,7 +3,8 @@
 Every test pairs LangGraph's behaviour (observed on langgraph 1.2) with relaygraph's:
 (a) a missing thread_id, or thread_id=None, is one error type everywhere;
 (b) update_state with a key the state schema lacks is an error, not a silent drop;
-(c) Command(resume=...) with nothing pending is an error, not a silent no-op (or a new run);
+(c) Command(resume=...) with nothing pending (or naming an unknown interrupt id) is an error,
+    not a silent no-op (or a new run);
 (d) SqliteSaver / PostgresSaver.from_conn_string(...) work directly (as the lesson writes
     them) and as context managers.
 """
@@ -11,12 +12,15 @@ Every test pairs LangGraph's behaviour (observed on langgraph 1.2) with relaygra
 from __future__ import annotations
 
 import asyncio
+import copy
 import uuid
 from collections.abc import Callable
 from typing import Any, TypedDict
 
 import pytest
 from differential.libs import LANGGRAPH, relaygraph_lib, relaygraph_missing
+
+import relaygraph
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -63,7 +67,7 @@ ENTRY_POINTS: dict[str, Callable[[Any, Any], Any]] = {
     "astream": _astream,
 }
 
-#: Configs without a usable thread_id.
+#: Configs without a usable thread_id (copy before use: LangGraph may rewrite them in place).
 NO_THREAD: dict[str, Any] = {
     "no config": None,
     "empty config": {},
@@ -81,7 +85,7 @@ def test_langgraph_mixes_error_types_without_thread_id() -> None:
     for name, call in ENTRY_POINTS.items():
         for config_name, config in list(NO_THREAD.items())[:3]:
             with pytest.raises(Exception) as info:
-                call(graph, config)
+                call(graph, copy.deepcopy(config))
             raised[f"{name}/{config_name}"] = type(info.value)
     assert raised["invoke/no thread_id"] is ValueError
     assert raised["get_state/no thread_id"] is KeyError  # a bare KeyError: 'thread_id'
@@ -92,11 +96,12 @@ def test_langgraph_mixes_error_types_without_thread_id() -> None:
 
 def test_langgraph_runs_with_thread_id_none_and_loses_the_state() -> None:
     graph = build(LANGGRAPH)
-    config = NO_THREAD["thread_id None"]
+    config = copy.deepcopy(NO_THREAD["thread_id None"])
     assert graph.invoke({"count": 0}, config) == {"count": 1}  # no error
     saved = [t.config["configurable"]["thread_id"] for t in graph.checkpointer.list(None)]
     assert saved and set(saved) == {None}  # checkpoints were written, under None...
     assert graph.get_state(config).values == {}  # ...that get_state cannot read back
+    assert config == {"configurable": {"thread_id": "None"}}  # (and it rewrote our config)
     assert list(graph.get_state_history(config)) == []
 
 
@@ -106,8 +111,8 @@ def test_relaygraph_raises_missing_thread_id_everywhere(
     rg: Any, entry_point: str, config_name: str
 ) -> None:
     graph = build(rg)
-    with pytest.raises(rg.MissingThreadIdError, match="thread_id") as info:
-        ENTRY_POINTS[entry_point](graph, NO_THREAD[config_name])
+    with pytest.raises(relaygraph.MissingThreadIdError, match="thread_id") as info:
+        ENTRY_POINTS[entry_point](graph, copy.deepcopy(NO_THREAD[config_name]))
     assert isinstance(info.value, ValueError)  # code written for LangGraph still catches it
     assert not list(graph.checkpointer.list(None))  # nothing was written anywhere
 
@@ -143,7 +148,7 @@ def test_relaygraph_rejects_unknown_keys_in_update_state(
     config = {"configurable": {"thread_id": "t"}}
     graph.invoke({"count": 0}, config)
     before = len(list(graph.get_state_history(config)))
-    with pytest.raises(rg.InvalidUpdateError, match="cuont") as info:
+    with pytest.raises(relaygraph.InvalidUpdateError, match="cuont") as info:
         graph.update_state(config, values, as_node=as_node)
     assert isinstance(info.value, ValueError)
     assert graph.get_state(config).values == {"count": 1}  # nothing applied...
@@ -154,7 +159,7 @@ def test_relaygraph_bulk_update_rejects_unknown_keys(rg: Any) -> None:
     graph = build(rg)
     config = {"configurable": {"thread_id": "t"}}
     graph.invoke({"count": 0}, config)
-    with pytest.raises(rg.InvalidUpdateError, match="nope"):
+    with pytest.raises(relaygraph.InvalidUpdateError, match="nope"):
         graph.bulk_update_state(config, [[rg.StateUpdate({"nope": 1}, "bump")]])
     assert graph.get_state(config).values == {"count": 1}
 
@@ -190,7 +195,7 @@ def test_relaygraph_rejects_resume_with_nothing_pending(rg: Any, thread: str) ->
         graph.invoke({"count": 0}, config)
         graph.invoke(rg.Command(resume="yes"), config)
     history = list(graph.get_state_history(config))
-    with pytest.raises(rg.InvalidResumeError, match="nothing") as info:
+    with pytest.raises(relaygraph.InvalidResumeError, match="nothing") as info:
         graph.invoke(rg.Command(resume="again"), config)
     assert isinstance(info.value, RuntimeError)  # as LangGraph's resume errors are
     assert len(list(graph.get_state_history(config))) == len(history)
@@ -204,12 +209,23 @@ def test_relaygraph_resume_with_something_pending_still_works(rg: Any) -> None:
     assert graph.invoke(rg.Command(resume="yes"), config) == {"count": 1}
 
 
+UNKNOWN_ID = "0" * 32  # shaped like an interrupt id, naming none
+
+
+def test_langgraph_ignores_resume_map_with_unknown_interrupt_id() -> None:
+    graph = build(LANGGRAPH, ask=True)
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"count": 0}, config)
+    result = graph.invoke(LANGGRAPH.Command(resume={UNKNOWN_ID: "yes"}), config)
+    assert [i.value for i in result["__interrupt__"]] == ["go on?"]  # asked again, no error
+
+
 def test_relaygraph_resume_rejects_unknown_interrupt_id(rg: Any) -> None:
     graph = build(rg, ask=True)
     config = {"configurable": {"thread_id": "t"}}
     graph.invoke({"count": 0}, config)
-    with pytest.raises(rg.InvalidResumeError, match="no-such-id"):
-        graph.invoke(rg.Command(resume={"no-such-id": "yes"}), config)
+    with pytest.raises(relaygraph.InvalidResumeError, match=UNKNOWN_ID):
+        graph.invoke(rg.Command(resume={UNKNOWN_ID: "yes"}), config)
     assert graph.get_state(config).next == ("bump",)  # still waiting
 
 

@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import itertools
 import operator
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,11 +42,20 @@ def error_family(exc: BaseException) -> tuple[str, ...]:
     name = type(exc).__name__
     if name in {"GraphRecursionError", "InvalidUpdateError", "EmptyInputError"}:
         return ("error", name)
-    if type(exc).__module__.startswith(("langgraph", "relaygraph", "pydantic")):
-        for base in type(exc).__mro__:
-            if base.__module__ == "builtins":
-                return ("error", base.__name__)
-    return ("error", name, str(exc))
+    if _raised_here(exc):
+        return ("error", name, str(exc))
+    builtin = next(b for b in type(exc).__mro__ if b.__module__ == "builtins")
+    return ("error", builtin.__name__)
+
+
+def _raised_here(exc: BaseException) -> bool:
+    """True when ``exc`` was raised by a node of this catalogue (not by the library)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename == __file__
 
 
 def normalize(value: Any) -> Any:
@@ -102,6 +112,17 @@ class Run:
     def history(self, **kwargs: Any) -> list[Any]:
         return list(self.graph.get_state_history(self.config, **kwargs))
 
+    @property
+    def run_kwargs(self) -> dict[str, Any]:
+        """The library's extra run arguments (they only apply with a checkpointer)."""
+        return self.lib.run_kwargs if self.graph.checkpointer is not None else {}
+
+    def invoke(self, input: Any, config: dict[str, Any], **kwargs: Any) -> Any:
+        return self.graph.invoke(input, config, **self.run_kwargs, **kwargs)
+
+    def stream(self, input: Any, config: dict[str, Any], **kwargs: Any) -> list[Any]:
+        return list(self.graph.stream(input, config, **self.run_kwargs, **kwargs))
+
 
 @dataclass
 class Invoke:
@@ -112,7 +133,7 @@ class Invoke:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, run: Run) -> Any:
-        return run.graph.invoke(self.input, {**run.config, **self.config}, **self.kwargs)
+        return run.invoke(self.input, {**run.config, **self.config}, **self.kwargs)
 
 
 @dataclass
@@ -121,7 +142,8 @@ class AInvoke(Invoke):
 
     def __call__(self, run: Run) -> Any:
         config = {**run.config, **self.config}
-        return asyncio.run(run.graph.ainvoke(self.input, config, **self.kwargs))
+        kwargs = {**run.run_kwargs, **self.kwargs}
+        return asyncio.run(run.graph.ainvoke(self.input, config, **kwargs))
 
 
 @dataclass
@@ -132,7 +154,7 @@ class Stream(Invoke):
 
     def __call__(self, run: Run) -> Any:
         config = {**run.config, **self.config}
-        return list(run.graph.stream(self.input, config, stream_mode=self.mode, **self.kwargs))
+        return run.stream(self.input, config, stream_mode=self.mode, **self.kwargs)
 
 
 @dataclass
@@ -143,7 +165,8 @@ class AStream(Stream):
         config = {**run.config, **self.config}
 
         async def collect() -> list[Any]:
-            stream = run.graph.astream(self.input, config, stream_mode=self.mode, **self.kwargs)
+            kwargs = {**run.run_kwargs, **self.kwargs}
+            stream = run.graph.astream(self.input, config, stream_mode=self.mode, **kwargs)
             return [chunk async for chunk in stream]
 
         return asyncio.run(collect())
@@ -186,8 +209,8 @@ class Replay:
     def __call__(self, run: Run) -> Any:
         snapshot = self.pick(run.history())
         if self.stream_mode is not None:
-            return list(run.graph.stream(None, snapshot.config, stream_mode=self.stream_mode))
-        return run.graph.invoke(None, snapshot.config)
+            return run.stream(None, snapshot.config, stream_mode=self.stream_mode)
+        return run.invoke(None, snapshot.config)
 
 
 @dataclass
@@ -202,7 +225,7 @@ class Resume:
         if self.per_interrupt is not None:
             pending = run.graph.get_state(run.config).interrupts
             value = {i.id: self.per_interrupt(i.value) for i in pending}
-        return run.graph.invoke(run.lib.Command(resume=value), run.config)
+        return run.invoke(run.lib.Command(resume=value), run.config)
 
 
 @dataclass
@@ -375,15 +398,18 @@ def pydantic_schema(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
         assert isinstance(state, ModelState)
         return {"label": f"n={state.count}", "items": [state.label or "empty"]}
 
-    b = lib.StateGraph(ModelState).add_node("label", label)
-    b.add_edge(lib.START, "label").add_edge("label", lib.END)
+    def scale(state: ModelState) -> ModelState:
+        return ModelState(count=state.count * 10)  # a model as the update: every field
+
+    b = lib.StateGraph(ModelState).add_node("label", label).add_node("scale", scale)
+    b.add_edge(lib.START, "label").add_edge("label", "scale").add_edge("scale", lib.END)
     g = b.compile(checkpointer=saver(lib))
 
     def invalid_input(run: Run) -> Any:
         # on a thread of its own: where the error surfaces (input or node) may differ
         config = {"configurable": {"thread_id": "invalid"}}
         try:
-            run.graph.invoke({"count": "not a number"}, config)
+            run.invoke({"count": "not a number"}, config)
         except Exception as exc:
             return normalize(exc)
         return "no error"
@@ -707,14 +733,20 @@ def history_filters(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
 @case
 def failing_sibling(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     calls = {"ok": 0, "flaky": 0, "join": 0}
+    ok_done = threading.Event()
 
     def ok(state: Counter) -> dict[str, Any]:
         calls["ok"] += 1
+        ok_done.set()
         return {"items": ["ok"]}
 
     def flaky(state: Counter) -> dict[str, Any]:
         calls["flaky"] += 1
         if calls["flaky"] == 1:
+            # fail only once ok's writes are saved: LangGraph drops a sibling's writes that
+            # are still in flight when a task fails (the timeout only guards a serial runner)
+            ok_done.wait(timeout=1.0)
+            time.sleep(0.1)
             raise ValueError("flaky failed once")
         return {"items": ["flaky"]}
 
@@ -780,7 +812,7 @@ def stream_modes(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     g = b.compile(checkpointer=saver(lib))
 
     def checkpoints(run: Run) -> Any:
-        chunks = run.graph.stream({"items": ["c"]}, run.config, stream_mode="checkpoints")
+        chunks = run.stream({"items": ["c"]}, run.config, stream_mode="checkpoints")
         return [
             (c["metadata"]["step"], c["metadata"]["source"], tuple(c["next"]), c["values"])
             for c in chunks
@@ -857,7 +889,7 @@ def subgraph_node(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     g = b.compile(checkpointer=saver(lib))
 
     def with_subgraphs(run: Run) -> Any:
-        chunks = run.graph.stream({"items": []}, run.config, stream_mode="updates", subgraphs=True)
+        chunks = run.stream({"items": []}, run.config, stream_mode="updates", subgraphs=True)
         return [(tuple(ns.split(":")[0] for ns in namespace), chunk) for namespace, chunk in chunks]
 
     return g, [Invoke({"items": []}), Probe(with_subgraphs)]

@@ -39,12 +39,15 @@ _LANGGRAPH_HOMES: dict[str, str] = {
 NAMES: tuple[str, ...] = tuple(_LANGGRAPH_HOMES)
 
 
-def _namespace(name: str, homes: dict[str, str]) -> SimpleNamespace:
+def _namespace(name: str, homes: dict[str, str], **run_kwargs: object) -> SimpleNamespace:
     values = {key: getattr(importlib.import_module(home), key) for key, home in homes.items()}
-    return SimpleNamespace(name=name, **values)
+    return SimpleNamespace(name=name, run_kwargs=run_kwargs, **values)
 
 
-LANGGRAPH = _namespace("langgraph", _LANGGRAPH_HOMES)
+# LangGraph saves checkpoints in the background by default ("async" durability) and has been
+# seen to store a channel value from a later step (a fan-in barrier already holding a node
+# that had not run): the oracle runs with every checkpoint written before the next step.
+LANGGRAPH = _namespace("langgraph", _LANGGRAPH_HOMES, durability="sync")
 
 _relaygraph: SimpleNamespace | None = None
 _relaygraph_error: str | None = None
@@ -56,9 +59,11 @@ def relaygraph_lib() -> SimpleNamespace:
     if _relaygraph is None:
         try:
             _relaygraph = _namespace("relaygraph", dict.fromkeys(NAMES, "relaygraph"))
+            del _relaygraph.run_kwargs  # set below: relaygraph always commits a step first
         except (ImportError, AttributeError) as exc:
             _relaygraph_error = f"{type(exc).__name__}: {exc}"
             raise
+        _relaygraph.run_kwargs = {}
     return _relaygraph
 
 
