@@ -476,8 +476,14 @@ class RedisStore(BaseStore):
         try:
             yield [("FT.INFO", self.name)]
         except Exception as error:
-            if "unknown index" in _error_text(error) or "no such index" in _error_text(error):
+            text = _error_text(error)
+            if "unknown index" in text or "no such index" in text:
                 return False
+            if "unknown command" in text:
+                raise RedisStoreError(
+                    "RedisStore needs Redis with the search and JSON modules (Redis 8, Redis "
+                    f"Stack, or relaygraph's embedded server); the server said: {error}"
+                ) from error
             raise
         return True
 
@@ -485,8 +491,7 @@ class RedisStore(BaseStore):
         deadline = time.monotonic() + timeout
         while True:
             [info] = yield [("FT.INFO", self.name)]
-            fields = {rq._text(k): v for k, v in zip(info[::2], info[1::2], strict=False)}
-            if int(rq._text(fields.get("indexing", b"0"))) == 0:
+            if not rq.info_field(info, "indexing"):
                 return
             if time.monotonic() > deadline:
                 raise RedisStoreError(f"index {self.name} is still indexing after {timeout}s")

@@ -564,3 +564,18 @@ def parse_aggregate_rows(reply: Any) -> tuple[list[tuple[str, ...]], int]:
             labels = labels[0]
         namespaces.append(tuple(labels))
     return namespaces, cursor
+
+
+def info_field(reply: Any, name: str) -> Any:
+    """A top-level number of an ``FT.INFO`` reply (RESP2 list or RESP3 map), or 0."""
+    if isinstance(reply, Mapping):
+        pairs = list(reply.items())
+    else:
+        pairs = list(zip(reply[::2], reply[1::2], strict=False))
+    for key, value in pairs:
+        if _text(key) == name:
+            try:
+                return float(_text(value))
+            except ValueError:
+                return 0
+    return 0
