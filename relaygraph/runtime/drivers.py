@@ -61,7 +61,7 @@ def _execute(graph: CompiledStateGraph, effect: Execute) -> Generator[Emit, Any,
         chunks: list[Any] = []
         outcome = run_task(graph, effect.runs[0], channels, null_resume, chunks.append)
         for chunk in chunks:
-            yield Emit("custom", chunk)
+            yield _as_emit(chunk)
         return [outcome]
     events: queue.Queue[Any] = queue.Queue()
     results: dict[int, TaskOutcome] = {}
@@ -78,7 +78,7 @@ def _execute(graph: CompiledStateGraph, effect: Execute) -> Generator[Emit, Any,
         while len(results) < len(effect.runs):
             item = events.get()
             if isinstance(item, tuple) and item and item[0] == "custom":
-                yield Emit("custom", item[1])
+                yield _as_emit(item[1])
                 continue
             index, outcome = item
             if isinstance(outcome, BaseException):
@@ -87,8 +87,13 @@ def _execute(graph: CompiledStateGraph, effect: Execute) -> Generator[Emit, Any,
     while not events.empty():
         item = events.get()
         if isinstance(item, tuple) and item and item[0] == "custom":
-            yield Emit("custom", item[1])
+            yield _as_emit(item[1])
     return [results[i] for i in range(len(effect.runs))]
+
+
+def _as_emit(item: Any) -> Emit:
+    """A task's stream item: a custom chunk, or a subgraph's Emit passed up as it is."""
+    return item if isinstance(item, Emit) else Emit("custom", item)
 
 
 def _put_custom(events: queue.Queue[Any]) -> Any:
@@ -143,11 +148,11 @@ async def adrive(
                     getter = asyncio.ensure_future(custom.get())
                     await asyncio.wait({getter, gathered}, return_when=asyncio.FIRST_COMPLETED)
                     if getter.done():
-                        yield Emit("custom", getter.result())
+                        yield _as_emit(getter.result())
                     else:
                         getter.cancel()
                 while not custom.empty():
-                    yield Emit("custom", custom.get_nowait())
+                    yield _as_emit(custom.get_nowait())
                 value = list(gathered.result())
             else:
                 raise TypeError(f"unknown effect {effect!r}")

@@ -132,7 +132,7 @@ def run_task(
         token = set_task_context(context)
         try:
             if node.is_subgraph:
-                result = node.action.invoke(run.input, run.config)
+                result = node.action.invoke_nested(run.input, run.config, writer)
             else:
                 result = call_function(
                     node.action, node.signature, run.input, run.config, graph.store
@@ -168,7 +168,7 @@ async def arun_task(
         token = set_task_context(context)
         try:
             if node.is_subgraph:
-                result = await node.action.ainvoke(run.input, run.config)
+                result = await node.action.ainvoke_nested(run.input, run.config, writer)
             else:
                 result = await acall_function(
                     node.action, node.signature, run.input, run.config, graph.store

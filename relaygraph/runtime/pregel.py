@@ -240,6 +240,8 @@ class CompiledStateGraph:
     ) -> Iterator[Any]:
         """Run the graph, yielding chunks of the chosen ``stream_mode`` (or modes) as they come."""
         kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+        if subgraphs:
+            config = _with_stream_modes(config, stream_mode)
         effects, config, modes, single = self._prepare(input, config, stream_mode, kwargs)
         saver = self.saver_for(config)
         driver = drive(self, effects, saver)
@@ -265,6 +267,8 @@ class CompiledStateGraph:
     ) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
         kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+        if subgraphs:
+            config = _with_stream_modes(config, stream_mode)
         effects, config, modes, single = self._prepare(input, config, stream_mode, kwargs)
         box: list[Any] = []
         async for emit in adrive(self, effects, self.saver_for(config), box):
@@ -310,6 +314,33 @@ class CompiledStateGraph:
         box: list[Any] = []
         async for _ in adrive(self, effects, self.saver_for(config), box):
             pass
+        return _output(box[0])
+
+    # -- as a node of a parent graph --------------------------------------------------
+
+    def invoke_nested(self, input: Any, config: dict[str, Any], sink: Any) -> Any:
+        """Run as a parent's node; with the parent streaming subgraphs, pass events up."""
+        modes = (config.get("configurable") or {}).get("__relaygraph_stream_modes") or []
+        effects, config, _modes, _single = self._prepare(input, config, list(modes), {})
+        namespace = _namespace_of(config)
+        driver = drive(self, effects, self.saver_for(config))
+        while True:
+            try:
+                emit = next(driver)
+            except StopIteration as stop:
+                return _output(stop.value)
+            if emit.mode in modes:
+                sink(Emit(emit.mode, emit.payload, emit.namespace or namespace))
+
+    async def ainvoke_nested(self, input: Any, config: dict[str, Any], sink: Any) -> Any:
+        """Async :meth:`invoke_nested`."""
+        modes = (config.get("configurable") or {}).get("__relaygraph_stream_modes") or []
+        effects, config, _modes, _single = self._prepare(input, config, list(modes), {})
+        namespace = _namespace_of(config)
+        box: list[Any] = []
+        async for emit in adrive(self, effects, self.saver_for(config), box):
+            if emit.mode in modes:
+                sink(Emit(emit.mode, emit.payload, emit.namespace or namespace))
         return _output(box[0])
 
     # -- thread state --------------------------------------------------------------------
@@ -410,12 +441,25 @@ class CompiledStateGraph:
         return f"<CompiledStateGraph {self.name!r} nodes={list(self.node_names)}>"
 
 
+def _with_stream_modes(config: dict[str, Any] | None, stream_mode: Any) -> dict[str, Any]:
+    """Ask subgraphs to pass their events of these modes up (``stream(subgraphs=True)``)."""
+    config = _copy_config(config)
+    modes = [stream_mode or "updates"] if isinstance(stream_mode, str | None) else stream_mode
+    config["configurable"]["__relaygraph_stream_modes"] = list(modes)
+    return config
+
+
 def _copy_config(config: dict[str, Any] | None) -> dict[str, Any]:
     config = dict(config or {})
     config["configurable"] = dict(config.get("configurable") or {})
     if "metadata" in config:
         config["metadata"] = copy.copy(config["metadata"])
     return config
+
+
+def _namespace_of(config: dict[str, Any]) -> tuple[str, ...]:
+    ns = (config.get("configurable") or {}).get("checkpoint_ns") or ""
+    return tuple(ns.split("|")) if ns else ()
 
 
 def _shape(emit: Emit, single: bool, subgraphs: bool) -> Any:
