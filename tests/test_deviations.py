@@ -56,15 +56,18 @@ def _astream(graph: Any, config: Any) -> list[Any]:
     return asyncio.run(collect())
 
 
-#: Every entry point that reads or writes a thread, as ``fn(graph, config)``.
-ENTRY_POINTS: dict[str, Callable[[Any, Any], Any]] = {
-    "invoke": lambda g, c: g.invoke({"count": 0}, c),
-    "stream": lambda g, c: list(g.stream({"count": 0}, c)),
-    "get_state": lambda g, c: g.get_state(c),
-    "get_state_history": lambda g, c: list(g.get_state_history(c)),
-    "update_state": lambda g, c: g.update_state(c, {"count": 5}),
-    "ainvoke": lambda g, c: asyncio.run(g.ainvoke({"count": 0}, c)),
-    "astream": _astream,
+#: Every entry point that reads or writes a thread, as ``fn(lib, graph, config)``.
+ENTRY_POINTS: dict[str, Callable[[Any, Any, Any], Any]] = {
+    "invoke": lambda lib, g, c: g.invoke({"count": 0}, c),
+    "stream": lambda lib, g, c: list(g.stream({"count": 0}, c)),
+    "get_state": lambda lib, g, c: g.get_state(c),
+    "get_state_history": lambda lib, g, c: list(g.get_state_history(c)),
+    "update_state": lambda lib, g, c: g.update_state(c, {"count": 5}),
+    "bulk_update_state": lambda lib, g, c: g.bulk_update_state(
+        c, [[lib.StateUpdate({"count": 5}, "bump")]]
+    ),
+    "ainvoke": lambda lib, g, c: asyncio.run(g.ainvoke({"count": 0}, c)),
+    "astream": lambda lib, g, c: _astream(g, c),
 }
 
 #: Configs without a usable thread_id (copy before use: LangGraph may rewrite them in place).
@@ -85,7 +88,7 @@ def test_langgraph_mixes_error_types_without_thread_id() -> None:
     for name, call in ENTRY_POINTS.items():
         for config_name, config in list(NO_THREAD.items())[:3]:
             with pytest.raises(Exception) as info:
-                call(graph, copy.deepcopy(config))
+                call(LANGGRAPH, graph, copy.deepcopy(config))
             raised[f"{name}/{config_name}"] = type(info.value)
     assert raised["invoke/no thread_id"] is ValueError
     assert raised["get_state/no thread_id"] is KeyError  # a bare KeyError: 'thread_id'
@@ -112,7 +115,7 @@ def test_relaygraph_raises_missing_thread_id_everywhere(
 ) -> None:
     graph = build(rg)
     with pytest.raises(relaygraph.MissingThreadIdError, match="thread_id") as info:
-        ENTRY_POINTS[entry_point](graph, copy.deepcopy(NO_THREAD[config_name]))
+        ENTRY_POINTS[entry_point](rg, graph, copy.deepcopy(NO_THREAD[config_name]))
     assert isinstance(info.value, ValueError)  # code written for LangGraph still catches it
     assert not list(graph.checkpointer.list(None))  # nothing was written anywhere
 
