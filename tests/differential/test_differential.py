@@ -15,9 +15,7 @@ from .libs import LANGGRAPH, NAMES, relaygraph_lib, relaygraph_missing
 
 #: Cases relaygraph gets wrong, by name, with the bug's summary (details in notes/bugs.md).
 #: Strict xfail: a fixed case fails the suite until it is removed from here.
-KNOWN_BUGS: dict[str, str] = {
-    "subgraph_node": "D2: stream(subgraphs=True) yields nothing from inside the subgraph",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _param(case: Case) -> Any:
