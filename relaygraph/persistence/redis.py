@@ -29,6 +29,7 @@ import heapq
 import itertools
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -182,9 +183,10 @@ class RedisSaver(BaseCheckpointSaver):
         self._client_kwargs = dict(client_kwargs or {})
         self._client = client
         self._owns_client = client is None
-        self._aclient = aclient
-        self._aclient_loop: asyncio.AbstractEventLoop | None = None
-        self._owns_aclient = aclient is None
+        self._aclient = aclient  # the caller's; else one client per event loop, made here
+        self._aclients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[Any, dict[str, Any]]
+        ] = weakref.WeakKeyDictionary()
         self._scripts: dict[str, Any] = {}
         self._ascripts: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -223,15 +225,19 @@ class RedisSaver(BaseCheckpointSaver):
             client.close()
 
     async def aclose(self) -> None:
-        """Close the clients this saver made (sync and async)."""
+        """Close the clients this saver made: sync, and asyncio of the running loop.
+
+        Clients made for other (finished) loops cannot be closed from this one; they are
+        dropped.
+        """
         self.close()
+        loop = asyncio.get_running_loop()
         with self._lock:
-            aclient = self._aclient if self._owns_aclient else None
-            if self._owns_aclient:
-                self._aclient = None
+            made = self._aclients.get(loop)
+            self._aclients = weakref.WeakKeyDictionary()
             self._ascripts = {}
-        if aclient is not None:
-            await aclient.aclose()
+        if made is not None:
+            await made[0].aclose()
 
     def _is_cluster_url(self) -> bool:
         if self._cluster is None:
@@ -262,40 +268,48 @@ class RedisSaver(BaseCheckpointSaver):
                 else:
                     self._client = redis.Redis.from_url(self._url, **self._client_kwargs)
             if not self._scripts:
-                self._scripts = {
-                    name: self._client.register_script(_script_source(name)) for name in _SCRIPTS
-                }
+                self._scripts = _register(self._client)
             return self._client, self._scripts
 
     async def _async(self) -> tuple[Any, dict[str, Any]]:
-        """The asyncio client of the running loop and its registered scripts."""
-        loop = asyncio.get_running_loop()
-        stale = self._owns_aclient and self._aclient is not None and self._aclient_loop is not loop
-        if self._aclient is None or stale:
-            if self._url is None:
-                raise TypeError(
-                    "this RedisSaver has only a sync client: use the sync methods, or build "
-                    "it with from_conn_string(url) or aclient="
-                )
-            if self._cluster is None:
-                await asyncio.to_thread(self._is_cluster_url)
-            import redis.asyncio as aredis
-            from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+        """The asyncio client (the caller's, or this loop's own) and its registered scripts.
 
-            if self._cluster:
-                aclient = AsyncRedisCluster.from_url(self._url, **self._client_kwargs)
-            else:
-                aclient = aredis.Redis.from_url(self._url, **self._client_kwargs)
-            # A client bound to a finished loop cannot be closed from this one: drop it.
+        An asyncio connection belongs to the event loop that opened it, so a saver made
+        from a URL keeps one client per loop: it works from ``asyncio.run`` after
+        ``asyncio.run``, and from several loops in several threads at once.
+        """
+        if self._aclient is not None:
             with self._lock:
-                self._aclient, self._aclient_loop, self._ascripts = aclient, loop, {}
+                if not self._ascripts:
+                    self._ascripts = _register(self._aclient)
+                return self._aclient, self._ascripts
+        loop = asyncio.get_running_loop()
+        made = self._aclients.get(loop)
+        if made is not None:
+            return made
+        if self._url is None:
+            raise TypeError(
+                "this RedisSaver has only a sync client: use the sync methods, or build "
+                "it with from_conn_string(url) or aclient="
+            )
+        import redis.asyncio as aredis
+        from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+        if self._cluster is None:
+            probe = aredis.Redis.from_url(self._url, **self._client_kwargs)
+            try:
+                info = await probe.info("cluster")
+                self._cluster = bool(int(info.get("cluster_enabled", 0)))
+            finally:
+                await probe.aclose()
+        if self._cluster:
+            aclient = AsyncRedisCluster.from_url(self._url, **self._client_kwargs)
+        else:
+            aclient = aredis.Redis.from_url(self._url, **self._client_kwargs)
+        made = (aclient, _register(aclient))
         with self._lock:
-            if not self._ascripts:
-                self._ascripts = {
-                    name: self._aclient.register_script(_script_source(name))
-                    for name in _SCRIPTS
-                }
-            return self._aclient, self._ascripts
+            self._aclients[loop] = made
+        return made
 
     @property
     def is_cluster(self) -> bool:
@@ -1090,6 +1104,11 @@ class _ListCache:
 
     def put(self, channel: str, version: str, value: Any) -> None:
         self._local.put(self._scope + channel, version, value)
+
+
+def _register(client: Any) -> dict[str, Any]:
+    """Every saver script registered on ``client`` (sha computed locally, loaded on first use)."""
+    return {name: client.register_script(_script_source(name)) for name in _SCRIPTS}
 
 
 def _merge_resend(resend: dict[str, frozenset[str]], outcome: tuple[str, frozenset[str]]) -> None:

@@ -27,6 +27,7 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from relaygraph.persistence.errors import RelaygraphError
 
@@ -141,7 +142,8 @@ class EmbeddedRedis:
 
     ``modules=True`` loads RediSearch and RedisJSON; ``appendonly`` turns on the AOF in
     ``dir`` (a temporary directory, removed on :meth:`stop`, when ``dir`` is None).
-    ``extra_args`` are appended to the command line (``["--maxmemory", "100mb"]``).
+    ``password`` turns on ``requirepass`` (and goes into :attr:`url`). ``extra_args`` are
+    appended to the command line (``["--maxmemory", "100mb"]``).
     """
 
     def __init__(
@@ -152,11 +154,13 @@ class EmbeddedRedis:
         appendonly: bool = False,
         dir: str | os.PathLike[str] | None = None,
         host: str = "127.0.0.1",
+        password: str | None = None,
         binary: str | os.PathLike[str] | None = None,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 30.0,
     ) -> None:
         self.host = host
+        self.password = password
         self.requested_port = port
         self.port: int = port or 0
         self.modules = modules
@@ -176,7 +180,8 @@ class EmbeddedRedis:
         """``redis://host:port/0`` of the running server."""
         if not self.running:
             raise EmbeddedRedisError("the embedded server is not running")
-        return f"redis://{self.host}:{self.port}/0"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -229,6 +234,8 @@ class EmbeddedRedis:
         ]
         for option in _LAZY_FREE_OPTIONS:
             args += [f"--{option}", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
         for path in module_paths:
             args += ["--loadmodule", str(path)]
         return args + self.extra_args
@@ -247,7 +254,9 @@ class EmbeddedRedis:
             )
         # Never leave an orphan server behind, even when stop() is never called.
         self._finalizer = weakref.finalize(self, _kill, self._proc)
-        client = redis.Redis(host=self.host, port=self.port, socket_timeout=2)
+        client = redis.Redis(
+            host=self.host, port=self.port, password=self.password, socket_timeout=2
+        )
         try:
             self._wait_ready(client)
             self._disable_lazy_free(client)
@@ -327,6 +336,7 @@ class EmbeddedRedis:
         """A ``redis.Redis`` client of this server (the caller closes it)."""
         import redis
 
+        kwargs.setdefault("password", self.password)
         return redis.Redis(host=self.host, port=self.port, **kwargs)
 
     def flush(self) -> None:
