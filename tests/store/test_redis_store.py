@@ -241,14 +241,39 @@ def test_documents_are_readable_json(store: RedisStore, client: redis.Redis) -> 
     assert len(doc["pfx"]) == 2 and len(doc["sfx"]) == 2
 
 
-def test_non_json_values_are_refused_before_writing(store: RedisStore, client) -> None:
-    with pytest.raises(SerializationError, match=r"'k'.*not JSON-serializable"):
-        store.batch(
-            [PutOp(("d",), "ok", {"v": 1}), PutOp(("d",), "k", {"when": datetime.now(UTC)})]
-        )
-    with pytest.raises(SerializationError):
-        store.put(("d",), "nan", {"v": float("nan")})
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"d": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ({"when": datetime.now(UTC)}, "datetime"),
+        ({"v": float("nan")}, "float values"),
+        ({"v": {1, 2}}, "set"),
+        ({"big": 2**64}, "64 bits"),
+        ({"small": -(2**63) - 1}, "64 bits"),
+        (_nested(rq.MAX_DEPTH + 1), "deeper than 100"),
+        ({"text": "lone \ud800 surrogate"}, "UTF-8"),
+    ],
+)
+def test_values_redis_cannot_keep_are_refused_before_writing(
+    store: RedisStore, client, value, message: str
+) -> None:
+    with pytest.raises(SerializationError, match=rf"'k' in namespace \('d',\).*{message}"):
+        store.batch([PutOp(("d",), "ok", {"v": 1}), PutOp(("d",), "k", value)])
     assert item_keys(client) == []
+
+
+def test_limits_that_fit_are_stored_exactly(store: RedisStore) -> None:
+    value = {"big": 2**64 - 1, "small": -(2**63), "f": 1e308, "z": -0.0, "deep": _nested(99)}
+    store.put(("d",), "k", value)
+    assert store.get(("d",), "k").value == value
+    with pytest.raises(SerializationError, match="UTF-8"):
+        store.put(("d", "\udcff"), "k", {})
 
 
 def test_tuples_come_back_as_lists(store: RedisStore) -> None:
@@ -515,9 +540,15 @@ async def test_async_works_across_event_loops(url: str) -> None:
 
 
 def test_given_clients(url: str) -> None:
-    client = redis.Redis.from_url(url)
-    store = RedisStore(client=client, name="given")
-    store.put(("c",), "k", {"v": 1})
+    # A RESP3 client that decodes replies: the store reads both protocols.
+    client = redis.Redis.from_url(url, protocol=3, decode_responses=True)
+    store = RedisStore(client=client, name="given", index=FAKE_INDEX)
+    store.put(("c",), "k", {"v": 1, "text": "cat"}, ttl=5)
+    store.put(("c", "d"), "j", {"v": 2})
+    assert store.get(("c",), "k").value == {"v": 1, "text": "cat"}
+    assert keys(store.search(("c",))) == ["j", "k"]
+    assert keys(store.search(("c",), query="cat", filter={"v": {"$lt": 5}})) == ["k", "j"]
+    assert store.list_namespaces() == [("c",), ("c", "d")]
     store.close()
     assert client.ping()  # a client passed in stays open
     with pytest.raises(RedisStoreError, match="sync client"):

@@ -656,15 +656,17 @@ class RedisStore(BaseStore):
             fields = None
         else:
             fields = list(op.index)
-        doc = rq.build_document(
-            op.namespace, op.key, dict(op.value), vectors, _ttl_ms(op.ttl), fields
-        )
         try:
+            rq.check_storable([*op.namespace, op.key])
+            rq.check_storable(op.value)
+            doc = rq.build_document(
+                op.namespace, op.key, dict(op.value), vectors, _ttl_ms(op.ttl), fields
+            )
             text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as error:
             raise SerializationError(
-                f"RedisStore stores values as JSON: the value of key {op.key!r} in namespace "
-                f"{op.namespace!r} is not JSON-serializable ({error})"
+                f"RedisStore stores items as JSON documents: key {op.key!r} in namespace "
+                f"{op.namespace!r} cannot be stored ({error})"
             ) from error
         return ("EVAL", _PUT_SCRIPT, 2, key, self._seq_key, text[:-1], _ttl_ms(op.ttl))
 

@@ -41,6 +41,7 @@ __all__ = [
     "Row",
     "Tag",
     "build_document",
+    "check_storable",
     "compile_value_filter",
     "conj",
     "index_schema",
@@ -101,6 +102,41 @@ def _equals_tag(path: Sequence[str], canonical: Any) -> str:
     return _digest("e", [list(path), canonical])
 
 
+MAX_DEPTH = 100
+"""Deepest nesting of a value (the value itself is level 1); RedisJSON stops near 128."""
+
+_INT_RANGE = (-(2**63), 2**64 - 1)  # what RedisJSON keeps exactly; beyond, it rounds
+
+
+def check_storable(value: Any) -> None:
+    """Raise ValueError when RedisJSON would refuse or silently change ``value``: nesting
+    deeper than :data:`MAX_DEPTH`, integers outside 64 bits, strings that are not UTF-8
+    (lone surrogates)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping | list | tuple):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+            children = node.items() if isinstance(node, Mapping) else enumerate(node)
+            for key, child in children:
+                if isinstance(key, str):
+                    _check_text(key)
+                stack.append((child, depth + 1))
+        elif isinstance(node, int) and not isinstance(node, bool):
+            if not _INT_RANGE[0] <= node <= _INT_RANGE[1]:
+                raise ValueError(f"integer {node} does not fit in 64 bits")
+        elif isinstance(node, str):
+            _check_text(node)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"string {text[:40]!r} is not valid UTF-8 ({error.reason})") from None
+
+
 def _canonical_scalar(value: Any) -> Any:
     """A JSON-equality key for a scalar, or None when it gets no tag.
 
@@ -110,14 +146,15 @@ def _canonical_scalar(value: Any) -> Any:
         return ["null"]
     if isinstance(value, bool):
         return ["bool", value]
+    # Subclasses (IntEnum, StrEnum) are stored as their plain value: key on that too.
     if isinstance(value, int):
-        return ["num", str(value)]
+        return ["num", int.__repr__(value)]
     if isinstance(value, float):
         if not math.isfinite(value):
             return None
-        return ["num", str(int(value)) if value.is_integer() else repr(value)]
+        return ["num", str(int(value)) if value.is_integer() else float.__repr__(value)]
     if isinstance(value, str):
-        return ["str", value] if len(value) <= MAX_TAGGED_STRING else None
+        return ["str", str.__str__(value)] if len(value) <= MAX_TAGGED_STRING else None
     return None
 
 
