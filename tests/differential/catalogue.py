@@ -440,6 +440,24 @@ def messages_state(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
 
 
 @case
+def messages_remove_all(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def summarize(state: Any) -> dict[str, Any]:
+        if len(state["messages"]) < 3:
+            return {"messages": [lib.AIMessage(content=f"{len(state['messages'])} so far")]}
+        summary = lib.SystemMessage(content=f"summary of {len(state['messages'])}")
+        return {"messages": [lib.RemoveMessage(id=lib.REMOVE_ALL_MESSAGES), summary]}
+
+    b = lib.StateGraph(lib.MessagesState).add_node("summarize", summarize)
+    b.add_edge(lib.START, "summarize").add_edge("summarize", lib.END)
+    g = b.compile(checkpointer=saver(lib))
+    return g, [
+        Invoke({"messages": [("user", "one")]}),
+        Invoke({"messages": [("user", "two")]}),  # three messages: all replaced by a summary
+        Invoke({"messages": [("user", "three")]}),
+    ]
+
+
+@case
 def remove_unknown_message(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     def remove(state: Any) -> dict[str, Any]:
         return {"messages": [lib.RemoveMessage(id="no-such-id")]}

@@ -18,6 +18,7 @@ _LANGGRAPH_HOMES: dict[str, str] = {
     "END": "langgraph.graph",
     "MessagesState": "langgraph.graph",
     "add_messages": "langgraph.graph.message",
+    "REMOVE_ALL_MESSAGES": "langgraph.graph.message",
     "Send": "langgraph.types",
     "Command": "langgraph.types",
     "interrupt": "langgraph.types",
