@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 try:
@@ -65,10 +65,11 @@ _EMPTY = "empty"  # LangGraph's own "no value" marker; read as absent if ever st
 _PICKLE = "pickle"
 
 
-def _strict_serde() -> JsonPlusSerializer:
-    # Only LangGraph's built-in safe types (messages, Send, Interrupt, datetimes, ...);
-    # a compiled graph widens this to its state schema's types through ``with_allowlist``.
-    return JsonPlusSerializer(allowed_msgpack_modules=None)
+def _strict_serde(allowed_types: Iterable[type | tuple[str, ...]]) -> JsonPlusSerializer:
+    # LangGraph's built-in safe types (messages, Send, Interrupt, datetimes, ...) plus the
+    # given ones; under LANGGRAPH_STRICT_MSGPACK a compiled graph also adds its state
+    # schema's types through ``with_allowlist``.
+    return JsonPlusSerializer(allowed_msgpack_modules=list(allowed_types) or None)
 
 
 class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
@@ -77,8 +78,13 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
     Args:
         saver: the relaygraph saver that holds the data (any backend).
         serde: LangGraph serializer for channel values and writes. Defaults to a strict
-            ``JsonPlusSerializer`` (LangGraph's safe types plus the types a compiled graph
-            allows). A serializer with ``pickle_fallback=True`` is refused.
+            ``JsonPlusSerializer``: LangGraph's safe types (messages, ``Send``,
+            ``Interrupt``, datetimes, ...) plus ``allowed_types``; any other class is read
+            back as its fields (a dict), with LangGraph's "Blocked deserialization" warning,
+            instead of importing the module that stored data names. A serializer with
+            ``pickle_fallback=True`` is refused.
+        allowed_types: classes (or ``(module, name)`` tuples) of your state that the
+            default serializer may rebuild, e.g. your dataclasses and pydantic models.
 
     Commits are unconditional (LangGraph has no compare-and-set); the relaygraph saver
     still gives each checkpoint its parent and keeps writes idempotent per
@@ -88,14 +94,21 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
     saver: rg.BaseCheckpointSaver
 
     def __init__(
-        self, saver: rg.BaseCheckpointSaver, *, serde: SerializerProtocol | None = None
+        self,
+        saver: rg.BaseCheckpointSaver,
+        *,
+        serde: SerializerProtocol | None = None,
+        allowed_types: Iterable[type | tuple[str, ...]] = (),
     ) -> None:
+        allowed_types = list(allowed_types)
+        if serde is not None and allowed_types:
+            raise TypeError("pass either serde or allowed_types, not both")
         if getattr(serde, "pickle_fallback", False):
             raise ValueError(
                 "LangGraphCheckpointer refuses a serializer with pickle_fallback=True: "
                 "relaygraph never unpickles stored data"
             )
-        super().__init__(serde=serde or _strict_serde())
+        super().__init__(serde=serde or _strict_serde(allowed_types))
         self.saver = saver
         self._lists = _ListTracker()
 
@@ -371,10 +384,13 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
 
 
 def as_langgraph(
-    saver: rg.BaseCheckpointSaver, *, serde: SerializerProtocol | None = None
+    saver: rg.BaseCheckpointSaver,
+    *,
+    serde: SerializerProtocol | None = None,
+    allowed_types: Iterable[type | tuple[str, ...]] = (),
 ) -> LangGraphCheckpointer:
     """Wrap a relaygraph saver as a LangGraph checkpointer (see :class:`LangGraphCheckpointer`)."""
-    return LangGraphCheckpointer(saver, serde=serde)
+    return LangGraphCheckpointer(saver, serde=serde, allowed_types=allowed_types)
 
 
 def _check_strategy(strategy: str) -> None:
