@@ -508,6 +508,31 @@ def test_migration_adds_vectors_and_changes_dims(url: str, client: redis.Redis) 
     assert client.hget("relaygraph_store:meta", "dims") == str(2 * FAKE_DIMS).encode()
 
 
+def test_forced_reembedding_and_a_failed_migration_releases_the_lock(
+    url: str, client: redis.Redis
+) -> None:
+    with RedisStore.from_conn_string(url, index=FAKE_INDEX) as store:
+        store.put(("m",), "k", {"text": "cat"})
+        assert store.search(("m",), query="dog")[0].score < 0.5
+
+    def broken(texts):
+        raise RuntimeError("embedder down")
+
+    # Same dims, another "model": only an explicit reembed re-embeds.
+    with RedisStore.from_conn_string(url, index={**FAKE_INDEX, "embed": broken}) as store:
+        store.setup()
+        with pytest.raises(RuntimeError, match="embedder down"):
+            store.setup(reembed=True)
+    assert client.exists("relaygraph_store:setup-lock") == 0
+
+    def as_dog(texts):
+        return fake_embed(["dog" for _ in texts])
+
+    with RedisStore.from_conn_string(url, index={**FAKE_INDEX, "embed": as_dog}) as store:
+        store.setup(reembed=True)
+        assert store.search(("m",), query="dog")[0].score == pytest.approx(1.0, abs=1e-5)
+
+
 async def test_async_setup_and_migration(url: str) -> None:
     async with RedisStore.from_conn_string(url) as store:
         await store.aput(("a",), "k", {"text": "dog"})

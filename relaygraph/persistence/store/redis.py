@@ -49,6 +49,7 @@ __all__ = ["AsyncRedisStore", "RedisStore", "RedisStoreError"]
 
 DEFAULT_NAME = "relaygraph_store"
 _PAGE = 1000  # documents per FT.SEARCH page / FT.CURSOR read when paging client-side
+_LOCK_MS = 120_000  # the setup lock's lease, renewed while documents are rewritten
 
 # Writes one item: keeps created_at of a live previous version, stamps updated_at from
 # the server clock and a store-wide sequence (the recency order), then sets or clears
@@ -192,6 +193,10 @@ def _search_item(score: float | None, row: rq.Row) -> SearchItem:
 
 def _error_text(error: BaseException) -> str:
     return str(error).lower()
+
+
+def _text_or_none(reply: Any) -> str | None:
+    return None if reply is None else rq._text(reply)
 
 
 class RedisStore(BaseStore):
@@ -405,72 +410,83 @@ class RedisStore(BaseStore):
 
     # -- setup -----------------------------------------------------------------------
 
-    def setup(self) -> None:
+    def setup(self, *, reembed: bool = False) -> None:
         """Create the search index, or migrate it when this store's layout or vector
-        config differs from the one that made it (documents are kept and re-indexed,
-        re-embedded when the vector dimensions changed). Safe to call repeatedly and
-        from several processes at once."""
+        config differs from the one that made it: documents are kept and re-indexed, and
+        re-embedded when the vector dimensions changed (or ``reembed=True``, e.g. after
+        switching to another model of the same size). Safe to call repeatedly and from
+        several processes at once; the first operation calls it when nobody did."""
         from redisvl.index import SearchIndex
         from redisvl.schema import IndexSchema
 
         index = SearchIndex(IndexSchema.from_dict(self._schema), redis_client=self._sync_client())
-        self._run(self._setup_plan(), create=index.create)
+        self._run(self._setup_plan(reembed), create=index.create)
         self._ready = True
 
-    async def asetup(self) -> None:
+    async def asetup(self, *, reembed: bool = False) -> None:
         """Async twin of :meth:`setup`."""
         from redisvl.index import AsyncSearchIndex
         from redisvl.schema import IndexSchema
 
         index = AsyncSearchIndex(IndexSchema.from_dict(self._schema), redis_client=self._aclient())
-        await self._arun(self._setup_plan(), create=index.create)
+        await self._arun(self._setup_plan(reembed), create=index.create)
         self._ready = True
 
-    def _setup_plan(self) -> Plan:
+    def _setup_plan(self, force_reembed: bool) -> Plan:
         """Check the index's fingerprint; (re)create it under a lock when it differs."""
         [fingerprint] = yield [("HGET", self._meta_key, "fingerprint")]
-        if fingerprint is not None and rq._text(fingerprint) == self._fingerprint:
+        if not force_reembed and _text_or_none(fingerprint) == self._fingerprint:
             exists = yield from self._index_exists()
             if exists:
                 return
         token = uuid.uuid4().hex
         deadline = time.monotonic() + 120
         while True:
-            [got] = yield [("SET", self._lock_key, token, "NX", "PX", 120_000)]
+            [got] = yield [("SET", self._lock_key, token, "NX", "PX", _LOCK_MS)]
             if got:
                 break
             if time.monotonic() > deadline:
                 raise RedisStoreError(f"timed out waiting for the setup lock {self._lock_key}")
             yield _Sleep(0.05)
         try:
-            [fingerprint, old_dims] = yield [
-                ("HGET", self._meta_key, "fingerprint"),
-                ("HGET", self._meta_key, "dims"),
-            ]
-            exists = yield from self._index_exists()
-            if exists and fingerprint is not None and rq._text(fingerprint) == self._fingerprint:
-                return  # another process migrated it while we waited
-            if exists:
-                yield [("FT.DROPINDEX", self.name)]  # keeps the documents
-            try:
-                yield _Create()
-            except Exception as error:
-                if "already exists" not in _error_text(error):
-                    raise
-            dims = self.index.dims if self.index else None
-            if fingerprint is not None or exists:
-                previous = rq._text(old_dims) if old_dims else ""
-                reembed = self.index is not None and previous != str(dims)
-                yield from self._rewrite_documents(reembed)
-            yield [
-                (
-                    "HSET", self._meta_key, "fingerprint", self._fingerprint,
-                    "dims", "" if dims is None else str(dims), "format", rq.DOC_FORMAT,
-                )
-            ]
-            yield from self._wait_indexed()
-        finally:
+            yield from self._migrate(force_reembed)
+        except GeneratorExit:  # abandoned by its driver: the lock expires by itself
+            raise
+        except BaseException:
             yield [("EVAL", _UNLOCK_SCRIPT, 1, self._lock_key, token)]
+            raise
+        yield [("EVAL", _UNLOCK_SCRIPT, 1, self._lock_key, token)]
+
+    def _migrate(self, force_reembed: bool) -> Plan:
+        """Under the setup lock: (re)create the index and rewrite documents if needed."""
+        replies = yield [
+            ("HGET", self._meta_key, "fingerprint"),
+            ("HGET", self._meta_key, "dims"),
+            ("HGET", self._meta_key, "format"),
+        ]
+        fingerprint, old_dims, old_format = (_text_or_none(reply) for reply in replies)
+        exists = yield from self._index_exists()
+        if exists and not force_reembed and fingerprint == self._fingerprint:
+            return  # another process migrated it while we waited
+        if exists:
+            yield [("FT.DROPINDEX", self.name)]  # keeps the documents
+        try:
+            yield _Create()
+        except Exception as error:
+            if "already exists" not in _error_text(error):
+                raise
+        dims = "" if self.index is None else str(self.index.dims)
+        known = fingerprint is not None
+        reembed = self.index is not None and (force_reembed or (known and old_dims != dims))
+        if reembed or (known and old_format != str(rq.DOC_FORMAT)) or (exists and not known):
+            yield from self._rewrite_documents(reembed)
+        yield [
+            (
+                "HSET", self._meta_key, "fingerprint", self._fingerprint,
+                "dims", dims, "format", rq.DOC_FORMAT,
+            )
+        ]
+        yield from self._wait_indexed()
 
     def _index_exists(self) -> Plan:
         try:
@@ -541,8 +557,8 @@ class RedisStore(BaseStore):
                     )
                     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))[:-1]
                     commands.append(("EVAL", _MIGRATE_SCRIPT, 1, key, body))
-                if commands:
-                    yield commands
+                if commands:  # keep the setup lock while this (possibly long) pass runs
+                    yield [*commands, ("PEXPIRE", self._lock_key, _LOCK_MS)]
             if cursor == 0:
                 return
 
