@@ -19,7 +19,8 @@ Writes and reads are Lua scripts (``redis_lua/*.lua``), each one round trip:
 * ``window``/``drop``/``dump``/``restore``: listing, retention and copying.
 
 Runs are found through one small set per run id (``<prefix>:run:{<run id>}``) holding the
-threads it touched, written in the same round trip as the commit.
+threads it touched, pipelined in front of the commit (one round trip; on a cluster, where
+it lives in another slot, once per run and thread, or on every commit with a TTL).
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ from relaygraph.persistence.errors import (
     SerializationError,
 )
 from relaygraph.persistence.serde import Serializer
+
+try:  # redis is the optional "redis" extra; the module still imports without it
+    from redis.exceptions import NoScriptError
+except ImportError:  # pragma: no cover
+    NoScriptError = type("NoScriptError", (Exception,), {})  # type: ignore[assignment,misc]
 
 __all__ = ["AsyncRedisSaver", "RedisSaver", "thread_tag"]
 
@@ -602,6 +608,9 @@ class RedisSaver(BaseCheckpointSaver):
                 headers[ns, checkpoint_id] = header
         return matched, headers, last
 
+    def _heads_pattern(self) -> str:
+        return f"{_glob_escape(self.prefix)}:{{*}}:heads"
+
     def _thread_ids_from_keys(self, keys: Sequence[Any]) -> list[str]:
         out = []
         head = f"{self.prefix}:{{"
@@ -646,16 +655,80 @@ class RedisSaver(BaseCheckpointSaver):
                 config, checkpoint, metadata, new_versions, expected_head, **resend
             )
             keys = self.thread_keys(thread_id)
-            if self._note_run(run_id, thread_id):
-                assert run_id is not None
-                self._register_run(client, run_id, thread_id)
-                self._ran(run_id, thread_id)
-            result = scripts["commit"](keys=keys, args=args, client=client)
+            result = self._commit(client, scripts["commit"], keys, args, run_id, thread_id)
             outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
             if outcome is None:
                 return make_config(thread_id, ns, checkpoint_id)
             _merge_resend(resend, outcome)
         raise AssertionError("unreachable")
+
+    def _needs_registry(self, run_id: str | None, thread_id: str) -> bool:
+        """Whether a commit must also record run -> thread (always with a TTL, to refresh it)."""
+        return run_id is not None and (bool(self.ttl) or self._note_run(run_id, thread_id))
+
+    def _registry_pipe(self, pipe: Any, run_id: str, thread_id: str) -> None:
+        key = self.run_key(run_id)
+        pipe.sadd(key, thread_id)
+        if self.ttl:
+            pipe.expire(key, self.ttl)
+
+    def _commit(
+        self,
+        client: Any,
+        script: Any,
+        keys: list[str],
+        args: list[Any],
+        run_id: str | None,
+        thread_id: str,
+    ) -> Any:
+        """Run the commit script; with a run id, record run -> thread in the same round trip.
+
+        The run registry lives in the run's own slot, so on a cluster it is a separate
+        command; on one server it is pipelined in front of the script.
+        """
+        if run_id is None or not self._needs_registry(run_id, thread_id):
+            return script(keys=keys, args=args, client=client)
+        if _is_cluster_client(client):
+            self._register_run(client, run_id, thread_id)
+            result = script(keys=keys, args=args, client=client)
+        else:
+            pipe = client.pipeline(transaction=False)
+            self._registry_pipe(pipe, run_id, thread_id)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            result = pipe.execute(raise_on_error=False)[-1]
+            if isinstance(result, NoScriptError):
+                result = script(keys=keys, args=args, client=client)
+            elif isinstance(result, Exception):
+                raise result
+        self._ran(run_id, thread_id)
+        return result
+
+    async def _acommit(
+        self,
+        client: Any,
+        script: Any,
+        keys: list[str],
+        args: list[Any],
+        run_id: str | None,
+        thread_id: str,
+    ) -> Any:
+        """Async :meth:`_commit`."""
+        if run_id is None or not self._needs_registry(run_id, thread_id):
+            return await script(keys=keys, args=args, client=client)
+        if _is_cluster_client(client):
+            await self._aregister_run(client, run_id, thread_id)
+            result = await script(keys=keys, args=args, client=client)
+        else:
+            pipe = client.pipeline(transaction=False)
+            self._registry_pipe(pipe, run_id, thread_id)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            result = (await pipe.execute(raise_on_error=False))[-1]
+            if isinstance(result, NoScriptError):
+                result = await script(keys=keys, args=args, client=client)
+            elif isinstance(result, Exception):
+                raise result
+        self._ran(run_id, thread_id)
+        return result
 
     def _register_run(self, client: Any, run_id: str, thread_id: str) -> None:
         key = self.run_key(run_id)
@@ -740,7 +813,7 @@ class RedisSaver(BaseCheckpointSaver):
 
     def _all_thread_ids(self) -> list[str]:
         client, _ = self._sync()
-        keys = list(client.scan_iter(match=f"{self.prefix}:{{*}}:heads", count=1000))
+        keys = list(client.scan_iter(match=self._heads_pattern(), count=1000))
         return self._thread_ids_from_keys(keys)
 
     def delete_thread(self, thread_id: str) -> None:
@@ -841,11 +914,9 @@ class RedisSaver(BaseCheckpointSaver):
                 config, checkpoint, metadata, new_versions, expected_head, **resend
             )
             keys = self.thread_keys(thread_id)
-            if self._note_run(run_id, thread_id):
-                assert run_id is not None
-                await self._aregister_run(client, run_id, thread_id)
-                self._ran(run_id, thread_id)
-            result = await scripts["commit"](keys=keys, args=args, client=client)
+            result = await self._acommit(
+                client, scripts["commit"], keys, args, run_id, thread_id
+            )
             outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
             if outcome is None:
                 return make_config(thread_id, ns, checkpoint_id)
@@ -935,7 +1006,7 @@ class RedisSaver(BaseCheckpointSaver):
 
     async def _aall_thread_ids(self) -> list[str]:
         client, _ = await self._async()
-        keys = [key async for key in client.scan_iter(match=f"{self.prefix}:{{*}}:heads")]
+        keys = [key async for key in client.scan_iter(match=self._heads_pattern(), count=1000)]
         return self._thread_ids_from_keys(keys)
 
     async def adelete_thread(self, thread_id: str) -> None:
@@ -1104,6 +1175,11 @@ class _ListCache:
 
     def put(self, channel: str, version: str, value: Any) -> None:
         self._local.put(self._scope + channel, version, value)
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally in a SCAN pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _register(client: Any) -> dict[str, Any]:

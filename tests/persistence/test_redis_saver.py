@@ -705,3 +705,33 @@ def test_cas_from_two_processes_exactly_one_wins_each_step(
     history = list(saver.list(cfg(chat.thread_id)))
     assert len(history) == rounds + 1
     assert len(texts(history[0])) == rounds + 1  # every step extended the winner's head
+
+
+def test_run_registry_rides_with_the_commit(redis_search_url: str, raw: redis.Redis) -> None:
+    saver = RedisSaver.from_conn_string(
+        redis_search_url, ttl=60, client_kwargs={"connection_class": CountingConnection}
+    )
+    with saver:
+        chat = Chat(saver)
+        chat.say("warm")
+        raw.script_flush()  # the pipelined EVALSHA meets NOSCRIPT and falls back
+        chat.say("after flush", run_id="run-x")
+        assert raw.smembers(saver.run_key("run-x")) == {chat.thread_id.encode()}
+        CountingConnection.sent = 0
+        chat.say("counted", run_id="run-x")
+        assert CountingConnection.sent == 1  # registry refresh + commit, one round trip
+        assert 0 < raw.ttl(saver.run_key("run-x")) <= 60
+        saver.delete_for_runs(["run-x"])
+        assert [t.metadata["step"] for t in saver.list(cfg(chat.thread_id))] == [1]
+
+
+def test_prefixes_isolate_savers_even_with_glob_characters(redis_search_url: str) -> None:
+    with (
+        RedisSaver.from_conn_string(redis_search_url, prefix="a*") as starred,
+        RedisSaver.from_conn_string(redis_search_url, prefix="ab") as plain,
+    ):
+        Chat(starred, "s").say("starred")
+        Chat(plain, "p").say("plain")
+        assert [t.config["configurable"]["thread_id"] for t in starred.list(None)] == ["s"]
+        assert [t.config["configurable"]["thread_id"] for t in plain.list(None)] == ["p"]
+        assert plain.get_tuple(cfg("s")) is None
