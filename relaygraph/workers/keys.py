@@ -7,11 +7,9 @@ sweeper scans; the authoritative state is always in the thread's own keys.
 
 from __future__ import annotations
 
-import hashlib
-
 __all__ = ["ThreadKeys", "hash_tag", "BARRIERS", "LEASES", "RUNS"]
 
-PREFIX = "rg"
+PREFIX = "rgw"  # the saver uses "rg"; the same hash tag keeps both in one slot
 LEASES = f"{PREFIX}:leases"
 """Global sorted set: running/queued task -> lease deadline (ms), for the sweeper."""
 BARRIERS = f"{PREFIX}:barriers"
@@ -21,10 +19,11 @@ RUNS = f"{PREFIX}:runs"
 
 
 def hash_tag(thread_id: str) -> str:
-    """``{thread_id}``; ids with braces (which would cut the tag short) are hashed."""
-    if "{" in thread_id or "}" in thread_id or not thread_id:
-        return "{" + hashlib.sha1(thread_id.encode()).hexdigest() + "}"
-    return "{" + thread_id + "}"
+    """``{tag}``: the same hash tag the RedisSaver gives the thread's checkpoint keys, so
+    coordination keys and checkpoints of one thread live in one cluster slot."""
+    from relaygraph.persistence.redis import thread_tag
+
+    return "{" + thread_tag(thread_id) + "}"
 
 
 class ThreadKeys:

@@ -1,0 +1,124 @@
+"""Graphs the distributed tests run; workers import them by name (RELAYGRAPH_GRAPHS)."""
+
+from __future__ import annotations
+
+import operator
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+from relaygraph import END, START, RetryPolicy, Send, StateGraph, get_stream_writer, interrupt
+
+
+class Counter(TypedDict):
+    items: Annotated[list, operator.add]
+    total: Annotated[int, operator.add]
+
+
+def _step(name: str, pause: float = 0.0) -> Any:
+    def node(state: Counter) -> dict[str, Any]:
+        if pause:
+            time.sleep(pause)
+        get_stream_writer()({"node": name})
+        return {"items": [name], "total": 1}
+
+    return node
+
+
+def _linear() -> Any:
+    builder = StateGraph(Counter)
+    for name in ("a", "b", "c"):
+        builder.add_node(name, _step(name))
+    builder.add_edge(START, "a").add_edge("a", "b").add_edge("b", "c").add_edge("c", END)
+    return builder.compile()
+
+
+def _fanout() -> Any:
+    def work(arg: dict[str, int]) -> dict[str, Any]:
+        time.sleep(0.05 * (3 - arg["i"]))
+        return {"items": [f"w{arg['i']}"], "total": 1}
+
+    builder = StateGraph(Counter)
+    builder.add_node("split", _step("split"))
+    builder.add_node("work", work)
+    builder.add_node("join", _step("join"))
+    builder.add_edge(START, "split")
+    builder.add_conditional_edges("split", lambda s: [Send("work", {"i": i}) for i in range(4)])
+    builder.add_edge("work", "join")
+    return builder.compile()
+
+
+def _ask() -> Any:
+    def ask(state: Counter) -> dict[str, Any]:
+        answer = interrupt("your name?")
+        return {"items": [f"hello {answer}"], "total": 1}
+
+    builder = StateGraph(Counter).add_node("ask", ask).add_edge(START, "ask")
+    return builder.compile()
+
+
+def _slow() -> Any:
+    """A long middle node: the crash tests kill its worker while it runs."""
+    pause = float(os.environ.get("RELAYGRAPH_TEST_SLOW", "3"))
+
+    def slow(state: Counter) -> dict[str, Any]:
+        marker = os.environ.get("RELAYGRAPH_TEST_MARKER")
+        if marker:
+            Path(marker).write_text(str(os.getpid()))
+        time.sleep(pause)
+        return {"items": ["slow"], "total": 1}
+
+    builder = StateGraph(Counter)
+    builder.add_node("before", _step("before")).add_node("slow", slow)
+    builder.add_node("after", _step("after"))
+    builder.add_edge(START, "before").add_edge("before", "slow").add_edge("slow", "after")
+    return builder.compile()
+
+
+def _crashy() -> Any:
+    """A node that kills its worker process every time it runs."""
+
+    def crash(state: Counter) -> dict[str, Any]:
+        os._exit(137)
+
+    builder = StateGraph(Counter).add_node("crash", crash).add_edge(START, "crash")
+    return builder.compile()
+
+
+def _flaky() -> Any:
+    """Fails twice with a retryable error, then succeeds (attempts counted in a file)."""
+
+    def flaky(state: Counter) -> dict[str, Any]:
+        counter = Path(os.environ.get("RELAYGRAPH_TEST_MARKER", "/tmp/relaygraph-flaky"))
+        count = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(count))
+        if count < 3:
+            raise ConnectionError(f"transient failure {count}")
+        return {"items": [f"ok after {count}"], "total": 1}
+
+    policy = RetryPolicy(max_attempts=3, initial_interval=0.1, jitter=False)
+    builder = StateGraph(Counter).add_node("flaky", flaky, retry=policy)
+    builder.add_edge(START, "flaky")
+    return builder.compile()
+
+
+def _gpu() -> Any:
+    builder = StateGraph(Counter)
+    builder.add_node("cpu", _step("cpu")).add_node("gpu", _step("gpu"), queue="gpu")
+    builder.add_edge(START, "cpu").add_edge("cpu", "gpu")
+    return builder.compile()
+
+
+linear = _linear()
+fanout = _fanout()
+ask = _ask()
+slow = _slow()
+crashy = _crashy()
+flaky = _flaky()
+gpu = _gpu()
+
+REGISTRY = ",".join(
+    f"{name}=tests.workers.graphs:{name}"
+    for name in ("linear", "fanout", "ask", "slow", "crashy", "flaky", "gpu")
+)
