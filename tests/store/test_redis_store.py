@@ -450,6 +450,10 @@ def test_hnsw_options_and_unknown_index_keys(url: str, client: redis.Redis) -> N
         assert "b'M', 8" in text and "b'ef_construction', 50" in text
     with pytest.raises(ValueError, match="unknown index config keys"):
         RedisStore.from_conn_string(url, index={**FAKE_INDEX, "hnws": {}})
+    with pytest.raises(ValueError, match="keys among"):
+        RedisStore.from_conn_string(url, index={**FAKE_INDEX, "hnsw": {"M": 8}})
+    with pytest.raises(ValueError, match="positive integer"):
+        RedisStore.from_conn_string(url, index={**FAKE_INDEX, "hnsw": {"m": 0}})
 
 
 # -- setup and migration --------------------------------------------------------------------------

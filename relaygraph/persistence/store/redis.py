@@ -160,6 +160,20 @@ def _check_ttl_config(ttl: Mapping[str, Any] | None) -> TTLConfig | None:
     return TTLConfig(**ttl)  # type: ignore[typeddict-item]
 
 
+_HNSW_OPTIONS = ("m", "ef_construction", "ef_runtime")
+
+
+def _check_hnsw(hnsw: Any) -> dict[str, int] | None:
+    if hnsw is None:
+        return None
+    if not isinstance(hnsw, Mapping) or set(hnsw) - set(_HNSW_OPTIONS):
+        raise ValueError(f"index 'hnsw' must be a dict with keys among {_HNSW_OPTIONS}: {hnsw!r}")
+    for name, number in hnsw.items():
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise ValueError(f"index 'hnsw' option {name!r} must be a positive integer")
+    return dict(hnsw)
+
+
 def _return_args() -> list[Any]:
     args: list[Any] = []
     for name, alias in rq.RETURN_ALIASES.items():
@@ -196,7 +210,7 @@ def _error_text(error: BaseException) -> str:
 
 
 def _text_or_none(reply: Any) -> str | None:
-    return None if reply is None else rq._text(reply)
+    return None if reply is None else rq.as_text(reply)
 
 
 class RedisStore(BaseStore):
@@ -245,7 +259,7 @@ class RedisStore(BaseStore):
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._owns_async_client = async_client is None
         self._ready = False
-        hnsw = (index or {}).get("hnsw") if index else None
+        hnsw = _check_hnsw(index.get("hnsw")) if index else None
         self._schema = rq.index_schema(
             name, self.prefix, self.index.dims if self.index else None, hnsw
         )
@@ -530,7 +544,7 @@ class RedisStore(BaseStore):
                 for key, reply in zip(keys, replies, strict=True):
                     if reply is None:
                         continue
-                    got = {p: v[0] for p, v in json.loads(rq._text(reply)).items() if v}
+                    got = {p: v[0] for p, v in json.loads(rq.as_text(reply)).items() if v}
                     if not {"$.ns", "$.key", "$.value"} <= set(got):
                         continue
                     docs.append((key, got))

@@ -40,6 +40,7 @@ __all__ = [
     "Or",
     "Row",
     "Tag",
+    "as_text",
     "build_document",
     "check_storable",
     "compile_value_filter",
@@ -512,7 +513,8 @@ def micros_to_datetime(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=int(micros))
 
 
-def _text(raw: Any) -> str:
+def as_text(raw: Any) -> str:
+    """A reply value as text (replies are bytes unless the client decodes them)."""
     return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
 
 
@@ -521,7 +523,7 @@ def _row(redis_key: str, fields: Mapping[str, Any], distance: Any = None) -> Row
     document vanished mid-query (expired) or is not one of ours."""
     try:
         got = {
-            name: json.loads(_text(fields[alias]))[0] for name, alias in RETURN_ALIASES.items()
+            name: json.loads(as_text(fields[alias]))[0] for name, alias in RETURN_ALIASES.items()
         }
         return Row(
             redis_key=redis_key,
@@ -532,7 +534,7 @@ def _row(redis_key: str, fields: Mapping[str, Any], distance: Any = None) -> Row
             updated_at=micros_to_datetime(got["updated_at"]),
             seq=int(got["seq"]),
             ttl_ms=int(got["ttl_ms"]),
-            distance=None if distance is None else float(_text(distance)),
+            distance=None if distance is None else float(as_text(distance)),
         )
     except (KeyError, IndexError, TypeError, ValueError):
         return None
@@ -550,8 +552,8 @@ def parse_search_reply(reply: Any) -> tuple[list[Row], int]:
         for result in results:
             get = result.get
             attrs = get(b"extra_attributes", get("extra_attributes")) or {}
-            attrs = {_text(k): v for k, v in attrs.items()}
-            row = _row(_text(get(b"id", get("id"))), attrs, attrs.get("vector_distance"))
+            attrs = {as_text(k): v for k, v in attrs.items()}
+            row = _row(as_text(get(b"id", get("id"))), attrs, attrs.get("vector_distance"))
             if row is not None:
                 rows.append(row)
         return rows, len(results)
@@ -559,8 +561,8 @@ def parse_search_reply(reply: Any) -> tuple[list[Row], int]:
     for position in range(1, len(reply) - 1, 2):
         count += 1
         flat = reply[position + 1] or []
-        attrs = {_text(flat[i]): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
-        row = _row(_text(reply[position]), attrs, attrs.get("vector_distance"))
+        attrs = {as_text(flat[i]): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
+        row = _row(as_text(reply[position]), attrs, attrs.get("vector_distance"))
         if row is not None:
             rows.append(row)
     return rows, count
@@ -570,7 +572,7 @@ def parse_get_reply(redis_key: str, reply: Any) -> Row | None:
     """A Row from the get script's reply: ``JSON.GET key $.ns $.key ...`` text, or nil."""
     if reply is None:
         return None
-    by_path = json.loads(_text(reply))
+    by_path = json.loads(as_text(reply))
     fields = {
         alias: json.dumps(by_path.get(f"$.{name}", [])) for name, alias in RETURN_ALIASES.items()
     }
@@ -587,16 +589,16 @@ def parse_aggregate_rows(reply: Any) -> tuple[list[tuple[str, ...]], int]:
         rows = []
         for result in results:
             attrs = result.get(b"extra_attributes", result.get("extra_attributes")) or {}
-            rows.append({_text(k): v for k, v in attrs.items()})
+            rows.append({as_text(k): v for k, v in attrs.items()})
     else:
         rows = []
         for flat in body[1:]:
-            rows.append({_text(flat[i]): flat[i + 1] for i in range(0, len(flat) - 1, 2)})
+            rows.append({as_text(flat[i]): flat[i + 1] for i in range(0, len(flat) - 1, 2)})
     for row in rows:
         raw = row.get("ns")
         if raw is None:
             continue
-        labels = json.loads(_text(raw))
+        labels = json.loads(as_text(raw))
         if labels and isinstance(labels[0], list):  # dialect 3 wraps the match in an array
             labels = labels[0]
         namespaces.append(tuple(labels))
@@ -610,9 +612,9 @@ def info_field(reply: Any, name: str) -> Any:
     else:
         pairs = list(zip(reply[::2], reply[1::2], strict=False))
     for key, value in pairs:
-        if _text(key) == name:
+        if as_text(key) == name:
             try:
-                return float(_text(value))
+                return float(as_text(value))
             except ValueError:
                 return 0
     return 0
