@@ -121,13 +121,17 @@ def test_chat_graph_interrupt_resume_history_fork(saver) -> None:
 async def test_chat_graph_async(saver) -> None:
     graph = chat_graph(LangGraphCheckpointer(saver))
     config = {"configurable": {"thread_id": f"achat-{uuid.uuid4()}"}}
-
-    await graph.ainvoke({"messages": [HumanMessage(content="a")]}, config)
-    assert (await graph.aget_state(config)).next == ("ask",)
-    done = await graph.ainvoke(Command(resume="b"), config)
-    assert _contents(done["messages"]) == ["a", "echo a", "answer b"]
-    steps = [h.metadata["step"] async for h in graph.aget_state_history(config)]
-    assert steps == [2, 1, 0, -1]
+    try:
+        await graph.ainvoke({"messages": [HumanMessage(content="a")]}, config)
+        assert (await graph.aget_state(config)).next == ("ask",)
+        done = await graph.ainvoke(Command(resume="b"), config)
+        assert _contents(done["messages"]) == ["a", "echo a", "answer b"]
+        steps = [h.metadata["step"] async for h in graph.aget_state_history(config)]
+        assert steps == [2, 1, 0, -1]
+    finally:
+        # Async connections belong to this test's loop: close them while it runs.
+        if hasattr(saver, "aclose"):
+            await saver.aclose()
 
 
 def test_subgraph_and_parallel_sends(saver) -> None:
