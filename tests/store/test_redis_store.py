@@ -605,3 +605,16 @@ def test_bad_arguments(url: str, store: RedisStore) -> None:
         store.search(("d",), filter={"a": {"$regex": "x"}})
     with pytest.raises(ValueError, match="limit"):
         store.search(("d",), limit=-1)
+
+
+@pytest.mark.slow
+def test_lesson_semantic_search_with_the_default_model(url: str) -> None:
+    """The lesson's memory search on Redis with the real offline model (384 dims)."""
+    with RedisStore.from_conn_string(url, index={"embed": "default", "fields": ["text"]}) as store:
+        namespace = ("user_123", "memories")
+        store.put(namespace, "1", {"text": "I love hiking in the mountains"})
+        store.put(namespace, "2", {"text": "My favourite food is pizza"})
+        store.put(namespace, "3", {"text": "I work as a software engineer"})
+        found = store.search(namespace, query="outdoor activities", limit=2)
+        assert found[0].value["text"] == "I love hiking in the mountains"
+        assert found[0].score > found[1].score
