@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -121,6 +122,18 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM the server when its parent dies.
+
+    A test process killed with SIGKILL runs no cleanup; its server must not live on.
+    """
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _kill(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -251,6 +264,11 @@ class EmbeddedRedis:
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
                 stderr=stderr,
+                # Linux signals the death of the starting *thread*: only tie the server to
+                # the main thread, or a server started from a worker thread would die with it.
+                preexec_fn=_die_with_parent
+                if sys.platform == "linux" and threading.current_thread() is threading.main_thread()
+                else None,
             )
         # Never leave an orphan server behind, even when stop() is never called.
         self._finalizer = weakref.finalize(self, _kill, self._proc)

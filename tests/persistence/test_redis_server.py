@@ -182,3 +182,33 @@ def test_cluster_fixture_is_clean_again(redis_cluster: EmbeddedCluster) -> None:
         assert client.get("left-behind") is None
     finally:
         client.close()
+
+
+def test_server_dies_with_the_process_that_started_it(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "from relaygraph.persistence.redis_server import EmbeddedRedis\n"
+        "import sys, time\n"
+        "s = EmbeddedRedis(modules=False).start()\n"
+        "print(s.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    server_pid = int(parent.stdout.readline())
+    os.kill(server_pid, 0)  # running
+    parent.kill()  # SIGKILL: no atexit, no finalizers
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(server_pid, 9)
+    raise AssertionError("the server outlived its parent")
