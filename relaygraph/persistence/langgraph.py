@@ -290,6 +290,7 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and write of a thread."""
         self.saver.delete_thread(str(thread_id))
+        self._lists.forget(str(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) whose metadata ``run_id`` is listed."""
@@ -307,6 +308,7 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
         if strategy == "delete":
             for thread_id in ids:
                 self.saver.delete_thread(thread_id)
+                self._lists.forget(thread_id)
         elif ids:
             self.saver.prune(ids, keep_last=1)
 
@@ -362,6 +364,7 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
     async def adelete_thread(self, thread_id: str) -> None:
         """Async :meth:`delete_thread`."""
         await self.saver.adelete_thread(str(thread_id))
+        self._lists.forget(str(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Async :meth:`delete_for_runs`."""
@@ -379,6 +382,7 @@ class LangGraphCheckpointer(LGBaseCheckpointSaver[str]):
         if strategy == "delete":
             for thread_id in ids:
                 await self.saver.adelete_thread(thread_id)
+                self._lists.forget(thread_id)
         elif ids:
             await self.saver.aprune(ids, keep_last=1)
 
@@ -475,6 +479,14 @@ class _ListTracker:
                     self._lists.move_to_end(key)
             while len(self._lists) > self._max_lists:
                 self._lists.popitem(last=False)
+
+    def forget(self, thread_id: str) -> None:
+        """Drop what is remembered of a deleted thread (its versions may be reused)."""
+        with self._lock:
+            for key in [k for k in self._versions if k[0] == thread_id]:
+                del self._versions[key]
+            for key in [k for k in self._lists if k[0] == thread_id]:
+                del self._lists[key]
 
     def appends(
         self, config: Mapping[str, Any], values: Mapping[str, Any]

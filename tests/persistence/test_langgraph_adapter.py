@@ -438,3 +438,29 @@ async def test_async_twins_match_sync(checkpointer) -> None:
     assert await checkpointer.aget_tuple(_config("as")) is None
     with pytest.raises(ValueError, match="strategy"):
         await checkpointer.aprune(["as"], strategy="nope")
+
+
+def test_deleted_thread_is_forgotten_by_the_append_tracker(checkpointer, inner) -> None:
+    # After a delete the thread's versions may be reused (LangGraph's int counters), so no
+    # remembered list of the old thread may become the base of an append.
+    first = checkpointer.put(
+        _config("re"),
+        _checkpoint(channel_values={"l": [1, 2]}, channel_versions={"l": 1}),
+        {},
+        {"l": 1},
+    )
+    checkpointer.delete_thread("re")
+    appends: list[Any] = []
+    original_put = inner.put
+
+    def spy(config, checkpoint, metadata, new_versions, **kw):
+        appends.append(checkpoint.get("channel_appends"))
+        return original_put(config, checkpoint, metadata, new_versions, **kw)
+
+    inner.put = spy  # type: ignore[method-assign]
+    # A child of the deleted checkpoint id (as a stale caller might send) is a full write.
+    child = checkpointer.put(
+        first, _checkpoint(channel_values={"l": [1, 2, 3]}, channel_versions={"l": 2}), {}, {"l": 2}
+    )
+    assert appends == [None]
+    assert checkpointer.get_tuple(child).checkpoint["channel_values"] == {"l": [1, 2, 3]}
