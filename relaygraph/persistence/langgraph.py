@@ -12,9 +12,12 @@ keep its threads in relaygraph's SQLite, PostgreSQL or Redis savers::
 
 relaygraph's own serializer is an allow-list that knows nothing of LangChain objects, so every
 channel value and every write is first turned into a ``(type, bytes)`` pair with LangGraph's
-serializer (``serde``, strict by default) and stored as that pair; the checkpoint header
-(ids, versions, ``versions_seen``, ``updated_channels``) and the metadata are stored as they
-are. Reading reverses this. Stored data is never unpickled, whatever ``serde`` allows.
+serializer (``serde``, strict by default: see ``allowed_types``) and stored as that pair; a
+list value is stored as a list of pairs, so that a step which only appended to it (a
+message list) stores only the new items. The checkpoint header (ids, versions,
+``versions_seen``, ``updated_channels``) and the metadata are stored as they are; LangGraph's
+int versions are kept as zero-padded strings and read back as ints. Reading reverses all
+this. Stored data is never unpickled, whatever ``serde`` allows.
 
 Requires the ``langgraph`` extra (``pip install relaygraph[langgraph]``).
 """
