@@ -40,6 +40,8 @@ from relaygraph.persistence.base import (
     thread_id_of,
 )
 from relaygraph.persistence.blobs import (
+    EMPTY,
+    ResolvedCache,
     blobs_for_put,
     decode_blob,
     decode_header,
@@ -64,6 +66,8 @@ __all__ = [
 
 T = TypeVar("T")
 Fetch = Literal["none", "one", "all", "rowcount"]
+Key = tuple[str, str, str, str]
+"""A blob's key: (thread_id, checkpoint_ns, channel, version)."""
 
 LIST_PAGE_SIZE = 100
 """Checkpoints read per query while listing; ``list`` has no cap, it pages on."""
@@ -166,8 +170,9 @@ class _RawCheckpoint:
 @dataclass(slots=True)
 class _RawPage:
     items: list[_RawCheckpoint]
-    blobs: dict[tuple[str, str, str, str], bytes]
+    blobs: dict[Key, bytes]
     exhausted: bool
+    cached: dict[Key, Any] = field(default_factory=dict)  # resolved lists the read relied on
 
 
 @dataclass(slots=True)
@@ -239,22 +244,33 @@ def _values(dialect: Dialect, rows: int, columns: int) -> str:
     return ", ".join([row] * rows)
 
 
-def _blob_chain_query(dialect: Dialect, keys: Sequence[tuple[str, str, str, str]]) -> Query:
-    """Every blob the given (thread, ns, channel, version) keys need, append bases included."""
-    sql = f"""WITH RECURSIVE want(thread_id, checkpoint_ns, channel, version) AS (
-    VALUES {_values(dialect, len(keys), 4)}
-    UNION
-    SELECT b.thread_id, b.checkpoint_ns, b.channel, b.base_version
-    FROM relaygraph_blobs b JOIN want w
-      ON b.thread_id = w.thread_id AND b.checkpoint_ns = w.checkpoint_ns
-     AND b.channel = w.channel AND b.version = w.version
-    WHERE b.base_version IS NOT NULL
-)
+def _exact_blobs_query(dialect: Dialect, keys: Sequence[Key]) -> Query:
+    """The blobs stored at exactly the given (thread, ns, channel, version) keys."""
+    sql = f"""WITH want(thread_id, checkpoint_ns, channel, version) AS (
+    VALUES {_values(dialect, len(keys), 4)})
 SELECT b.thread_id, b.checkpoint_ns, b.channel, b.version, b.data
 FROM relaygraph_blobs b JOIN want w
   ON b.thread_id = w.thread_id AND b.checkpoint_ns = w.checkpoint_ns
  AND b.channel = w.channel AND b.version = w.version"""
     return Query(sql, [part for key in keys for part in key], "all")
+
+
+def _range_blobs_query(ranges: Sequence[tuple[str, str, str, str]]) -> Query:
+    """Every blob of each (thread, ns, channel) up to a version: one index range scan each."""
+    one = """SELECT thread_id, checkpoint_ns, channel, version, data FROM relaygraph_blobs
+WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? AND version <= ?"""
+    return Query("\nUNION ALL\n".join([one] * len(ranges)), [p for r in ranges for p in r], "all")
+
+
+def _append_base(data: bytes) -> str | None:
+    """The version an append blob extends (None for other blobs and unreadable ones)."""
+    if data[:1] != b"A":
+        return None
+    try:
+        _, base, _ = decode_blob(data)
+    except Exception:
+        return None  # resolve_channel reports it, naming the checkpoint
+    return base[0] if base else None
 
 
 def _writes_query(dialect: Dialect, keys: Sequence[tuple[str, str, str]]) -> Query:
@@ -289,13 +305,62 @@ def _metadata_json(metadata: CheckpointMetadata) -> str:
     return json.dumps(_jsonable(metadata))
 
 
+class _ValueCache:
+    """Resolved list values (message histories) by blob key, shared by a saver's reads.
+
+    Versions are immutable, so an entry stays right until its thread is deleted or pruned
+    (the saver then clears the cache) or a put stores a version again (cleared too). Another
+    process re-creating a deleted thread with the same version strings is not seen: relaygraph
+    versions carry a random suffix, so only hand-made versions can collide that way.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._cache = ResolvedCache(size)
+
+    @staticmethod
+    def _channel(thread_id: str, checkpoint_ns: str, channel: str) -> str:
+        return f"{thread_id}\x00{checkpoint_ns}\x00{channel}"
+
+    def get(self, key: Key) -> Any:
+        """A copy of the cached value, or EMPTY."""
+        return self._cache.get(self._channel(*key[:3]), key[3])
+
+    def put(self, key: Key, value: Any) -> None:
+        """Remember a resolved list."""
+        self._cache.put(self._channel(*key[:3]), key[3], value)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._cache.clear()
+
+
+class _ScopedCache:
+    """What resolve_channel sees: the values a read pinned, then the saver's cache."""
+
+    def __init__(self, cache: _ValueCache, pinned: dict[Key, Any], thread_id: str, ns: str):
+        self._cache, self._pinned, self._scope = cache, pinned, (thread_id, ns)
+
+    def get(self, channel: str, version: str) -> Any:
+        key = (*self._scope, channel, version)
+        if key in self._pinned:
+            value = self._pinned[key]
+            return list(value) if isinstance(value, list) else value
+        return self._cache.get(key)
+
+    def put(self, channel: str, version: str, value: Any) -> None:
+        self._cache.put((*self._scope, channel, version), value)
+
+
 class _Ops:
     """The saver's operations as sans-IO generators (see :data:`Op`)."""
 
-    def __init__(self, dialect: Dialect, ttl: float | None, refresh_on_read: bool) -> None:
+    def __init__(
+        self, dialect: Dialect, ttl: float | None, refresh_on_read: bool, cache: _ValueCache
+    ) -> None:
         self.dialect = dialect
         self.ttl = ttl
         self.refresh_on_read = refresh_on_read
+        self.cache = cache
 
     # -- schema --------------------------------------------------------------------------
 
@@ -326,7 +391,8 @@ class _Ops:
 
     # -- expiry ----------------------------------------------------------------------------
 
-    def _touch(self, thread_ids: Iterable[str], now: float) -> Op[None]:
+    def touch(self, thread_ids: Iterable[str], now: float) -> Op[None]:
+        """Push the threads' expiry ``ttl`` seconds past ``now`` (no-op without a TTL)."""
         if self.ttl:
             rows = [(thread_id, now + self.ttl) for thread_id in thread_ids]
             if rows:
@@ -356,7 +422,7 @@ class _Ops:
         if row is None:
             return None
         raw = _RawCheckpoint(thread_id, ns, row[0], row[1], bytes(row[2]), bytes(row[3]))
-        page = yield from self._complete([raw], thread_id, now)
+        page = yield from self._complete([raw])
         return page
 
     def list_page(
@@ -400,42 +466,102 @@ ORDER BY c.checkpoint_id DESC, c.thread_id DESC, c.checkpoint_ns DESC
 LIMIT {int(size)}"""
         rows = yield Query(sql, params, "all")
         raws = [_RawCheckpoint(r[0], r[1], r[2], r[3], bytes(r[4]), bytes(r[5])) for r in rows]
-        page = yield from self._complete(raws, None, now)
+        page = yield from self._complete(raws)
         page.exhausted = len(rows) < size
         return page
 
-    def _complete(
-        self, raws: list[_RawCheckpoint], thread_id: str | None, now: float
-    ) -> Op[_RawPage]:
+    def _complete(self, raws: list[_RawCheckpoint]) -> Op[_RawPage]:
         """Fetch the blobs and pending writes of ``raws`` (headers decoded for versions)."""
-        keys: set[tuple[str, str, str, str]] = set()
+        keys: set[Key] = set()
         for raw in raws:
             try:
                 raw.versions = dict(decode_header(raw.header)["channel_versions"])
             except SerializationError:
                 raw.versions = {}  # reported when the tuple is built
             keys.update((raw.thread_id, raw.checkpoint_ns, c, v) for c, v in raw.versions.items())
-        blobs: dict[tuple[str, str, str, str], bytes] = {}
-        ordered = sorted(keys)
-        # bounded statements: SQLite allows 32766 parameters, PostgreSQL 65535
-        for start in range(0, len(ordered), 2000):
-            rows = yield _blob_chain_query(self.dialect, ordered[start : start + 2000])
-            blobs.update({(r[0], r[1], r[2], r[3]): bytes(r[4]) for r in rows})
+        cached: dict[Key, Any] = {}
+        blobs = yield from self._blobs(keys, cached)
         by_key = {(r.thread_id, r.checkpoint_ns, r.checkpoint_id): r for r in raws}
         wanted = list(by_key)
         for start in range(0, len(wanted), 2000):
             rows = yield _writes_query(self.dialect, wanted[start : start + 2000])
             for r in rows:
                 by_key[r[0], r[1], r[2]].writes.append((r[3], r[4], bytes(r[5])))
-        if self.ttl and self.refresh_on_read:
-            threads = {thread_id} if thread_id else {r.thread_id for r in raws}
-            yield from self._touch(sorted(threads), now)
-        return _RawPage(raws, blobs, exhausted=True)
+        return _RawPage(raws, blobs, exhausted=True, cached=cached)
+
+    def _blobs(self, wanted: set[Key], cached: dict[Key, Any]) -> Op[dict[Key, bytes]]:
+        """The blobs that resolving ``wanted`` needs: each key and its append chain.
+
+        A chain stops at a full blob or at a value in the cache (copied into ``cached``, so
+        eviction cannot pull it away before the values are built). The keys themselves are
+        read exactly; the chain below them with one range scan per channel (versions sort
+        in the order they were made); exact reads then fetch whatever a range missed.
+        """
+        blobs: dict[Key, bytes] = {}
+        tried: set[Key] = set()
+        ranged: set[tuple[str, str, str]] = set()
+
+        def covered(key: Key) -> bool:
+            if key in cached:
+                return True
+            value = self.cache.get(key)
+            if value is EMPTY:
+                return False
+            cached[key] = value
+            return True
+
+        exact = {key for key in wanted if not covered(key)}
+        ranges: dict[tuple[str, str, str], str] = {}
+        while exact or ranges:
+            tried |= exact
+            todo = sorted(exact)
+            # bounded statements: SQLite allows 32766 parameters, PostgreSQL 65535
+            for start in range(0, len(todo), 2000):
+                rows = yield _exact_blobs_query(self.dialect, todo[start : start + 2000])
+                blobs.update({(r[0], r[1], r[2], r[3]): bytes(r[4]) for r in rows})
+            spans = [(*scope, upto) for scope, upto in sorted(ranges.items())]
+            for start in range(0, len(spans), 500):
+                rows = yield _range_blobs_query(spans[start : start + 500])
+                blobs.update({(r[0], r[1], r[2], r[3]): bytes(r[4]) for r in rows})
+            ranged |= ranges.keys()
+            exact, ranges = set(), {}
+            for key in wanted:
+                base = self._missing_base(key, blobs, covered)
+                if base is None or base in tried:
+                    continue
+                scope = base[:3]
+                if scope in ranged:
+                    exact.add(base)
+                else:
+                    ranges[scope] = max(ranges.get(scope, base[3]), base[3])
+        return blobs
+
+    @staticmethod
+    def _missing_base(
+        key: Key, blobs: dict[Key, bytes], covered: Callable[[Key], bool]
+    ) -> Key | None:
+        """The first key of ``key``'s chain that is neither read nor cached, if any."""
+        at, seen = key, set()
+        while not covered(at):
+            data = blobs.get(at)
+            if data is None:
+                return at
+            if at in seen:
+                return None  # a cycle: resolve_channel reports it
+            seen.add(at)
+            base = _append_base(data)
+            if base is None:
+                return None
+            at = (at[0], at[1], at[2], base)
+        return None
 
     # -- writing ---------------------------------------------------------------------------
 
-    def put(self, put: _PreparedPut, expected_head: Any, serde: Serializer, now: float) -> Op[None]:
-        """Compare-and-set the head, then store header, metadata and missing blobs."""
+    def put(self, put: _PreparedPut, expected_head: Any, serde: Serializer, now: float) -> Op[bool]:
+        """Compare-and-set the head, then store header, metadata and missing blobs.
+
+        Returns whether a version already stored was written again (caches must forget it).
+        """
         thread_id, ns, new_id = put.thread_id, put.checkpoint_ns, put.checkpoint["id"]
         yield from self._drop_if_expired(thread_id, now)
         head_key = [thread_id, ns]
@@ -469,7 +595,7 @@ LIMIT {int(size)}"""
                     "one",
                 )
                 raise CheckpointConflict(thread_id, ns, expected_head, row[0] if row else None)
-        blobs = yield from self._settle_blobs(put, serde)
+        blobs, rewritten = yield from self._settle_blobs(put, serde)
         if blobs:
             yield Query(
                 _INSERT_BLOB,
@@ -495,11 +621,12 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
                 put.metadata_json,
             ],
         )
-        yield from self._touch([thread_id], now)
+        yield from self.touch([thread_id], now)
+        return rewritten
 
     def _settle_blobs(
         self, put: _PreparedPut, serde: Serializer
-    ) -> Op[dict[tuple[str, str], tuple[str | None, bytes]]]:
+    ) -> Op[tuple[dict[tuple[str, str], tuple[str | None, bytes]], bool]]:
         """The blobs to store: ``put.blobs``, fixed up against what the thread already holds.
 
         An append blob whose base is not stored becomes a full one, and a version of the
@@ -509,10 +636,10 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
         blobs = dict(put.blobs)
         bases = {}
         for key, data in blobs.items():
-            kind, base, _ = decode_blob(data)
-            if kind == "append" and base is not None:
-                bases[key] = (key[0], base[0])
-        probe = {(c, v) for c, v in put.versions.items() if c not in put.new_versions}
+            base = _append_base(data)
+            if base is not None:
+                bases[key] = (key[0], base)
+        probe = set(put.versions.items()) | set(blobs)
         probe.update(bases.values())
         present: set[tuple[str, str]] = set()
         if probe:
@@ -540,9 +667,8 @@ SELECT b.channel, b.version FROM relaygraph_blobs b JOIN want w
             )
         settled: dict[tuple[str, str], tuple[str | None, bytes]] = {}
         for key, data in blobs.items():
-            kind, base, _ = decode_blob(data)
-            settled[key] = (base[0] if kind == "append" and base else None, data)
-        return settled
+            settled[key] = (_append_base(data), data)
+        return settled, any(key in present for key in put.blobs)
 
     def put_writes(
         self,
@@ -568,7 +694,7 @@ SELECT b.channel, b.version FROM relaygraph_blobs b JOIN want w
                     ],
                     many=True,
                 )
-        yield from self._touch([thread_id], now)
+        yield from self.touch([thread_id], now)
 
     def stored_bytes(self, thread_id: str) -> Op[int]:
         """Bytes of payload a thread holds: headers, metadata, blobs and writes."""
@@ -620,7 +746,7 @@ SELECT b.channel, b.version FROM relaygraph_blobs b JOIN want w
                 f" SELECT ?, {rest} FROM {table} WHERE thread_id = ?{order}",
                 [target, source],
             )
-        yield from self._touch([target], now)
+        yield from self.touch([target], now)
 
     def prune(self, thread_ids: Sequence[str], keep_last: int) -> Op[None]:
         """Keep the newest ``keep_last`` checkpoints (and the head) of each namespace."""
@@ -761,7 +887,8 @@ class SqlSaver(BaseCheckpointSaver):
     after that long without a write (or a read, with ``refresh_on_read``): an expired
     thread reads as empty at once, and its rows go at its next write or at
     :meth:`sweep_expired`. With ``auto_setup`` the first call runs :meth:`setup`; without
-    it, a database never set up raises :class:`SetupRequiredError`.
+    it, a database never set up raises :class:`SetupRequiredError`. ``cache_size`` bounds an
+    LRU of resolved message histories, so reading a long thread's head reads only new blobs.
     """
 
     dialect: Dialect
@@ -773,6 +900,7 @@ class SqlSaver(BaseCheckpointSaver):
         ttl: float | None = None,
         refresh_on_read: bool = True,
         auto_setup: bool = False,
+        cache_size: int = 256,
     ) -> None:
         super().__init__(serde=serde)
         if ttl is not None and ttl <= 0:
@@ -780,7 +908,8 @@ class SqlSaver(BaseCheckpointSaver):
         self.ttl = ttl
         self.refresh_on_read = refresh_on_read
         self.auto_setup = auto_setup
-        self._ops = _Ops(self.dialect, ttl, refresh_on_read)
+        self._cache = _ValueCache(cache_size)
+        self._ops = _Ops(self.dialect, ttl, refresh_on_read, self._cache)
         self._ready = False
 
     # -- drivers (backend-specific) ------------------------------------------------------
@@ -868,16 +997,21 @@ class SqlSaver(BaseCheckpointSaver):
             self._ready = True
         return await self._aexecute(op, write=write)
 
-    @property
-    def _read_writes(self) -> bool:
-        # refreshing expiry on read writes a row, so reads need the write lock
-        return bool(self.ttl and self.refresh_on_read)
+    def _refresh(self, page: _RawPage | None) -> None:
+        """Refresh the expiry of threads just read (its own small write transaction)."""
+        if page and page.items and self.ttl and self.refresh_on_read:
+            threads, now = sorted({raw.thread_id for raw in page.items}), time.time()
+            self._run(lambda: self._ops.touch(threads, now), write=True)
+
+    async def _arefresh(self, page: _RawPage | None) -> None:
+        """Async :meth:`_refresh`."""
+        if page and page.items and self.ttl and self.refresh_on_read:
+            threads, now = sorted({raw.thread_id for raw in page.items}), time.time()
+            await self._arun(lambda: self._ops.touch(threads, now), write=True)
 
     # -- building results (outside any transaction) ----------------------------------------
 
-    def _tuple(
-        self, raw: _RawCheckpoint, blobs: dict[tuple[str, str, str, str], bytes]
-    ) -> CheckpointTuple:
+    def _tuple(self, raw: _RawCheckpoint, page: _RawPage) -> CheckpointTuple:
         thread_id, ns, checkpoint_id = raw.thread_id, raw.checkpoint_ns, raw.checkpoint_id
         where = f"checkpoint {checkpoint_id!r} of thread {thread_id!r} (namespace {ns!r})"
         try:
@@ -892,11 +1026,12 @@ class SqlSaver(BaseCheckpointSaver):
             raise CorruptCheckpointError(f"{where}: corrupt metadata: {exc}") from exc
         checkpoint["channel_values"] = load_channel_values(
             checkpoint["channel_versions"],
-            lambda channel, version: blobs.get((thread_id, ns, channel, version)),
+            lambda channel, version: page.blobs.get((thread_id, ns, channel, version)),
             serde=self.serde,
             thread_id=thread_id,
             checkpoint_ns=ns,
             checkpoint_id=checkpoint_id,
+            cache=_ScopedCache(self._cache, page.cached, thread_id, ns),
         )
         writes = []
         for task_id, channel, data in raw.writes:
@@ -917,7 +1052,7 @@ class SqlSaver(BaseCheckpointSaver):
     def _first(self, page: _RawPage | None) -> CheckpointTuple | None:
         if page is None or not page.items:
             return None
-        return self._tuple(page.items[0], page.blobs)
+        return self._tuple(page.items[0], page)
 
     def _prepare_put(
         self,
@@ -991,7 +1126,7 @@ class SqlSaver(BaseCheckpointSaver):
 
     def _select(self, page: _RawPage, filter: dict[str, Any] | None) -> Iterator[CheckpointTuple]:
         for raw in page.items:
-            item = self._tuple(raw, page.blobs)
+            item = self._tuple(raw, page)
             if metadata_matches(item.metadata, filter):
                 yield item
 
@@ -1001,7 +1136,8 @@ class SqlSaver(BaseCheckpointSaver):
         """The checkpoint ``config`` names, or the namespace's head when it names none."""
         args = (thread_id_of(config), checkpoint_ns_of(config), checkpoint_id_of(config))
         now = time.time()
-        page = self._run(lambda: self._ops.get(*args, now), write=self._read_writes)
+        page = self._run(lambda: self._ops.get(*args, now), write=False)
+        self._refresh(page)
         return self._first(page)
 
     def list(
@@ -1026,7 +1162,8 @@ class SqlSaver(BaseCheckpointSaver):
     ) -> Iterator[CheckpointTuple]:
         count, after = 0, None
         while limit is None or count < limit:
-            page = self._run(self._page_op(plan, after), write=self._read_writes)
+            page = self._run(self._page_op(plan, after), write=False)
+            self._refresh(page)
             for item in self._select(page, filter):
                 yield item
                 count += 1
@@ -1041,7 +1178,8 @@ class SqlSaver(BaseCheckpointSaver):
         """Async :meth:`get_tuple`."""
         args = (thread_id_of(config), checkpoint_ns_of(config), checkpoint_id_of(config))
         now = time.time()
-        page = await self._arun(lambda: self._ops.get(*args, now), write=self._read_writes)
+        page = await self._arun(lambda: self._ops.get(*args, now), write=False)
+        await self._arefresh(page)
         return self._first(page)
 
     async def alist(
@@ -1056,7 +1194,8 @@ class SqlSaver(BaseCheckpointSaver):
         plan = self._list_plan(config, filter, before)
         count, after = 0, None
         while limit is None or count < limit:
-            page = await self._arun(self._page_op(plan, after), write=self._read_writes)
+            page = await self._arun(self._page_op(plan, after), write=False)
+            await self._arefresh(page)
             for item in self._select(page, filter):
                 yield item
                 count += 1
@@ -1085,7 +1224,8 @@ class SqlSaver(BaseCheckpointSaver):
         """
         prepared = self._prepare_put(config, checkpoint, metadata, new_versions)
         now = time.time()
-        self._run(lambda: self._ops.put(prepared, expected_head, self.serde, now), write=True)
+        if self._run(lambda: self._ops.put(prepared, expected_head, self.serde, now), write=True):
+            self._cache.clear()
         return make_config(prepared.thread_id, prepared.checkpoint_ns, checkpoint["id"])
 
     async def aput(
@@ -1100,9 +1240,10 @@ class SqlSaver(BaseCheckpointSaver):
         """Async :meth:`put`."""
         prepared = self._prepare_put(config, checkpoint, metadata, new_versions)
         now = time.time()
-        await self._arun(
+        if await self._arun(
             lambda: self._ops.put(prepared, expected_head, self.serde, now), write=True
-        )
+        ):
+            self._cache.clear()
         return make_config(prepared.thread_id, prepared.checkpoint_ns, checkpoint["id"])
 
     def put_writes(
@@ -1148,10 +1289,12 @@ class SqlSaver(BaseCheckpointSaver):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, blob, write and head of a thread."""
         self._run(lambda: self._ops.delete_thread(str(thread_id)), write=True)
+        self._cache.clear()
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Async :meth:`delete_thread`."""
         await self._arun(lambda: self._ops.delete_thread(str(thread_id)), write=True)
+        self._cache.clear()
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread's history, blobs, writes and heads to a thread with no checkpoints."""
@@ -1177,24 +1320,28 @@ class SqlSaver(BaseCheckpointSaver):
         self._check_keep(keep_last)
         ids = self._ids(thread_ids)
         self._run(lambda: self._ops.prune(ids, keep_last), write=True)
+        self._cache.clear()
 
     async def aprune(self, thread_ids: Sequence[str], *, keep_last: int = 1) -> None:
         """Async :meth:`prune`."""
         self._check_keep(keep_last)
         ids = self._ids(thread_ids)
         await self._arun(lambda: self._ops.prune(ids, keep_last), write=True)
+        self._cache.clear()
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) whose metadata ``run_id`` is given."""
         ids = self._ids(run_ids)
         if ids:
             self._run(lambda: self._ops.delete_for_runs(ids), write=True)
+            self._cache.clear()
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Async :meth:`delete_for_runs`."""
         ids = self._ids(run_ids)
         if ids:
             await self._arun(lambda: self._ops.delete_for_runs(ids), write=True)
+            self._cache.clear()
 
     def stored_bytes(self, thread_id: str) -> int:
         """Payload bytes stored for a thread (benchmarks and growth tests)."""
@@ -1203,12 +1350,16 @@ class SqlSaver(BaseCheckpointSaver):
     def sweep_expired(self) -> int:
         """Delete every thread whose TTL has passed; returns how many were deleted."""
         now = time.time()
-        return self._run(lambda: self._ops.sweep_expired(now), write=True)
+        swept = self._run(lambda: self._ops.sweep_expired(now), write=True)
+        self._cache.clear()
+        return swept
 
     async def asweep_expired(self) -> int:
         """Async :meth:`sweep_expired`."""
         now = time.time()
-        return await self._arun(lambda: self._ops.sweep_expired(now), write=True)
+        swept = await self._arun(lambda: self._ops.sweep_expired(now), write=True)
+        self._cache.clear()
+        return swept
 
 
 def _in_event_loop() -> bool:

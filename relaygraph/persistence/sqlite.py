@@ -114,7 +114,7 @@ class SqliteSaver(SqlSaver):
             ``aiosqlite.Connection`` (connections passed in are never closed by the saver).
         busy_timeout: seconds a write waits for another writer's lock.
         pool_size: idle connections kept per kind (sync, async) for a file.
-        ttl, refresh_on_read, auto_setup, serde: see :class:`SqlSaver`.
+        ttl, refresh_on_read, cache_size, auto_setup, serde: see :class:`SqlSaver`.
     """
 
     dialect = SQLITE
@@ -126,12 +126,17 @@ class SqliteSaver(SqlSaver):
         serde: Serializer | None = None,
         ttl: float | None = None,
         refresh_on_read: bool = True,
+        cache_size: int = 256,
         auto_setup: bool = True,
         busy_timeout: float = 30.0,
         pool_size: int = 4,
     ) -> None:
         super().__init__(
-            serde=serde, ttl=ttl, refresh_on_read=refresh_on_read, auto_setup=auto_setup
+            serde=serde,
+            ttl=ttl,
+            refresh_on_read=refresh_on_read,
+            auto_setup=auto_setup,
+            cache_size=cache_size,
         )
         self.busy_timeout = busy_timeout
         self.pool_size = max(1, pool_size)
