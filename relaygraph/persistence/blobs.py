@@ -202,6 +202,42 @@ class ValueCache(Protocol):
         """Remember a resolved value."""
 
 
+_IMMUTABLE_TYPES: dict[type, bool] = {t: True for t in (str, bytes, int, float, bool, type(None))}
+
+
+def _shareable(item: Any) -> bool:
+    """True when readers may share ``item``: immutable scalars and frozen pydantic models."""
+    kind = type(item)
+    known = _IMMUTABLE_TYPES.get(kind)
+    if known is not None:
+        return known
+    if kind in (tuple, frozenset):
+        return all(map(_shareable, item))
+    config = getattr(kind, "model_config", None)
+    answer = bool(isinstance(config, dict) and config.get("frozen"))
+    _IMMUTABLE_TYPES[kind] = answer  # per class, so a long history costs one lookup per item
+    return answer
+
+
+def _all_shareable(items: list[Any]) -> bool:
+    """:func:`_shareable` for every item, checking each distinct class once (C-speed scan)."""
+    for kind in set(map(type, items)):
+        if kind in (tuple, frozenset):
+            if not all(_shareable(item) for item in items if type(item) is kind):
+                return False
+        elif not _shareable_type(kind):
+            return False
+    return True
+
+
+def _shareable_type(kind: type) -> bool:
+    known = _IMMUTABLE_TYPES.get(kind)
+    if known is None:
+        config = getattr(kind, "model_config", None)
+        known = _IMMUTABLE_TYPES[kind] = bool(isinstance(config, dict) and config.get("frozen"))
+    return known
+
+
 class ResolvedCache:
     """A small thread-safe LRU of resolved list values, keyed by ``(channel, version)``.
 
@@ -229,6 +265,8 @@ class ResolvedCache:
         """Remember a resolved list (evicting the least recently used)."""
         if self.maxsize <= 0 or not isinstance(value, list):
             return
+        if not _all_shareable(value):
+            return  # mutable items (dicts, lists, unfrozen models) must not be shared
         value = list(value)
         with self._lock:
             self._data[channel, version] = value

@@ -93,14 +93,14 @@ class _ScopedCache:
 class InMemorySaver(BaseCheckpointSaver):
     """Checkpoints in a dict of this process, with the full saver contract.
 
-    Thread-safe (one lock). Every read decodes fresh values, so callers never share
-    objects with the store. ``cache_size > 0`` opts into an LRU of resolved list values
-    (message histories) so that reading a long thread's head does not decode its whole
-    history again; lists are copied, but their items are then shared between readers, so
-    enable it only when nodes never mutate list items in place.
+    Thread-safe (one lock). Values are stored serialized, so callers never share objects
+    with the store — except immutable ones: an LRU of ``cache_size`` resolved lists (message
+    histories) keeps reading a long thread's head from decoding its whole history again.
+    Only lists whose items are all immutable (scalars, frozen pydantic models such as
+    messages) are cached, and each read gets its own copy of the list.
     """
 
-    def __init__(self, *, serde: Serializer | None = None, cache_size: int = 0) -> None:
+    def __init__(self, *, serde: Serializer | None = None, cache_size: int = 256) -> None:
         super().__init__(serde=serde)
         self._threads: dict[str, dict[str, _Namespace]] = {}
         self._lock = threading.RLock()
@@ -252,6 +252,14 @@ class InMemorySaver(BaseCheckpointSaver):
             space.checkpoints[checkpoint_id] = _Stored(header, meta, parent_id, versions)
             space.head = checkpoint_id
             self._threads.setdefault(thread_id, {})[checkpoint_ns] = space
+        if self._cache.maxsize:
+            # The caller's lists are the values just stored: the next read needs no decoding
+            # (only lists of immutable items are kept, see ResolvedCache).
+            scoped = _ScopedCache(self._cache, thread_id, checkpoint_ns)
+            values = checkpoint.get("channel_values") or {}
+            for channel, version in wanted.items():
+                if isinstance(values.get(channel), list):
+                    scoped.put(channel, version, values[channel])
         return make_config(thread_id, checkpoint_ns, checkpoint_id)
 
     def put_writes(

@@ -152,11 +152,10 @@ class RedisSaver(BaseCheckpointSaver):
     Cluster. ``prefix`` starts every key; ``ttl`` (seconds) expires a whole thread after
     that long without a write (or a read, with ``refresh_on_read``).
 
-    Every read decodes fresh values by default. ``cache_size > 0`` opts into an LRU of
-    resolved list values (message histories): reading a thread's head then transfers and
-    decodes only the blobs added since this saver last read it, so a step costs the same
-    at 1,000 messages as at 10. Lists are copied but their items are shared between
-    readers, so enable it only when nodes never mutate list items in place.
+    An LRU of ``cache_size`` resolved lists (0 turns it off) holds message histories whose
+    items are all immutable (scalars, frozen models such as messages): reading a thread's
+    head then transfers and decodes only the blobs added since this saver last read it, so
+    a step costs the same at 1,000 messages as at 10. Each read gets its own list.
     """
 
     def __init__(
@@ -170,7 +169,7 @@ class RedisSaver(BaseCheckpointSaver):
         ttl: float | None = None,
         refresh_on_read: bool = True,
         serde: Serializer | None = None,
-        cache_size: int = 0,
+        cache_size: int = 256,
         client_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(serde=serde)
@@ -658,9 +657,20 @@ class RedisSaver(BaseCheckpointSaver):
             result = self._commit(client, scripts["commit"], keys, args, run_id, thread_id)
             outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
             if outcome is None:
+                self._prime(thread_id, ns, checkpoint)
                 return make_config(thread_id, ns, checkpoint_id)
             _merge_resend(resend, outcome)
         raise AssertionError("unreachable")
+
+    def _prime(self, thread_id: str, ns: str, checkpoint: Checkpoint) -> None:
+        """Remember the lists just committed: the next read of the head skips their blobs."""
+        if not self._cache.maxsize:
+            return
+        scoped = _ScopedCache(self, self._scope(thread_id, ns), {})
+        versions = checkpoint.get("channel_versions") or {}
+        for channel, value in (checkpoint.get("channel_values") or {}).items():
+            if isinstance(value, list) and channel in versions:
+                scoped.put(channel, versions[channel], value)
 
     def _needs_registry(self, run_id: str | None, thread_id: str) -> bool:
         """Whether a commit must also record run -> thread (always with a TTL, to refresh it)."""
@@ -919,6 +929,7 @@ class RedisSaver(BaseCheckpointSaver):
             )
             outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
             if outcome is None:
+                self._prime(thread_id, ns, checkpoint)
                 return make_config(thread_id, ns, checkpoint_id)
             _merge_resend(resend, outcome)
         raise AssertionError("unreachable")

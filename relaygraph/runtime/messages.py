@@ -52,7 +52,10 @@ class BaseMessage(BaseModel):
     ``HumanMessage(content="hi")``. Equality compares the class and every field.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Frozen: a message in a thread's history is a fact. Savers share decoded messages
+    # between reads (so a long conversation's step costs the same as a short one's); change
+    # one with ``message.model_copy(update={...})``.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     content: Content
     additional_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -430,11 +433,7 @@ def _normalized_right(right: Messages) -> tuple[list[BaseMessage], bool]:
 def _with_id(message: BaseMessage, *, copy: bool = True) -> BaseMessage:
     if message.id is not None:
         return message
-    new_id = str(uuid.uuid4())
-    if copy:
-        return message.model_copy(update={"id": new_id})
-    message.id = new_id
-    return message
+    return message.model_copy(update={"id": str(uuid.uuid4())})
 
 
 def _last_remove_all(messages: list[BaseMessage]) -> int | None:

@@ -239,6 +239,8 @@ def bulk_update(
             raise InvalidUpdateError("a superstep of bulk_update_state has no updates")
         tasks = []
         for update in updates:
+            if not isinstance(update, StateUpdate):
+                update = StateUpdate(*update)  # plain (values, as_node[, task_id]) tuples
             as_node = update.as_node or _infer_as_node_for(graph, checkpoint, len(updates))
             tasks.append(_update_task(graph, checkpoint, channels, update, as_node, step, ns))
         apply_writes(checkpoint, channels, tasks, graph.next_version)

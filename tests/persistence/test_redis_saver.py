@@ -43,13 +43,13 @@ class Chat:
         self.saver = saver
         self.thread_id = thread_id or f"t-{uuid.uuid4().hex[:10]}"
         self.ns = ns
-        self.messages: list[dict[str, Any]] = []
+        self.messages: list[tuple[str, str]] = []  # immutable items: the read cache shares them
         self.version: str | None = None
         self.head: str | None = None
 
     def checkpoint(self, text: str) -> tuple[Checkpoint, dict[str, str]]:
         base = (self.version, len(self.messages)) if self.version and self.messages else None
-        self.messages = [*self.messages, {"role": "user", "text": text}]
+        self.messages = [*self.messages, ("user", text)]
         version = next_version(self.version)
         self.version = version
         checkpoint = Checkpoint(
@@ -89,7 +89,7 @@ class Chat:
 
 
 def texts(saved: Any) -> list[str]:
-    return [m["text"] for m in saved.checkpoint["channel_values"]["messages"]]
+    return [text for _role, text in saved.checkpoint["channel_values"]["messages"]]
 
 
 @pytest.fixture
@@ -163,7 +163,7 @@ def test_unstored_version_and_pruned_base_are_sent_in_full(saver: RedisSaver) ->
     base_version = chat.version
     saver.prune([chat.thread_id], keep_last=1)
     forked = Chat(saver, chat.thread_id)
-    forked.messages = [{"role": "user", "text": t} for t in ["x", "y"]]
+    forked.messages = [("user", t) for t in ["x", "y"]]
     forked.version = next_version(None)  # a base version nothing stores
     forked.head = chat.head
     forked.say("z")
@@ -561,7 +561,17 @@ def test_expired_thread_is_gone_entirely(redis_search_url: str, raw: redis.Redis
 # -- corruption and atomicity ----------------------------------------------------------
 
 
-def test_corrupt_payloads_name_thread_and_checkpoint(saver: RedisSaver, raw: redis.Redis) -> None:
+@pytest.fixture
+def uncached_saver(redis_search_url: str) -> Iterator[RedisSaver]:
+    """A saver that decodes every read (its cache would hide a corrupted blob)."""
+    with RedisSaver.from_conn_string(redis_search_url, cache_size=0) as made:
+        yield made
+
+
+def test_corrupt_payloads_name_thread_and_checkpoint(
+    uncached_saver: RedisSaver, raw: redis.Redis
+) -> None:
+    saver = uncached_saver
     chat = Chat(saver, "victim")
     chat.say("a")
     head = chat.say("b")

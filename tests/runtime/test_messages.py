@@ -79,11 +79,13 @@ def test_construction_errors() -> None:
         ToolMessage("result", tool_call_id="c1", status="maybe")
 
 
-def test_messages_are_mutable_like_langchain() -> None:
+def test_messages_are_immutable_and_copied_to_change() -> None:
+    """Unlike LangChain's: savers share decoded history between reads (docs/deviations.md)."""
     message = HumanMessage("hi")
-    message.id = "m1"
-    message.content = "edited"
-    assert message == HumanMessage("edited", id="m1")
+    with pytest.raises(ValidationError, match="frozen"):
+        message.content = "edited"
+    edited = message.model_copy(update={"content": "edited", "id": "m1"})
+    assert edited == HumanMessage("edited", id="m1") and message.content == "hi"
 
 
 def test_remove_message() -> None:
