@@ -115,7 +115,14 @@ def build_engine(celery: Celery, registry: GraphRegistry | None = None) -> Engin
     if settings.store_url:
         from relaygraph.persistence.store.redis import RedisStore
 
-        store = RedisStore.from_conn_string(settings.store_url)
+        index = None
+        if settings.store_embed:
+            index = {
+                "embed": settings.store_embed,
+                "dims": settings.store_dims,
+                "fields": [f.strip() for f in settings.store_fields.split(",") if f.strip()],
+            }
+        store = RedisStore.from_conn_string(settings.store_url, index=index)
     return Engine(
         registry or GraphRegistry(settings.graphs),
         RedisSaver.from_conn_string(settings.redis_url),

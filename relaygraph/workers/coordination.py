@@ -162,6 +162,16 @@ class Coordinator:
         decision, other = (part.decode() if isinstance(part, bytes) else part for part in reply)
         return decision, other
 
+    def claim_start(self, thread_id: str, run_id: str, worker: str) -> bool:
+        """Claim the start of a pending run (see claim_start.lua)."""
+        key = ThreadKeys(thread_id).run(run_id)
+        return bool(self._run("claim_start", [key], [now_ms(), self.ttl_ms, worker]))
+
+    def renew_start(self, thread_id: str, run_id: str) -> None:
+        """Keep a start claim alive while its holder works."""
+        key = ThreadKeys(thread_id).run(run_id)
+        self.redis.hset(key, "start_lease", now_ms() + self.ttl_ms)
+
     def finish_run(self, thread_id: str, run_id: str, status: str, error: str = "") -> str:
         """Give a run its final status; returns the next queued run to start, or ''."""
         keys = ThreadKeys(thread_id)

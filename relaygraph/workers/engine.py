@@ -179,8 +179,17 @@ class Engine:
     def start_run(self, thread_id: str, run_id: str) -> None:
         """Apply the run's input and schedule its first step."""
         record = self.run_record(thread_id, run_id)
-        if record.get("status") not in ("pending", "running"):
-            return  # cancelled (or already finished) before it started
+        if record.get("status") != "pending":
+            return  # started already, cancelled, or finished
+        if not self.coordinator.claim_start(thread_id, run_id, self.worker_name):
+            return  # another worker is starting it (a duplicate delivery or a recovery)
+        renewer = _Renewer(
+            lambda: self.coordinator.renew_start(thread_id, run_id), self.settings.heartbeat
+        )
+        with renewer:
+            self._start_claimed(thread_id, run_id, record)
+
+    def _start_claimed(self, thread_id: str, run_id: str, record: dict[str, Any]) -> None:
         try:
             graph = self.graph(record["graph"], record.get("fingerprint"))
         except Exception as exc:  # unknown graph, or another version of it: refuse the run
@@ -191,9 +200,14 @@ class Engine:
             saved = self.saver.get_tuple(run.read_config())
             run.load(saved)
             if record.get("start_step") is None:
-                self.coordinator.touch_run(thread_id, run_id, start_step=run.step, status="running")
+                self.coordinator.touch_run(thread_id, run_id, start_step=run.step)
                 record["start_step"] = run.step
-            self._publish(thread_id, run_id, run.begin(record["input"]), f"start:{run_id}")
+            # A start that died after committing the input left the run's own checkpoint as
+            # the head: applying the input again would apply it twice.
+            applied = saved is not None and saved.metadata.get("run_id") == run_id
+            if not applied:
+                self._publish(thread_id, run_id, run.begin(record["input"]), f"start:{run_id}")
+            self.coordinator.touch_run(thread_id, run_id, status="running")
         except Exception as exc:
             self.finish(thread_id, run_id, "error", _describe(exc))
             return
@@ -358,9 +372,7 @@ class Engine:
             task_id, error = errors[0]
             self.finish(step.thread_id, run_id, "error", f"node {tasks[task_id].name!r}: {error}")
             return
-        interrupted = [
-            w for w in run.pending if w[0] in tasks and status_of[w[0]] == "interrupted"
-        ]
+        interrupted = [w for w in run.pending if w[0] in tasks and status_of[w[0]] == "interrupted"]
         interrupts = pending_interrupts(interrupted)
         if interrupts:
             self.coordinator.set_step_state(step, "interrupted")
@@ -393,6 +405,30 @@ class Engine:
             self.finish(step.thread_id, run_id, "interrupted")
             return
         self.schedule(graph, run, record)
+
+
+class _Renewer:
+    """Calls ``renew`` every ``interval`` seconds in the background (a ``with`` block)."""
+
+    def __init__(self, renew: Callable[[], None], interval: float) -> None:
+        self.renew, self.interval = renew, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="relaygraph-renew")
+
+    def __enter__(self) -> _Renewer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.renew()
+            except Exception:  # a blip: the claim has slack until the next renewal
+                log.warning("renewing a claim failed", exc_info=True)
 
 
 class _Heartbeat:

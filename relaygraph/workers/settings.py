@@ -21,6 +21,11 @@ class WorkerSettings(BaseSettings):
     broker_url: str | None = Field(None, description="Celery broker (default: redis_url)")
     graphs: str = Field("", description="graph registry: 'name=module:attr,name2=module:attr'")
     store_url: str | None = Field(None, description="Redis with search for the RedisStore")
+    store_embed: str | None = Field(
+        None, description="embeddings of the store's semantic index ('default': offline model)"
+    )
+    store_dims: int = Field(384, description="vector size of store_embed")
+    store_fields: str = Field("$", description="comma-separated value paths to embed")
     lease_ttl: float = Field(5.0, gt=0, description="seconds a task lease lasts unrenewed")
     heartbeat_interval: float | None = Field(None, description="default: lease_ttl / 3")
     sweep_interval: float = Field(1.0, gt=0, description="seconds between recovery sweeps")

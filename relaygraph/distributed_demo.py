@@ -1,0 +1,244 @@
+"""The lesson's exercise on a worker fleet: embedded Redis, two workers, Flower, a SIGKILL.
+
+Everything it starts it stops again, also on Ctrl-C or an error. Started by
+``python -m relaygraph.demo`` (``make demo``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from relaygraph.persistence.redis_server import EmbeddedRedis, free_port
+
+console = Console()
+GRAPHS = "assistant=relaygraph.examples.assistant:graph"
+
+
+class _Fleet:
+    """Worker and Flower subprocesses sharing one environment; all stopped on exit."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs = env, logs
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, argv: list[str]) -> None:
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - lives with the process
+        self.processes[name] = subprocess.Popen(
+            argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def start_worker(self, name: str) -> None:
+        self.start(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "relaygraph.cli",
+                "worker",
+                "--concurrency",
+                "1",
+                "--hostname",
+                f"{name}@%h",
+            ],
+        )
+
+    def wait_for(self, name: str, text: bytes, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        path = self.logs / f"{name}.log"
+        while time.monotonic() < deadline:
+            if text in path.read_bytes():
+                return
+            if self.processes[name].poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} did not start; its log:\n{path.read_text()[-2000:]}")
+
+    def kill(self, name: str) -> None:
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def holder_of(self, pid: int) -> str | None:
+        for name, process in self.processes.items():
+            with contextlib.suppress(ProcessLookupError):
+                if os.getpgid(pid) == process.pid:
+                    return name
+        return None
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+        self.processes.clear()
+
+
+@contextlib.contextmanager
+def _fleet(env: dict[str, str], logs: Path) -> Iterator[_Fleet]:
+    fleet = _Fleet(env, logs)
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+def _say(client: Any, thread: str, text: str, user: str = "alice") -> tuple[str, str, float]:
+    started = time.monotonic()
+    run = client.submit(
+        "assistant",
+        {"messages": [("user", text)]},
+        thread_id=thread,
+        config={"configurable": {"user_id": user}},
+        multitask_strategy="enqueue",
+    )
+    status = run.wait(timeout=300)
+    if status != "success":
+        raise RuntimeError(f"run on {thread} ended {status}: {run.error}")
+    reply = client.get_state("assistant", thread).values["messages"][-1].content
+    return run.id, reply, time.monotonic() - started
+
+
+def _flower_tasks(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/tasks", timeout=5) as answer:
+            return len(json.load(answer))
+    except (OSError, ValueError):
+        return -1
+
+
+def run_distributed() -> int:
+    """Run the exercise on two workers; exit status 0 when every check held."""
+    from relaygraph.workers.client import Client
+    from relaygraph.workers.settings import WorkerSettings
+
+    started = time.monotonic()
+    checks: list[tuple[str, str, bool]] = []
+    with tempfile.TemporaryDirectory(prefix="relaygraph-demo-") as tmp:
+        logs, marker = Path(tmp), Path(tmp) / "think.pid"
+        with (
+            console.status("starting Redis with search (embedded)...") as status,
+            EmbeddedRedis(appendonly=True, dir=Path(tmp) / "redis") as redis_server,
+        ):
+            env = {
+                **os.environ,
+                "RELAYGRAPH_REDIS_URL": redis_server.url,
+                "RELAYGRAPH_STORE_URL": redis_server.url,
+                "RELAYGRAPH_STORE_EMBED": "default",
+                "RELAYGRAPH_STORE_FIELDS": "fact",
+                "RELAYGRAPH_GRAPHS": GRAPHS,
+                "RELAYGRAPH_LEASE_TTL": "2",
+                "RELAYGRAPH_SWEEP_INTERVAL": "0.5",
+                "RELAYGRAPH_DEMO_MARKER": str(marker),
+                "RELAYGRAPH_DEMO_THINK": "1.5",
+                "HF_HUB_OFFLINE": "1",
+                "FLOWER_UNAUTHENTICATED_API": "true",  # the demo reads its task list
+            }
+            flower_port = free_port()
+            with _fleet(env, logs) as fleet:
+                status.update("starting two workers and Flower...")
+                for name in ("worker1", "worker2"):
+                    fleet.start_worker(name)
+                fleet.start(
+                    "flower",
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "relaygraph.workers.app",
+                        "flower",
+                        f"--port={flower_port}",
+                        "--address=127.0.0.1",
+                    ],
+                )
+                for name in ("worker1", "worker2"):
+                    fleet.wait_for(name, b"ready.")
+                settings = WorkerSettings(redis_url=redis_server.url, graphs=GRAPHS)
+                with Client(settings=settings) as client:
+                    status.update("thread t1: telling the assistant three facts...")
+                    for fact in (
+                        "I love Python",
+                        "I enjoy hiking in the mountains",
+                        "My cat is called Ada",
+                    ):
+                        _say(client, "t1", fact)
+                    status.update("thread t2: what does it know? (another thread)")
+                    _, known, _ = _say(client, "t2", "What do you know about me?")
+                    checks.append(("facts cross threads", known, "i love python" in known))
+                    status.update("thread t2: semantic recall with the offline model...")
+                    _, recalled, _ = _say(client, "t2", "recall outdoor activities")
+                    checks.append(("semantic recall", recalled, "hiking" in recalled))
+                    status.update("thread t2: a run whose worker is killed mid-node...")
+                    marker.unlink(missing_ok=True)
+                    run = client.submit(
+                        "assistant",
+                        {"messages": [("user", "forget cat")]},
+                        thread_id="t2",
+                        config={"configurable": {"user_id": "alice"}},
+                    )
+                    deadline = time.monotonic() + 60
+                    while not (marker.exists() and marker.read_text()):
+                        if time.monotonic() > deadline:
+                            raise RuntimeError("the think node never started")
+                        time.sleep(0.05)
+                    victim = fleet.holder_of(int(marker.read_text())) or "worker1"
+                    killed_at = time.monotonic()
+                    fleet.kill(victim)
+                    outcome = run.wait(timeout=120)
+                    recovered = time.monotonic() - killed_at
+                    survivor = next(iter(fleet.processes.keys() - {"flower"}), "?")
+                    reply = client.get_state("assistant", "t2").values["messages"][-1].content
+                    checks.append(
+                        (
+                            f"SIGKILL {victim} mid-node",
+                            f"{outcome} on {survivor} {recovered:.1f}s after the kill: {reply}",
+                            outcome == "success" and "forgot 1" in reply.lower(),
+                        )
+                    )
+                    _, after, _ = _say(client, "t2", "What do you know about me?")
+                    checks.append(("forget command", after, "cat" not in after))
+                    history = client.get_state_history("assistant", "t1")
+                    checks.append(
+                        (
+                            "thread t1 history",
+                            f"{len(history)} checkpoints, newest step "
+                            f"{history[0].metadata['step']}",
+                            len(history) == 3 * 4,
+                        )
+                    )
+                    tasks_seen = _flower_tasks(flower_port)
+                    checks.append(
+                        ("Flower lists node tasks", f"{tasks_seen} tasks", tasks_seen > 0)
+                    )
+    table = Table(title="relaygraph demo: the persistence lesson's exercise on two workers")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("", justify="center")
+    for name, shown, ok in checks:
+        table.add_row(name, shown, "[green]ok[/]" if ok else "[red]FAIL[/]")
+    console.print(table)
+    console.print(
+        f"Flower was at http://127.0.0.1:{flower_port} (run `relaygraph dev` to keep a fleet up). "
+        f"{sum(ok for *_, ok in checks)}/{len(checks)} checks held in "
+        f"{time.monotonic() - started:.0f}s; everything started was stopped."
+    )
+    return 0 if all(ok for *_, ok in checks) else 1
