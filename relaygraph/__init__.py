@@ -30,6 +30,7 @@ _HOMES: dict[str, str] = {
     "get_stream_writer": "relaygraph.runtime.context",
     "get_config": "relaygraph.runtime.context",
     "get_store": "relaygraph.runtime.context",
+    "get_task_id": "relaygraph.runtime.context",
     # messages
     "MessagesState": "relaygraph.runtime.messages",
     "add_messages": "relaygraph.runtime.messages",

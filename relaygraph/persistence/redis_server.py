@@ -337,6 +337,22 @@ class EmbeddedRedis:
         self._proc = None
         self._cleanup_dir()
 
+    def restart(self, timeout: float = 10.0) -> EmbeddedRedis:
+        """Stop the server and start it again on the same port and directory.
+
+        With ``appendonly=True`` the data comes back from the AOF (what a crashed and
+        restarted production Redis does); clients reconnect to the same URL.
+        """
+        if self._proc is not None:
+            _kill(self._proc, timeout)
+            self._proc = None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        binary = self._binary or find_valkey_server()
+        self._launch(binary, find_modules() if self.modules else ())
+        return self
+
     def _cleanup_dir(self) -> None:
         if self._given_dir is None and self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)

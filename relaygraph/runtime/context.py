@@ -16,7 +16,14 @@ from typing import Any
 from relaygraph.runtime.errors import GraphInterrupt, RelaygraphError
 from relaygraph.runtime.types import Interrupt
 
-__all__ = ["TaskContext", "get_config", "get_store", "get_stream_writer", "interrupt"]
+__all__ = [
+    "TaskContext",
+    "get_config",
+    "get_store",
+    "get_stream_writer",
+    "get_task_id",
+    "interrupt",
+]
 
 _UNSET: Any = object()
 
@@ -124,6 +131,15 @@ def get_stream_writer() -> Callable[[Any], None]:
 def get_config() -> dict[str, Any]:
     """The config of the running node's run."""
     return current_task().config
+
+
+def get_task_id() -> str:
+    """The running task's id: the same on every retry and every worker that runs it.
+
+    Use it as the idempotency key of a node's outside side effects (node execution is at
+    least once; the step's commit is exactly once).
+    """
+    return current_task().task_id
 
 
 def get_store() -> Any:

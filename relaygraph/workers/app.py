@@ -137,7 +137,7 @@ def build_engine(celery: Celery, registry: GraphRegistry | None = None) -> Engin
 def enqueuer(celery: Celery) -> Any:
     """The function the engine calls to put a node task on the broker."""
 
-    def enqueue(message: NodeMessage, queue: str, name: str) -> str:
+    def enqueue(message: NodeMessage, queue: str, name: str, **limits: float) -> str:
         result = celery.send_task(
             NODE_TASK,
             kwargs={
@@ -153,6 +153,7 @@ def enqueuer(celery: Celery) -> Any:
             },
             queue=queue,
             shadow=name,
+            **limits,
         )
         return result.id
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 import traceback
 from collections.abc import Callable, Generator
@@ -42,7 +43,7 @@ __all__ = ["Engine", "NodeMessage", "RetryLater"]
 
 log = logging.getLogger("relaygraph.workers")
 
-STREAM_MODES = frozenset({"values", "updates", "custom"})
+STREAM_MODES = frozenset({"values", "updates", "custom", "debug"})
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Engine:
         saver: Any,
         coordinator: Coordinator,
         settings: WorkerSettings,
-        enqueue: Callable[[NodeMessage, str, str], str | None],
+        enqueue: Callable[..., str | None],
         *,
         store: Any = None,
         worker_name: str = "worker",
@@ -236,8 +237,10 @@ class Engine:
             step, run_id, record["graph"], [(task.id, task.name) for task in tasks.values()]
         )
         self.coordinator.touch_run(thread_id, run_id, step=step.member(), status="running")
+        crash_point("after_register")
         for task in tasks.values():
-            queue = graph.nodes[task.name].options.get("queue") or self.settings.default_queue
+            options = graph.nodes[task.name].options
+            queue = options.get("queue") or self.settings.default_queue
             message = NodeMessage(
                 record["graph"],
                 thread_id,
@@ -248,11 +251,20 @@ class Engine:
                 run_id,
                 run.step,
             )
-            self.send(message, queue, f"node {record['graph']}.{task.name}")
+            self.send(message, queue, f"node {record['graph']}.{task.name}", options)
 
-    def send(self, message: NodeMessage, queue: str, name: str) -> None:
-        """Enqueue a node task and remember its broker id (so a cancel can revoke it)."""
-        broker_id = self.enqueue(message, queue, name)
+    def send(
+        self, message: NodeMessage, queue: str, name: str, options: dict[str, Any] | None = None
+    ) -> None:
+        """Enqueue a node task and remember its broker id (so a cancel can revoke it).
+
+        ``options`` are the node's ``add_node`` options: ``time_limit`` / ``soft_time_limit``
+        go to Celery with the message.
+        """
+        limits = {
+            k: v for k, v in (options or {}).items() if k in ("time_limit", "soft_time_limit")
+        }
+        broker_id = self.enqueue(message, queue, name, **limits)
         if broker_id:
             self.coordinator.redis.hset(message.step.key, f"c:{message.task_id}", broker_id)
 
@@ -293,6 +305,7 @@ class Engine:
             return acquired.status
         heartbeat = _Heartbeat(coordinator, step, task.id, acquired.epoch, self.settings.heartbeat)
         heartbeat.start()
+        crash_point("node_running")
         retry: tuple[float, BaseException] | None = None
         try:
             if task.id in done:
@@ -308,6 +321,7 @@ class Engine:
             raise RetryLater(*retry)
         result = coordinator.complete(step, task.id, acquired.epoch, status)
         if result == "last":
+            crash_point("before_barrier")
             self.barrier(message.graph, step, message.run_id)
         return status
 
@@ -388,6 +402,7 @@ class Engine:
             self._publish(
                 step.thread_id, run_id, run.finish_step(tasks), f"{step.checkpoint_id}:barrier"
             )
+            crash_point("after_commit")
         except CheckpointConflict:
             head = self.saver.get_tuple(make_config(step.thread_id, step.checkpoint_ns, ""))
             parent = (head.parent_config or {}).get("configurable", {}) if head else {}
@@ -461,6 +476,24 @@ class _Heartbeat:
                     return
             except Exception:  # a blip: the next beat retries, the lease has slack
                 log.warning("lease heartbeat failed", exc_info=True)
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for the crash tests: die here when ``RELAYGRAPH_CRASH_AT`` names it.
+
+    With ``RELAYGRAPH_CRASH_FLAG`` (a file path) only the first process to get here dies.
+    Points: ``node_running``, ``after_register``, ``before_barrier``, ``after_commit``.
+    """
+    if os.environ.get("RELAYGRAPH_CRASH_AT") != name:
+        return
+    flag = os.environ.get("RELAYGRAPH_CRASH_FLAG")
+    if flag:
+        try:
+            os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return
+    log.warning("crash point %s: exiting", name)
+    os._exit(137)
 
 
 def _describe(exc: BaseException) -> str:

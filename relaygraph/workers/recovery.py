@@ -88,7 +88,8 @@ class Sweeper:
             redis.zadd(LEASES, {member: now_ms() + grace_ms})
             name = info.get(f"n:{task_id}", "")
             graph = engine.graph(info["graph"], None)
-            queue = graph.nodes[name].options.get("queue") or engine.settings.default_queue
+            options = graph.nodes[name].options
+            queue = options.get("queue") or engine.settings.default_queue
             message = NodeMessage(
                 info["graph"],
                 step.thread_id,
@@ -98,7 +99,7 @@ class Sweeper:
                 epoch,
                 info["run"],
             )
-            engine.send(message, queue, f"node {info['graph']}.{name}")
+            engine.send(message, queue, f"node {info['graph']}.{name}", options)
             report.requeued.append(f"{step.thread_id}/{name}@{epoch}")
 
     def _sweep_barriers(self, report: SweepReport) -> None:
