@@ -555,9 +555,7 @@ class RedisSaver(BaseCheckpointSaver):
                 cache=scoped,
             )
             writes = self._decode_writes(entry[4], thread_id, ns, checkpoint_id)
-            parent = (
-                make_config(thread_id, ns, header.parent_id) if header.parent_id else None
-            )
+            parent = make_config(thread_id, ns, header.parent_id) if header.parent_id else None
             decoded.append(
                 (
                     position,
@@ -924,9 +922,7 @@ class RedisSaver(BaseCheckpointSaver):
                 config, checkpoint, metadata, new_versions, expected_head, **resend
             )
             keys = self.thread_keys(thread_id)
-            result = await self._acommit(
-                client, scripts["commit"], keys, args, run_id, thread_id
-            )
+            result = await self._acommit(client, scripts["commit"], keys, args, run_id, thread_id)
             outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
             if outcome is None:
                 self._prime(thread_id, ns, checkpoint)

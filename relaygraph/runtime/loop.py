@@ -431,9 +431,11 @@ def _record_outcome(run: Run, outcome: TaskOutcome) -> Generator[Any, Any, None]
     saver_writes: list[tuple[str, Any]] = []
     if outcome.new_resume_values is not None:
         saver_writes.append((RESUME, outcome.new_resume_values))
-    if outcome.claimed_null_resume and run.saver is not None and run.checkpoint_config.get(
-        "configurable", {}
-    ).get("checkpoint_id"):
+    if (
+        outcome.claimed_null_resume
+        and run.saver is not None
+        and run.checkpoint_config.get("configurable", {}).get("checkpoint_id")
+    ):
         # The Command(resume=...) answer now belongs to this task: never hand it out again.
         consumed = [(RESUME, {"value": None, "consumed": True})]
         yield SaverCall("put_writes", (run.checkpoint_config, consumed, NULL_TASK_ID))

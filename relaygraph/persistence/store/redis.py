@@ -496,8 +496,14 @@ class RedisStore(BaseStore):
             yield from self._rewrite_documents(reembed)
         yield [
             (
-                "HSET", self._meta_key, "fingerprint", self._fingerprint,
-                "dims", dims, "format", rq.DOC_FORMAT,
+                "HSET",
+                self._meta_key,
+                "fingerprint",
+                self._fingerprint,
+                "dims",
+                dims,
+                "format",
+                rq.DOC_FORMAT,
             )
         ]
         yield from self._wait_indexed()
@@ -537,9 +543,7 @@ class RedisStore(BaseStore):
             ]
             cursor = int(cursor)
             if keys:
-                replies = yield [
-                    ("JSON.GET", key, *(f"$.{p}" for p in paths)) for key in keys
-                ]
+                replies = yield [("JSON.GET", key, *(f"$.{p}" for p in paths)) for key in keys]
                 docs = []
                 for key, reply in zip(keys, replies, strict=True):
                     if reply is None:
@@ -566,8 +570,12 @@ class RedisStore(BaseStore):
                     else:
                         doc_vectors = got.get("$.vec") or []
                     doc = rq.build_document(
-                        got["$.ns"], got["$.key"], got["$.value"], doc_vectors,
-                        int(got.get("$.ttl_ms") or 0), got.get("$.vfields"),
+                        got["$.ns"],
+                        got["$.key"],
+                        got["$.value"],
+                        doc_vectors,
+                        int(got.get("$.ttl_ms") or 0),
+                        got.get("$.vfields"),
                     )
                     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))[:-1]
                     commands.append(("EVAL", _MIGRATE_SCRIPT, 1, key, body))
@@ -750,8 +758,18 @@ class RedisStore(BaseStore):
 
         def command(query: rq.Expr, start: int, count: int) -> tuple[Any, ...]:
             return (
-                "FT.SEARCH", self.name, rq.render(query), *_RETURN_ARGS,
-                "SORTBY", "seq", "DESC", "LIMIT", start, count, "DIALECT", 3,
+                "FT.SEARCH",
+                self.name,
+                rq.render(query),
+                *_RETURN_ARGS,
+                "SORTBY",
+                "seq",
+                "DESC",
+                "LIMIT",
+                start,
+                count,
+                "DIALECT",
+                3,
             )
 
         if exact:
@@ -821,9 +839,23 @@ class RedisStore(BaseStore):
             return []
         [reply] = yield [
             (
-                "FT.AGGREGATE", self.name, rq.render(expr), "LOAD", 3, "$.ns", "AS", "ns",
+                "FT.AGGREGATE",
+                self.name,
+                rq.render(expr),
+                "LOAD",
+                3,
+                "$.ns",
+                "AS",
+                "ns",
                 # Dialect 2: under dialect 3 RediSearch merges groups of loaded arrays.
-                "GROUPBY", 1, "@ns", "WITHCURSOR", "COUNT", _PAGE, "DIALECT", 2,
+                "GROUPBY",
+                1,
+                "@ns",
+                "WITHCURSOR",
+                "COUNT",
+                _PAGE,
+                "DIALECT",
+                2,
             )
         ]
         found: set[tuple[str, ...]] = set()
