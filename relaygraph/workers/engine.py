@@ -124,9 +124,9 @@ class Engine:
         record = {
             key: value.decode() for key, value in raw.items() if key not in ("input", "config")
         }
-        record["input"] = (
-            self.serde.loads(raw["input"], where="run input") if "input" in raw else None
-        )
+        # The input is decoded once the run's graph is loaded: importing the graph's module
+        # registers the application's types with the serializer.
+        record["input_bytes"] = raw.get("input")
         record["config"] = (
             self.serde.loads(raw["config"], where="run config") if "config" in raw else {}
         )
@@ -207,7 +207,9 @@ class Engine:
             # the head: applying the input again would apply it twice.
             applied = saved is not None and saved.metadata.get("run_id") == run_id
             if not applied:
-                self._publish(thread_id, run_id, run.begin(record["input"]), f"start:{run_id}")
+                data = record["input_bytes"]
+                input = self.serde.loads(data, where="run input") if data is not None else None
+                self._publish(thread_id, run_id, run.begin(input), f"start:{run_id}")
             self.coordinator.touch_run(thread_id, run_id, status="running")
         except Exception as exc:
             self.finish(thread_id, run_id, "error", _describe(exc))

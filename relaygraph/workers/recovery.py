@@ -134,7 +134,8 @@ class Sweeper:
                 continue
             step = StepRef(thread_id, "", head.checkpoint["id"], run_id)
             if redis.exists(step.key):
-                coordinator.touch_run(thread_id, run_id)  # steps in flight: leases cover them
+                coordinator.touch_run(thread_id, run_id)
+                self._reindex(step, report)
                 continue
             graph = engine.graph(record["graph"], record.get("fingerprint"))
             run = engine._run_for(graph, record, thread_id)
@@ -142,6 +143,35 @@ class Sweeper:
             coordinator.touch_run(thread_id, run_id)
             engine.schedule(graph, run, record)
             report.rescheduled.append(f"{thread_id}/{run_id}")
+
+    def _reindex(self, step: StepRef, report: SweepReport) -> None:
+        """Put a stalled step back into the indexes the other sweeps scan.
+
+        A worker that died between a script and its index update (a finished step's
+        barrier not yet indexed, say) left the step where no index points at it; the run
+        index finds the run again, and this makes the step findable.
+        """
+        engine = self.engine
+        redis, coordinator = engine.coordinator.redis, engine.coordinator
+        info = coordinator.step_info(step)
+        state = info.get("state")
+        if state == "barrier":
+            if int(info.get("bd") or 0) < now_ms() and coordinator.claim_barrier(step):
+                engine.barrier(info["graph"], step, info["run"])
+                report.barriers.append(f"{step.thread_id}@{step.checkpoint_id}")
+            else:
+                redis.zadd(BARRIERS, {step.member(): int(info.get("bd") or 0)}, nx=True)
+        elif state == "running":
+            open_tasks = {
+                key[2:]: status
+                for key, status in info.items()
+                if key.startswith("s:") and status in ("queued", "running")
+            }
+            for task_id, status in open_tasks.items():
+                deadline = int(info.get(f"d:{task_id}") or 0)
+                if status == "queued":
+                    deadline = int(info.get(f"q:{task_id}") or 0)
+                redis.zadd(LEASES, {step.member(task_id): deadline}, nx=True)
 
     # -- background thread --------------------------------------------------------------
 
