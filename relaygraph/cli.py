@@ -102,7 +102,7 @@ def runs(thread: Annotated[str, typer.Argument()]) -> None:
     for key in sorted(client.redis.scan_iter(match=f"{keys.base}:run:*", count=1000)):
         run_id = key.decode().rsplit(":", 1)[-1]
         info = {
-            k: v.decode(errors="replace")
+            k.decode(): v.decode(errors="replace")
             for k, v in client.redis.hgetall(key).items()
             if k not in (b"input", b"config")
         }
