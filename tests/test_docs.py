@@ -33,7 +33,7 @@ def markdown_examples() -> list[tuple[str, str]]:
 )
 def test_markdown_example_runs(name: str, code: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, name, "exec"), {"__name__": "__docs__"})
+    exec(compile(code, name, "exec", dont_inherit=True), {"__name__": "__docs__"})
 
 
 def public_modules() -> list[str]:
