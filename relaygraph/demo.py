@@ -13,43 +13,18 @@ from __future__ import annotations
 
 import sys
 import time
-import uuid
 from typing import Any
 
 from relaygraph import (
     END,
     START,
-    AIMessage,
     HumanMessage,
     InMemoryStore,
     MemorySaver,
     MessagesState,
     StateGraph,
 )
-
-
-def respond(state: MessagesState, *, store: Any, config: dict[str, Any]) -> dict[str, Any]:
-    """Remember what the user says; answer "what do you know", "forget ..." and "recall ..."."""
-    user_id = config.get("configurable", {}).get("user_id", "default")
-    namespace = ("users", user_id)
-    text = state["messages"][-1].content.lower()
-    if "what do you know" in text:
-        facts = [m.value["fact"] for m in store.search(namespace, limit=100)]
-        reply = f"I know: {', '.join(facts)}" if facts else "I don't know anything yet!"
-    elif text.startswith("forget "):
-        target = text.removeprefix("forget ").strip()
-        gone = [m.key for m in store.search(namespace, limit=100) if target in m.value["fact"]]
-        for key in gone:
-            store.delete(namespace, key)
-        reply = f"Forgot {len(gone)} fact(s) about {target!r}."
-    elif text.startswith("recall "):
-        query = text.removeprefix("recall ").strip()
-        hits = store.search(namespace, query=query, limit=1)
-        reply = f"Closest memory: {hits[0].value['fact']}" if hits else "Nothing to recall."
-    else:
-        store.put(namespace, str(uuid.uuid4()), {"fact": text})
-        reply = "Got it! I'll remember that."
-    return {"messages": [AIMessage(content=reply)]}
+from relaygraph.examples.assistant import respond
 
 
 def build_graph(store: InMemoryStore) -> Any:
