@@ -1,0 +1,84 @@
+"""docker-compose.yml: valid against the compose specification, and wired as documented.
+
+No container engine runs on the test machines, so the file is checked statically: the
+compose-spec JSON schema (vendored by the check-jsonschema package), then the wiring.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from relaygraph.workers.settings import WorkerSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
+    schema_file = (
+        importlib.resources.files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json"
+    )
+    schema = json.loads(schema_file.read_text())
+    jsonschema.validate(compose, schema)
+
+
+def test_the_schema_check_catches_a_broken_file(compose: dict[str, Any]) -> None:
+    schema_file = (
+        importlib.resources.files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json"
+    )
+    broken = {**compose, "services": {"worker": {"depends_on": {"redis": {"condition": 7}}}}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, json.loads(schema_file.read_text()))
+
+
+def test_workers_and_flower_use_the_redis_service(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("worker", "flower"):
+        env = services[name]["environment"]
+        assert env["RELAYGRAPH_REDIS_URL"] == "redis://redis:6379/0", name
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "healthcheck" in services["redis"]
+    assert "--appendonly" in services["redis"]["command"]
+    assert "redis-data:/data" in services["redis"]["volumes"]
+    assert set(compose["volumes"]) >= {"redis-data"}
+
+
+def test_workers_scale_and_shut_down_gracefully(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker"]
+    assert "container_name" not in worker and "ports" not in worker  # --scale worker=4
+    assert worker["stop_signal"] == "SIGTERM" and "stop_grace_period" in worker
+
+
+def test_flower_requires_basic_auth(compose: dict[str, Any]) -> None:
+    flower = compose["services"]["flower"]
+    assert flower["environment"]["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
+
+
+def test_postgres_is_optional(compose: dict[str, Any]) -> None:
+    assert compose["services"]["postgres"]["profiles"] == ["postgres"]
+
+
+def test_settings_names_exist(compose: dict[str, Any]) -> None:
+    fields = {f"RELAYGRAPH_{name.upper()}" for name in WorkerSettings.model_fields}
+    used = set(compose["x-relaygraph-env"]) | set(
+        re.findall(r"RELAYGRAPH_[A-Z_]+", (ROOT / ".env.example").read_text())
+    )
+    assert used <= fields, used - fields
+
+
+def test_dockerfile_runs_as_a_non_root_user() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^USER relaygraph$", text, re.M)
+    assert "FROM python:3.11-slim" in text
