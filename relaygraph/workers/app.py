@@ -164,6 +164,15 @@ def _start_sweeper(sender: Any = None, **_: Any) -> None:
     from relaygraph.workers.recovery import Sweeper
 
     celery = getattr(sender, "app", None) or app
+    settings = celery.relaygraph_settings
+    if settings.json_logs:
+        from relaygraph.workers.logs import configure_json_logging
+
+        configure_json_logging()
+    if settings.metrics_port:
+        from relaygraph.workers.metrics import start_metrics_server
+
+        start_metrics_server(settings.metrics_port)
     sweeper = Sweeper(get_engine(celery))
     sweeper.start_background(celery.relaygraph_settings.sweep_interval)
     _sweepers.append(sweeper)

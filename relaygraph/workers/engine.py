@@ -20,6 +20,7 @@ import copy
 import logging
 import os
 import threading
+import time
 import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -35,7 +36,9 @@ from relaygraph.runtime.effects import Emit
 from relaygraph.runtime.errors import GraphRecursionError
 from relaygraph.runtime.executor import run_task
 from relaygraph.runtime.loop import Run, pending_interrupts
+from relaygraph.workers import metrics
 from relaygraph.workers.coordination import Coordinator, StepRef
+from relaygraph.workers.logs import log_context
 from relaygraph.workers.registry import GraphRegistry
 from relaygraph.workers.settings import WorkerSettings
 
@@ -168,6 +171,7 @@ class Engine:
     def finish(self, thread_id: str, run_id: str, status: str, error: str = "") -> None:
         """Give the run its final status and start the thread's next queued run, if any."""
         next_run = self.coordinator.finish_run(thread_id, run_id, status, error)
+        metrics.count_run(status)
         self.emit(
             thread_id, run_id, f"end:{status}", Emit("status", {"status": status, "error": error})
         )
@@ -304,6 +308,8 @@ class Engine:
                 self.barrier(message.graph, step, message.run_id)
             return "exhausted"
         if acquired.status != "ok":
+            if acquired.status in ("finished", "busy", "stale"):
+                metrics.count_duplicate(acquired.status)
             return acquired.status
         heartbeat = _Heartbeat(coordinator, step, task.id, acquired.epoch, self.settings.heartbeat)
         heartbeat.start()
@@ -313,7 +319,20 @@ class Engine:
             if task.id in done:
                 status = "done"  # its writes were stored by an earlier attempt
             else:
-                status, retry = self._execute(run, task, resume_values, message, acquired.attempts)
+                context = log_context(
+                    thread_id=message.thread_id,
+                    run_id=message.run_id,
+                    node=task.name,
+                    step=message.step_number,
+                )
+                started = time.perf_counter()
+                with context:
+                    status, retry = self._execute(
+                        run, task, resume_values, message, acquired.attempts
+                    )
+                metrics.observe_node(
+                    message.graph, task.name, time.perf_counter() - started, status
+                )
         finally:
             heartbeat.stop()
         if not heartbeat.held:
@@ -405,6 +424,7 @@ class Engine:
                 step.thread_id, run_id, run.finish_step(tasks), f"{step.checkpoint_id}:barrier"
             )
             crash_point("after_commit")
+            metrics.count_step_committed(graph_name)
         except CheckpointConflict:
             head = self.saver.get_tuple(make_config(step.thread_id, step.checkpoint_ns, ""))
             parent = (head.parent_config or {}).get("configurable", {}) if head else {}

@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 
 from relaygraph.persistence.base import make_config
+from relaygraph.workers import metrics
 from relaygraph.workers.coordination import StepRef, now_ms
 from relaygraph.workers.engine import Engine, NodeMessage
 from relaygraph.workers.keys import BARRIERS, LEASES, RUNS
@@ -52,6 +53,8 @@ class Sweeper:
     def sweep(self) -> SweepReport:
         """One pass over the indexes."""
         report = SweepReport()
+        queue = self.engine.settings.default_queue
+        metrics.set_queue_depth(queue, int(self.engine.coordinator.redis.llen(queue)))
         self._sweep_leases(report)
         self._sweep_barriers(report)
         self._sweep_runs(report)
@@ -86,6 +89,9 @@ class Sweeper:
                     redis.zadd(LEASES, {member: max(deadline, now_ms() + 100)})
                 continue
             redis.zadd(LEASES, {member: now_ms() + grace_ms})
+            if status == "running":
+                metrics.count_lease_expiry()
+            metrics.count_recovery("task")
             name = info.get(f"n:{task_id}", "")
             graph = engine.graph(info["graph"], None)
             options = graph.nodes[name].options
@@ -114,6 +120,7 @@ class Sweeper:
             if coordinator.claim_barrier(step):
                 redis.zadd(BARRIERS, {member: now_ms() + coordinator.ttl_ms})
                 engine.barrier(info["graph"], step, info["run"])
+                metrics.count_recovery("barrier")
                 report.barriers.append(f"{step.thread_id}@{step.checkpoint_id}")
 
     def _sweep_runs(self, report: SweepReport) -> None:
@@ -142,6 +149,7 @@ class Sweeper:
             run.load(head)
             coordinator.touch_run(thread_id, run_id)
             engine.schedule(graph, run, record)
+            metrics.count_recovery("run")
             report.rescheduled.append(f"{thread_id}/{run_id}")
 
     def _reindex(self, step: StepRef, report: SweepReport) -> None:
@@ -158,6 +166,7 @@ class Sweeper:
         if state == "barrier":
             if int(info.get("bd") or 0) < now_ms() and coordinator.claim_barrier(step):
                 engine.barrier(info["graph"], step, info["run"])
+                metrics.count_recovery("barrier")
                 report.barriers.append(f"{step.thread_id}@{step.checkpoint_id}")
             else:
                 redis.zadd(BARRIERS, {step.member(): int(info.get("bd") or 0)}, nx=True)

@@ -35,6 +35,8 @@ class WorkerSettings(BaseSettings):
     stream_maxlen: int = Field(10_000, description="events kept per run stream")
     stream_ttl: int = Field(7 * 24 * 3600, description="seconds a run's events are kept")
     default_queue: str = Field("relaygraph", description="queue of nodes without queue=")
+    metrics_port: int | None = Field(None, description="serve Prometheus /metrics on this port")
+    json_logs: bool = Field(False, description="log JSON lines with thread/run/node/step")
 
     @property
     def heartbeat(self) -> float:
