@@ -82,3 +82,13 @@ def test_dockerfile_runs_as_a_non_root_user() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^USER relaygraph$", text, re.M)
     assert "FROM python:3.11-slim" in text
+
+
+def test_every_setting_is_documented() -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    missing = [
+        name
+        for name in WorkerSettings.model_fields
+        if f"`RELAYGRAPH_{name.upper()}`" not in operations
+    ]
+    assert not missing, f"settings missing from docs/operations.md: {missing}"
