@@ -1,0 +1,78 @@
+"""Graphs and a bare Celery app for bench/distributed.py (imported by worker processes)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from typing import Any, TypedDict
+
+from celery import Celery
+
+from relaygraph import START, StateGraph
+
+
+class Hops(TypedDict):
+    n: int
+
+
+def _hop(state: Hops) -> dict[str, int]:
+    return {"n": state["n"] + 1}
+
+
+def _chain(length: int) -> Any:
+    builder = StateGraph(Hops)
+    names = [f"h{i}" for i in range(length)]
+    for name in names:
+        builder.add_node(name, _hop)
+    builder.add_edge(START, names[0])
+    for first, second in itertools.pairwise(names):
+        builder.add_edge(first, second)
+    return builder.compile()
+
+
+def _slow() -> Any:
+    def slow(state: Hops) -> dict[str, int]:
+        marker = os.environ.get("BENCH_MARKER")
+        if marker:
+            with open(marker, "w") as out:
+                out.write(str(os.getpid()))
+        time.sleep(float(os.environ.get("BENCH_SLOW", "2")))
+        return {"n": state["n"] + 1}
+
+    builder = StateGraph(Hops).add_node("before", _hop).add_node("slow", slow)
+    builder.add_node("after", _hop)
+    builder.add_edge(START, "before").add_edge("before", "slow").add_edge("slow", "after")
+    return builder.compile()
+
+
+chain50 = _chain(50)
+short3 = _chain(3)
+slow = _slow()
+GRAPHS = ",".join(f"{n}=bench._fixtures:{n}" for n in ("chain50", "short3", "slow"))
+
+# A bare Celery chain on the same broker: a task that enqueues itself, the baseline hop.
+bare = Celery("bare", broker=os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/0"))
+bare.conf.update(task_acks_late=True, worker_prefetch_multiplier=1, task_ignore_result=True)
+
+
+@bare.task(name="bench.hop")
+def hop(remaining: int, key: str) -> None:
+    """Enqueue itself ``remaining`` more times, then record the end time under ``key``."""
+    if remaining > 0:
+        hop.apply_async(args=[remaining - 1, key], queue="bare")
+        return
+    import redis
+
+    redis.Redis.from_url(bare.conf.broker_url).set(key, repr(time.time()))
+
+
+@bare.task(name="bench.sleep", acks_late=True)
+def sleep_task(seconds: float, key: str) -> None:
+    """Sleep, then record that it ran (Celery's own redelivery test)."""
+    import redis
+
+    client = redis.Redis.from_url(bare.conf.broker_url)
+    client.incr(key + ":started")
+    time.sleep(seconds)
+    client.set(key, repr(time.time()))
