@@ -89,19 +89,32 @@ class Coordinator:
             self.redis.zadd(LEASES, {step.member(tid): deadline for tid, _ in tasks})
         return created
 
+    def _pipeline(self, calls: list[tuple[str, list[str], list[Any]]], extra: Any = None) -> list:
+        """Scripts (and index updates ``extra(pipe)``) in one round trip; their replies."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name, keys, args in calls:
+            self._scripts[name](keys=keys, args=args, client=pipe)
+        if extra is not None:
+            extra(pipe)
+        return pipe.execute()[: len(calls)]
+
     def acquire(
         self, step: StepRef, task_id: str, epoch: int, max_attempts: int, worker: str
     ) -> Acquired:
-        """Take a task's lease (counting the attempt) before running it."""
-        reply = self._run(
-            "acquire",
-            [step.key],
-            [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker],
+        """Take a task's lease (counting the attempt) before running it.
+
+        The lease index entry is written in the same round trip, before the answer is
+        known: an entry for a task that did not get the lease is dropped by the sweeper.
+        """
+        run_key = ThreadKeys(step.thread_id).run(step.run_id)
+        args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
+        deadline = now_ms() + self.ttl_ms
+        (reply,) = self._pipeline(
+            [("acquire", [step.key, run_key], args)],
+            lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}),
         )
         status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
         last = len(reply) > 3 and int(reply[3]) == 1
-        if status == "ok":
-            self.redis.zadd(LEASES, {step.member(task_id): now_ms() + self.ttl_ms})
         return Acquired(status, int(reply[1]), int(reply[2]), last)
 
     def heartbeat(self, step: StepRef, task_id: str, epoch: int) -> bool:
@@ -116,14 +129,22 @@ class Coordinator:
         return bool(self._run("release", [step.key], [task_id, epoch, now_ms()]))
 
     def complete(self, step: StepRef, task_id: str, epoch: int, status: str) -> str:
-        """Record the task's end; ``"last"`` means the caller must run the barrier."""
-        reply = self._run("complete", [step.key], [task_id, epoch, status, now_ms(), self.ttl_ms])
-        result = reply.decode() if isinstance(reply, bytes) else reply
-        if result in ("ok", "last", "dup"):
-            self.redis.zrem(LEASES, step.member(task_id))
-        if result == "last":
-            self.redis.zadd(BARRIERS, {step.member(): now_ms() + self.ttl_ms})
-        return result
+        """Record the task's end; ``"last"`` means the caller must run the barrier.
+
+        One round trip: the script, dropping the task's lease entry, and (in case this is
+        the last task) the step's barrier entry, which the sweeper drops again when the
+        step turns out not to be in its barrier.
+        """
+        deadline = now_ms() + self.ttl_ms
+
+        def indexes(pipe: Any) -> None:
+            pipe.zrem(LEASES, step.member(task_id))
+            pipe.zadd(BARRIERS, {step.member(): deadline})
+
+        (reply,) = self._pipeline(
+            [("complete", [step.key], [task_id, epoch, status, now_ms(), self.ttl_ms])], indexes
+        )
+        return reply.decode() if isinstance(reply, bytes) else reply
 
     def requeue(self, step: StepRef, task_id: str, queued_grace_ms: int) -> int:
         """Recovery: a new epoch for a task whose lease expired, or -1."""
@@ -186,29 +207,41 @@ class Coordinator:
     def touch_run(self, thread_id: str, run_id: str, **fields: Any) -> None:
         """Record progress of a run (and any changed fields)."""
         keys = ThreadKeys(thread_id)
+        pipe = self.redis.pipeline(transaction=False)
         if fields:
-            self.redis.hset(keys.run(run_id), mapping={**fields, "updated": now_ms()})
-        self.redis.zadd(RUNS, {json.dumps([thread_id, run_id]): now_ms()})
+            pipe.hset(keys.run(run_id), mapping={**fields, "updated": now_ms()})
+        pipe.zadd(RUNS, {json.dumps([thread_id, run_id]): now_ms()})
+        pipe.execute()
+
+    def run_status(self, thread_id: str, run_id: str) -> str | None:
+        """Just the run's status (one small read)."""
+        value = self.redis.hget(ThreadKeys(thread_id).run(run_id), "status")
+        return value.decode() if value else None
 
     def run_info(self, thread_id: str, run_id: str) -> dict[str, bytes]:
         """The run hash (values as bytes)."""
         raw = self.redis.hgetall(ThreadKeys(thread_id).run(run_id))
         return {k.decode(): v for k, v in raw.items()}
 
-    def emit_event(
+    def emit_events(
         self,
         thread_id: str,
         run_id: str,
-        event_key: str,
-        fields: dict[str, Any],
+        events: list[tuple[str, dict[str, Any]]],
         *,
         maxlen: int,
         ttl: int,
-    ) -> str | None:
-        """Append an event to the run's stream once per ``event_key``."""
+    ) -> None:
+        """Append ``(event key, fields)`` events to the run's stream in one round trip, in
+        order, each once per event key (a retried node never repeats one)."""
+        if not events:
+            return
         keys = ThreadKeys(thread_id)
-        args: list[Any] = [event_key, maxlen, ttl]
-        for name, value in fields.items():
-            args.extend((name, value))
-        reply = self._run("emit_event", [keys.events(run_id), keys.event_keys(run_id)], args)
-        return reply.decode() if isinstance(reply, bytes) else reply
+        stream_keys = [keys.events(run_id), keys.event_keys(run_id)]
+        calls = []
+        for event_key, fields in events:
+            args: list[Any] = [event_key, maxlen, ttl]
+            for name, value in fields.items():
+                args.extend((name, value))
+            calls.append(("emit_event", stream_keys, args))
+        self._pipeline(calls)

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,7 @@ class Engine:
         self.worker_name = worker_name
         self.serde = Serializer()
         self._graphs: dict[str, Any] = {}
+        self._records: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     # -- graphs and runs -------------------------------------------------------------
 
@@ -119,8 +121,25 @@ class Engine:
             self._graphs[name] = bound
         return bound
 
-    def run_record(self, thread_id: str, run_id: str) -> dict[str, Any]:
-        """The run's record, with its input and config decoded."""
+    def run_record(self, thread_id: str, run_id: str, *, fresh: bool = True) -> dict[str, Any]:
+        """The run's record, with its config decoded.
+
+        A run's graph, config and input never change, so node tasks and barriers read
+        them from a small per-process cache (``fresh=False``); its status changes, so code
+        that decides on it reads it on its own (:meth:`Coordinator.run_status`).
+        """
+        key = (thread_id, run_id)
+        if not fresh and key in self._records:
+            self._records.move_to_end(key)
+            return self._records[key]
+        record = self._read_record(thread_id, run_id)
+        if record.get("start_step") is not None:  # started: the immutable part is complete
+            self._records[key] = record
+            while len(self._records) > 1024:
+                self._records.popitem(last=False)
+        return record
+
+    def _read_record(self, thread_id: str, run_id: str) -> dict[str, Any]:
         raw = self.coordinator.run_info(thread_id, run_id)
         if not raw:
             raise LookupError(f"run {run_id!r} of thread {thread_id!r} does not exist")
@@ -148,22 +167,36 @@ class Engine:
     ) -> Any:
         """Drive ``effects`` with the saver, sending its stream chunks to the run's stream."""
         driver = drive(None, effects, self.saver)  # type: ignore[arg-type] - runs no tasks
-        sequence = 0
-        while True:
-            try:
-                emit = next(driver)
-            except StopIteration as stop:
-                return stop.value
-            self.emit(thread_id, run_id, f"{event_prefix}:{sequence}", emit)
-            sequence += 1
+        events: list[tuple[str, Emit]] = []
+        try:
+            while True:
+                try:
+                    emit = next(driver)
+                except StopIteration as stop:
+                    return stop.value
+                events.append((f"{event_prefix}:{len(events)}", emit))
+        finally:
+            self.emit_many(thread_id, run_id, events)  # one round trip, in order
 
     def emit(self, thread_id: str, run_id: str, event_key: str, emit: Emit) -> None:
         """Append one stream chunk to the run's event stream (once per event key)."""
-        self.coordinator.emit_event(
+        self.emit_many(thread_id, run_id, [(event_key, emit)])
+
+    def emit_many(self, thread_id: str, run_id: str, events: list[tuple[str, Emit]]) -> None:
+        """Append stream chunks to the run's event stream, in order, in one round trip."""
+        self.coordinator.emit_events(
             thread_id,
             run_id,
-            event_key,
-            {"mode": emit.mode, "data": self.serde.dumps(emit.payload, where=f"{emit.mode} event")},
+            [
+                (
+                    key,
+                    {
+                        "mode": emit.mode,
+                        "data": self.serde.dumps(emit.payload, where=f"{emit.mode} event"),
+                    },
+                )
+                for key, emit in events
+            ],
             maxlen=self.settings.stream_maxlen,
             ttl=self.settings.stream_ttl,
         )
@@ -223,7 +256,7 @@ class Engine:
     def schedule(self, graph: Any, run: Run, record: dict[str, Any]) -> None:
         """Register the next step of ``run`` and enqueue its tasks, or finish the run."""
         thread_id, run_id = run.thread_id or "", record["run_id"]
-        if self.run_record(thread_id, run_id).get("status") not in ("pending", "running"):
+        if self.coordinator.run_status(thread_id, run_id) not in ("pending", "running"):
             return  # cancelled or interrupted by another submission: schedule nothing more
         run.stop = int(record.get("start_step", run.step)) + run.recursion_limit + 1
         try:
@@ -277,9 +310,7 @@ class Engine:
     def run_node(self, message: NodeMessage, *, allow_retry: bool = True) -> str:
         """Run one node task under a lease; returns what happened (for logs and tests)."""
         coordinator, step = self.coordinator, message.step
-        record = self.run_record(message.thread_id, message.run_id)
-        if record.get("status") not in ("pending", "running"):
-            return "cancelled"
+        record = self.run_record(message.thread_id, message.run_id, fresh=False)
         try:
             graph = self.graph(message.graph, record.get("fingerprint"))
         except Exception as exc:  # another version of the graph: refuse, fail the run
@@ -382,8 +413,8 @@ class Engine:
 
     def barrier(self, graph_name: str, step: StepRef, run_id: str) -> None:
         """Apply a finished step and commit the next checkpoint, or end the run."""
-        record = self.run_record(step.thread_id, run_id)
-        if record.get("status") not in ("pending", "running"):
+        record = self.run_record(step.thread_id, run_id, fresh=False)
+        if self.coordinator.run_status(step.thread_id, run_id) not in ("pending", "running"):
             self.coordinator.set_step_state(step, "cancelled")
             return
         graph = self.graph(graph_name, record.get("fingerprint"))
@@ -487,8 +518,7 @@ class _Heartbeat:
         """Stop renewing; ``held`` says whether the lease was still ours at the end."""
         self._stop.set()
         self._thread.join()
-        if self.held:
-            self.held = self.coordinator.heartbeat(self.step, self.task_id, self.epoch)
+        # No final renewal: complete.lua refuses a stale epoch anyway.
 
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):

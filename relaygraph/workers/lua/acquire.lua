@@ -1,5 +1,5 @@
 -- Take the lease of a task before running it.
--- KEYS[1] step hash
+-- KEYS[1] step hash, KEYS[2] the run's hash (a run no longer active runs nothing more)
 -- ARGV: task_id, epoch, now_ms, ttl_ms, max_attempts, worker
 -- Returns {status, epoch, attempts[, last]}:
 --   ok: run it under the returned epoch; finished/stale/busy/cancelled/missing: do nothing;
@@ -10,6 +10,10 @@ local epoch, now, ttl, max_attempts = tonumber(ARGV[2]), tonumber(ARGV[3]), tonu
 if redis.call('EXISTS', key) == 0 then return {'missing', 0, 0} end
 local state = redis.call('HGET', key, 'state')
 if state == 'cancelled' then return {'cancelled', 0, 0} end
+local run_status = redis.call('HGET', KEYS[2], 'status')
+if run_status and run_status ~= 'pending' and run_status ~= 'running' then
+  return {'cancelled', 0, 0}
+end
 local status = redis.call('HGET', key, 's:' .. tid)
 if not status then return {'missing', 0, 0} end
 local current = tonumber(redis.call('HGET', key, 'e:' .. tid))
