@@ -261,11 +261,23 @@ class ResolvedCache:
             self._data.move_to_end((channel, version))
         return list(value)
 
-    def put(self, channel: str, version: str, value: Any) -> None:
-        """Remember a resolved list (evicting the least recently used)."""
+    def put(
+        self, channel: str, version: str, value: Any, base: tuple[str, int] | None = None
+    ) -> None:
+        """Remember a resolved list (evicting the least recently used).
+
+        ``base`` = ``(version, length)`` says ``value`` extends the list cached at that
+        version item for item: only the new items then need the immutability check.
+        """
         if self.maxsize <= 0 or not isinstance(value, list):
             return
-        if not _all_shareable(value):
+        checked = 0
+        if base is not None:
+            with self._lock:
+                cached = self._data.get((channel, base[0]))
+            if cached is not None and len(cached) == base[1] <= len(value):
+                checked = base[1]
+        if not _all_shareable(value[checked:] if checked else value):
             return  # mutable items (dicts, lists, unfrozen models) must not be shared
         value = list(value)
         with self._lock:

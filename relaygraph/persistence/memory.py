@@ -86,8 +86,10 @@ class _ScopedCache:
     def get(self, channel: str, version: str) -> Any:
         return self._cache.get(self._prefix + channel, version)
 
-    def put(self, channel: str, version: str, value: Any) -> None:
-        self._cache.put(self._prefix + channel, version, value)
+    def put(
+        self, channel: str, version: str, value: Any, base: tuple[str, int] | None = None
+    ) -> None:
+        self._cache.put(self._prefix + channel, version, value, base)
 
 
 class InMemorySaver(BaseCheckpointSaver):
@@ -257,9 +259,10 @@ class InMemorySaver(BaseCheckpointSaver):
             # (only lists of immutable items are kept, see ResolvedCache).
             scoped = _ScopedCache(self._cache, thread_id, checkpoint_ns)
             values = checkpoint.get("channel_values") or {}
+            appends = checkpoint.get("channel_appends") or {}
             for channel, version in wanted.items():
                 if isinstance(values.get(channel), list):
-                    scoped.put(channel, version, values[channel])
+                    scoped.put(channel, version, values[channel], appends.get(channel))
         return make_config(thread_id, checkpoint_ns, checkpoint_id)
 
     def put_writes(

@@ -136,9 +136,11 @@ class _ScopedCache:
             return list(self._known[channel, version])
         return self._saver._cache.get(self._scope + channel, version)
 
-    def put(self, channel: str, version: str, value: Any) -> None:
+    def put(
+        self, channel: str, version: str, value: Any, base: tuple[str, int] | None = None
+    ) -> None:
         if isinstance(value, list):
-            self._saver._cache.put(self._scope + channel, version, value)
+            self._saver._cache.put(self._scope + channel, version, value, base)
             self._saver._remember(self._scope, channel, version)
 
 
@@ -666,9 +668,10 @@ class RedisSaver(BaseCheckpointSaver):
             return
         scoped = _ScopedCache(self, self._scope(thread_id, ns), {})
         versions = checkpoint.get("channel_versions") or {}
+        appends = checkpoint.get("channel_appends") or {}
         for channel, value in (checkpoint.get("channel_values") or {}).items():
             if isinstance(value, list) and channel in versions:
-                scoped.put(channel, versions[channel], value)
+                scoped.put(channel, versions[channel], value, appends.get(channel))
 
     def _needs_registry(self, run_id: str | None, thread_id: str) -> bool:
         """Whether a commit must also record run -> thread (always with a TTL, to refresh it)."""

@@ -126,8 +126,16 @@ class BinaryOperatorAggregate(BaseChannel):
         if not values:
             return False
         value = self.value
+        # A reducer may offer a variant for folding into its own earlier result
+        # (``add_messages`` skips re-checking the whole history).
+        reducer = getattr(self.reducer, "channel_reducer", None)
         for item in values:
-            value = item if value is MISSING else self.reducer(value, item)
+            if value is MISSING:
+                # the first write: through the full reducer when a trusted variant exists,
+                # so the value it folds into later is one it made
+                value = item if reducer is None else self.reducer(item, [])
+            else:
+                value = (reducer or self.reducer)(value, item)
         self.value = value
         return True
 

@@ -391,7 +391,20 @@ def add_messages(left: Messages, right: Messages) -> list[BaseMessage]:
     >>> [m.content for m in add_messages(longer, RemoveMessage(id=longer[1].id))]
     ['hi', 'how are you?']
     """
-    base = _normalized_left(left)
+    return _fold(_normalized_left(left), right)
+
+
+def _add_to_channel(left: list[BaseMessage], right: Messages) -> list[BaseMessage]:
+    """:func:`add_messages` for a channel's own value, which an earlier fold normalized.
+
+    The runtime folds a message channel only through this reducer (from its empty start,
+    or from a value it stored), so re-checking every old message's type and id on every
+    step would make a step's cost grow with the conversation.
+    """
+    return _fold(left, right)
+
+
+def _fold(base: list[BaseMessage], right: Messages) -> list[BaseMessage]:
     incoming, merge = _normalized_right(right)
     cut = _last_remove_all(incoming) if merge else None
     if cut is not None:
@@ -471,3 +484,6 @@ class MessagesState(TypedDict):
     """A state with one key, ``messages``, merged by :func:`add_messages`."""
 
     messages: Annotated[list[AnyMessage], add_messages]
+
+
+add_messages.channel_reducer = _add_to_channel  # type: ignore[attr-defined]
