@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,86 +32,40 @@ from bench._fixtures import GRAPHS  # noqa: E402
 from relaygraph.persistence.base import make_config  # noqa: E402
 from relaygraph.persistence.redis_server import EmbeddedRedis  # noqa: E402
 from relaygraph.workers.client import Client  # noqa: E402
+from relaygraph.workers.local_fleet import LocalFleet  # noqa: E402
 from relaygraph.workers.settings import WorkerSettings  # noqa: E402
 
 
-class Workers:
-    """Worker subprocesses (each its own process group, so SIGKILL takes the pool too)."""
+class Workers(LocalFleet):
+    """relaygraph workers and bare Celery workers on the benchmark's Redis."""
 
     def __init__(self, url: str, logs: Path, **env: str) -> None:
-        self.logs = logs
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "RELAYGRAPH_REDIS_URL": url,
-            "RELAYGRAPH_GRAPHS": GRAPHS,
-            "BENCH_BROKER": url,
-            **env,
-        }
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, argv: list[str], ready: bytes = b"ready.") -> None:
-        log = self.logs / f"{name}.log"
-        self.procs[name] = subprocess.Popen(
-            argv,
-            env=self.env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        super().__init__(
+            {
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "RELAYGRAPH_REDIS_URL": url,
+                "RELAYGRAPH_GRAPHS": GRAPHS,
+                "BENCH_BROKER": url,
+                **env,
+            },
+            logs,
             cwd=ROOT,
         )
-        deadline = time.monotonic() + 90
-        while ready not in log.read_bytes():
-            if time.monotonic() > deadline or self.procs[name].poll() is not None:
-                raise RuntimeError(f"{name} did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.1)
+
+    @property
+    def procs(self) -> dict[str, Any]:
+        return self.processes
 
     def relaygraph(self, name: str, concurrency: int = 1) -> None:
-        self.start(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "relaygraph.cli",
-                "worker",
-                "--concurrency",
-                str(concurrency),
-                "--hostname",
-                f"{name}@%h",
-                "--loglevel",
-                "info",
-            ],
-        )
+        self.start_worker(name, concurrency=concurrency)
 
     def bare(self, name: str) -> None:
-        self.start(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "bench._fixtures:bare",
-                "worker",
-                "--queues",
-                "bare",
-                "--concurrency",
-                "1",
-                "--hostname",
-                f"{name}@%h",
-                "--loglevel",
-                "info",
-            ],
-        )
-
-    def kill(self, name: str) -> None:
-        process = self.procs.pop(name)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-    def stop(self) -> None:
-        for name in list(self.procs):
-            self.kill(name)
+        argv = [sys.executable, "-m", "celery", "-A", "bench._fixtures:bare", "worker",
+                "--queues", "bare", "--concurrency", "1", "--hostname", f"{name}@%h",
+                "--loglevel", "info"]  # fmt: skip
+        self.start(name, argv)
+        self.wait_for(name, b"ready.")
 
 
 def hop_latency(url: str, logs: Path, repeats: int) -> tuple[list[float], list[float]]:

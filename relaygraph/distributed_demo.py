@@ -6,16 +6,11 @@ Everything it starts it stops again, also on Ctrl-C or an error. Started by
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,82 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from relaygraph.persistence.redis_server import EmbeddedRedis, free_port
+from relaygraph.workers.local_fleet import LocalFleet
 
 console = Console()
 GRAPHS = "assistant=relaygraph.examples.assistant:graph"
-
-
-class _Fleet:
-    """Worker and Flower subprocesses sharing one environment; all stopped on exit."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs = env, logs
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, argv: list[str]) -> None:
-        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - lives with the process
-        self.processes[name] = subprocess.Popen(
-            argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def start_worker(self, name: str) -> None:
-        self.start(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "relaygraph.cli",
-                "worker",
-                "--concurrency",
-                "1",
-                "--hostname",
-                f"{name}@%h",
-            ],
-        )
-
-    def wait_for(self, name: str, text: bytes, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        path = self.logs / f"{name}.log"
-        while time.monotonic() < deadline:
-            if text in path.read_bytes():
-                return
-            if self.processes[name].poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"{name} did not start; its log:\n{path.read_text()[-2000:]}")
-
-    def kill(self, name: str) -> None:
-        process = self.processes.pop(name)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-    def holder_of(self, pid: int) -> str | None:
-        for name, process in self.processes.items():
-            with contextlib.suppress(ProcessLookupError):
-                if os.getpgid(pid) == process.pid:
-                    return name
-        return None
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-        self.processes.clear()
-
-
-@contextlib.contextmanager
-def _fleet(env: dict[str, str], logs: Path) -> Iterator[_Fleet]:
-    fleet = _Fleet(env, logs)
-    try:
-        yield fleet
-    finally:
-        fleet.stop()
 
 
 def _say(client: Any, thread: str, text: str, user: str = "alice") -> tuple[str, str, float]:
@@ -153,23 +76,11 @@ def run_distributed() -> int:
                 "FLOWER_UNAUTHENTICATED_API": "true",  # the demo reads its task list
             }
             flower_port = free_port()
-            with _fleet(env, logs) as fleet:
+            with LocalFleet(env, logs) as fleet:
                 status.update("starting two workers and Flower...")
                 for name in ("worker1", "worker2"):
-                    fleet.start_worker(name)
-                fleet.start(
-                    "flower",
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "relaygraph.workers.app",
-                        "flower",
-                        f"--port={flower_port}",
-                        "--address=127.0.0.1",
-                    ],
-                )
+                    fleet.start_worker(name, wait=False)
+                fleet.start_flower(flower_port)
                 for name in ("worker1", "worker2"):
                     fleet.wait_for(name, b"ready.")
                 settings = WorkerSettings(redis_url=redis_server.url, graphs=GRAPHS)
