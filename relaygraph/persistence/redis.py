@@ -75,7 +75,7 @@ try:  # redis is the optional "redis" extra; the module still imports without it
 except ImportError:  # pragma: no cover
     NoScriptError = type("NoScriptError", (Exception,), {})  # type: ignore[assignment,misc]
 
-__all__ = ["AsyncRedisSaver", "RedisSaver", "thread_tag"]
+__all__ = ["AsyncRedisSaver", "PreparedPut", "PreparedRead", "RedisSaver", "thread_tag"]
 
 _LUA_DIR = Path(__file__).with_name("redis_lua")
 _SCRIPTS = ("commit", "writes", "read", "window", "drop", "dump", "restore")
@@ -891,6 +891,85 @@ class RedisSaver(BaseCheckpointSaver):
             for key in [k for k in self._runs_seen if k[0] in run_ids]:
                 del self._runs_seen[key]
 
+    # -- protocol hooks: the distributed executor composes these into its own scripts --
+
+    def script_source(self, name: str) -> str:
+        """The Lua source of one of the saver's scripts (prelude included).
+
+        The distributed executor wraps it in a Lua function of its own scripts, so a
+        commit and the coordination state it depends on change in one atomic script.
+        """
+        if name not in _SCRIPTS:
+            raise ValueError(f"unknown RedisSaver script {name!r}; known: {', '.join(_SCRIPTS)}")
+        return _script_source(name)
+
+    def prepare_read(self, config: dict[str, Any]) -> PreparedRead:
+        """What :meth:`get_tuple` sends, for a caller that pipelines it with other commands.
+
+        Run ``read`` with ``keys`` and ``args``, then hand the reply to :meth:`finish_read`.
+        """
+        thread_id = thread_id_of(config)
+        ns = _plain("checkpoint_ns", checkpoint_ns_of(config))
+        checkpoint_id = checkpoint_id_of(config)
+        known = self._known(thread_id, ns)
+        if checkpoint_id is None:
+            args = self._read_args(known, ns, "head", [ns])
+        else:
+            args = self._read_args(known, ns, "ids", [ns, checkpoint_id])
+        return PreparedRead(thread_id, self.thread_keys(thread_id), args, known)
+
+    def finish_read(self, prepared: PreparedRead, reply: Any) -> CheckpointTuple | None:
+        """The checkpoint tuple from a ``read`` reply of :meth:`prepare_read`'s request."""
+        tuples = self._build_tuples(prepared.thread_id, reply, prepared.known)
+        return tuples[0] if tuples else None
+
+    def prepare_put(
+        self,
+        config: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: dict[str, str],
+        *,
+        expected_head: str | Any | None = ANY_HEAD,
+    ) -> PreparedPut:
+        """The ``commit`` script's keys and arguments for :meth:`put`'s commit.
+
+        The caller runs them inside its own script; a reply other than ``{"ok"}`` means
+        nothing was stored (the caller falls back to :meth:`put`). After ``{"ok"}`` it
+        must call :meth:`put_done`.
+        """
+        thread_id, ns, checkpoint_id, run_id, args = self._put_args(
+            config, checkpoint, metadata, new_versions, expected_head
+        )
+        return PreparedPut(thread_id, ns, checkpoint_id, run_id, self.thread_keys(thread_id), args)
+
+    def registry_commands(self, pipe: Any, prepared: PreparedPut) -> None:
+        """Queue on ``pipe`` the run -> thread record a commit of ``prepared`` needs, if any.
+
+        It lives in the run's own slot, so it is never part of the thread's script.
+        """
+        if prepared.run_id is not None and self._needs_registry(
+            prepared.run_id, prepared.thread_id
+        ):
+            self._registry_pipe(pipe, prepared.run_id, prepared.thread_id)
+
+    def put_done(self, prepared: PreparedPut, checkpoint: Checkpoint) -> dict[str, Any]:
+        """Book-keeping after an outside script committed ``prepared``; its config."""
+        if prepared.run_id is not None:
+            self._ran(prepared.run_id, prepared.thread_id)
+        self._prime(prepared.thread_id, prepared.ns, checkpoint)
+        return make_config(prepared.thread_id, prepared.ns, prepared.checkpoint_id)
+
+    def prepare_writes(
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> list[Any]:
+        """The ``writes`` script's arguments for :meth:`put_writes` (keys: ``thread_keys``)."""
+        return self._writes_args(config, writes, task_id, task_path)[1]
+
     # -- async API -------------------------------------------------------------------
 
     async def aget_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
@@ -1079,6 +1158,28 @@ class RedisSaver(BaseCheckpointSaver):
         with self._lock:
             for key in [k for k in self._runs_seen if k[0] in run_ids]:
                 del self._runs_seen[key]
+
+
+@dataclass(frozen=True)
+class PreparedRead:
+    """A ``read`` request built by :meth:`RedisSaver.prepare_read`."""
+
+    thread_id: str
+    keys: list[str]
+    args: list[Any]
+    known: dict[tuple[str, str], Any]
+
+
+@dataclass(frozen=True)
+class PreparedPut:
+    """A ``commit`` request built by :meth:`RedisSaver.prepare_put`."""
+
+    thread_id: str
+    ns: str
+    checkpoint_id: str
+    run_id: str | None
+    keys: list[str]
+    args: list[Any]
 
 
 @dataclass(frozen=True)
