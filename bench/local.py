@@ -8,6 +8,9 @@ checkpoint. Each measurement alternates the two libraries round by round (so mac
 noise hits both alike) and reports medians; the ratio column is relaygraph / LangGraph
 (below 1 means relaygraph is faster). Targets (issue 2): per-step overhead at most half of
 LangGraph's, and a step's cost that does not grow with the thread's length.
+
+The tables are printed and saved to ``bench/results/local.json`` (``bench/report.py``
+turns them into docs/benchmarks.md's tables and PNG plots).
 """
 
 from __future__ import annotations
@@ -15,10 +18,20 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._results import Plot, Table, print_table, save
+
+#: Turns per window of the long-thread case (its early and late rows, and its plot points).
+WINDOW = 20
 
 
 def _libs() -> dict[str, SimpleNamespace]:
@@ -105,9 +118,8 @@ def bench_linear(libs: dict[str, SimpleNamespace], rounds: int) -> dict[str, lis
     return samples
 
 
-def bench_long_thread(
-    libs: dict[str, SimpleNamespace], turns: int = 200
-) -> dict[str, dict[str, list[float]]]:
+def bench_long_thread(libs: dict[str, SimpleNamespace], turns: int = 200) -> dict[str, list[float]]:
+    """Seconds per turn of one thread grown to ``turns`` turns, per library, in turn order."""
     graphs = {name: echo_graph(lib) for name, lib in libs.items()}
     per_turn: dict[str, list[float]] = {name: [] for name in libs}
     for _turn in range(turns):
@@ -115,10 +127,7 @@ def bench_long_thread(
             msg = libs[name].HumanMessage(content="Hello again")
             config = {"configurable": {"thread_id": "long"}}
             per_turn[name].append(_timed(graph.invoke, {"messages": [msg]}, config))
-    window = 20
-    return {
-        name: {"early": times[:window], "late": times[-window:]} for name, times in per_turn.items()
-    }
+    return per_turn
 
 
 def bench_put_get(libs: dict[str, SimpleNamespace], rounds: int) -> dict[str, list[float]]:
@@ -145,36 +154,87 @@ def _put_get(saver: Any, saved: Any, config: dict[str, Any], versions: dict[str,
     saver.get_tuple(stored)
 
 
-def _ms(values: list[float]) -> str:
-    return f"{statistics.median(values) * 1000:8.3f}"
+def _ms(values: list[float]) -> float:
+    """Median of ``values`` (seconds) in milliseconds."""
+    return statistics.median(values) * 1000
+
+
+def comparison_table(
+    cases: list[tuple[str, list[float], list[float]]], theirs: str, notes: list[str]
+) -> Table:
+    """The side-by-side table: per case LangGraph's and relaygraph's medians, and the ratio."""
+    table = Table(
+        "In-process executor vs LangGraph",
+        ["case (median)", theirs, "relaygraph", "ratio"],
+        notes=["ratio = relaygraph / LangGraph (below 1: relaygraph is faster)", *notes],
+        plot=Plot("bar", x="case (median)", y=[theirs, "relaygraph"], ylabel="ms", log=True),
+        formats={theirs: ".3f", "relaygraph": ".3f", "ratio": ".2f"},
+    )
+    for label, langgraph, ours in cases:
+        table.add(
+            label, _ms(langgraph), _ms(ours), statistics.median(ours) / statistics.median(langgraph)
+        )
+    return table
+
+
+def growth_table(per_turn: dict[str, list[float]], theirs: str) -> Table:
+    """The long thread's cost per turn, median per window of turns (a line each)."""
+    table = Table(
+        "Cost of a turn as one thread grows",
+        ["turns", theirs, "relaygraph"],
+        notes=[f"median of each {WINDOW} turns, by the window's last turn"],
+        plot=Plot("line", x="turns", y=[theirs, "relaygraph"], ylabel="ms per turn (median)"),
+        formats={theirs: ".3f", "relaygraph": ".3f"},
+    )
+    langgraph, ours = per_turn["langgraph"], per_turn["relaygraph"]
+    for first in range(0, len(ours), WINDOW):
+        window = slice(first, first + WINDOW)
+        table.add(first + WINDOW, _ms(langgraph[window]), _ms(ours[window]))
+    return table
 
 
 def main() -> None:
+    """Run every case, print the tables and save them to bench/results/local.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
     libs = _libs()
-    rows: list[tuple[str, list[float], list[float]]] = []
+    cases: list[tuple[str, list[float], list[float]]] = []
     for label, result in (
         ("echo invoke, MemorySaver (ms)", bench_echo(libs, args.rounds)),
-        ("10-node linear, per step (ms)", bench_linear(libs, args.rounds)),
-        ("put+get_tuple, 100 msgs (ms)", bench_put_get(libs, args.rounds)),
+        ("10-node linear graph, per step (ms)", bench_linear(libs, args.rounds)),
+        ("put + get_tuple of a 100-message checkpoint (ms)", bench_put_get(libs, args.rounds)),
     ):
-        rows.append((label, result["langgraph"], result["relaygraph"]))
-    long = bench_long_thread(libs)
-    rows.append(
-        ("turn 1-20 of a thread (ms)", long["langgraph"]["early"], long["relaygraph"]["early"])
+        cases.append((label, result["langgraph"], result["relaygraph"]))
+    per_turn = bench_long_thread(libs)
+    turns = len(per_turn["relaygraph"])
+    early = {name: times[:WINDOW] for name, times in per_turn.items()}
+    late = {name: times[-WINDOW:] for name, times in per_turn.items()}
+    cases.append(
+        (
+            f"a turn early in a thread (turns 1-{WINDOW}, ms)",
+            early["langgraph"],
+            early["relaygraph"],
+        )
     )
-    rows.append(
-        ("turn 181-200 of a thread (ms)", long["langgraph"]["late"], long["relaygraph"]["late"])
+    cases.append(
+        (
+            f"a turn late in a thread (turns {turns - WINDOW + 1}-{turns}, ms)",
+            late["langgraph"],
+            late["relaygraph"],
+        )
     )
-    print(f"{'case (median)':<32}{'langgraph':>10}{'relaygraph':>12}{'ratio':>8}")
-    for label, theirs, ours in rows:
-        ratio = statistics.median(ours) / statistics.median(theirs)
-        print(f"{label:<32}{_ms(theirs):>10}{_ms(ours):>12}{ratio:>8.2f}")
-    for name in ("langgraph", "relaygraph"):
-        growth = statistics.median(long[name]["late"]) / statistics.median(long[name]["early"])
-        print(f"{name}: a turn at 200 costs {growth:.2f}x a turn at 1-20")
+    ratios = {n: statistics.median(late[n]) / statistics.median(early[n]) for n in per_turn}
+    growth = [
+        f"{name}: a turn at {turns} costs {ratios[name]:.2f}x a turn at 1-{WINDOW}"
+        for name in ("langgraph", "relaygraph")
+    ]
+    theirs = f"LangGraph {version('langgraph')}"
+    tables = [comparison_table(cases, theirs, growth), growth_table(per_turn, theirs)]
+    for table in tables:
+        print_table(table)
+    path = save("local", tables, f"python bench/local.py --rounds {args.rounds}")
+    print(f"\nsaved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
 
 
 if __name__ == "__main__":
