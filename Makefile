@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,16 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
+# `make bench` runs every benchmark (each saves bench/results/<name>.json), then the report;
+# `make report` only redraws docs/img/bench-*.png and docs/benchmarks.md's tables from them.
+BENCHMARKS := $(filter-out bench/report.py,$(wildcard bench/[!_]*.py))
+
 bench: $(STAMP)
-	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in $(BENCHMARKS); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python bench/report.py
+
+report: $(STAMP)
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV)
