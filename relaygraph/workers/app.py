@@ -45,7 +45,9 @@ def create_app(settings: WorkerSettings | None = None) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         worker_send_task_events=True,
-        task_send_sent_event=True,
+        # Flower lists a task from its task-received event on (with its kwargs); the sent
+        # event only adds queued tasks to the list, for one more broker write per hop.
+        task_send_sent_event=settings.sent_events,
         task_track_started=True,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
@@ -72,7 +74,7 @@ def create_app(settings: WorkerSettings | None = None) -> Celery:
     ) -> str:
         """Run one node of one superstep of a thread (ids only in the message)."""
         message = NodeMessage(
-            graph, thread_id, checkpoint_ns, checkpoint_id, task_id, epoch, run_id
+            graph, thread_id, checkpoint_ns, checkpoint_id, task_id, epoch, run_id, step, node
         )
         try:
             return get_engine(celery).run_node(message)
@@ -123,10 +125,11 @@ def build_engine(celery: Celery, registry: GraphRegistry | None = None) -> Engin
                 "fields": [f.strip() for f in settings.store_fields.split(",") if f.strip()],
             }
         store = RedisStore.from_conn_string(settings.store_url, index=index)
+    saver = RedisSaver.from_conn_string(settings.redis_url)
     return Engine(
         registry or GraphRegistry(settings.graphs),
-        RedisSaver.from_conn_string(settings.redis_url),
-        Coordinator(client, lease_ttl=settings.lease_ttl),
+        saver,
+        Coordinator(client, lease_ttl=settings.lease_ttl, saver=saver),
         settings,
         enqueuer(celery),
         store=store,
@@ -137,7 +140,9 @@ def build_engine(celery: Celery, registry: GraphRegistry | None = None) -> Engin
 def enqueuer(celery: Celery) -> Any:
     """The function the engine calls to put a node task on the broker."""
 
-    def enqueue(message: NodeMessage, queue: str, name: str, **limits: float) -> str:
+    def enqueue(
+        message: NodeMessage, queue: str, name: str, task_id: str | None = None, **limits: float
+    ) -> str:
         result = celery.send_task(
             NODE_TASK,
             kwargs={
@@ -149,10 +154,11 @@ def enqueuer(celery: Celery) -> Any:
                 "epoch": message.epoch,
                 "run_id": message.run_id,
                 "step": message.step_number,
-                "node": name.split(".", 1)[-1],
+                "node": message.node or name.split(".", 1)[-1],
             },
             queue=queue,
             shadow=name,
+            task_id=task_id,
             **limits,
         )
         return result.id

@@ -13,11 +13,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
 
-__all__ = ["Acquired", "Coordinator", "StepRef", "now_ms"]
+__all__ = ["Acquired", "Coordinator", "StepRef", "compose", "event_args", "now_ms"]
 
 _LUA = Path(__file__).with_name("lua")
+_COMPOSED = ("finish_task", "hop")  # need the saver's scripts as functions (see compose)
+_SLICE = """local function slice(t, from, n)
+  local out = {}
+  for i = 0, n - 1 do out[i + 1] = t[from + i] end
+  return out
+end
+"""
+
+
+def compose(parts: dict[str, str], body: str) -> str:
+    """One Lua script: each part's source as ``local function <name>(KEYS, ARGV)``, then
+    ``body``, which calls them with its own slices of keys and arguments.
+
+    A part's ``KEYS``/``ARGV`` are its parameters, so its source runs unchanged (its
+    ``return`` returns from the function). Every key stays in the thread's slot.
+    """
+    functions = "".join(
+        f"local function {name}(KEYS, ARGV)\n{source}\nend\n" for name, source in parts.items()
+    )
+    return _SLICE + functions + body
 
 
 def now_ms() -> int:
@@ -64,12 +86,23 @@ class Acquired:
 class Coordinator:
     """Runs the protocol's scripts with a redis-py client (``decode_responses`` off)."""
 
-    def __init__(self, redis: Any, *, lease_ttl: float = 5.0) -> None:
+    def __init__(self, redis: Any, *, lease_ttl: float = 5.0, saver: Any = None) -> None:
         self.redis = redis
         self.ttl_ms = int(lease_ttl * 1000)
-        self._scripts = {
-            path.stem: redis.register_script(path.read_text()) for path in _LUA.glob("*.lua")
-        }
+        self.saver = saver
+        sources = {path.stem: path.read_text() for path in _LUA.glob("*.lua")}
+        composed = {name: sources.pop(name) for name in _COMPOSED}
+        self._scripts = {name: redis.register_script(text) for name, text in sources.items()}
+        if saver is not None:  # scripts that change checkpoints and coordination at once
+            parts = {
+                "saver_commit": saver.script_source("commit"),
+                "saver_writes": saver.script_source("writes"),
+                "register_step": sources["register_step"],
+                "emit_event": sources["emit_event"],
+            }
+            for name, body in composed.items():
+                self._scripts[name] = redis.register_script(compose(parts, body))
+            self._scripts["saver_read"] = redis.register_script(saver.script_source("read"))
 
     def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return self._scripts[name](keys=keys, args=args)
@@ -90,13 +123,30 @@ class Coordinator:
         return created
 
     def _pipeline(self, calls: list[tuple[str, list[str], list[Any]]], extra: Any = None) -> list:
-        """Scripts (and index updates ``extra(pipe)``) in one round trip; their replies."""
+        """Scripts (and index updates ``extra(pipe)``) in one round trip; their replies.
+
+        ``EVALSHA`` straight away (redis-py's own script pipelining asks ``SCRIPT EXISTS``
+        first: a second round trip). A script the server does not know yet (first use, or
+        a restarted server) is loaded and run again on its own, so the calls of one
+        pipeline must not depend on each other's order.
+        """
         pipe = self.redis.pipeline(transaction=False)
         for name, keys, args in calls:
-            self._scripts[name](keys=keys, args=args, client=pipe)
+            pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
         if extra is not None:
             extra(pipe)
-        return pipe.execute()[: len(calls)]
+        replies = pipe.execute(raise_on_error=False)
+        for reply in replies[len(calls) :]:
+            if isinstance(reply, Exception):
+                raise reply
+        out = []
+        for (name, keys, args), reply in zip(calls, replies, strict=False):
+            if isinstance(reply, NoScriptError):
+                reply = self._scripts[name](keys=keys, args=args)  # loads it, runs it once
+            elif isinstance(reply, Exception):
+                raise reply
+            out.append(reply)
+        return out
 
     def acquire(
         self, step: StepRef, task_id: str, epoch: int, max_attempts: int, worker: str
@@ -113,9 +163,7 @@ class Coordinator:
             [("acquire", [step.key, run_key], args)],
             lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}),
         )
-        status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
-        last = len(reply) > 3 and int(reply[3]) == 1
-        return Acquired(status, int(reply[1]), int(reply[2]), last)
+        return _acquired(reply)
 
     def heartbeat(self, step: StepRef, task_id: str, epoch: int) -> bool:
         """Renew the lease; False when the task was taken over (stop writing)."""
@@ -145,6 +193,109 @@ class Coordinator:
             [("complete", [step.key], [task_id, epoch, status, now_ms(), self.ttl_ms])], indexes
         )
         return reply.decode() if isinstance(reply, bytes) else reply
+
+    def acquire_and_read(
+        self,
+        step: StepRef,
+        task_id: str,
+        epoch: int,
+        max_attempts: int,
+        worker: str,
+        read: Any,
+    ) -> tuple[Acquired, Any]:
+        """:meth:`acquire` and the saver's read of the step's checkpoint, one round trip.
+
+        ``read`` is a :meth:`RedisSaver.prepare_read` request; the second item is the raw
+        reply for :meth:`RedisSaver.finish_read`. The read is independent of the lease: a
+        task that does not get the lease just drops it.
+        """
+        run_key = ThreadKeys(step.thread_id).run(step.run_id)
+        args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
+        deadline = now_ms() + self.ttl_ms
+        raw, reply = self._pipeline(
+            [("saver_read", read.keys, read.args), ("acquire", [step.key, run_key], args)],
+            lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}),
+        )
+        return _acquired(reply), raw
+
+    def finish_task(
+        self,
+        step: StepRef,
+        task_id: str,
+        epoch: int,
+        status: str,
+        saver_keys: list[str],
+        sections: list[tuple[str, list[Any]]],
+    ) -> str:
+        """Store a task's writes and events and record its end under its epoch.
+
+        ``sections`` are ``("writes", saver writes arguments)`` (from
+        :meth:`RedisSaver.prepare_writes`) and ``("event", emit arguments)`` (from
+        :func:`event_args`). Answers as :meth:`complete`; a stale epoch stores nothing.
+        """
+        keys = ThreadKeys(step.thread_id)
+        deadline = now_ms() + self.ttl_ms
+        args: list[Any] = [task_id, epoch, status, now_ms(), self.ttl_ms]
+        for name, values in sections:
+            args += [name, len(values), *values]
+        script_keys = [
+            *saver_keys,
+            step.key,
+            keys.events(step.run_id),
+            keys.event_keys(step.run_id),
+        ]
+
+        def indexes(pipe: Any) -> None:
+            pipe.zrem(LEASES, step.member(task_id))
+            pipe.zadd(BARRIERS, {step.member(): deadline})
+
+        (reply,) = self._pipeline([("finish_task", script_keys, args)], indexes)
+        return _text(reply)
+
+    def hop(
+        self,
+        step: StepRef,
+        task_id: str,
+        epoch: int,
+        saver_keys: list[str],
+        sections: list[tuple[str, list[Any]]],
+        next_step: StepRef | None,
+        next_tasks: list[str],
+        extra: Any = None,
+    ) -> list[str]:
+        """Finish a single-task step in one script (hop.lua) and update the indexes.
+
+        ``sections`` start with the saver's commit; the reply is ``["ok"]``, a refusal
+        (``["refused", why]``) or the commit's own answer — in both of the latter nothing
+        was stored. ``extra(pipe)`` adds commands of other slots (the saver's run
+        registry) to the same round trip.
+        """
+        keys = ThreadKeys(step.thread_id)
+        member = next_step.member() if next_step is not None and next_tasks else ""
+        args: list[Any] = [task_id, epoch, now_ms(), member]
+        for name, values in sections:
+            args += [name, len(values), *values]
+        script_keys = [
+            *saver_keys,
+            step.key,
+            keys.run(step.run_id),
+            next_step.key if next_step is not None else step.key,
+            keys.events(step.run_id),
+            keys.event_keys(step.run_id),
+        ]
+        deadline = now_ms() + self.ttl_ms
+
+        def indexes(pipe: Any) -> None:
+            if extra is not None:
+                extra(pipe)
+            pipe.zrem(LEASES, step.member(task_id))
+            if member:
+                assert next_step is not None
+                pipe.zadd(LEASES, {next_step.member(tid): deadline for tid in next_tasks})
+            pipe.zadd(RUNS, {json.dumps([step.thread_id, step.run_id]): now_ms()})
+
+        (reply,) = self._pipeline([("hop", script_keys, args)], indexes)
+        return [_text(part) for part in reply]
 
     def requeue(self, step: StepRef, task_id: str, queued_grace_ms: int) -> int:
         """Recovery: a new epoch for a task whose lease expired, or -1."""
@@ -238,10 +389,25 @@ class Coordinator:
             return
         keys = ThreadKeys(thread_id)
         stream_keys = [keys.events(run_id), keys.event_keys(run_id)]
-        calls = []
-        for event_key, fields in events:
-            args: list[Any] = [event_key, maxlen, ttl]
-            for name, value in fields.items():
-                args.extend((name, value))
-            calls.append(("emit_event", stream_keys, args))
+        calls = [
+            ("emit_event", stream_keys, event_args(event_key, fields, maxlen=maxlen, ttl=ttl))
+            for event_key, fields in events
+        ]
         self._pipeline(calls)
+
+
+def event_args(event_key: str, fields: dict[str, Any], *, maxlen: int, ttl: int) -> list[Any]:
+    """emit_event.lua's arguments for one event (also a section of finish_task / hop)."""
+    args: list[Any] = [event_key, maxlen, ttl]
+    for name, value in fields.items():
+        args.extend((name, value))
+    return args
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _acquired(reply: list[Any]) -> Acquired:
+    last = len(reply) > 3 and int(reply[3]) == 1
+    return Acquired(_text(reply[0]), int(reply[1]), int(reply[2]), last)

@@ -22,23 +22,26 @@ import os
 import threading
 import time
 import traceback
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from relaygraph.persistence.base import make_config
 from relaygraph.persistence.errors import CheckpointConflict
+from relaygraph.persistence.redis import PreparedPut
 from relaygraph.persistence.serde import Serializer
 from relaygraph.runtime.algorithm import should_interrupt
 from relaygraph.runtime.constants import ERROR, INTERRUPT
 from relaygraph.runtime.drivers import drive
-from relaygraph.runtime.effects import Emit
+from relaygraph.runtime.effects import Emit, SaverCall
 from relaygraph.runtime.errors import GraphRecursionError
 from relaygraph.runtime.executor import run_task
 from relaygraph.runtime.loop import Run, pending_interrupts
 from relaygraph.workers import metrics
-from relaygraph.workers.coordination import Coordinator, StepRef
+from relaygraph.workers.coordination import Acquired, Coordinator, StepRef, event_args, now_ms
+from relaygraph.workers.leases import LeaseKeeper
 from relaygraph.workers.logs import log_context
 from relaygraph.workers.registry import GraphRegistry
 from relaygraph.workers.settings import WorkerSettings
@@ -63,6 +66,9 @@ class NodeMessage:
     run_id: str
     step_number: int = -1
     """The superstep's number (shown in Flower; the protocol uses the checkpoint id)."""
+    node: str = ""
+    """The task's node: lets the worker take the lease and read the checkpoint in one round
+    trip (its retry budget depends on the node). Empty: read first, then take the lease."""
 
     @property
     def step(self) -> StepRef:
@@ -104,6 +110,7 @@ class Engine:
         self.store = store
         self.worker_name = worker_name
         self.serde = Serializer()
+        self.leases = LeaseKeeper(coordinator.heartbeat, settings.heartbeat)
         self._graphs: dict[str, Any] = {}
         self._records: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
@@ -187,18 +194,8 @@ class Engine:
         self.coordinator.emit_events(
             thread_id,
             run_id,
-            [
-                (
-                    key,
-                    {
-                        "mode": emit.mode,
-                        "data": self.serde.dumps(emit.payload, where=f"{emit.mode} event"),
-                    },
-                )
-                for key, emit in events
-            ],
-            maxlen=self.settings.stream_maxlen,
-            ttl=self.settings.stream_ttl,
+            [(key, self._event_fields(emit)) for key, emit in events],
+            **self._stream_limits(),
         )
 
     def finish(self, thread_id: str, run_id: str, status: str, error: str = "") -> None:
@@ -278,36 +275,52 @@ class Engine:
         self.coordinator.touch_run(thread_id, run_id, step=step.member(), status="running")
         crash_point("after_register")
         for task in tasks.values():
-            options = graph.nodes[task.name].options
-            queue = options.get("queue") or self.settings.default_queue
-            message = NodeMessage(
-                record["graph"],
-                thread_id,
-                run.ns,
-                run.checkpoint["id"],
-                task.id,
-                0,
-                run_id,
-                run.step,
-            )
-            self.send(message, queue, f"node {record['graph']}.{task.name}", options)
+            self._send_task(record, run, task)
+
+    def _send_task(
+        self, record: dict[str, Any], run: Run, task: Any, broker_id: str | None = None
+    ) -> None:
+        """Enqueue the first attempt (epoch 0) of a task of ``run``'s current step."""
+        options = run.graph.nodes[task.name].options
+        queue = options.get("queue") or self.settings.default_queue
+        message = NodeMessage(
+            record["graph"],
+            run.thread_id or "",
+            run.ns,
+            run.checkpoint["id"],
+            task.id,
+            0,
+            record["run_id"],
+            run.step,
+            task.name,
+        )
+        self.send(message, queue, f"node {record['graph']}.{task.name}", options, broker_id)
 
     def send(
-        self, message: NodeMessage, queue: str, name: str, options: dict[str, Any] | None = None
+        self,
+        message: NodeMessage,
+        queue: str,
+        name: str,
+        options: dict[str, Any] | None = None,
+        broker_id: str | None = None,
     ) -> None:
         """Enqueue a node task and remember its broker id (so a cancel can revoke it).
 
         ``options`` are the node's ``add_node`` options: ``time_limit`` / ``soft_time_limit``
-        go to Celery with the message.
+        go to Celery with the message. A ``broker_id`` given was stored with the step
+        already (by hop.lua) and becomes the Celery task id.
         """
         limits = {
             k: v for k, v in (options or {}).items() if k in ("time_limit", "soft_time_limit")
         }
-        broker_id = self.enqueue(message, queue, name, **limits)
-        if broker_id:
-            self.coordinator.redis.hset(message.step.key, f"c:{message.task_id}", broker_id)
+        if broker_id is not None:
+            self.enqueue(message, queue, name, task_id=broker_id, **limits)
+            return
+        sent = self.enqueue(message, queue, name, **limits)
+        if sent:
+            self.coordinator.redis.hset(message.step.key, f"c:{message.task_id}", sent)
 
-    def run_node(self, message: NodeMessage, *, allow_retry: bool = True) -> str:
+    def run_node(self, message: NodeMessage) -> str:
         """Run one node task under a lease; returns what happened (for logs and tests)."""
         coordinator, step = self.coordinator, message.step
         record = self.run_record(message.thread_id, message.run_id, fresh=False)
@@ -317,23 +330,25 @@ class Engine:
             self.finish(message.thread_id, message.run_id, "error", _describe(exc))
             return "refused"
         run = self._run_for(graph, record, message.thread_id)
-        saved = self.saver.get_tuple(
-            make_config(message.thread_id, message.checkpoint_ns, message.checkpoint_id)
-        )
+        saved, acquired = self._read_and_acquire(graph, message)
         if saved is None:
+            if acquired is not None and acquired.status == "ok":
+                coordinator.release(step, message.task_id, acquired.epoch)
             return "missing-checkpoint"
         run.load(saved)
         tasks, done, resume_values = run.plan()
         task = tasks.get(message.task_id)
-        if task is None:
+        if task is None or (message.node and task.name != message.node):
+            if acquired is not None and acquired.status == "ok":
+                coordinator.release(step, message.task_id, acquired.epoch)
             raise LookupError(
-                f"task {message.task_id} is not a task of checkpoint {message.checkpoint_id}: "
-                "the graph changed under the run"
+                f"task {message.task_id} ({message.node or 'node unknown'}) is not a task of "
+                f"checkpoint {message.checkpoint_id}: the graph changed under the run"
             )
-        node = graph.nodes[task.name]
-        policy = node.retry_policy
-        budget = max(policy.max_attempts if policy else 1, self.settings.max_attempts)
-        acquired = coordinator.acquire(step, task.id, message.epoch, budget, self.worker_name)
+        if acquired is None:
+            acquired = coordinator.acquire(
+                step, task.id, message.epoch, self._budget(graph, task.name), self.worker_name
+            )
         if acquired.status == "exhausted":
             if acquired.last:
                 self.barrier(message.graph, step, message.run_id)
@@ -342,10 +357,10 @@ class Engine:
             if acquired.status in ("finished", "busy", "stale"):
                 metrics.count_duplicate(acquired.status)
             return acquired.status
-        heartbeat = _Heartbeat(coordinator, step, task.id, acquired.epoch, self.settings.heartbeat)
-        heartbeat.start()
+        lease = self.leases.hold(step, task.id, acquired.epoch)
         crash_point("node_running")
         retry: tuple[float, BaseException] | None = None
+        recorded = _Captured()
         try:
             if task.id in done:
                 status = "done"  # its writes were stored by an earlier attempt
@@ -358,24 +373,58 @@ class Engine:
                 )
                 started = time.perf_counter()
                 with context:
-                    status, retry = self._execute(
+                    status, retry, recorded = self._execute(
                         run, task, resume_values, message, acquired.attempts
                     )
                 metrics.observe_node(
                     message.graph, task.name, time.perf_counter() - started, status
                 )
         finally:
-            heartbeat.stop()
-        if not heartbeat.held:
+            held = self.leases.release(lease)
+        if not held:
             return "fenced"
         if retry is not None:
             coordinator.release(step, task.id, acquired.epoch)
             raise RetryLater(*retry)
-        result = coordinator.complete(step, task.id, acquired.epoch, status)
+        if status == "done" and len(tasks) == 1 and task.id not in done:
+            hopped = self._hop(run, record, message, task, tasks, acquired.epoch, recorded)
+            if hopped:
+                return status
+        sections = [("writes", w) for w in recorded.writes] + self._event_sections(recorded.events)
+        saver_keys = self.saver.thread_keys(message.thread_id)
+        result = coordinator.finish_task(
+            step, task.id, acquired.epoch, status, saver_keys, sections
+        )
         if result == "last":
             crash_point("before_barrier")
             self.barrier(message.graph, step, message.run_id)
         return status
+
+    def _budget(self, graph: Any, node: str) -> int:
+        """Attempts a task of ``node`` gets: its RetryPolicy's, or the worker default."""
+        policy = graph.nodes[node].retry_policy
+        return max(policy.max_attempts if policy else 1, self.settings.max_attempts)
+
+    def _read_and_acquire(self, graph: Any, message: NodeMessage) -> tuple[Any, Acquired | None]:
+        """The step's checkpoint, and the task's lease when the message names its node.
+
+        Both in one round trip; a message without a node name (an older sender) reads
+        first and leaves the lease to the caller (None), which learns the node from the
+        plan.
+        """
+        config = make_config(message.thread_id, message.checkpoint_ns, message.checkpoint_id)
+        if message.node not in graph.nodes:
+            return self.saver.get_tuple(config), None
+        read = self.saver.prepare_read(config)
+        acquired, reply = self.coordinator.acquire_and_read(
+            message.step,
+            message.task_id,
+            message.epoch,
+            self._budget(graph, message.node),
+            self.worker_name,
+            read,
+        )
+        return self.saver.finish_read(read, reply), acquired
 
     def _execute(
         self,
@@ -384,8 +433,9 @@ class Engine:
         resume_values: dict[str, list[Any]],
         message: NodeMessage,
         attempt: int,
-    ) -> tuple[str, tuple[float, BaseException] | None]:
-        """Run the node once; its status, and (delay, error) when its RetryPolicy retries it."""
+    ) -> tuple[str, tuple[float, BaseException] | None, _Captured]:
+        """Run the node once: its status, (delay, error) when its RetryPolicy retries it,
+        and the writes and events to record (not stored yet: see :meth:`run_node`)."""
         run.resuming = bool(pending_interrupts(run.pending))
         task_run = run.task_run(task, resume_values)
         sequence = [0]
@@ -404,12 +454,136 @@ class Engine:
             and attempt < policy.max_attempts
             and policy.should_retry(outcome.error)
         ):
-            return "retry", (policy.interval(attempt), outcome.error)
+            return "retry", (policy.interval(attempt), outcome.error), _Captured()
         prefix = f"{message.checkpoint_id}:{task.id}"
-        self._publish(message.thread_id, message.run_id, run.record(outcome), prefix)
+        recorded = self._capture(run.record(outcome), prefix)
         if outcome.error is not None:
-            return "error", None
-        return ("interrupted" if outcome.interrupts else "done"), None
+            return "error", None, recorded
+        return ("interrupted" if outcome.interrupts else "done"), None, recorded
+
+    def _capture(self, effects: Generator[Any, Any, Any], event_prefix: str) -> _Captured:
+        """Run a generator of the run loop without I/O: its saver writes and commit become
+        script arguments, its stream chunks events, for one script to store at once."""
+        captured = _Captured()
+        value: Any = None
+        while True:
+            try:
+                effect = effects.send(value)
+            except StopIteration as stop:
+                captured.result = stop.value
+                return captured
+            value = None
+            if isinstance(effect, Emit):
+                captured.events.append((f"{event_prefix}:{len(captured.events)}", effect))
+            elif isinstance(effect, SaverCall) and effect.method == "put_writes":
+                args = self.saver.prepare_writes(*effect.args, **effect.kwargs)
+                if len(args) > 3:  # three header arguments, then the writes
+                    captured.writes.append(args)
+            elif isinstance(effect, SaverCall) and effect.method == "put":
+                config, checkpoint = effect.args[0], effect.args[1]
+                captured.put = self.saver.prepare_put(*effect.args, **effect.kwargs)
+                captured.committed = checkpoint
+                value = make_config(
+                    config["configurable"]["thread_id"],
+                    config["configurable"].get("checkpoint_ns", ""),
+                    checkpoint["id"],
+                )
+            else:
+                raise TypeError(f"a node task cannot capture {effect!r}")
+
+    def _event_sections(self, events: list[tuple[str, Emit]]) -> list[tuple[str, list[Any]]]:
+        return [
+            ("event", event_args(key, self._event_fields(emit), **self._stream_limits()))
+            for key, emit in events
+        ]
+
+    def _event_fields(self, emit: Emit) -> dict[str, Any]:
+        return {
+            "mode": emit.mode,
+            "data": self.serde.dumps(emit.payload, where=f"{emit.mode} event"),
+        }
+
+    def _stream_limits(self) -> dict[str, int]:
+        return {"maxlen": self.settings.stream_maxlen, "ttl": self.settings.stream_ttl}
+
+    def _hop(
+        self,
+        run: Run,
+        record: dict[str, Any],
+        message: NodeMessage,
+        task: Any,
+        tasks: dict[str, Any],
+        epoch: int,
+        recorded: _Captured,
+    ) -> bool:
+        """The step's only task succeeded: commit the next checkpoint and register the next
+        step in the same script that records the task (hop.lua), then enqueue the next
+        step. False when the script refused (nothing stored): the caller then takes the
+        step-by-step path, which handles every case (cancelled, fenced, conflict).
+
+        This is the barrier of a one-task step run where the task ran: the same
+        ``Run.finish_step`` and planning as :meth:`barrier` and :meth:`schedule`, so the
+        checkpoints are the same as in-process.
+        """
+        graph, step, run_id = run.graph, message.step, message.run_id
+        barrier = self._capture(run.finish_step(tasks), f"{step.checkpoint_id}:barrier")
+        if barrier.put is None or barrier.committed is None:
+            return False
+        end, next_tasks = self._after_commit(graph, run, record, tasks)
+        sections: list[tuple[str, list[Any]]] = [("commit", barrier.put.args)]
+        sections += [("writes", w) for w in recorded.writes]
+        sections += self._event_sections(recorded.events + barrier.events)
+        next_step = StepRef(step.thread_id, run.ns, run.checkpoint["id"], run_id)
+        broker_ids = {tid: str(uuid.uuid4()) for tid in next_tasks}
+        if next_tasks:
+            register: list[Any] = [run_id, record["graph"], now_ms()]
+            for t in next_tasks.values():
+                register += [t.id, t.name]
+            sections.append(("register", register))
+            sections.append(("broker", [x for pair in broker_ids.items() for x in pair]))
+        crash_point("before_barrier")
+        reply = self.coordinator.hop(
+            step,
+            task.id,
+            epoch,
+            barrier.put.keys,
+            sections,
+            next_step,
+            list(next_tasks),
+            extra=lambda pipe: self.saver.registry_commands(pipe, barrier.put),
+        )
+        if reply[0] != "ok":
+            log.info("hop of %s refused (%s): step by step instead", task.id, reply)
+            return False
+        self.saver.put_done(barrier.put, barrier.committed)
+        metrics.count_step_committed(record["graph"])
+        crash_point("after_commit")
+        crash_point("after_register")
+        if end is not None:
+            self.finish(step.thread_id, run_id, *end)
+            return True
+        for t in next_tasks.values():
+            self._send_task(record, run, t, broker_ids[t.id])
+        return True
+
+    def _after_commit(
+        self, graph: Any, run: Run, record: dict[str, Any], tasks: dict[str, Any]
+    ) -> tuple[tuple[str, str] | None, dict[str, Any]]:
+        """What follows a committed step: the run's end (status, error) or the next tasks."""
+        after = record["config"].get("interrupt_after") or graph.interrupt_after
+        if after and should_interrupt(run.checkpoint, after, tasks.values()):
+            return ("interrupted", ""), {}
+        run.stop = int(record.get("start_step", run.step)) + run.recursion_limit + 1
+        try:
+            next_tasks, _done, _resume = run.plan()
+        except GraphRecursionError as exc:
+            return ("error", _describe(exc)), {}
+        if not next_tasks:
+            return ("success", ""), {}
+        before = record["config"].get("interrupt_before") or graph.interrupt_before
+        if before and should_interrupt(run.checkpoint, before, next_tasks.values()):
+            return ("interrupted", ""), {}
+        return None, next_tasks
 
     def barrier(self, graph_name: str, step: StepRef, run_id: str) -> None:
         """Apply a finished step and commit the next checkpoint, or end the run."""
@@ -499,35 +673,15 @@ class _Renewer:
                 log.warning("renewing a claim failed", exc_info=True)
 
 
-class _Heartbeat:
-    """Renews a task's lease in the background while its node runs."""
+@dataclass
+class _Captured:
+    """What a run-loop generator asked for, captured for one script (see Engine._capture)."""
 
-    def __init__(
-        self, coordinator: Coordinator, step: StepRef, task_id: str, epoch: int, interval: float
-    ) -> None:
-        self.coordinator, self.step, self.task_id, self.epoch = coordinator, step, task_id, epoch
-        self.interval = interval
-        self.held = True
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name="relaygraph-lease")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop renewing; ``held`` says whether the lease was still ours at the end."""
-        self._stop.set()
-        self._thread.join()
-        # No final renewal: complete.lua refuses a stale epoch anyway.
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                if not self.coordinator.heartbeat(self.step, self.task_id, self.epoch):
-                    self.held = False
-                    return
-            except Exception:  # a blip: the next beat retries, the lease has slack
-                log.warning("lease heartbeat failed", exc_info=True)
+    writes: list[list[Any]] = field(default_factory=list)
+    events: list[tuple[str, Emit]] = field(default_factory=list)
+    put: PreparedPut | None = None
+    committed: Any = None
+    result: Any = None
 
 
 def crash_point(name: str) -> None:

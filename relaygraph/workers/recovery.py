@@ -104,6 +104,7 @@ class Sweeper:
                 task_id,
                 epoch,
                 info["run"],
+                node=name,
             )
             engine.send(message, queue, f"node {info['graph']}.{name}", options)
             report.requeued.append(f"{step.thread_id}/{name}@{epoch}")

@@ -52,6 +52,7 @@ class GraphRegistry:
     def __init__(self, graphs: dict[str, Any] | str | None = None) -> None:
         self._specs: dict[str, Any] = {}
         self._loaded: dict[str, Any] = {}
+        self._fingerprints: dict[str, str] = {}
         if isinstance(graphs, str):
             graphs = self.parse(graphs)
         for name, spec in (graphs or {}).items():
@@ -72,6 +73,7 @@ class GraphRegistry:
         """Register ``graph`` (a compiled graph or an import string) under ``name``."""
         self._specs[name] = graph
         self._loaded.pop(name, None)
+        self._fingerprints.pop(name, None)
 
     def names(self) -> list[str]:
         """The registered names."""
@@ -97,7 +99,9 @@ class GraphRegistry:
     def check(self, name: str, expected: str | None) -> Any:
         """The graph, after checking it has the structure ``expected`` (a fingerprint)."""
         graph = self.get(name)
-        actual = fingerprint(graph)
+        actual = self._fingerprints.get(name)
+        if actual is None:  # a loaded graph's structure is fixed: hash it once per process
+            actual = self._fingerprints[name] = fingerprint(graph)
         if expected and actual != expected:
             raise GraphMismatchError(
                 f"graph {name!r} on this worker has fingerprint {actual}, but the run was "

@@ -1,0 +1,84 @@
+"""Lease heartbeats: one background thread per process renews every running task's lease.
+
+A node that finishes within one heartbeat interval (most do) costs no renewal and no
+thread start; a long node's lease is renewed every interval until it ends or is fenced
+out (another worker took the task over under a new epoch).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Lease", "LeaseKeeper"]
+
+log = logging.getLogger("relaygraph.workers")
+
+
+@dataclass(eq=False)
+class Lease:
+    """One task's lease while its node runs; ``held`` turns False when it is fenced out."""
+
+    step: Any  # StepRef
+    task_id: str
+    epoch: int
+    renewed: float = field(default_factory=time.monotonic)
+    held: bool = True
+
+
+class LeaseKeeper:
+    """Renews the leases of this process's running tasks every ``interval`` seconds.
+
+    ``heartbeat(step, task_id, epoch) -> bool`` is the renewal (False: fenced out). The
+    thread starts on first use in each process, so a keeper made before a fork (Celery's
+    prefork pool) works in the children.
+    """
+
+    def __init__(self, heartbeat: Any, interval: float) -> None:
+        self.heartbeat = heartbeat
+        self.interval = interval
+        self._leases: set[Lease] = set()
+        self._lock = threading.Lock()
+        self._owner_pid: int | None = None
+
+    def hold(self, step: Any, task_id: str, epoch: int) -> Lease:
+        """Start renewing a lease just acquired."""
+        lease = Lease(step, task_id, epoch)
+        with self._lock:
+            self._leases.add(lease)
+            if self._owner_pid != os.getpid():
+                self._owner_pid = os.getpid()
+                threading.Thread(target=self._loop, daemon=True, name="relaygraph-lease").start()
+        return lease
+
+    def release(self, lease: Lease) -> bool:
+        """Stop renewing; whether the lease was still ours (no final renewal: the scripts
+        that record the task refuse a superseded epoch anyway)."""
+        with self._lock:
+            self._leases.discard(lease)
+        return lease.held
+
+    def _due(self) -> list[Lease]:
+        now = time.monotonic()
+        with self._lock:
+            return [lease for lease in self._leases if now - lease.renewed >= self.interval]
+
+    def _loop(self) -> None:
+        tick = max(0.01, self.interval / 4)
+        while True:
+            time.sleep(tick)
+            for lease in self._due():
+                try:
+                    held = self.heartbeat(lease.step, lease.task_id, lease.epoch)
+                except Exception:  # a blip: the next tick retries, the lease has slack
+                    log.warning("lease heartbeat failed", exc_info=True)
+                    continue
+                lease.renewed = time.monotonic()
+                if not held:
+                    lease.held = False
+                    with self._lock:
+                        self._leases.discard(lease)

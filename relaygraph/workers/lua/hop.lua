@@ -1,0 +1,60 @@
+-- One hop of a single-task superstep, atomically: fence the task, commit the next
+-- checkpoint by compare-and-set, store the task's writes, mark the task and the step done,
+-- register the next step's tasks and append the step's events.
+-- KEYS: 1-12 the RedisSaver's keys of the thread, 13 step hash, 14 run hash, 15 next step
+--       hash, 16 run event stream, 17 run event keys
+-- ARGV: task_id, epoch, now_ms, next step member ('' when nothing is registered), then
+--       sections "name, n, n arguments" in this order: commit (exactly one), writes (any),
+--       register (at most one), broker (at most one: task id, broker id pairs), event (any).
+-- Returns {'ok'}; {'refused', reason} when a precondition fails (nothing is stored: the
+-- caller falls back to the step-by-step protocol); or the saver commit's refusal
+-- ({'conflict', head}, {'missing_base', ...}, {'missing_blob', ...}), also storing nothing.
+local KNOWN = {commit = true, writes = true, register = true, broker = true, event = true}
+local step, run, tid, epoch = KEYS[13], KEYS[14], ARGV[1], tonumber(ARGV[2])
+if redis.call('HGET', step, 'state') ~= 'running' then return {'refused', 'step'} end
+if redis.call('HGET', step, 'total') ~= '1' then return {'refused', 'fan-out'} end
+if redis.call('HGET', step, 's:' .. tid) ~= 'running' then return {'refused', 'task'} end
+if tonumber(redis.call('HGET', step, 'e:' .. tid)) ~= epoch then return {'refused', 'stale'} end
+local run_status = redis.call('HGET', run, 'status')
+if run_status ~= 'pending' and run_status ~= 'running' then return {'refused', 'run'} end
+
+-- Read the sections and check their shape before anything is written: a script error
+-- does not roll back what ran before it.
+local sections, at = {}, 5
+while at <= #ARGV do
+  local name, n = ARGV[at], tonumber(ARGV[at + 1])
+  if not KNOWN[name] or not n or at + 1 + n > #ARGV then
+    return redis.error_reply('hop: malformed section ' .. tostring(name) .. ' at ' .. at)
+  end
+  if (name == 'commit') ~= (#sections == 0) then
+    return redis.error_reply('hop: exactly one commit section, and first')
+  end
+  if name == 'commit' and (n < 8 or (n - 8) % 4 ~= 0) then
+    return redis.error_reply('hop: malformed commit section (' .. n .. ' arguments)')
+  end
+  sections[#sections + 1] = {name, slice(ARGV, at + 2, n)}
+  at = at + 2 + n
+end
+if #sections == 0 then return redis.error_reply('hop: no commit section') end
+
+local saver_keys = slice(KEYS, 1, 12)
+for _, section in ipairs(sections) do
+  local name, args = section[1], section[2]
+  if name == 'commit' then
+    local reply = saver_commit(saver_keys, args)
+    if reply[1] ~= 'ok' then return reply end  -- the saver stored nothing
+    redis.call('HSET', step, 's:' .. tid, 'done', 'state', 'committed')
+    redis.call('HINCRBY', step, 'done', 1)
+  elseif name == 'writes' then
+    saver_writes(saver_keys, args)
+  elseif name == 'register' then
+    register_step({KEYS[15]}, args)
+  elseif name == 'broker' then
+    for i = 1, #args, 2 do redis.call('HSET', KEYS[15], 'c:' .. args[i], args[i + 1]) end
+  else
+    emit_event({KEYS[16], KEYS[17]}, args)
+  end
+end
+redis.call('HSET', run, 'status', 'running', 'updated', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', run, 'step', ARGV[4]) end
+return {'ok'}

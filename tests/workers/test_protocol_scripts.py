@@ -1,0 +1,297 @@
+"""The node task's protocol on a real Redis, driven in-process (no broker, no subprocess).
+
+An :class:`Engine` whose ``enqueue`` appends to a list runs a thread's tasks one by one,
+so these tests can count round trips, play a zombie worker at an exact point, and feed the
+scripts malformed input; the fleet tests cover the same protocol across real processes.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any, TypedDict
+
+import pytest
+import redis
+
+from relaygraph import MemorySaver, StateGraph
+from relaygraph.persistence.base import make_config
+from relaygraph.persistence.redis import RedisSaver
+from relaygraph.persistence.redis_server import EmbeddedRedis
+from relaygraph.workers.client import Client
+from relaygraph.workers.coordination import Coordinator, now_ms
+from relaygraph.workers.engine import Engine, NodeMessage
+from relaygraph.workers.keys import ThreadKeys
+from relaygraph.workers.leases import LeaseKeeper
+from relaygraph.workers.registry import GraphRegistry
+from relaygraph.workers.settings import WorkerSettings
+
+
+class Count(TypedDict):
+    n: int
+    trail: list[str]
+
+
+def _bump(name: str) -> Any:
+    def node(state: Count) -> dict[str, Any]:
+        return {"n": state["n"] + 1, "trail": [*state["trail"], name]}
+
+    return node
+
+
+def _chain(*names: str, hold: dict[str, threading.Event] | None = None) -> Any:
+    builder = StateGraph(Count)
+    for name in names:
+        step = _bump(name)
+        if hold and name in hold:
+            gate = hold[name]
+
+            def held(state: Count, _step: Any = step, _gate: Any = gate) -> dict[str, Any]:
+                assert _gate.wait(30)
+                return _step(state)
+
+            builder.add_node(name, held)
+        else:
+            builder.add_node(name, step)
+    builder.set_entry_point(names[0])
+    for first, second in itertools.pairwise(names):
+        builder.add_edge(first, second)
+    return builder.compile()
+
+
+class CountingConnection(redis.Connection):
+    """One count per packed send: one round trip."""
+
+    sent = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sent += 1
+        super().send_packed_command(command, check_health)
+
+
+class Inline:
+    """An engine on a private Redis whose node messages wait in a list until run."""
+
+    def __init__(self, url: str, graphs: dict[str, Any]) -> None:
+        kwargs = {"connection_class": CountingConnection}
+        self.settings = WorkerSettings(redis_url=url, lease_ttl=5)
+        self.redis = redis.Redis.from_url(url, **kwargs)
+        self.saver = RedisSaver.from_conn_string(url, client_kwargs=kwargs)
+        self.coordinator = Coordinator(self.redis, lease_ttl=5, saver=self.saver)
+        self.queue: collections.deque[NodeMessage] = collections.deque()
+        self.engine = Engine(
+            GraphRegistry(graphs), self.saver, self.coordinator, self.settings, self._enqueue
+        )
+        self.client = Client(url, graphs=graphs)
+
+    def _enqueue(self, message: NodeMessage, queue: str, name: str, **options: Any) -> None:
+        self.queue.append(message)
+
+    def submit(self, graph: str, thread_id: str) -> Any:
+        run = self.client.submit(graph, {"n": 0, "trail": []}, thread_id=thread_id)
+        self.engine.start_run(thread_id, run.id)
+        return run
+
+    def drain(self) -> None:
+        while self.queue:
+            self.engine.run_node(self.queue.popleft())
+
+    def status(self, run: Any) -> str:
+        return self.coordinator.run_status(run.thread_id, run.id) or ""
+
+
+@pytest.fixture
+def server() -> Iterator[EmbeddedRedis]:
+    with EmbeddedRedis(modules=False) as embedded:
+        yield embedded
+
+
+def local_values(graph: Any) -> dict[str, Any]:
+    compiled = graph.builder.compile(checkpointer=MemorySaver())
+    return compiled.invoke({"n": 0, "trail": []}, {"configurable": {"thread_id": "oracle"}})
+
+
+def test_a_node_of_a_one_task_step_is_two_round_trips_besides_its_publish(
+    server: EmbeddedRedis,
+) -> None:
+    chain = _chain("a", "b", "c", "d")
+    inline = Inline(server.url, {"chain": chain})
+    inline.submit("chain", "warm")
+    inline.drain()
+    run = inline.submit("chain", "counted")
+    inline.engine.run_node(inline.queue.popleft())  # reads the new run's record once
+    counts = []
+    while inline.queue:
+        message = inline.queue.popleft()
+        CountingConnection.sent = 0
+        inline.engine.run_node(message)
+        counts.append(CountingConnection.sent)
+    # a, b, c: lease + read, then one script (commit, writes, next step, events); d, the
+    # last, also ends the run (its final status and end event)
+    assert counts[:3] == [2, 2, 2], counts
+    assert inline.status(run) == "success"
+    values = inline.client.get_state("chain", "counted").values
+    assert values == local_values(chain)
+
+
+def test_a_message_without_its_node_name_still_runs(server: EmbeddedRedis) -> None:
+    chain = _chain("a", "b", "c")
+    inline = Inline(server.url, {"chain": chain})
+    run = inline.submit("chain", "t")
+    while inline.queue:  # as sent by a worker of the previous release
+        inline.engine.run_node(replace(inline.queue.popleft(), node=""))
+    assert inline.status(run) == "success"
+    assert inline.client.get_state("chain", "t").values == local_values(chain)
+
+
+def _expire_and_requeue(inline: Inline, message: NodeMessage) -> int:
+    """What the sweeper does to a task whose worker stopped renewing: a new epoch."""
+    step = message.step
+    inline.redis.hset(step.key, f"d:{message.task_id}", now_ms() - 1)
+    epoch = inline.coordinator.requeue(step, message.task_id, queued_grace_ms=0)
+    assert epoch == message.epoch + 1
+    return epoch
+
+
+def test_a_zombie_that_finishes_after_its_takeover_stores_nothing(
+    server: EmbeddedRedis,
+) -> None:
+    gate = threading.Event()
+    chain = _chain("a", "b", "c", hold={"b": gate})
+    inline = Inline(server.url, {"chain": chain})
+    run = inline.submit("chain", "t")
+    while inline.queue[0].node != "b":  # __start__, a
+        inline.engine.run_node(inline.queue.popleft())
+    zombie_message = inline.queue.popleft()  # b, epoch 0
+    outcome: list[str] = []
+    zombie = threading.Thread(target=lambda: outcome.append(inline.engine.run_node(zombie_message)))
+    zombie.start()
+    step = zombie_message.step
+    deadline = time.monotonic() + 10
+    while inline.redis.hget(step.key, f"s:{zombie_message.task_id}") != b"running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    epoch = _expire_and_requeue(inline, zombie_message)
+    head_before = inline.saver.get_tuple(make_config("t", "", ""))
+    gate.set()  # the zombie's node returns now, under a superseded epoch
+    zombie.join(10)
+    assert outcome == ["done"] or outcome == ["fenced"]
+    head_after = inline.saver.get_tuple(make_config("t", "", ""))
+    assert head_after.checkpoint["id"] == head_before.checkpoint["id"]
+    assert [w for w in head_after.pending_writes if w[0] == zombie_message.task_id] == []
+    assert not inline.queue, "the zombie scheduled a next step"
+    events = inline.redis.xrange(ThreadKeys("t").events(run.id))
+    assert not [e for e in events if b"updates" in e[1].values() and b"b" in e[1][b"data"]]
+    # the replacement runs the task and the thread finishes as in-process
+    inline.engine.run_node(replace(zombie_message, epoch=epoch))
+    inline.drain()
+    assert inline.status(run) == "success"
+    assert inline.client.get_state("chain", "t").values == local_values(chain)
+
+
+def test_finish_task_with_a_stale_epoch_stores_no_writes(server: EmbeddedRedis) -> None:
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    run = inline.submit("chain", "t")
+    message = inline.queue.popleft()
+    step, task_id = message.step, message.task_id
+    acquired = inline.coordinator.acquire(step, task_id, 0, 3, "zombie")
+    assert acquired.status == "ok"
+    _expire_and_requeue(inline, message)
+    config = make_config("t", "", message.checkpoint_id)
+    writes = inline.saver.prepare_writes(config, [("n", 99)], task_id)
+    keys = inline.saver.thread_keys("t")
+    reply = inline.coordinator.finish_task(step, task_id, 0, "done", keys, [("writes", writes)])
+    assert reply == "stale"
+    assert inline.saver.get_tuple(config).pending_writes == []
+    assert inline.redis.hget(step.key, f"s:{task_id}") == b"queued"
+    assert inline.status(run) == "running"
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [
+        [("writes", ["x"])],  # no commit first
+        [("commit", []), ("commit", [])],
+        [("commit", []), ("bogus", ["1"])],
+        [("commit", ["only", "two"]), ("event", ["k", "1"])],
+    ],
+    ids=["no-commit-first", "two-commits", "unknown-section", "commit-args-short"],
+)
+def test_a_malformed_hop_is_an_error_and_stores_nothing(
+    server: EmbeddedRedis, sections: list[tuple[str, list[Any]]]
+) -> None:
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    inline.submit("chain", "t")
+    message = inline.queue.popleft()
+    step = message.step
+    assert inline.coordinator.acquire(step, message.task_id, 0, 3, "w").status == "ok"
+    before = {key: inline.redis.dump(key) for key in inline.redis.keys("*")}
+    with pytest.raises(redis.ResponseError, match="hop"):
+        inline.coordinator.hop(
+            step, message.task_id, 0, inline.saver.thread_keys("t"), sections, None, []
+        )
+    after = {key: inline.redis.dump(key) for key in inline.redis.keys("*")}
+    changed = {key for key in after if before.get(key) != after[key]}
+    assert changed <= {b"rgw:leases", b"rgw:runs"}, changed  # the indexes are hints
+
+
+def test_a_run_cancelled_while_its_node_runs_commits_nothing(server: EmbeddedRedis) -> None:
+    gate = threading.Event()
+    chain = _chain("a", "b", "c", hold={"a": gate})
+    inline = Inline(server.url, {"chain": chain})
+    run = inline.submit("chain", "t")
+    inline.engine.run_node(inline.queue.popleft())  # __start__
+    message = inline.queue.popleft()  # a, which waits for the gate
+    head = inline.saver.get_tuple(make_config("t", "", ""))
+    worker = threading.Thread(target=inline.engine.run_node, args=(message,))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while inline.redis.hget(message.step.key, f"s:{message.task_id}") != b"running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    run.cancel()
+    gate.set()
+    worker.join(10)
+    now = inline.saver.get_tuple(make_config("t", "", ""))
+    assert now.checkpoint["id"] == head.checkpoint["id"]
+    assert not inline.queue
+    assert inline.coordinator.step_info(message.step)["state"] == "cancelled"
+    assert inline.status(run) == "cancelled"
+
+
+# -- leases ------------------------------------------------------------------------------
+
+
+def test_the_lease_keeper_renews_a_long_node_and_notices_a_takeover() -> None:
+    renewals: list[str] = []
+    fenced = {"t2"}
+
+    def heartbeat(step: Any, task_id: str, epoch: int) -> bool:
+        renewals.append(task_id)
+        return task_id not in fenced
+
+    keeper = LeaseKeeper(heartbeat, interval=0.05)
+    long_node = keeper.hold("step", "t1", 0)
+    taken_over = keeper.hold("step", "t2", 0)
+    deadline = time.monotonic() + 10
+    while renewals.count("t1") < 3 or taken_over.held:
+        assert time.monotonic() < deadline, renewals
+        time.sleep(0.01)
+    assert keeper.release(long_node) is True
+    assert keeper.release(taken_over) is False
+    assert renewals.count("t2") == 1  # a fenced lease is not renewed again
+    seen = len(renewals)
+    time.sleep(0.3)
+    assert len(renewals) == seen  # released leases are not renewed
+
+
+def test_a_short_node_costs_no_renewal() -> None:
+    renewals: list[str] = []
+    keeper = LeaseKeeper(lambda *args: renewals.append("beat") or True, interval=5)
+    lease = keeper.hold("step", "t", 0)
+    assert keeper.release(lease) is True
+    assert renewals == []
