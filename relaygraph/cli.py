@@ -176,12 +176,27 @@ def dev(
     workers: Annotated[int, typer.Option(help="worker processes")] = 2,
     flower_port: Annotated[int, typer.Option()] = 5555,
     graphs: Annotated[str, typer.Option(help="name=module:attr,...")] = "",
+    store_embed: Annotated[
+        str, typer.Option(help="embeddings of the store's semantic index ('default': offline)")
+    ] = "",
+    store_fields: Annotated[str, typer.Option(help="value paths to embed")] = "$",
 ) -> None:
-    """Start an embedded Redis with search, N workers and Flower; Ctrl-C stops them all."""
+    """Start an embedded Redis with search, N workers and Flower; Ctrl-C stops them all.
+
+    The workers' memory store (``RedisStore``) lives on the same embedded Redis; give
+    ``--store-embed default`` for semantic search with the offline model.
+    """
     from relaygraph.persistence.redis_server import EmbeddedRedis
 
     with EmbeddedRedis() as server:
-        env = {**os.environ, "RELAYGRAPH_REDIS_URL": server.url}
+        env = {
+            **os.environ,
+            "RELAYGRAPH_REDIS_URL": server.url,
+            "RELAYGRAPH_STORE_URL": server.url,
+            "RELAYGRAPH_STORE_FIELDS": store_fields,
+        }
+        if store_embed:
+            env["RELAYGRAPH_STORE_EMBED"] = store_embed
         if graphs:
             env["RELAYGRAPH_GRAPHS"] = graphs
         children = [

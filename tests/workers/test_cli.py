@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from relaygraph.persistence.redis_server import free_port
+from relaygraph.workers.client import Client
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[2]
-GRAPHS = "linear=tests.workers.graphs:linear"
+GRAPHS = "linear=tests.workers.graphs:linear,assistant=relaygraph.examples.assistant:graph"
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -79,6 +81,20 @@ def test_dev_fleet_runs_a_graph_and_stops_everything_on_ctrl_c(tmp_path: Path) -
         assert "'a', 'b', 'c'" in state.stdout
         runs = _cli("runs", "t", env=client_env)
         assert "success" in runs.stdout
+        for text in ("I love Python", "what do you know?"):  # the store on dev's Redis
+            said = _cli(
+                "submit",
+                "assistant",
+                "--thread",
+                "chat",
+                "--input",
+                json.dumps({"messages": [["user", text]]}),
+                env=client_env,
+            )
+            assert "status: success" in said.stdout, said.stdout + said.stderr
+        with Client(url, graphs=GRAPHS) as client:
+            answer = client.get_state("assistant", "chat").values["messages"][-1].content
+        assert answer == "I know: i love python"
         recovered = _cli("recover", "--once", env=client_env)
         assert recovered.returncode == 0 and "requeued 0" in recovered.stdout
     finally:
