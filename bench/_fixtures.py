@@ -9,7 +9,7 @@ from typing import Any, TypedDict
 
 from celery import Celery
 
-from relaygraph import START, StateGraph
+from relaygraph import END, START, StateGraph
 
 
 class Hops(TypedDict):
@@ -46,21 +46,44 @@ def _slow() -> Any:
     return builder.compile()
 
 
+def _loop(hops: int) -> Any:
+    """An agent's shape: two nodes taking turns (model <-> tool) until ``hops`` nodes ran."""
+    builder = StateGraph(Hops).add_node("model", _hop).add_node("tool", _hop)
+    builder.add_edge(START, "model").add_edge("tool", "model")
+    builder.add_conditional_edges("model", lambda s: END if s["n"] >= hops else "tool")
+    return builder.compile()
+
+
 chain50 = _chain(50)
+loop50 = _loop(50)
 short3 = _chain(3)
 slow = _slow()
-GRAPHS = ",".join(f"{n}=bench._fixtures:{n}" for n in ("chain50", "short3", "slow"))
+GRAPHS = ",".join(f"{n}=bench._fixtures:{n}" for n in ("chain50", "loop50", "short3", "slow"))
 
 # A bare Celery chain on the same broker: a task that enqueues itself, the baseline hop.
+# BENCH_BARE_SETTINGS=relaygraph gives it the Celery settings relaygraph's workers run
+# with (task events for Flower, late acks, reject on worker loss, JSON), so the two
+# differ only in what relaygraph does per node.
 bare = Celery("bare", broker=os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/0"))
 bare.conf.update(task_acks_late=True, worker_prefetch_multiplier=1, task_ignore_result=True)
+if os.environ.get("BENCH_BARE_SETTINGS") == "relaygraph":
+    from relaygraph.workers.app import celery_settings
+    from relaygraph.workers.settings import WorkerSettings
+
+    bare.conf.update(
+        {
+            key: value
+            for key, value in celery_settings(WorkerSettings()).items()
+            if key not in ("task_default_queue", "broker_connection_retry_on_startup")
+        }
+    )
 
 
 @bare.task(name="bench.hop")
-def hop(remaining: int, key: str) -> None:
+def hop(remaining: int, key: str, queue: str = "bare") -> None:
     """Enqueue itself ``remaining`` more times, then record the end time under ``key``."""
     if remaining > 0:
-        hop.apply_async(args=[remaining - 1, key], queue="bare")
+        hop.apply_async(args=[remaining - 1, key, queue], queue=queue)
         return
     import redis
 

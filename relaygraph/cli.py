@@ -69,10 +69,25 @@ def submit(
     input: Annotated[str, typer.Option("--input", "-i", help="input as JSON")] = "{}",
     strategy: Annotated[str, typer.Option(help="reject|enqueue|interrupt|rollback")] = "reject",
     wait: Annotated[bool, typer.Option(help="follow the run's events until it ends")] = True,
+    stream_mode: Annotated[
+        str, typer.Option(help="recorded events: values,updates,custom,debug")
+    ] = "values,updates,custom",
 ) -> None:
     """Submit a run and (by default) follow it."""
     client = _client()
-    run = client.submit(graph, _parse_json(input), thread_id=thread, multitask_strategy=strategy)
+    from relaygraph.workers.engine import stream_modes
+
+    try:
+        modes = stream_modes([mode.strip() for mode in stream_mode.split(",") if mode.strip()])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--stream-mode") from exc
+    run = client.submit(
+        graph,
+        _parse_json(input),
+        thread_id=thread,
+        multitask_strategy=strategy,
+        stream_mode=modes,
+    )
     console.print(f"run [bold]{run.id}[/] on thread [bold]{thread}[/]")
     if wait:
         for event in run.stream(timeout=3600):

@@ -18,7 +18,7 @@ from relaygraph.workers.engine import Engine, NodeMessage, RetryLater
 from relaygraph.workers.registry import GraphRegistry
 from relaygraph.workers.settings import WorkerSettings
 
-__all__ = ["app", "create_app", "get_engine"]
+__all__ = ["app", "celery_settings", "create_app", "get_engine"]
 
 log = logging.getLogger("relaygraph.workers")
 
@@ -26,17 +26,9 @@ NODE_TASK = "relaygraph.node"
 START_TASK = "relaygraph.start_run"
 
 
-def create_app(settings: WorkerSettings | None = None) -> Celery:
-    """A Celery app configured for relaygraph's protocol.
-
-    Late acks and ``reject_on_worker_lost`` make the broker redeliver a message whose
-    worker died; prefetch 1 keeps messages from sitting behind a busy worker; the
-    visibility timeout sits above the longest node. None of them is what recovers a thread
-    quickly — leases and the sweeper are — they only make sure no message is lost.
-    """
-    settings = settings or WorkerSettings()
-    celery = Celery("relaygraph", broker=settings.broker)
-    celery.conf.update(
+def celery_settings(settings: WorkerSettings) -> dict[str, Any]:
+    """The Celery configuration of relaygraph's workers (see :func:`create_app`)."""
+    return dict(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -57,6 +49,19 @@ def create_app(settings: WorkerSettings | None = None) -> Celery:
         },
         worker_hijack_root_logger=False,
     )
+
+
+def create_app(settings: WorkerSettings | None = None) -> Celery:
+    """A Celery app configured for relaygraph's protocol.
+
+    Late acks and ``reject_on_worker_lost`` make the broker redeliver a message whose
+    worker died; prefetch 1 keeps messages from sitting behind a busy worker; the
+    visibility timeout sits above the longest node. None of them is what recovers a thread
+    quickly — leases and the sweeper are — they only make sure no message is lost.
+    """
+    settings = settings or WorkerSettings()
+    celery = Celery("relaygraph", broker=settings.broker)
+    celery.conf.update(celery_settings(settings))
     celery.relaygraph_settings = settings  # type: ignore[attr-defined]
 
     @celery.task(bind=True, name=NODE_TASK, max_retries=None)
@@ -143,22 +148,27 @@ def enqueuer(celery: Celery) -> Any:
     def enqueue(
         message: NodeMessage, queue: str, name: str, task_id: str | None = None, **limits: float
     ) -> str:
+        kwargs = {
+            "graph": message.graph,
+            "thread_id": message.thread_id,
+            "checkpoint_ns": message.checkpoint_ns,
+            "checkpoint_id": message.checkpoint_id,
+            "task_id": message.task_id,
+            "epoch": message.epoch,
+            "run_id": message.run_id,
+            "step": message.step_number,
+            "node": message.node or name.split(".", 1)[-1],
+        }
         result = celery.send_task(
             NODE_TASK,
-            kwargs={
-                "graph": message.graph,
-                "thread_id": message.thread_id,
-                "checkpoint_ns": message.checkpoint_ns,
-                "checkpoint_id": message.checkpoint_id,
-                "task_id": message.task_id,
-                "epoch": message.epoch,
-                "run_id": message.run_id,
-                "step": message.step_number,
-                "node": message.node or name.split(".", 1)[-1],
-            },
+            kwargs=kwargs,
             queue=queue,
             shadow=name,
             task_id=task_id,
+            # What Flower shows; ids and numbers only, so the plain repr is exact (Celery's
+            # own saferepr walk of the kwargs costs more than the rest of the publish).
+            argsrepr="()",
+            kwargsrepr=repr(kwargs),
             **limits,
         )
         return result.id

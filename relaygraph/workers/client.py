@@ -12,7 +12,7 @@ import asyncio
 import copy
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from relaygraph.persistence.errors import RelaygraphError
 from relaygraph.persistence.serde import Serializer
 from relaygraph.runtime.types import Command, StateSnapshot
 from relaygraph.workers.coordination import Coordinator, StepRef
+from relaygraph.workers.engine import DEFAULT_STREAM_MODES, stream_modes
 from relaygraph.workers.keys import ThreadKeys
 from relaygraph.workers.registry import GraphRegistry, fingerprint
 from relaygraph.workers.settings import WorkerSettings
@@ -181,8 +182,15 @@ class Client:
         multitask_strategy: str = "reject",
         interrupt_before: list[str] | str | None = None,
         interrupt_after: list[str] | str | None = None,
+        stream_mode: str | Sequence[str] = DEFAULT_STREAM_MODES,
     ) -> Run:
-        """Submit a run of registered graph ``graph`` on ``thread_id``; returns at once."""
+        """Submit a run of registered graph ``graph`` on ``thread_id``; returns at once.
+
+        ``stream_mode`` says what the run records in its event stream (:meth:`Run.stream`):
+        any of ``values``, ``updates``, ``custom`` and ``debug`` (opt-in: a snapshot of
+        the whole state per step); the final ``status`` event is always there.
+        """
+        modes = stream_modes(stream_mode)
         if multitask_strategy not in STRATEGIES:
             raise ValueError(f"multitask_strategy must be one of {STRATEGIES}")
         if not thread_id:
@@ -201,6 +209,7 @@ class Client:
             "input": self.serde.dumps(input, where="run input"),
             "config": self.serde.dumps(run_config, where="run config"),
             "strategy": multitask_strategy,
+            "stream_modes": ",".join(modes),
         }
         decision, other = self.coordinator.submit_run(thread_id, run_id, multitask_strategy, fields)
         if decision == "reject":

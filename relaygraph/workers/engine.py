@@ -46,11 +46,37 @@ from relaygraph.workers.logs import log_context
 from relaygraph.workers.registry import GraphRegistry
 from relaygraph.workers.settings import WorkerSettings
 
-__all__ = ["Engine", "NodeMessage", "RetryLater"]
+__all__ = [
+    "DEFAULT_STREAM_MODES",
+    "STREAM_MODES",
+    "Engine",
+    "NodeMessage",
+    "RetryLater",
+    "stream_modes",
+]
 
 log = logging.getLogger("relaygraph.workers")
 
 STREAM_MODES = frozenset({"values", "updates", "custom", "debug"})
+"""What a run can record in its event stream (``Client.submit(stream_mode=...)``)."""
+DEFAULT_STREAM_MODES = ("values", "updates", "custom")
+"""Recorded unless a run asks otherwise. ``debug`` (a full task and checkpoint snapshot per
+step, as LangGraph's debug mode) is opt-in: it costs every step a copy of the whole state."""
+
+
+def stream_modes(value: str | Any) -> tuple[str, ...]:
+    """Checked stream modes from a name or a sequence of names (ValueError names a bad one).
+
+    >>> stream_modes("updates"), stream_modes(["values", "debug"])
+    (('updates',), ('debug', 'values'))
+    """
+    modes = (value,) if isinstance(value, str) else tuple(value)
+    unknown = sorted(set(modes) - STREAM_MODES)
+    if unknown or not modes:
+        raise ValueError(
+            f"stream_mode must be one or more of {sorted(STREAM_MODES)}, got {list(modes)!r}"
+        )
+    return tuple(sorted(set(modes)))
 
 
 @dataclass(frozen=True)
@@ -167,7 +193,9 @@ class Engine:
         config.setdefault("configurable", {})["thread_id"] = thread_id
         config["configurable"].pop("checkpoint_id", None)
         config["run_id"] = record.get("run_id")
-        return Run(graph, config, STREAM_MODES)
+        # A run submitted before stream modes were recorded keeps all of them.
+        modes = record.get("stream_modes")
+        return Run(graph, config, frozenset(modes.split(",")) if modes else STREAM_MODES)
 
     def _publish(
         self, thread_id: str, run_id: str, effects: Generator[Any, Any, Any], event_prefix: str
@@ -441,6 +469,8 @@ class Engine:
         sequence = [0]
 
         def writer(chunk: Any) -> None:
+            if not run.emits("custom"):
+                return
             key = f"{message.checkpoint_id}:{task.id}:custom:{sequence[0]}"
             sequence[0] += 1
             self.emit(message.thread_id, message.run_id, key, Emit("custom", chunk))

@@ -25,11 +25,15 @@ class LocalFleet:
         self.env, self.logs, self.cwd = env, logs, cwd
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        """Start ``argv`` as process ``name`` (its output in ``logs/<name>.log``)."""
+    def start(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start ``argv`` as process ``name`` (its output in ``logs/<name>.log``); ``env``
+        adds to the fleet's environment for this process."""
         with (self.logs / f"{name}.log").open("wb") as log:
             process = subprocess.Popen(
-                argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
+                argv, env={**self.env, **(env or {})}, cwd=self.cwd, stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
         self.processes[name] = process

@@ -91,8 +91,8 @@ class Inline:
     def _enqueue(self, message: NodeMessage, queue: str, name: str, **options: Any) -> None:
         self.queue.append(message)
 
-    def submit(self, graph: str, thread_id: str) -> Any:
-        run = self.client.submit(graph, {"n": 0, "trail": []}, thread_id=thread_id)
+    def submit(self, graph: str, thread_id: str, **options: Any) -> Any:
+        run = self.client.submit(graph, {"n": 0, "trail": []}, thread_id=thread_id, **options)
         self.engine.start_run(thread_id, run.id)
         return run
 
@@ -261,6 +261,32 @@ def test_a_run_cancelled_while_its_node_runs_commits_nothing(server: EmbeddedRed
     assert not inline.queue
     assert inline.coordinator.step_info(message.step)["state"] == "cancelled"
     assert inline.status(run) == "cancelled"
+
+
+def _modes(inline: Inline, run: Any) -> set[str]:
+    events = inline.redis.xrange(ThreadKeys(run.thread_id).events(run.id))
+    return {fields[b"mode"].decode() for _, fields in events}
+
+
+def test_a_run_records_the_stream_modes_it_asked_for(server: EmbeddedRedis) -> None:
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    default = inline.submit("chain", "t1")
+    inline.drain()
+    assert _modes(inline, default) == {"values", "updates", "status"}  # no debug by default
+    debug = inline.submit("chain", "t2", stream_mode=["updates", "debug"])
+    inline.drain()
+    assert _modes(inline, debug) == {"updates", "debug", "status"}
+    assert inline.status(debug) == "success"
+
+
+@pytest.mark.parametrize("modes", [["values", "everything"], [], "bogus"])
+def test_an_unknown_stream_mode_is_refused_before_anything_is_stored(
+    server: EmbeddedRedis, modes: Any
+) -> None:
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    with pytest.raises(ValueError, match="stream_mode must be one or more of"):
+        inline.submit("chain", "t", stream_mode=modes)
+    assert inline.redis.keys("*") == []
 
 
 # -- leases ------------------------------------------------------------------------------
