@@ -172,9 +172,17 @@ class Coordinator:
             self.redis.zadd(LEASES, {step.member(task_id): now_ms() + self.ttl_ms})
         return held
 
-    def release(self, step: StepRef, task_id: str, epoch: int) -> bool:
-        """Put a running task back to queued (its broker retry will take the lease again)."""
-        return bool(self._run("release", [step.key], [task_id, epoch, now_ms()]))
+    def release(self, step: StepRef, task_id: str, epoch: int, due_ms: int | None = None) -> bool:
+        """Hand a running task back: its broker retry, due at ``due_ms`` (default now),
+        takes the lease again; until then it counts as on the broker ('sent')."""
+        due = now_ms() if due_ms is None else due_ms
+        return bool(self._run("release", [step.key], [task_id, epoch, due]))
+
+    def mark_sent(self, step: StepRef, sent: list[tuple[str, int, str]]) -> None:
+        """Confirm ``(task id, epoch, broker id)`` tasks were published (mark_sent.lua)."""
+        args: list[Any] = [part for triple in sent for part in triple]
+        if args:
+            self._run("mark_sent", [step.key], args)
 
     def complete(self, step: StepRef, task_id: str, epoch: int, status: str) -> str:
         """Record the task's end; ``"last"`` means the caller must run the barrier.
@@ -298,8 +306,9 @@ class Coordinator:
         return [_text(part) for part in reply]
 
     def requeue(self, step: StepRef, task_id: str, queued_grace_ms: int) -> int:
-        """Recovery: a new epoch for a task whose lease expired, or -1."""
-        return int(self._run("requeue", [step.key], [task_id, now_ms(), queued_grace_ms]))
+        """Recovery: a new epoch for a stuck task (see requeue.lua), or -1."""
+        args = [task_id, now_ms(), queued_grace_ms, self.ttl_ms]
+        return int(self._run("requeue", [step.key], args))
 
     def claim_barrier(self, step: StepRef) -> bool:
         """Recovery: take over a barrier whose holder died."""

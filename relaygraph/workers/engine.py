@@ -302,51 +302,59 @@ class Engine:
         )
         self.coordinator.touch_run(thread_id, run_id, step=step.member(), status="running")
         crash_point("after_register")
-        for task in tasks.values():
-            self._send_task(record, run, task)
+        self._send_tasks(record, run, list(tasks.values()))
 
-    def _send_task(
-        self, record: dict[str, Any], run: Run, task: Any, broker_id: str | None = None
-    ) -> None:
-        """Enqueue the first attempt (epoch 0) of a task of ``run``'s current step."""
-        options = run.graph.nodes[task.name].options
-        queue = options.get("queue") or self.settings.default_queue
-        message = NodeMessage(
-            record["graph"],
-            run.thread_id or "",
-            run.ns,
-            run.checkpoint["id"],
-            task.id,
-            0,
-            record["run_id"],
-            run.step,
-            task.name,
-        )
-        self.send(message, queue, f"node {record['graph']}.{task.name}", options, broker_id)
-
-    def send(
+    def _send_tasks(
         self,
-        message: NodeMessage,
-        queue: str,
-        name: str,
-        options: dict[str, Any] | None = None,
-        broker_id: str | None = None,
+        record: dict[str, Any],
+        run: Run,
+        tasks: list[Any],
+        broker_ids: dict[str, str] | None = None,
     ) -> None:
-        """Enqueue a node task and remember its broker id (so a cancel can revoke it).
+        """Enqueue the first attempt (epoch 0) of tasks of ``run``'s current step."""
+        sends = []
+        for task in tasks:
+            message = NodeMessage(
+                record["graph"],
+                run.thread_id or "",
+                run.ns,
+                run.checkpoint["id"],
+                task.id,
+                0,
+                record["run_id"],
+                run.step,
+                task.name,
+            )
+            sends.append((message, run.graph.nodes[task.name].options))
+        self.send_all(sends, (broker_ids or {}).get)
 
-        ``options`` are the node's ``add_node`` options: ``time_limit`` / ``soft_time_limit``
-        go to Celery with the message. A ``broker_id`` given was stored with the step
-        already (by hop.lua) and becomes the Celery task id.
+    def send(self, message: NodeMessage, options: dict[str, Any] | None = None) -> None:
+        """Enqueue one node task (see :meth:`send_all`)."""
+        self.send_all([(message, options or {})])
+
+    def send_all(
+        self,
+        sends: list[tuple[NodeMessage, dict[str, Any]]],
+        broker_id_of: Callable[[str], str | None] = lambda _task_id: None,
+    ) -> None:
+        """Enqueue node tasks of one step, then confirm them in one round trip.
+
+        The confirmation ('sent', with the broker id a cancel revokes) tells the sweeper
+        the task is on the broker; a task its publisher died before sending stays
+        'queued' and is re-enqueued after a lease TTL. ``options`` are the node's
+        ``add_node`` options (``queue``, ``time_limit``, ``soft_time_limit``);
+        ``broker_id_of(task id)`` a broker id stored with the step already (by hop.lua).
         """
-        limits = {
-            k: v for k, v in (options or {}).items() if k in ("time_limit", "soft_time_limit")
-        }
-        if broker_id is not None:
-            self.enqueue(message, queue, name, task_id=broker_id, **limits)
-            return
-        sent = self.enqueue(message, queue, name, **limits)
-        if sent:
-            self.coordinator.redis.hset(message.step.key, f"c:{message.task_id}", sent)
+        confirmed: list[tuple[str, int, str]] = []
+        for message, options in sends:
+            queue = options.get("queue") or self.settings.default_queue
+            limits = {k: v for k, v in options.items() if k in ("time_limit", "soft_time_limit")}
+            known = broker_id_of(message.task_id)
+            name = f"node {message.graph}.{message.node}"
+            sent = self.enqueue(message, queue, name, task_id=known, **limits)
+            confirmed.append((message.task_id, message.epoch, "" if known else sent or ""))
+        if confirmed:
+            self.coordinator.mark_sent(sends[0][0].step, confirmed)
 
     def run_node(self, message: NodeMessage) -> str:
         """Run one node task under a lease; returns what happened (for logs and tests)."""
@@ -412,7 +420,8 @@ class Engine:
         if not held:
             return "fenced"
         if retry is not None:
-            coordinator.release(step, task.id, acquired.epoch)
+            due = now_ms() + int(retry[0] * 1000)
+            coordinator.release(step, task.id, acquired.epoch, due)
             raise RetryLater(*retry)
         if status == "done" and len(tasks) == 1 and task.id not in done:
             hopped = self._hop(run, record, message, task, tasks, acquired.epoch, recorded)
@@ -592,8 +601,7 @@ class Engine:
         if end is not None:
             self.finish(step.thread_id, run_id, *end)
             return True
-        for t in next_tasks.values():
-            self._send_task(record, run, t, broker_ids[t.id])
+        self._send_tasks(record, run, list(next_tasks.values()), broker_ids)
         return True
 
     def _after_commit(

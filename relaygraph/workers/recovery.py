@@ -80,22 +80,18 @@ class Sweeper:
                 continue
             epoch = coordinator.requeue(step, task_id, grace_ms)
             if epoch < 0:
-                deadline = int(info.get(f"d:{task_id}") or 0)
-                if status == "queued":
-                    deadline = int(info.get(f"q:{task_id}") or 0) + grace_ms
+                deadline = _stuck_at(info, task_id, grace_ms, coordinator.ttl_ms)
                 if info.get("state") != "running":
                     redis.zrem(LEASES, member)
                 else:
                     redis.zadd(LEASES, {member: max(deadline, now_ms() + 100)})
                 continue
-            redis.zadd(LEASES, {member: now_ms() + grace_ms})
+            redis.zadd(LEASES, {member: now_ms() + coordinator.ttl_ms})  # until confirmed sent
             if status == "running":
                 metrics.count_lease_expiry()
             metrics.count_recovery("task")
             name = info.get(f"n:{task_id}", "")
             graph = engine.graph(info["graph"], None)
-            options = graph.nodes[name].options
-            queue = options.get("queue") or engine.settings.default_queue
             message = NodeMessage(
                 info["graph"],
                 step.thread_id,
@@ -106,7 +102,7 @@ class Sweeper:
                 info["run"],
                 node=name,
             )
-            engine.send(message, queue, f"node {info['graph']}.{name}", options)
+            engine.send(message, graph.nodes[name].options)
             report.requeued.append(f"{step.thread_id}/{name}@{epoch}")
 
     def _sweep_barriers(self, report: SweepReport) -> None:
@@ -172,15 +168,14 @@ class Sweeper:
             else:
                 redis.zadd(BARRIERS, {step.member(): int(info.get("bd") or 0)}, nx=True)
         elif state == "running":
-            open_tasks = {
-                key[2:]: status
+            open_tasks = [
+                key[2:]
                 for key, status in info.items()
-                if key.startswith("s:") and status in ("queued", "running")
-            }
-            for task_id, status in open_tasks.items():
-                deadline = int(info.get(f"d:{task_id}") or 0)
-                if status == "queued":
-                    deadline = int(info.get(f"q:{task_id}") or 0)
+                if key.startswith("s:") and status in ("queued", "sent", "running")
+            ]
+            grace_ms = int(engine.settings.queued_grace * 1000)
+            for task_id in open_tasks:
+                deadline = _stuck_at(info, task_id, grace_ms, coordinator.ttl_ms)
                 redis.zadd(LEASES, {step.member(task_id): deadline}, nx=True)
 
     # -- background thread --------------------------------------------------------------
@@ -203,3 +198,12 @@ class Sweeper:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _stuck_at(info: dict[str, str], task_id: str, grace_ms: int, ttl_ms: int) -> int:
+    """When an open task counts as stuck (ms), as requeue.lua decides it."""
+    status = info.get(f"s:{task_id}")
+    if status == "running":
+        return int(info.get(f"d:{task_id}") or 0)
+    since = int(info.get(f"q:{task_id}") or 0)
+    return since + (ttl_ms if status == "queued" else grace_ms)

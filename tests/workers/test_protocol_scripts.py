@@ -23,10 +23,11 @@ from relaygraph.persistence.base import make_config
 from relaygraph.persistence.redis import RedisSaver
 from relaygraph.persistence.redis_server import EmbeddedRedis
 from relaygraph.workers.client import Client
-from relaygraph.workers.coordination import Coordinator, now_ms
+from relaygraph.workers.coordination import Coordinator, StepRef, now_ms
 from relaygraph.workers.engine import Engine, NodeMessage
 from relaygraph.workers.keys import ThreadKeys
 from relaygraph.workers.leases import LeaseKeeper
+from relaygraph.workers.recovery import Sweeper
 from relaygraph.workers.registry import GraphRegistry
 from relaygraph.workers.settings import WorkerSettings
 
@@ -115,7 +116,7 @@ def local_values(graph: Any) -> dict[str, Any]:
     return compiled.invoke({"n": 0, "trail": []}, {"configurable": {"thread_id": "oracle"}})
 
 
-def test_a_node_of_a_one_task_step_is_two_round_trips_besides_its_publish(
+def test_a_node_of_a_one_task_step_is_three_round_trips_besides_its_publish(
     server: EmbeddedRedis,
 ) -> None:
     chain = _chain("a", "b", "c", "d")
@@ -130,9 +131,9 @@ def test_a_node_of_a_one_task_step_is_two_round_trips_besides_its_publish(
         CountingConnection.sent = 0
         inline.engine.run_node(message)
         counts.append(CountingConnection.sent)
-    # a, b, c: lease + read, then one script (commit, writes, next step, events); d, the
-    # last, also ends the run (its final status and end event)
-    assert counts[:3] == [2, 2, 2], counts
+    # a, b, c: lease + read; one script (commit, writes, next step, events); after the
+    # publish, its confirmation. d, the last, ends the run instead of publishing.
+    assert counts[:3] == [3, 3, 3], counts
     assert inline.status(run) == "success"
     values = inline.client.get_state("chain", "counted").values
     assert values == local_values(chain)
@@ -261,6 +262,56 @@ def test_a_run_cancelled_while_its_node_runs_commits_nothing(server: EmbeddedRed
     assert not inline.queue
     assert inline.coordinator.step_info(message.step)["state"] == "cancelled"
     assert inline.status(run) == "cancelled"
+
+
+def _age(inline: Inline, step: StepRef, task_id: str, by_ms: int) -> None:
+    """Make a task look queued ``by_ms`` ago, and due in the sweeper's lease index now."""
+    inline.redis.hset(step.key, f"q:{task_id}", now_ms() - by_ms)
+    inline.redis.zadd("rgw:leases", {step.member(task_id): 0})
+
+
+def test_a_step_whose_publisher_died_is_re_enqueued_after_a_lease_ttl(
+    server: EmbeddedRedis,
+) -> None:
+    chain = _chain("a", "b", "c")
+    inline = Inline(server.url, {"chain": chain})
+    sweeper = Sweeper(inline.engine)
+    run = inline.submit("chain", "t")
+    inline.engine.run_node(inline.queue.popleft())  # __start__
+    inline.engine.send_all = lambda *args, **kwargs: None  # dies after the hop script
+    inline.engine.run_node(inline.queue.popleft())  # a: commits, registers b, never sends
+    del inline.engine.send_all
+    assert not inline.queue
+    head = inline.saver.get_tuple(make_config("t", "", ""))
+    step = StepRef("t", "", head.checkpoint["id"], run.id)
+    info = inline.coordinator.step_info(step)
+    (task_id,) = [key[2:] for key in info if key.startswith("s:")]
+    assert info[f"s:{task_id}"] == "queued"  # registered, its publish never confirmed
+    _age(inline, step, task_id, inline.coordinator.ttl_ms - 1000)
+    assert sweeper.sweep().requeued == []  # its publisher may still be sending it
+    _age(inline, step, task_id, inline.coordinator.ttl_ms + 1)
+    report = sweeper.sweep()
+    assert len(report.requeued) == 1 and report.requeued[0].endswith("b@1"), report
+    inline.drain()
+    assert inline.status(run) == "success"
+    assert inline.client.get_state("chain", "t").values == local_values(chain)
+
+
+def test_a_task_waiting_on_the_broker_is_not_re_enqueued_before_the_grace(
+    server: EmbeddedRedis,
+) -> None:
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    sweeper = Sweeper(inline.engine)
+    run = inline.submit("chain", "t")
+    message = inline.queue[0]  # published and confirmed: 'sent', in a backlog
+    step, task_id = message.step, message.task_id
+    assert inline.redis.hget(step.key, f"s:{task_id}") == b"sent"
+    _age(inline, step, task_id, inline.coordinator.ttl_ms + 1000)  # older than a lease TTL
+    assert sweeper.sweep().requeued == []
+    _age(inline, step, task_id, int(inline.settings.queued_grace * 1000) + 1000)
+    assert len(sweeper.sweep().requeued) == 1
+    inline.drain()  # the original and the re-enqueued copy: one of them runs it
+    assert inline.status(run) == "success"
 
 
 def _modes(inline: Inline, run: Any) -> set[str]:
