@@ -184,24 +184,6 @@ class Coordinator:
         if args:
             self._run("mark_sent", [step.key], args)
 
-    def complete(self, step: StepRef, task_id: str, epoch: int, status: str) -> str:
-        """Record the task's end; ``"last"`` means the caller must run the barrier.
-
-        One round trip: the script, dropping the task's lease entry, and (in case this is
-        the last task) the step's barrier entry, which the sweeper drops again when the
-        step turns out not to be in its barrier.
-        """
-        deadline = now_ms() + self.ttl_ms
-
-        def indexes(pipe: Any) -> None:
-            pipe.zrem(LEASES, step.member(task_id))
-            pipe.zadd(BARRIERS, {step.member(): deadline})
-
-        (reply,) = self._pipeline(
-            [("complete", [step.key], [task_id, epoch, status, now_ms(), self.ttl_ms])], indexes
-        )
-        return reply.decode() if isinstance(reply, bytes) else reply
-
     def acquire_and_read(
         self,
         step: StepRef,
@@ -239,7 +221,9 @@ class Coordinator:
 
         ``sections`` are ``("writes", saver writes arguments)`` (from
         :meth:`RedisSaver.prepare_writes`) and ``("event", emit arguments)`` (from
-        :func:`event_args`). Answers as :meth:`complete`; a stale epoch stores nothing.
+        :func:`event_args`). Returns ``last`` when this was the step's last open task (the
+        caller runs the barrier), ``ok``, ``dup`` (already recorded: a duplicate delivery)
+        or ``stale`` (fenced out: nothing was stored).
         """
         keys = ThreadKeys(step.thread_id)
         deadline = now_ms() + self.ttl_ms

@@ -29,7 +29,9 @@ class WorkerSettings(BaseSettings):
     lease_ttl: float = Field(5.0, gt=0, description="seconds a task lease lasts unrenewed")
     heartbeat_interval: float | None = Field(None, description="default: lease_ttl / 3")
     sweep_interval: float = Field(1.0, gt=0, description="seconds between recovery sweeps")
-    queued_grace: float = Field(30.0, gt=0, description="re-enqueue a task queued this long")
+    queued_grace: float = Field(
+        30.0, gt=0, description="re-enqueue a task sent to the broker but not picked up this long"
+    )
     max_attempts: int = Field(3, ge=1, description="attempts of a node without RetryPolicy")
     visibility_timeout: int = Field(3600, description="broker redelivery, above the longest node")
     stream_maxlen: int = Field(10_000, description="events kept per run stream")
