@@ -45,7 +45,11 @@ def test_a_pool_child_dying_at_each_protocol_point(
         values = client.get_state("fanout", "t").values
         assert values == local_values(graphs.fanout)
         assert values["total"] == 6  # split + 4 workers + join, each applied exactly once
-        assert time.monotonic() - started < 60
+        # One crash costs at most a lease TTL (2 s) + a sweep (0.5 s) on top of the run's
+        # own second or two, whichever point it hit (a published-but-lost message, the
+        # one case that waits for the queued grace, cannot happen here); wide margin for
+        # a loaded machine.
+        assert time.monotonic() - started < 25
     finally:
         fleet.stop()
 
