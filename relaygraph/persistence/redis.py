@@ -624,18 +624,11 @@ class RedisSaver(BaseCheckpointSaver):
 
     def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
         """The checkpoint ``config`` names, or the head; one round trip."""
-        thread_id = thread_id_of(config)
-        ns = _plain("checkpoint_ns", checkpoint_ns_of(config))
-        checkpoint_id = checkpoint_id_of(config)
-        known = self._known(thread_id, ns)
-        if checkpoint_id is None:
-            args = self._read_args(known, ns, "head", [ns])
-        else:
-            args = self._read_args(known, ns, "ids", [ns, checkpoint_id])
+        read = self.prepare_read(config)
         client, scripts = self._sync()
-        result = scripts["read"](keys=self.thread_keys(thread_id), args=args, client=client)
-        tuples = self._build_tuples(thread_id, result, known)
-        return tuples[0] if tuples else None
+        return self.finish_read(
+            read, scripts["read"](keys=read.keys, args=read.args, client=client)
+        )
 
     def put(
         self,
@@ -974,18 +967,10 @@ class RedisSaver(BaseCheckpointSaver):
 
     async def aget_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
         """Async :meth:`get_tuple` (native asyncio, one round trip)."""
-        thread_id = thread_id_of(config)
-        ns = _plain("checkpoint_ns", checkpoint_ns_of(config))
-        checkpoint_id = checkpoint_id_of(config)
-        known = self._known(thread_id, ns)
-        if checkpoint_id is None:
-            args = self._read_args(known, ns, "head", [ns])
-        else:
-            args = self._read_args(known, ns, "ids", [ns, checkpoint_id])
+        read = self.prepare_read(config)
         client, scripts = await self._async()
-        result = await scripts["read"](keys=self.thread_keys(thread_id), args=args, client=client)
-        tuples = self._build_tuples(thread_id, result, known)
-        return tuples[0] if tuples else None
+        reply = await scripts["read"](keys=read.keys, args=read.args, client=client)
+        return self.finish_read(read, reply)
 
     async def aput(
         self,
