@@ -456,6 +456,96 @@ def test_hnsw_options_and_unknown_index_keys(url: str, client: redis.Redis) -> N
         RedisStore.from_conn_string(url, index={**FAKE_INDEX, "hnsw": {"m": 0}})
 
 
+# -- namespace counts and the search plan ------------------------------------------------------
+
+
+def _counts(client: redis.Redis, name: str = "relaygraph_store") -> dict[str, int]:
+    raw = client.hgetall(f"{name}:count")
+    return {k.decode(): int(v) for k, v in raw.items()}
+
+
+def test_namespace_counts_follow_puts_overwrites_and_deletes(
+    store: RedisStore, client: redis.Redis
+) -> None:
+    store.setup()
+    assert _counts(client) == {"all": 0}
+    store.put(("a", "b"), "k1", {"n": 1})
+    store.put(("a", "b"), "k2", {"n": 2})
+    store.put(("a", "c"), "k1", {"n": 3})
+    store.put(("a", "b"), "k1", {"n": 4})  # an overwrite counts nothing
+    store.delete(("a", "b"), "missing")  # nor does deleting nothing
+    a, ab, ac = (rq.prefix_tag(p) for p in (["a"], ["a", "b"], ["a", "c"]))
+    assert _counts(client) == {"all": 3, a: 3, ab: 2, ac: 1}
+    store.delete(("a", "b"), "k2")
+    assert _counts(client) == {"all": 2, a: 2, ab: 1, ac: 1}
+
+
+def test_setup_counts_a_store_that_has_no_counts(url: str, client: redis.Redis) -> None:
+    with RedisStore.from_conn_string(url) as store:
+        store.batch([PutOp(("x", str(i % 3)), f"k{i}", {"i": i}) for i in range(30)])
+    client.delete("relaygraph_store:count")  # as a store written before counts existed
+    with RedisStore.from_conn_string(url) as store:
+        store.setup()
+    counts = _counts(client)
+    assert counts["all"] == 30 and counts[rq.prefix_tag(["x"])] == 30
+    assert counts[rq.prefix_tag(["x", "1"])] == 10
+    assert client.exists("relaygraph_store:setup-lock") == 0
+
+
+def test_migration_recounts(url: str, client: redis.Redis) -> None:
+    with RedisStore.from_conn_string(url) as store:
+        store.batch([PutOp(("m", str(i % 2)), f"k{i}", {"text": "cat"}) for i in range(10)])
+    client.hset("relaygraph_store:count", "all", 99)  # drifted (items expired, say)
+    with RedisStore.from_conn_string(url, index=FAKE_INDEX) as store:  # re-indexes all
+        store.setup()
+    counts = _counts(client)
+    assert counts["all"] == 10 and counts[rq.prefix_tag(["m", "0"])] == 5
+
+
+def test_prefer_batches_only_for_a_large_share() -> None:
+    assert rq.prefer_batches(10_000, 10_000, 10)
+    assert rq.prefer_batches(100_000, 100_000, 64)
+    assert rq.prefer_batches(10_000, 100_000, 10)
+    assert not rq.prefer_batches(1_000, 100_000, 10)  # a scan of 1,000 items is cheaper
+    assert not rq.prefer_batches(100, 10_000, 10)
+    assert not rq.prefer_batches(0, 0, 10)
+    assert not rq.prefer_batches(500, 500, 10)  # small stores keep RediSearch's choice
+
+
+def test_a_namespace_holding_most_items_is_searched_in_batches(url: str, monkeypatch) -> None:
+    sent: list[tuple] = []
+    original = RedisStore._execute
+
+    def recording(client, commands):
+        sent.extend(commands)
+        return original(client, commands)
+
+    monkeypatch.setattr(RedisStore, "_execute", staticmethod(recording))
+    memory = InMemoryStore(index=FAKE_INDEX)
+    words = ("cat", "dog", "fish", "bird", "tree", "car")
+    with RedisStore.from_conn_string(url, index=FAKE_INDEX) as store:
+        for target in (store, memory):
+            ops = [
+                PutOp(("big",), f"k{i}", {"text": " ".join(words[: 1 + i % 6]) + f" {i}"})
+                for i in range(1500)
+            ]
+            ops += [PutOp(("small",), f"s{i}", {"text": words[i % 6]}) for i in range(12)]
+            for first in range(0, len(ops), 500):
+                target.batch(ops[first : first + 500])
+        for prefix, batches in ((("big",), True), (("small",), False)):
+            for _ in range(2):  # the first reads the counts, the next refreshes them
+                sent.clear()
+                got = store.search(prefix, query="cat dog", limit=5)
+                searches = [c for c in sent if c[0] == "FT.SEARCH"]
+                assert len(searches) == 1
+                assert ("HYBRID_POLICY BATCHES" in str(searches[0][2])) is batches, prefix
+                want = memory.search(prefix, query="cat dog", limit=5)
+                assert [i.score for i in got] == pytest.approx([i.score for i in want], abs=1e-5)
+        sent.clear()  # a value filter keeps RediSearch's own choice
+        store.search(("big",), query="cat", filter={"text": "cat 0"}, limit=5)
+        assert all("HYBRID_POLICY" not in str(c) for c in sent if c[0] == "FT.SEARCH")
+
+
 # -- setup and migration --------------------------------------------------------------------------
 
 

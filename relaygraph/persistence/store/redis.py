@@ -19,8 +19,10 @@ import asyncio
 import hashlib
 import json
 import math
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +55,10 @@ _LOCK_MS = 120_000  # the setup lock's lease, renewed while documents are rewrit
 
 # Writes one item: keeps created_at of a live previous version, stamps updated_at from
 # the server clock and a store-wide sequence (the recency order), then sets or clears
-# the expiry. ARGV[1] is the document's JSON without its closing brace. TIME's parts are
-# concatenated as strings because Lua numbers would print 16-digit microseconds as 1e+15.
+# the expiry. ARGV[1] is the document's JSON without its closing brace, ARGV[2] the ttl,
+# ARGV[3...] its namespace-prefix tags: a new item counts once under each (KEYS[3], see
+# RedisStore._counts). TIME's parts are concatenated as strings because Lua numbers would
+# print 16-digit microseconds as 1e+15.
 _PUT_SCRIPT = """
 local old = redis.call('JSON.GET', KEYS[1], '$.created_at')
 local t = redis.call('TIME')
@@ -63,6 +67,9 @@ local created = now
 if old then
   local kept = string.match(old, '^%[(%d+)%]$')
   if kept then created = kept end
+else
+  for i = 3, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+  redis.call('HINCRBY', KEYS[3], 'all', 1)
 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('JSON.SET', KEYS[1], '$', ARGV[1] .. ',"created_at":' .. created ..
@@ -70,6 +77,16 @@ redis.call('JSON.SET', KEYS[1], '$', ARGV[1] .. ',"created_at":' .. created ..
 local ttl = tonumber(ARGV[2])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
 return 1
+"""
+
+# Deletes one item, taking it out of the counts of its namespace prefixes (KEYS[2]).
+_DELETE_SCRIPT = """
+local ok, pfx = pcall(redis.call, 'JSON.GET', KEYS[1], '$.pfx')
+if ok and pfx then
+  for tag in string.gmatch(pfx, '%x+') do redis.call('HINCRBY', KEYS[2], tag, -1) end
+  redis.call('HINCRBY', KEYS[2], 'all', -1)
+end
+return redis.call('DEL', KEYS[1])
 """
 
 # Restarts an item's expiry from the ttl stored in it (a no-op for items without one).
@@ -174,14 +191,7 @@ def _check_hnsw(hnsw: Any) -> dict[str, int] | None:
     return dict(hnsw)
 
 
-def _return_args() -> list[Any]:
-    args: list[Any] = []
-    for name, alias in rq.RETURN_ALIASES.items():
-        args += [f"$.{name}", "AS", alias]
-    return ["RETURN", len(args), *args]
-
-
-_RETURN_ARGS = _return_args()
+_RETURN_ARGS = ["RETURN", 3, rq.RETURN_UNION, "AS", rq.RETURN_ALIAS]
 
 
 def _item(row: rq.Row) -> Item:
@@ -211,6 +221,14 @@ def _error_text(error: BaseException) -> str:
 
 def _text_or_none(reply: Any) -> str | None:
     return None if reply is None else rq.as_text(reply)
+
+
+def _count_namespace(counts: dict[str, int], namespace: list[str]) -> None:
+    """Count one item under ``"all"`` and under every prefix of its namespace."""
+    counts["all"] = counts.get("all", 0) + 1
+    for depth in range(1, len(namespace) + 1):
+        tag = rq.prefix_tag(namespace[:depth])
+        counts[tag] = counts.get(tag, 0) + 1
 
 
 class RedisStore(BaseStore):
@@ -248,6 +266,10 @@ class RedisStore(BaseStore):
         self.prefix = f"{name}:item:"
         self._seq_key = f"{name}:seq"
         self._meta_key = f"{name}:meta"
+        self._count_key = f"{name}:count"
+        # Namespace-prefix counts last read per prefix tag (see _nearest), newest last.
+        self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._counts_lock = threading.Lock()
         self._lock_key = f"{name}:setup-lock"
         self.index: StoreIndex | None = StoreIndex(index, extra_keys=("hnsw",)) if index else None
         self.index_config: IndexConfig | None = dict(index) if index else None  # type: ignore[assignment]
@@ -448,8 +470,11 @@ class RedisStore(BaseStore):
 
     def _setup_plan(self, force_reembed: bool) -> Plan:
         """Check the index's fingerprint; (re)create it under a lock when it differs."""
-        [fingerprint] = yield [("HGET", self._meta_key, "fingerprint")]
-        if not force_reembed and _text_or_none(fingerprint) == self._fingerprint:
+        fingerprint, counted = yield [
+            ("HGET", self._meta_key, "fingerprint"),
+            ("EXISTS", self._count_key),
+        ]
+        if not force_reembed and _text_or_none(fingerprint) == self._fingerprint and counted:
             exists = yield from self._index_exists()
             if exists:
                 return
@@ -473,15 +498,18 @@ class RedisStore(BaseStore):
 
     def _migrate(self, force_reembed: bool) -> Plan:
         """Under the setup lock: (re)create the index and rewrite documents if needed."""
-        replies = yield [
+        *replies, counted = yield [
             ("HGET", self._meta_key, "fingerprint"),
             ("HGET", self._meta_key, "dims"),
             ("HGET", self._meta_key, "format"),
+            ("EXISTS", self._count_key),
         ]
         fingerprint, old_dims, old_format = (_text_or_none(reply) for reply in replies)
         exists = yield from self._index_exists()
         if exists and not force_reembed and fingerprint == self._fingerprint:
-            return  # another process migrated it while we waited
+            if not counted:  # a store written before namespaces were counted
+                yield from self._recount()
+            return  # else another process migrated it while we waited
         if exists:
             yield [("FT.DROPINDEX", self.name)]  # keeps the documents
         try:
@@ -494,6 +522,8 @@ class RedisStore(BaseStore):
         reembed = self.index is not None and (force_reembed or (known and old_dims != dims))
         if reembed or (known and old_format != str(rq.DOC_FORMAT)) or (exists and not known):
             yield from self._rewrite_documents(reembed)
+        elif not counted:
+            yield from self._recount()
         yield [
             (
                 "HSET",
@@ -533,8 +563,38 @@ class RedisStore(BaseStore):
                 raise RedisStoreError(f"index {self.name} is still indexing after {timeout}s")
             yield _Sleep(0.05)
 
+    def _recount(self) -> Plan:
+        """Count every item under each of its namespace prefixes (under the setup lock)."""
+        counts: dict[str, int] = {}
+        cursor = 0
+        while True:
+            [[cursor, keys]] = yield [
+                ("SCAN", cursor, "MATCH", f"{self.prefix}*", "COUNT", 500, "TYPE", "ReJSON-RL")
+            ]
+            cursor = int(cursor)
+            if keys:
+                replies = yield [("JSON.GET", key, "$.ns") for key in keys]
+                for reply in replies:
+                    found = json.loads(rq.as_text(reply)) if reply is not None else None
+                    if found and isinstance(found[0], list):
+                        _count_namespace(counts, found[0])
+            if cursor == 0:
+                break
+        yield from self._write_counts(counts)
+
+    def _write_counts(self, counts: dict[str, int]) -> Plan:
+        """Replace the namespace counts at once (built aside, then renamed over)."""
+        aside = f"{self._count_key}:new"
+        fields = [part for pair in counts.items() for part in pair]
+        commands: Commands = [("DEL", aside), ("HSET", aside, "all", counts.get("all", 0))]
+        for first in range(0, len(fields), 2000):
+            commands.append(("HSET", aside, *fields[first : first + 2000]))
+        yield [*commands, ("RENAME", aside, self._count_key)]
+
     def _rewrite_documents(self, reembed: bool) -> Plan:
-        """Rewrite every document in the current layout (re-embedding when asked)."""
+        """Rewrite every document in the current layout (re-embedding when asked), and
+        count the namespaces anew."""
+        counts: dict[str, int] = {}
         cursor = 0
         paths = ("ns", "key", "value", "vfields", "ttl_ms", "vec")
         while True:
@@ -564,6 +624,7 @@ class RedisStore(BaseStore):
                 vectors = (yield _Embed(texts)) if texts else []
                 commands: Commands = []
                 for position, (key, got) in enumerate(docs):
+                    _count_namespace(counts, got["$.ns"])
                     if reembed and self.index is not None:
                         start, end = spans[position]
                         doc_vectors = vectors[start:end]
@@ -582,7 +643,8 @@ class RedisStore(BaseStore):
                 if commands:  # keep the setup lock while this (possibly long) pass runs
                     yield [*commands, ("PEXPIRE", self._lock_key, _LOCK_MS)]
             if cursor == 0:
-                return
+                break
+        yield from self._write_counts(counts)
 
     def _ensure_ready(self) -> None:
         if not self._ready:
@@ -686,7 +748,7 @@ class RedisStore(BaseStore):
     def _put_command(self, op: PutOp, vectors: list[list[float]]) -> tuple[Any, ...]:
         key = self._key(op.namespace, op.key)
         if op.value is None:
-            return ("DEL", key)
+            return ("EVAL", _DELETE_SCRIPT, 2, key, self._count_key)
         fields: list[str] | None
         if op.index is False:
             fields = []
@@ -706,7 +768,17 @@ class RedisStore(BaseStore):
                 f"RedisStore stores items as JSON documents: key {op.key!r} in namespace "
                 f"{op.namespace!r} cannot be stored ({error})"
             ) from error
-        return ("EVAL", _PUT_SCRIPT, 2, key, self._seq_key, text[:-1], _ttl_ms(op.ttl))
+        return (
+            "EVAL",
+            _PUT_SCRIPT,
+            3,
+            key,
+            self._seq_key,
+            self._count_key,
+            text[:-1],
+            _ttl_ms(op.ttl),
+            *doc["pfx"],
+        )
 
     def _get_result(self, op: GetOp, reply: Any) -> Item | None:
         row = rq.parse_get_reply(self._key(op.namespace, op.key), reply)
@@ -733,8 +805,12 @@ class RedisStore(BaseStore):
         if query_vector is None or self.index is None:
             rows = yield from self._newest(expr, exact, check, op.offset, op.limit)
             return [(None, row) for row in rows]
+        # Only a namespace prefix filters on the server: its item count can pick the plan.
+        counted = rq.prefix_tag(op.namespace_prefix) if op.namespace_prefix else None
+        if value_expr != rq.TRUE:
+            counted = None
         ranked: list[tuple[float | None, rq.Row]] = list(
-            (yield from self._nearest(expr, exact, check, wanted, query_vector))[:wanted]
+            (yield from self._nearest(expr, exact, check, wanted, query_vector, counted))[:wanted]
         )
         if len(ranked) < wanted:  # items without an embedding follow, newest first
             unscored = rq.conj([expr, rq.Raw("@nvec:[0 0]")])
@@ -798,13 +874,27 @@ class RedisStore(BaseStore):
         check: Callable[[rq.Row], bool],
         wanted: int,
         query_vector: list[float],
+        counted: str | None = None,
     ) -> Generator[Any, Any, list[tuple[float, rq.Row]]]:
         """Up to ``wanted`` matching rows with vectors, best cosine similarity first
-        (ties: newest first), through a RedisVL ``VectorQuery``."""
+        (ties: newest first), through a RedisVL ``VectorQuery``.
+
+        ``counted`` is the prefix tag when a namespace prefix is the whole server-side
+        filter: then the prefix's item count decides whether to force RediSearch's
+        BATCHES plan (:func:`~.redis_query.prefer_batches`). The count is read once per
+        prefix, then refreshed in the same pipeline as each search.
+        """
         from redisvl.query import VectorQuery
 
+        counts = None
+        if counted is not None:
+            counts = self._cached_counts(counted)
+            if counts is None:
+                [reply] = yield [("HMGET", self._count_key, counted, "all")]
+                counts = self._remember_counts(counted, reply)
         k = wanted if exact else max(4 * wanted, 64)
         while True:
+            batches = counts is not None and rq.prefer_batches(counts[0], counts[1], k)
             query = VectorQuery(
                 vector=query_vector,
                 vector_field_name="vec",
@@ -812,15 +902,20 @@ class RedisStore(BaseStore):
                 num_results=k,
                 return_score=True,
                 dialect=3,
+                hybrid_policy="BATCHES" if batches else None,
             )
-            for name, alias in rq.RETURN_ALIASES.items():
-                query.return_field(f"$.{name}", as_field=alias)
+            query.return_field(rq.RETURN_UNION, as_field=rq.RETURN_ALIAS)
             params: list[Any] = []
             for name, value in query.params.items():
                 params += [name, value]
-            [reply] = yield [
+            commands: Commands = [
                 ("FT.SEARCH", self.name, *query.get_args(), "PARAMS", len(params), *params)
             ]
+            if counted is not None:
+                commands.append(("HMGET", self._count_key, counted, "all"))
+            reply, *refreshed = yield commands
+            if counted is not None:
+                counts = self._remember_counts(counted, refreshed[0])
             rows, count = rq.parse_search_reply(reply)
             matched = [row for row in rows if check(row)]
             if exact or len(matched) >= wanted or count < k:
@@ -829,6 +924,20 @@ class RedisStore(BaseStore):
         scored = [(1.0 - (row.distance or 0.0), row) for row in matched]
         scored.sort(key=lambda pair: (-pair[0], -pair[1].seq))
         return scored
+
+    def _cached_counts(self, tag: str) -> tuple[int, int] | None:
+        with self._counts_lock:
+            return self._counts.get(tag)
+
+    def _remember_counts(self, tag: str, reply: Any) -> tuple[int, int]:
+        """(items under the prefix, items in the store) from an HMGET reply, kept per tag."""
+        subset, total = (max(0, int(part)) if part is not None else 0 for part in reply)
+        with self._counts_lock:
+            self._counts[tag] = (subset, total)
+            self._counts.move_to_end(tag)
+            while len(self._counts) > 4096:
+                self._counts.popitem(last=False)
+        return subset, total
 
     # -- list_namespaces -------------------------------------------------------------
 
