@@ -60,6 +60,7 @@ from relaygraph.persistence.blobs import (
     blobs_for_put,
     decode_blob,
     decode_header,
+    encode_empty_blob,
     encode_header,
     load_channel_values,
 )
@@ -82,6 +83,7 @@ _SCRIPTS = ("commit", "writes", "read", "window", "drop", "dump", "restore")
 # The order of KEYS every script receives (matches the constants in _common.lua).
 _KEY_NAMES = ("heads", "hdr", "cv", "ix", "ixt", "blob", "base", "wv", "wx", "run", "rx", "seq")
 _SEP = "\0"
+_BLOBS_AT = 8  # where the commit script's per-blob arguments start (see commit.lua)
 _WINDOW = 256  # index entries fetched per round trip when listing
 
 
@@ -123,7 +125,8 @@ class _ScopedCache:
     """Adapts the saver's shared :class:`ResolvedCache` to one thread and namespace.
 
     ``known`` holds values snapshotted before a read (the script skipped their blobs);
-    every value resolved is remembered in the shared cache and as a hint for the next read.
+    every other value resolved is remembered in the shared cache and as a hint for the
+    next read.
     """
 
     def __init__(self, saver: RedisSaver, scope: str, known: dict[tuple[str, str], Any]):
@@ -132,14 +135,15 @@ class _ScopedCache:
         self._known = known
 
     def get(self, channel: str, version: str) -> Any:
-        if (channel, version) in self._known:
-            return list(self._known[channel, version])
+        value = self._known.get((channel, version), EMPTY)
+        if value is not EMPTY:
+            return list(value)
         return self._saver._cache.get(self._scope + channel, version)
 
     def put(
         self, channel: str, version: str, value: Any, base: tuple[str, int] | None = None
     ) -> None:
-        if isinstance(value, list):
+        if isinstance(value, list) and (channel, version) not in self._known:
             self._saver._cache.put(self._scope + channel, version, value, base)
             self._saver._remember(self._scope, channel, version)
 
@@ -198,7 +202,8 @@ class RedisSaver(BaseCheckpointSaver):
         self._ascripts: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._cache = ResolvedCache(cache_size)
-        self._hints: OrderedDict[str, dict[str, str]] = OrderedDict()
+        # Per thread and namespace: channel -> (version, True when it has no value there).
+        self._hints: OrderedDict[str, dict[str, tuple[str, bool]]] = OrderedDict()
         self._hint_limit = max(16, cache_size)
         self._runs_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
@@ -355,25 +360,39 @@ class RedisSaver(BaseCheckpointSaver):
     def _scope(thread_id: str, checkpoint_ns: str) -> str:
         return f"{thread_id}{_SEP}{checkpoint_ns}{_SEP}"
 
-    def _remember(self, scope: str, channel: str, version: str) -> None:
+    def _remember(self, scope: str, channel: str, version: str, empty: bool = False) -> None:
+        """Hint that ``channel`` at ``version`` is resolved (``empty``: it has no value)."""
+        if not self._cache.maxsize:
+            return  # the cache is off: every read is a full read
         with self._lock:
             hints = self._hints.setdefault(scope, {})
-            hints[channel] = version
+            hints[channel] = (version, empty)
             self._hints.move_to_end(scope)
             while len(self._hints) > self._hint_limit:
                 self._hints.popitem(last=False)
 
     def _known(self, thread_id: str, checkpoint_ns: str) -> dict[tuple[str, str], Any]:
-        """Resolved values of this namespace the cache still holds (their blobs are skipped)."""
+        """Values of this namespace the cache still holds, and channel versions known to
+        hold no value (:data:`EMPTY`): the read script skips their blobs."""
         scope = self._scope(thread_id, checkpoint_ns)
         with self._lock:
             hints = dict(self._hints.get(scope, {}))
         known = {}
-        for channel, version in hints.items():
+        for channel, (version, empty) in hints.items():
+            if empty:  # versions are immutable: a version without a value stays so
+                known[channel, version] = EMPTY
+                continue
             value = self._cache.get(scope + channel, version)
             if value is not EMPTY:
                 known[channel, version] = value
         return known
+
+    def _remember_empty(self, scope: str, checkpoint: Checkpoint) -> None:
+        """Hint the channel versions a checkpoint just read from storage has no value at."""
+        values = checkpoint.get("channel_values") or {}
+        for channel, version in (checkpoint.get("channel_versions") or {}).items():
+            if channel not in values:
+                self._remember(scope, channel, str(version), empty=True)
 
     # -- encoding ----------------------------------------------------------------------
 
@@ -547,15 +566,19 @@ class RedisSaver(BaseCheckpointSaver):
             def fetch(channel: str, version: str, _ns: str = ns) -> bytes | None:
                 return blobs.get(f"{_ns}{_SEP}{channel}{_SEP}{version}")
 
+            versions = checkpoint["channel_versions"]
             checkpoint["channel_values"] = load_channel_values(
-                checkpoint["channel_versions"],
+                versions,
                 fetch,
                 serde=self.serde,
                 thread_id=thread_id,
                 checkpoint_ns=ns,
                 checkpoint_id=checkpoint_id,
                 cache=scoped,
+                channels=[c for c in versions if known.get((c, str(versions[c]))) is not EMPTY],
             )
+            if cache is None:
+                self._remember_empty(scope, checkpoint)
             writes = self._decode_writes(entry[4], thread_id, ns, checkpoint_id)
             parent = make_config(thread_id, ns, header.parent_id) if header.parent_id else None
             decoded.append(
@@ -650,21 +673,27 @@ class RedisSaver(BaseCheckpointSaver):
             result = self._commit(client, scripts["commit"], keys, args, run_id, thread_id)
             outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
             if outcome is None:
-                self._prime(thread_id, ns, checkpoint)
+                self._prime(thread_id, ns, checkpoint, args)
                 return make_config(thread_id, ns, checkpoint_id)
             _merge_resend(resend, outcome)
         raise AssertionError("unreachable")
 
-    def _prime(self, thread_id: str, ns: str, checkpoint: Checkpoint) -> None:
-        """Remember the lists just committed: the next read of the head skips their blobs."""
+    def _prime(self, thread_id: str, ns: str, checkpoint: Checkpoint, args: list[Any]) -> None:
+        """Remember the lists just committed, and the channel versions it stored without a
+        value (``args``: the commit's): the next read of the head skips their blobs."""
         if not self._cache.maxsize:
             return
-        scoped = _ScopedCache(self, self._scope(thread_id, ns), {})
+        scope = self._scope(thread_id, ns)
+        scoped = _ScopedCache(self, scope, {})
         versions = checkpoint.get("channel_versions") or {}
         appends = checkpoint.get("channel_appends") or {}
         for channel, value in (checkpoint.get("channel_values") or {}).items():
             if isinstance(value, list) and channel in versions:
                 scoped.put(channel, versions[channel], value, appends.get(channel))
+        empty = encode_empty_blob()
+        for i in range(_BLOBS_AT, len(args), 4):  # channel, version, base, blob
+            if args[i + 3] == empty:
+                self._remember(scope, args[i], args[i + 1], empty=True)
 
     def _needs_registry(self, run_id: str | None, thread_id: str) -> bool:
         """Whether a commit must also record run -> thread (always with a TTL, to refresh it)."""
@@ -950,7 +979,7 @@ class RedisSaver(BaseCheckpointSaver):
         """Book-keeping after an outside script committed ``prepared``; its config."""
         if prepared.run_id is not None:
             self._ran(prepared.run_id, prepared.thread_id)
-        self._prime(prepared.thread_id, prepared.ns, checkpoint)
+        self._prime(prepared.thread_id, prepared.ns, checkpoint, prepared.args)
         return make_config(prepared.thread_id, prepared.ns, prepared.checkpoint_id)
 
     def prepare_writes(
@@ -992,7 +1021,7 @@ class RedisSaver(BaseCheckpointSaver):
             result = await self._acommit(client, scripts["commit"], keys, args, run_id, thread_id)
             outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
             if outcome is None:
-                self._prime(thread_id, ns, checkpoint)
+                self._prime(thread_id, ns, checkpoint, args)
                 return make_config(thread_id, ns, checkpoint_id)
             _merge_resend(resend, outcome)
         raise AssertionError("unreachable")
