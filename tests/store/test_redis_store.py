@@ -546,6 +546,30 @@ def test_a_namespace_holding_most_items_is_searched_in_batches(url: str, monkeyp
         assert all("HYBRID_POLICY" not in str(c) for c in sent if c[0] == "FT.SEARCH")
 
 
+def test_a_prefix_holding_every_item_is_searched_without_a_filter(url: str, monkeypatch) -> None:
+    sent: list[tuple] = []
+    original = RedisStore._execute
+
+    def recording(client, commands):
+        sent.extend(c for c in commands if c[0] == "FT.SEARCH")
+        return original(client, commands)
+
+    monkeypatch.setattr(RedisStore, "_execute", staticmethod(recording))
+    with (
+        RedisStore.from_conn_string(url, index=FAKE_INDEX) as store,
+        RedisStore.from_conn_string(url, index=FAKE_INDEX) as other,
+    ):
+        store.batch([PutOp(("only",), f"k{i}", {"text": f"cat dog {i}"}) for i in range(40)])
+        got = store.search(("only",), query="cat", limit=5)
+        assert len(got) == 5 and len(sent) == 1 and "@pfx" not in str(sent[0][2])
+        # Another process adds the best match elsewhere: this store's counts are stale.
+        other.put(("elsewhere",), "x", {"text": "cat"})
+        sent.clear()
+        got = store.search(("only",), query="cat", limit=5)
+        assert len(got) == 5 and {item.namespace for item in got} == {("only",)}
+        assert len(sent) == 2 and "@pfx" in str(sent[1][2])  # re-sent with the filter
+
+
 # -- setup and migration --------------------------------------------------------------------------
 
 

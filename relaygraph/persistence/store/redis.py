@@ -52,6 +52,7 @@ __all__ = ["AsyncRedisStore", "RedisStore", "RedisStoreError"]
 DEFAULT_NAME = "relaygraph_store"
 _PAGE = 1000  # documents per FT.SEARCH page / FT.CURSOR read when paging client-side
 _LOCK_MS = 120_000  # the setup lock's lease, renewed while documents are rewritten
+_COUNTS_FRESH = 1.0  # seconds a namespace count read stays the plan's basis (see _nearest)
 
 # Writes one item: keeps created_at of a live previous version, stamps updated_at from
 # the server clock and a store-wide sequence (the recency order), then sets or clears
@@ -268,7 +269,7 @@ class RedisStore(BaseStore):
         self._meta_key = f"{name}:meta"
         self._count_key = f"{name}:count"
         # Namespace-prefix counts last read per prefix tag (see _nearest), newest last.
-        self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._counts: OrderedDict[str, tuple[int, int, float]] = OrderedDict()
         self._counts_lock = threading.Lock()
         self._lock_key = f"{name}:setup-lock"
         self.index: StoreIndex | None = StoreIndex(index, extra_keys=("hnsw",)) if index else None
@@ -880,29 +881,36 @@ class RedisStore(BaseStore):
         (ties: newest first), through a RedisVL ``VectorQuery``.
 
         ``counted`` is the prefix tag when a namespace prefix is the whole server-side
-        filter: then the prefix's item count decides whether to force RediSearch's
-        BATCHES plan (:func:`~.redis_query.prefer_batches`). The count is read once per
-        prefix, then refreshed in the same pipeline as each search.
+        filter. Its item count then picks the plan: a prefix holding every item of the
+        store needs no filter at all (rows are re-checked, and a row from another
+        namespace sends the query again, filtered); one holding a large share forces
+        RediSearch's BATCHES plan (:func:`~.redis_query.prefer_batches`). The count is
+        read once per prefix, then refreshed along with a search every
+        :data:`_COUNTS_FRESH` seconds: it only ever chooses the plan, never the results.
         """
         from redisvl.query import VectorQuery
 
-        counts = None
+        counts, refresh = None, False
         if counted is not None:
-            counts = self._cached_counts(counted)
-            if counts is None:
+            cached = self._cached_counts(counted)
+            if cached is None:
                 [reply] = yield [("HMGET", self._count_key, counted, "all")]
                 counts = self._remember_counts(counted, reply)
+            else:
+                counts, read_at = cached[:2], cached[2]
+                refresh = time.monotonic() - read_at > _COUNTS_FRESH
         k = wanted if exact else max(4 * wanted, 64)
+        whole = exact and counts is not None and 0 < counts[1] <= counts[0]
         while True:
             batches = counts is not None and rq.prefer_batches(counts[0], counts[1], k)
             query = VectorQuery(
                 vector=query_vector,
                 vector_field_name="vec",
-                filter_expression=rq.render(expr),
+                filter_expression=None if whole else rq.render(expr),
                 num_results=k,
                 return_score=True,
                 dialect=3,
-                hybrid_policy="BATCHES" if batches else None,
+                hybrid_policy="BATCHES" if batches and not whole else None,
             )
             query.return_field(rq.RETURN_UNION, as_field=rq.RETURN_ALIAS)
             params: list[Any] = []
@@ -911,13 +919,17 @@ class RedisStore(BaseStore):
             commands: Commands = [
                 ("FT.SEARCH", self.name, *query.get_args(), "PARAMS", len(params), *params)
             ]
-            if counted is not None:
+            if refresh:
                 commands.append(("HMGET", self._count_key, counted, "all"))
             reply, *refreshed = yield commands
-            if counted is not None:
+            if refresh and counted is not None:
                 counts = self._remember_counts(counted, refreshed[0])
+                refresh = False
             rows, count = rq.parse_search_reply(reply)
             matched = [row for row in rows if check(row)]
+            if whole and len(matched) < len(rows):  # the counts were stale: filter after all
+                whole = False
+                continue
             if exact or len(matched) >= wanted or count < k:
                 break
             k *= 4
@@ -925,7 +937,7 @@ class RedisStore(BaseStore):
         scored.sort(key=lambda pair: (-pair[0], -pair[1].seq))
         return scored
 
-    def _cached_counts(self, tag: str) -> tuple[int, int] | None:
+    def _cached_counts(self, tag: str) -> tuple[int, int, float] | None:
         with self._counts_lock:
             return self._counts.get(tag)
 
@@ -933,7 +945,7 @@ class RedisStore(BaseStore):
         """(items under the prefix, items in the store) from an HMGET reply, kept per tag."""
         subset, total = (max(0, int(part)) if part is not None else 0 for part in reply)
         with self._counts_lock:
-            self._counts[tag] = (subset, total)
+            self._counts[tag] = (subset, total, time.monotonic())
             self._counts.move_to_end(tag)
             while len(self._counts) > 4096:
                 self._counts.popitem(last=False)

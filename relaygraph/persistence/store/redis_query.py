@@ -19,6 +19,7 @@ How an item is laid out in Redis, and how a search becomes a RediSearch query:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -91,6 +92,12 @@ def item_digest(namespace: Sequence[str], key: str) -> str:
 
 def prefix_tag(labels: Sequence[str]) -> str:
     """The tag of a namespace prefix (also used for the namespace itself)."""
+    return _prefix_tag(tuple(labels))
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefix_tag(labels: tuple[str, ...]) -> str:
+    # Every search and put digests its namespace's prefixes; the same few recur.
     return _digest("p", list(labels))
 
 
@@ -549,32 +556,37 @@ def as_text(raw: Any) -> str:
     return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
 
 
-def _row(redis_key: str, fields: Mapping[str, Any], distance: Any = None) -> Row | None:
-    """A Row from a search result's fields (the union of :data:`RETURN_PATHS` as one JSON
-    array), or None when the document vanished mid-query (expired) or is not one of ours."""
+_ALIAS_BYTES = RETURN_ALIAS.encode()
+
+
+def _row(redis_key: str, union: Any, distance: Any = None) -> Row | None:
+    """A Row from a search result's union of :data:`RETURN_PATHS` (one JSON array), or
+    None when the document vanished mid-query (expired) or is not one of ours."""
     try:
-        found = json.loads(as_text(fields[RETURN_ALIAS]))
-        if not isinstance(found, list) or len(found) != len(RETURN_PATHS):
-            return None  # a member missing: the union cannot be matched to the names
-        return _row_of(redis_key, dict(zip(RETURN_PATHS, found, strict=True)), distance)
-    except (KeyError, TypeError, ValueError):
+        found = json.loads(union)  # bytes or str
+    except (TypeError, ValueError):
         return None
+    return _row_of(redis_key, found, distance)
 
 
-def _row_of(redis_key: str, got: Mapping[str, Any], distance: Any = None) -> Row | None:
+def _row_of(redis_key: str, found: Any, distance: Any = None) -> Row | None:
+    """A Row from the values of :data:`RETURN_PATHS`, in order; None if they do not fit."""
+    if not isinstance(found, list) or len(found) != len(RETURN_PATHS):
+        return None  # a member missing: the union cannot be matched to the names
+    ns, key, value, created_at, updated_at, seq, ttl_ms = found
     try:
         return Row(
             redis_key=redis_key,
-            namespace=tuple(got["ns"]),
-            key=got["key"],
-            value=got["value"],
-            created_at=micros_to_datetime(got["created_at"]),
-            updated_at=micros_to_datetime(got["updated_at"]),
-            seq=int(got["seq"]),
-            ttl_ms=int(got["ttl_ms"]),
-            distance=None if distance is None else float(as_text(distance)),
+            namespace=tuple(ns),
+            key=key,
+            value=value,
+            created_at=micros_to_datetime(created_at),
+            updated_at=micros_to_datetime(updated_at),
+            seq=int(seq),
+            ttl_ms=int(ttl_ms),
+            distance=None if distance is None else float(distance),
         )
-    except (KeyError, IndexError, TypeError, ValueError):
+    except (TypeError, ValueError):
         return None
 
 
@@ -591,7 +603,11 @@ def parse_search_reply(reply: Any) -> tuple[list[Row], int]:
             get = result.get
             attrs = get(b"extra_attributes", get("extra_attributes")) or {}
             attrs = {as_text(k): v for k, v in attrs.items()}
-            row = _row(as_text(get(b"id", get("id"))), attrs, attrs.get("vector_distance"))
+            row = _row(
+                as_text(get(b"id", get("id"))),
+                attrs.get(RETURN_ALIAS),
+                attrs.get("vector_distance"),
+            )
             if row is not None:
                 rows.append(row)
         return rows, len(results)
@@ -599,8 +615,10 @@ def parse_search_reply(reply: Any) -> tuple[list[Row], int]:
     for position in range(1, len(reply) - 1, 2):
         count += 1
         flat = reply[position + 1] or []
-        attrs = {as_text(flat[i]): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
-        row = _row(as_text(reply[position]), attrs, attrs.get("vector_distance"))
+        attrs = dict(zip(flat[::2], flat[1::2], strict=False))  # names stay bytes: no decoding
+        union = attrs.get(_ALIAS_BYTES, attrs.get(RETURN_ALIAS))
+        distance = attrs.get(b"vector_distance", attrs.get("vector_distance"))
+        row = _row(as_text(reply[position]), union, distance)
         if row is not None:
             rows.append(row)
     return rows, count
@@ -612,10 +630,10 @@ def parse_get_reply(redis_key: str, reply: Any) -> Row | None:
         return None
     by_path = json.loads(as_text(reply))
     try:
-        got = {name: by_path[f"$.{name}"][0] for name in RETURN_PATHS}
+        found = [by_path[f"$.{name}"][0] for name in RETURN_PATHS]
     except (KeyError, IndexError, TypeError):
         return None
-    return _row_of(redis_key, got)
+    return _row_of(redis_key, found)
 
 
 def parse_aggregate_rows(reply: Any) -> tuple[list[tuple[str, ...]], int]:
