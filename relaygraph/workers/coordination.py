@@ -8,6 +8,7 @@ only a hint: the sweeper re-checks the thread's own keys in a script before acti
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,8 @@ class Coordinator:
         self.redis = redis
         self.ttl_ms = int(lease_ttl * 1000)
         self.saver = saver
+        self._sent_later: list[tuple[str, list[str], list[Any]]] = []
+        self._sent_lock = threading.Lock()
         sources = {path.stem: path.read_text() for path in _LUA.glob("*.lua")}
         composed = {name: sources.pop(name) for name in _COMPOSED}
         self._scripts = {name: redis.register_script(text) for name, text in sources.items()}
@@ -130,12 +133,19 @@ class Coordinator:
         a restarted server) is loaded and run again on its own, so the calls of one
         pipeline must not depend on each other's order.
         """
+        deferred = self._take_sent()  # confirmations waiting for a round trip: this one
+        calls = deferred + calls
         pipe = self.redis.pipeline(transaction=False)
         for name, keys, args in calls:
             pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
         if extra is not None:
             extra(pipe)
-        replies = pipe.execute(raise_on_error=False)
+        try:
+            replies = pipe.execute(raise_on_error=False)
+        except Exception:
+            with self._sent_lock:  # not sent: keep them for the next round trip
+                self._sent_later[:0] = deferred
+            raise
         for reply in replies[len(calls) :]:
             if isinstance(reply, Exception):
                 raise reply
@@ -146,7 +156,7 @@ class Coordinator:
             elif isinstance(reply, Exception):
                 raise reply
             out.append(reply)
-        return out
+        return out[len(deferred) :]
 
     def acquire(
         self, step: StepRef, task_id: str, epoch: int, max_attempts: int, worker: str
@@ -178,11 +188,33 @@ class Coordinator:
         due = now_ms() if due_ms is None else due_ms
         return bool(self._run("release", [step.key], [task_id, epoch, due]))
 
-    def mark_sent(self, step: StepRef, sent: list[tuple[str, int, str]]) -> None:
-        """Confirm ``(task id, epoch, broker id)`` tasks were published (mark_sent.lua)."""
+    def mark_sent(
+        self, step: StepRef, sent: list[tuple[str, int, str]], *, later: bool = False
+    ) -> None:
+        """Confirm ``(task id, epoch, broker id)`` tasks were published (mark_sent.lua).
+
+        ``later``: ride along with this process's next round trip (or
+        :meth:`flush_sent`) instead of paying one now. Until then the tasks count as
+        never sent, which only matters after a lease TTL: far longer than the wait.
+        """
         args: list[Any] = [part for triple in sent for part in triple]
-        if args:
-            self._run("mark_sent", [step.key], args)
+        if not args:
+            return
+        if later:
+            with self._sent_lock:
+                self._sent_later.append(("mark_sent", [step.key], args))
+            return
+        self._run("mark_sent", [step.key], args)
+
+    def flush_sent(self) -> None:
+        """Send the confirmations :meth:`mark_sent` deferred, if any."""
+        if self._sent_later:
+            self._pipeline([])
+
+    def _take_sent(self) -> list[tuple[str, list[str], list[Any]]]:
+        with self._sent_lock:
+            taken, self._sent_later = self._sent_later, []
+        return taken
 
     def acquire_and_read(
         self,

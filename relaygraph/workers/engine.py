@@ -136,7 +136,9 @@ class Engine:
         self.store = store
         self.worker_name = worker_name
         self.serde = Serializer()
-        self.leases = LeaseKeeper(coordinator.heartbeat, settings.heartbeat)
+        self.leases = LeaseKeeper(
+            coordinator.heartbeat, settings.heartbeat, on_tick=coordinator.flush_sent
+        )
         self._graphs: dict[str, Any] = {}
         self._records: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
@@ -310,6 +312,7 @@ class Engine:
         run: Run,
         tasks: list[Any],
         broker_ids: dict[str, str] | None = None,
+        later: bool = False,
     ) -> None:
         """Enqueue the first attempt (epoch 0) of tasks of ``run``'s current step."""
         sends = []
@@ -326,7 +329,7 @@ class Engine:
                 task.name,
             )
             sends.append((message, run.graph.nodes[task.name].options))
-        self.send_all(sends, (broker_ids or {}).get)
+        self.send_all(sends, (broker_ids or {}).get, later=later)
 
     def send(self, message: NodeMessage, options: dict[str, Any] | None = None) -> None:
         """Enqueue one node task (see :meth:`send_all`)."""
@@ -336,6 +339,8 @@ class Engine:
         self,
         sends: list[tuple[NodeMessage, dict[str, Any]]],
         broker_id_of: Callable[[str], str | None] = lambda _task_id: None,
+        *,
+        later: bool = False,
     ) -> None:
         """Enqueue node tasks of one step, then confirm them in one round trip.
 
@@ -343,7 +348,8 @@ class Engine:
         the task is on the broker; a task its publisher died before sending stays
         'queued' and is re-enqueued after a lease TTL. ``options`` are the node's
         ``add_node`` options (``queue``, ``time_limit``, ``soft_time_limit``);
-        ``broker_id_of(task id)`` a broker id stored with the step already (by hop.lua).
+        ``broker_id_of(task id)`` a broker id stored with the step already (by hop.lua);
+        ``later`` defers the confirmation (:meth:`Coordinator.mark_sent`).
         """
         confirmed: list[tuple[str, int, str]] = []
         for message, options in sends:
@@ -354,7 +360,7 @@ class Engine:
             sent = self.enqueue(message, queue, name, task_id=known, **limits)
             confirmed.append((message.task_id, message.epoch, "" if known else sent or ""))
         if confirmed:
-            self.coordinator.mark_sent(sends[0][0].step, confirmed)
+            self.coordinator.mark_sent(sends[0][0].step, confirmed, later=later)
 
     def run_node(self, message: NodeMessage) -> str:
         """Run one node task under a lease; returns what happened (for logs and tests)."""
@@ -601,7 +607,9 @@ class Engine:
         if end is not None:
             self.finish(step.thread_id, run_id, *end)
             return True
-        self._send_tasks(record, run, list(next_tasks.values()), broker_ids)
+        # The confirmation rides with this process's next round trip: a chain's next hop
+        # costs no extra one for it.
+        self._send_tasks(record, run, list(next_tasks.values()), broker_ids, later=True)
         return True
 
     def _after_commit(

@@ -33,14 +33,17 @@ class Lease:
 class LeaseKeeper:
     """Renews the leases of this process's running tasks every ``interval`` seconds.
 
-    ``heartbeat(step, task_id, epoch) -> bool`` is the renewal (False: fenced out). The
-    thread starts on first use in each process, so a keeper made before a fork (Celery's
+    ``heartbeat(step, task_id, epoch) -> bool`` is the renewal (False: fenced out);
+    ``on_tick()``, if given, runs every tick too (deferred work that must not wait for
+    the next task, such as publish confirmations). The thread starts on first use in
+    each process, so a keeper made before a fork (Celery's
     prefork pool) works in the children.
     """
 
-    def __init__(self, heartbeat: Any, interval: float) -> None:
+    def __init__(self, heartbeat: Any, interval: float, on_tick: Any = None) -> None:
         self.heartbeat = heartbeat
         self.interval = interval
+        self.on_tick = on_tick
         self._leases: set[Lease] = set()
         self._lock = threading.Lock()
         self._owner_pid: int | None = None
@@ -71,6 +74,11 @@ class LeaseKeeper:
         tick = max(0.01, self.interval / 4)
         while True:
             time.sleep(tick)
+            if self.on_tick is not None:
+                try:
+                    self.on_tick()
+                except Exception:  # a blip: the next tick tries again
+                    log.warning("lease keeper tick failed", exc_info=True)
             for lease in self._due():
                 try:
                     held = self.heartbeat(lease.step, lease.task_id, lease.epoch)

@@ -116,7 +116,7 @@ def local_values(graph: Any) -> dict[str, Any]:
     return compiled.invoke({"n": 0, "trail": []}, {"configurable": {"thread_id": "oracle"}})
 
 
-def test_a_node_of_a_one_task_step_is_three_round_trips_besides_its_publish(
+def test_a_node_of_a_one_task_step_is_two_round_trips_besides_its_publish(
     server: EmbeddedRedis,
 ) -> None:
     chain = _chain("a", "b", "c", "d")
@@ -131,9 +131,9 @@ def test_a_node_of_a_one_task_step_is_three_round_trips_besides_its_publish(
         CountingConnection.sent = 0
         inline.engine.run_node(message)
         counts.append(CountingConnection.sent)
-    # a, b, c: lease + read; one script (commit, writes, next step, events); after the
-    # publish, its confirmation. d, the last, ends the run instead of publishing.
-    assert counts[:3] == [3, 3, 3], counts
+    # a, b, c: lease + read (with the previous hop's publish confirmation), then one
+    # script (commit, writes, next step, events). d, the last, ends the run instead.
+    assert counts[:3] == [2, 2, 2], counts
     assert inline.status(run) == "success"
     values = inline.client.get_state("chain", "counted").values
     assert values == local_values(chain)
@@ -295,6 +295,19 @@ def test_a_step_whose_publisher_died_is_re_enqueued_after_a_lease_ttl(
     inline.drain()
     assert inline.status(run) == "success"
     assert inline.client.get_state("chain", "t").values == local_values(chain)
+
+
+def test_a_deferred_publish_confirmation_is_sent_without_a_next_task(
+    server: EmbeddedRedis,
+) -> None:
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    inline.submit("chain", "t")
+    inline.engine.run_node(inline.queue.popleft())  # __start__: sends a, confirms later
+    message = inline.queue[0]
+    deadline = time.monotonic() + 10  # the lease keeper's next tick sends it
+    while inline.redis.hget(message.step.key, f"s:{message.task_id}") != b"sent":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
 
 
 def test_a_task_waiting_on_the_broker_is_not_re_enqueued_before_the_grace(
