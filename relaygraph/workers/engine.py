@@ -141,6 +141,12 @@ class Engine:
         )
         self._graphs: dict[str, Any] = {}
         self._records: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        # After a hop: the run as it stands on the checkpoint it committed, and the next
+        # step's one task, for the node task that follows if this process gets it. A fresh
+        # checkpoint has no pending writes yet, so this is what reading it would give.
+        self._warm: OrderedDict[tuple[str, str, str, str], tuple[Run, dict[str, Any]]] = (
+            OrderedDict()
+        )
 
     # -- graphs and runs -------------------------------------------------------------
 
@@ -371,14 +377,33 @@ class Engine:
         except Exception as exc:  # another version of the graph: refuse, fail the run
             self.finish(message.thread_id, message.run_id, "error", _describe(exc))
             return "refused"
-        run = self._run_for(graph, record, message.thread_id)
-        saved, acquired = self._read_and_acquire(graph, message)
-        if saved is None:
-            if acquired is not None and acquired.status == "ok":
-                coordinator.release(step, message.task_id, acquired.epoch)
-            return "missing-checkpoint"
-        run.load(saved)
-        tasks, done, resume_values = run.plan()
+        warm = self._warm.pop(_warm_key(message), None)
+        if message.epoch != 0 or message.node not in graph.nodes:
+            warm = None
+        acquired: Acquired | None = None
+        if warm is not None:  # this process committed the checkpoint: no read needed
+            run, tasks = warm
+            acquired = coordinator.acquire(
+                step, message.task_id, 0, self._budget(graph, message.node), self.worker_name
+            )
+            done: set[str] = set()
+            resume_values: dict[str, list[Any]] = {}
+            if acquired.status == "ok" and acquired.attempts > 1:
+                warm = None  # an earlier attempt died here: read what it may have left
+        if warm is None:
+            run = self._run_for(graph, record, message.thread_id)
+            if acquired is None:
+                saved, acquired = self._read_and_acquire(graph, message)
+            else:
+                saved = self.saver.get_tuple(
+                    make_config(message.thread_id, message.checkpoint_ns, message.checkpoint_id)
+                )
+            if saved is None:
+                if acquired is not None and acquired.status == "ok":
+                    coordinator.release(step, message.task_id, acquired.epoch)
+                return "missing-checkpoint"
+            run.load(saved)
+            tasks, done, resume_values = run.plan()
         task = tasks.get(message.task_id)
         if task is None or (message.node and task.name != message.node):
             if acquired is not None and acquired.status == "ok":
@@ -607,6 +632,10 @@ class Engine:
         if end is not None:
             self.finish(step.thread_id, run_id, *end)
             return True
+        if len(next_tasks) == 1:  # if this process gets the next task, it needs no read
+            self._warm[(step.thread_id, run.ns, run.checkpoint["id"], run_id)] = (run, next_tasks)
+            while len(self._warm) > 64:
+                self._warm.popitem(last=False)
         # The confirmation rides with this process's next round trip: a chain's next hop
         # costs no extra one for it.
         self._send_tasks(record, run, list(next_tasks.values()), broker_ids, later=True)
@@ -728,6 +757,10 @@ class _Captured:
     put: PreparedPut | None = None
     committed: Any = None
     result: Any = None
+
+
+def _warm_key(message: NodeMessage) -> tuple[str, str, str, str]:
+    return (message.thread_id, message.checkpoint_ns, message.checkpoint_id, message.run_id)
 
 
 def crash_point(name: str) -> None:

@@ -139,6 +139,29 @@ def test_a_node_of_a_one_task_step_is_two_round_trips_besides_its_publish(
     assert values == local_values(chain)
 
 
+def test_a_process_reuses_the_state_it_committed_unless_an_attempt_died_there(
+    server: EmbeddedRedis,
+) -> None:
+    chain = _chain("a", "b", "c")
+    inline = Inline(server.url, {"chain": chain})
+    reads: list[str] = []
+    real_get_tuple, real_prepare_read = inline.saver.get_tuple, inline.saver.prepare_read
+    inline.saver.get_tuple = lambda config: reads.append("get") or real_get_tuple(config)
+    inline.saver.prepare_read = lambda config: reads.append("read") or real_prepare_read(config)
+    run = inline.submit("chain", "t")
+    inline.engine.run_node(inline.queue.popleft())  # __start__: read (start_run committed it)
+    reads.clear()
+    inline.engine.run_node(inline.queue.popleft())  # a: this process committed its input
+    assert reads == []
+    message = inline.queue.popleft()  # b: as if an attempt had died running it here
+    inline.redis.hset(message.step.key, f"a:{message.task_id}", 1)
+    inline.engine.run_node(message)
+    assert reads[:1] == ["get"]  # (get_tuple builds its read with prepare_read)
+    inline.drain()
+    assert inline.status(run) == "success"
+    assert inline.client.get_state("chain", "t").values == local_values(chain)
+
+
 def test_a_message_without_its_node_name_still_runs(server: EmbeddedRedis) -> None:
     chain = _chain("a", "b", "c")
     inline = Inline(server.url, {"chain": chain})
