@@ -206,9 +206,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
+    hop_repeats = 5 if args.quick else 25  # one run is under a second: many, for a steady median
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(modules=False) as server:
         logs = Path(tmp)
-        hops = hop_latency(server.url, logs, repeats)
+        hops = hop_latency(server.url, logs, hop_repeats)
         rates = {n: throughput(server.url, logs, n, 20 if args.quick else 60) for n in (1, 2, 4)}
         recovered = recovery(server.url, logs, 2 if args.quick else 5)
         window = 30.0 if args.quick else 60.0
