@@ -279,6 +279,46 @@ def test_cached_reads_transfer_only_new_blobs(redis_search_url: str) -> None:
         assert transferred and max(transferred) <= 2
 
 
+def test_warm_head_reads_transfer_no_blob_and_match_a_cold_read(redis_search_url: str) -> None:
+    """Channel versions the saver wrote without a value (consumed triggers, the input) are
+    skipped by the next head read like cached lists; a reader without a cache sees the same."""
+    from relaygraph import END, START, AIMessage, HumanMessage, MessagesState, StateGraph
+
+    def respond(state: Any) -> dict[str, Any]:
+        return {"messages": [AIMessage(content="echo " + state["messages"][-1].content)]}
+
+    builder = StateGraph(MessagesState).add_node("respond", respond)
+    builder.add_edge(START, "respond").add_edge("respond", END)
+    with (
+        RedisSaver.from_conn_string(redis_search_url) as saver,
+        RedisSaver.from_conn_string(redis_search_url, cache_size=0) as cold,
+    ):
+        graph = builder.compile(checkpointer=saver)
+        config = {"configurable": {"thread_id": "warm"}}
+        transferred: list[int] = []
+        original = saver._build_tuples
+
+        def spy(thread_id: str, result: Any, *args: Any, **kwargs: Any) -> Any:
+            transferred.append(len(result[1]) // 2)
+            return original(thread_id, result, *args, **kwargs)
+
+        saver._build_tuples = spy  # type: ignore[method-assign]
+        for i in range(5):
+            graph.invoke({"messages": [HumanMessage(content=f"m{i}")]}, config)
+            transferred.clear()
+            warm = saver.get_tuple(cfg("warm"))
+            assert transferred == [0]
+            fresh = cold.get_tuple(cfg("warm"))
+            assert warm is not None and fresh is not None
+            assert warm.checkpoint["channel_values"] == fresh.checkpoint["channel_values"]
+            assert len(warm.checkpoint["channel_values"]["messages"]) == 2 * (i + 1)
+            assert set(warm.checkpoint["channel_versions"]) > {"messages"}  # empty ones too
+        for item in saver.list(cfg("warm")):  # every older checkpoint still reads in full
+            again = cold.get_tuple(item.config)
+            assert again is not None
+            assert item.checkpoint["channel_values"] == again.checkpoint["channel_values"]
+
+
 # -- keys ------------------------------------------------------------------------------
 
 
@@ -622,9 +662,7 @@ def test_dropped_connection_mid_commit_leaves_nothing_visible(
     )
     before = {k: raw.dump(k) for k in keys}
     for cut in (len(packed) // 3, len(packed) - 1):
-        with socket.create_connection(
-            (redis_search_server.host, redis_search_server.port)
-        ) as sock:
+        with socket.create_connection((redis_search_server.host, redis_search_server.port)) as sock:
             sock.sendall(packed[:cut])  # the connection drops before the command is complete
     time.sleep(0.1)
     assert {k: raw.dump(k) for k in keys} == before
