@@ -205,7 +205,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     args = parser.parse_args()
-    repeats = 3 if args.quick else 7
     hop_repeats = 5 if args.quick else 25  # one run is under a second: many, for a steady median
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(modules=False) as server:
         logs = Path(tmp)
