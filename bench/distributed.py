@@ -42,7 +42,15 @@ from relaygraph.workers.local_fleet import LocalFleet  # noqa: E402
 from relaygraph.workers.settings import WorkerSettings  # noqa: E402
 
 BARE_QUEUES = {"defaults": "bare", "relaygraph's settings": "bare-rg"}
+# relaygraph with task events off (no Flower) on its own database and queue, against
+# bare Celery's defaults (which send no task events either).
+QUIET = {"db": 3, "queue": "rg-quiet"}
+# Each baseline's worker uses its own database of the benchmark's Redis: kombu names its
+# event channels by database, so one worker's task events never wake the others (in a
+# deployment, one Celery app owns its broker database).
+BARE_DBS = {"bare": 1, "bare-rg": 2}
 HOP_GRAPHS = {"50-node linear graph": "chain50", "agent loop, 2 nodes x 25": "loop50"}
+QUIET_LABEL = "agent loop, task events off"
 NODE_TASKS = 51  # the start task and 50 node tasks
 BARE_TASKS = 50
 
@@ -71,11 +79,15 @@ class Workers(LocalFleet):
     def relaygraph(self, name: str, concurrency: int = 1) -> None:
         self.start_worker(name, concurrency=concurrency)
 
-    def bare(self, name: str, queue: str = "bare", settings: str = "defaults") -> None:
+    def bare(
+        self, name: str, queue: str = "bare", settings: str = "defaults", broker: str = ""
+    ) -> None:
         argv = [sys.executable, "-m", "celery", "-A", "bench._fixtures:bare", "worker",
                 "--queues", queue, "--concurrency", "1", "--hostname", f"{name}@%h",
                 "--loglevel", "info"]  # fmt: skip
         env = {"BENCH_BARE_SETTINGS": "relaygraph"} if settings != "defaults" else {}
+        if broker:
+            env["BENCH_BROKER"] = broker
         self.start(name, argv, env=env)
         self.wait_for(name, b"ready.")
 
@@ -89,37 +101,60 @@ def _ours(client: Client, graph: str, thread: str) -> float:
     return (finished - started) / NODE_TASKS
 
 
-def _bare(client: Client, queue: str) -> float:
-    """Seconds per task of a bare Celery task enqueueing itself, from send to its last end."""
-    from bench._fixtures import hop
+def _database(url: str, db: int) -> str:
+    return url.rsplit("/", 1)[0] + f"/{db}"
 
+
+def _bare(url: str, queue: str) -> float:
+    """Seconds per task of a bare Celery task enqueueing itself, from send to its last end."""
+    import redis
+
+    from bench._fixtures import bare, hop
+
+    broker = _database(url, BARE_DBS[queue])
+    client = redis.Redis.from_url(broker)
     key = f"bench:bare:{uuid.uuid4()}"
-    started = time.time()
-    hop.apply_async(args=[BARE_TASKS - 1, key, queue], queue=queue)
-    while not client.redis.get(key):
-        time.sleep(0.002)
-    return (float(client.redis.get(key)) - started) / BARE_TASKS
+    with bare.connection_for_write(broker) as connection:
+        started = time.time()
+        hop.apply_async(args=[BARE_TASKS - 1, key, queue], queue=queue, connection=connection)
+        while not client.get(key):
+            time.sleep(0.002)
+    return (float(client.get(key)) - started) / BARE_TASKS
 
 
 def hop_latency(url: str, logs: Path, repeats: int) -> dict[str, list[float]]:
-    """Per-task seconds of each relaygraph graph and each bare baseline, alternated."""
-    from bench._fixtures import bare
-
+    """Per-task seconds of each relaygraph case and each bare baseline, alternated."""
     workers = Workers(url, logs)
-    samples: dict[str, list[float]] = {name: [] for name in [*HOP_GRAPHS, *BARE_QUEUES]}
+    samples: dict[str, list[float]] = {
+        name: [] for name in [*HOP_GRAPHS, QUIET_LABEL, *BARE_QUEUES]
+    }
+    quiet_url = _database(url, QUIET["db"])
+    quiet_settings = {"redis_url": quiet_url, "default_queue": QUIET["queue"]}
     try:
         workers.relaygraph("hop")
+        workers.start_worker(
+            "quiet",
+            queues=QUIET["queue"],
+            env={
+                "RELAYGRAPH_REDIS_URL": quiet_url,
+                "RELAYGRAPH_DEFAULT_QUEUE": QUIET["queue"],
+                "RELAYGRAPH_TASK_EVENTS": "false",
+            },
+        )
         for settings, queue in BARE_QUEUES.items():
-            workers.bare(queue, queue, settings)
+            workers.bare(queue, queue, settings, broker=_database(url, BARE_DBS[queue]))
         client = Client(settings=WorkerSettings(redis_url=url, graphs=GRAPHS))
-        bare.conf.broker_url = url
+        quiet = Client(settings=WorkerSettings(graphs=GRAPHS, **quiet_settings))
         for i in range(repeats + 1):  # the first round warms every process up, untimed
             for label, graph in HOP_GRAPHS.items():
                 value = _ours(client, graph, f"hop-{graph}-{i}")
                 if i:
                     samples[label].append(value)
+            value = _ours(quiet, "loop50", f"quiet-{i}")
+            if i:
+                samples[QUIET_LABEL].append(value)
             for label, queue in BARE_QUEUES.items():
-                value = _bare(client, queue)
+                value = _bare(url, queue)
                 if i:
                     samples[label].append(value)
     finally:
@@ -229,36 +264,28 @@ def _ms(values: list[float]) -> float:
 
 
 def hop_table(hops: dict[str, list[float]]) -> Table:
-    """Per-node latency of each graph against both bare Celery baselines."""
+    """Per-node latency of each case next to the bare Celery chain with the same settings."""
     defaults, same = (_ms(hops[label]) for label in BARE_QUEUES)
     table = Table(
         "Hop latency per node, one worker process (ms, median)",
-        [
-            "graph",
-            "relaygraph",
-            "bare Celery, relaygraph's settings",
-            "ratio",
-            "bare Celery, defaults",
-            "ratio to defaults",
-        ],
+        ["case", "relaygraph", "bare Celery", "baseline", "ratio"],
         notes=[
-            "a run's time from submit to its final status, over its start task and 50 node "
+            "a run's time from submit to its final status over its start task and 50 node "
             "tasks; bare Celery: a task that enqueues itself 50 times, from send to its end",
-            "relaygraph's settings: task events on (Flower), late acks, reject on worker "
-            "loss, JSON; the gap between the two baselines is what those cost Celery",
+            "relaygraph's Celery settings: task events on (Flower), late acks, reject on "
+            "worker loss, prefetch 1, JSON; the defaults send no task events",
             f"medians of {len(next(iter(hops.values())))} runs each, alternated, after a "
-            "warm-up run",
+            "warm-up run; each Celery app on its own Redis database (its own event bus)",
         ],
-        plot=Plot(
-            "bar",
-            x="graph",
-            y=["relaygraph", "bare Celery, relaygraph's settings", "bare Celery, defaults"],
-            ylabel="ms per node (median)",
-        ),
+        plot=Plot("bar", x="case", y=["relaygraph", "bare Celery"], ylabel="ms per node"),
     )
     for label in HOP_GRAPHS:
         ours = _ms(hops[label])
-        table.add(label, ours, same, ours / same, defaults, ours / defaults)
+        table.add(label, ours, same, "same Celery settings", ours / same)
+    ours = _ms(hops[QUIET_LABEL])
+    table.add(QUIET_LABEL, ours, defaults, "Celery defaults", ours / defaults)
+    loop = _ms(hops["agent loop, 2 nodes x 25"])
+    table.add("agent loop (task events on)", loop, defaults, "Celery defaults", loop / defaults)
     return table
 
 

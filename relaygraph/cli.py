@@ -55,8 +55,9 @@ def worker(
         f"--concurrency={concurrency}",
         f"--loglevel={loglevel}",
         f"--queues={queues or settings.default_queue}",
-        "--events",
     ]
+    if settings.task_events:  # Flower's task list (RELAYGRAPH_TASK_EVENTS)
+        argv.append("--events")
     if hostname:
         argv.append(f"--hostname={hostname}")
     celery_app.worker_main(argv)

@@ -36,10 +36,10 @@ def celery_settings(settings: WorkerSettings) -> dict[str, Any]:
         task_default_queue=settings.default_queue,
         task_serializer="json",
         accept_content=["json"],
-        worker_send_task_events=True,
+        worker_send_task_events=settings.task_events,
         # Flower lists a task from its task-received event on (with its kwargs); the sent
         # event only adds queued tasks to the list, for one more broker write per hop.
-        task_send_sent_event=settings.sent_events,
+        task_send_sent_event=settings.task_events and settings.sent_events,
         task_track_started=True,
         broker_connection_retry_on_startup=True,
         broker_transport_options={

@@ -18,7 +18,7 @@ from redis.exceptions import NoScriptError
 
 from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
 
-__all__ = ["Acquired", "Coordinator", "StepRef", "compose", "event_args", "now_ms"]
+__all__ = ["Acquired", "Coordinator", "StepRef", "compose", "event_batch", "now_ms"]
 
 _LUA = Path(__file__).with_name("lua")
 _COMPOSED = ("finish_task", "hop")  # need the saver's scripts as functions (see compose)
@@ -253,7 +253,7 @@ class Coordinator:
 
         ``sections`` are ``("writes", saver writes arguments)`` (from
         :meth:`RedisSaver.prepare_writes`) and ``("event", emit arguments)`` (from
-        :func:`event_args`). Returns ``last`` when this was the step's last open task (the
+        :func:`event_batch`). Returns ``last`` when this was the step's last open task (the
         caller runs the barrier), ``ok``, ``dup`` (already recorded: a duplicate delivery)
         or ``stale`` (fenced out: nothing was stored).
         """
@@ -415,18 +415,24 @@ class Coordinator:
         keys = ThreadKeys(thread_id)
         stream_keys = [keys.events(run_id), keys.event_keys(run_id)]
         calls = [
-            ("emit_event", stream_keys, event_args(event_key, fields, maxlen=maxlen, ttl=ttl))
-            for event_key, fields in events
+            ("emit_event", stream_keys, args)
+            for args in event_batch(events, maxlen=maxlen, ttl=ttl)
         ]
         self._pipeline(calls)
 
 
-def event_args(event_key: str, fields: dict[str, Any], *, maxlen: int, ttl: int) -> list[Any]:
-    """emit_event.lua's arguments for one event (also a section of finish_task / hop)."""
-    args: list[Any] = [event_key, maxlen, ttl]
-    for name, value in fields.items():
-        args.extend((name, value))
-    return args
+def event_batch(
+    events: list[tuple[str, dict[str, Any]]], *, maxlen: int, ttl: int
+) -> list[list[Any]]:
+    """emit_event.lua's arguments for each ``(event key, fields)`` of a batch (also the
+    event sections of finish_task / hop); only the last one refreshes the stream's TTL."""
+    batch = []
+    for n, (event_key, fields) in enumerate(events):
+        args: list[Any] = [event_key, maxlen, ttl if n == len(events) - 1 else 0]
+        for name, value in fields.items():
+            args.extend((name, value))
+        batch.append(args)
+    return batch
 
 
 def _text(value: Any) -> str:

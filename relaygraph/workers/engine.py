@@ -40,7 +40,7 @@ from relaygraph.runtime.errors import GraphRecursionError
 from relaygraph.runtime.executor import run_task
 from relaygraph.runtime.loop import Run, pending_interrupts
 from relaygraph.workers import metrics
-from relaygraph.workers.coordination import Acquired, Coordinator, StepRef, event_args, now_ms
+from relaygraph.workers.coordination import Acquired, Coordinator, StepRef, event_batch, now_ms
 from relaygraph.workers.leases import LeaseKeeper
 from relaygraph.workers.logs import log_context
 from relaygraph.workers.registry import GraphRegistry
@@ -562,10 +562,8 @@ class Engine:
                 raise TypeError(f"a node task cannot capture {effect!r}")
 
     def _event_sections(self, events: list[tuple[str, Emit]]) -> list[tuple[str, list[Any]]]:
-        return [
-            ("event", event_args(key, self._event_fields(emit), **self._stream_limits()))
-            for key, emit in events
-        ]
+        fields = [(key, self._event_fields(emit)) for key, emit in events]
+        return [("event", args) for args in event_batch(fields, **self._stream_limits())]
 
     def _event_fields(self, emit: Emit) -> dict[str, Any]:
         return {

@@ -40,14 +40,21 @@ class LocalFleet:
         return process
 
     def start_worker(
-        self, name: str, *, concurrency: int = 1, queues: str = "", wait: bool = True
+        self,
+        name: str,
+        *,
+        concurrency: int = 1,
+        queues: str = "",
+        wait: bool = True,
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
-        """Start ``relaygraph worker`` as ``name``; by default wait until it consumes."""
+        """Start ``relaygraph worker`` as ``name``; by default wait until it consumes.
+        ``env`` adds settings (``RELAYGRAPH_*``) for this worker."""
         argv = [sys.executable, "-m", "relaygraph.cli", "worker", "--concurrency",
                 str(concurrency), "--hostname", f"{name}@%h", "--loglevel", "info"]  # fmt: skip
         if queues:
             argv += ["--queues", queues]
-        process = self.start(name, argv)
+        process = self.start(name, argv, env=env)
         if wait:
             self.wait_for(name, b"ready.")
         return process

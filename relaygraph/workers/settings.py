@@ -39,6 +39,9 @@ class WorkerSettings(BaseSettings):
     default_queue: str = Field("relaygraph", description="queue of nodes without queue=")
     metrics_port: int | None = Field(None, description="serve Prometheus /metrics on this port")
     json_logs: bool = Field(False, description="log JSON lines with thread/run/node/step")
+    task_events: bool = Field(
+        True, description="Celery task events: Flower's task list (a few broker writes a task)"
+    )
     sent_events: bool = Field(
         False, description="a task-sent event per node message (one more broker write a hop)"
     )

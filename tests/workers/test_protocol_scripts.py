@@ -360,6 +360,9 @@ def test_a_run_records_the_stream_modes_it_asked_for(server: EmbeddedRedis) -> N
     default = inline.submit("chain", "t1")
     inline.drain()
     assert _modes(inline, default) == {"values", "updates", "status"}  # no debug by default
+    keys = ThreadKeys("t1")
+    for key in (keys.events(default.id), keys.event_keys(default.id)):  # retention holds
+        assert 0 < inline.redis.ttl(key) <= inline.settings.stream_ttl
     debug = inline.submit("chain", "t2", stream_mode=["updates", "debug"])
     inline.drain()
     assert _modes(inline, debug) == {"updates", "debug", "status"}

@@ -11,10 +11,11 @@
 -- ({'conflict', head}, {'missing_base', ...}, {'missing_blob', ...}), also storing nothing.
 local KNOWN = {commit = true, writes = true, register = true, broker = true, event = true}
 local step, run, tid, epoch = KEYS[13], KEYS[14], ARGV[1], tonumber(ARGV[2])
-if redis.call('HGET', step, 'state') ~= 'running' then return {'refused', 'step'} end
-if redis.call('HGET', step, 'total') ~= '1' then return {'refused', 'fan-out'} end
-if redis.call('HGET', step, 's:' .. tid) ~= 'running' then return {'refused', 'task'} end
-if tonumber(redis.call('HGET', step, 'e:' .. tid)) ~= epoch then return {'refused', 'stale'} end
+local now = redis.call('HMGET', step, 'state', 'total', 's:' .. tid, 'e:' .. tid)
+if now[1] ~= 'running' then return {'refused', 'step'} end
+if now[2] ~= '1' then return {'refused', 'fan-out'} end
+if now[3] ~= 'running' then return {'refused', 'task'} end
+if tonumber(now[4]) ~= epoch then return {'refused', 'stale'} end
 local run_status = redis.call('HGET', run, 'status')
 if run_status ~= 'pending' and run_status ~= 'running' then return {'refused', 'run'} end
 
