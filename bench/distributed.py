@@ -96,7 +96,7 @@ def _ours(client: Client, graph: str, thread: str) -> float:
     """Seconds per Celery task of one run, from submit to the run's final status."""
     started = time.time()
     run = client.submit(graph, {"n": 0}, thread_id=thread, config={"recursion_limit": 100})
-    assert run.wait(timeout=300, poll=0.005) == "success", run.error
+    assert run.wait(timeout=300, poll=0.02) == "success", run.error  # end time: from Redis
     finished = int(client.redis.hget(ThreadKeys(thread).run(run.id), "updated")) / 1000
     return (finished - started) / NODE_TASKS
 
@@ -118,7 +118,7 @@ def _bare(url: str, queue: str) -> float:
         started = time.time()
         hop.apply_async(args=[BARE_TASKS - 1, key, queue], queue=queue, connection=connection)
         while not client.get(key):
-            time.sleep(0.002)
+            time.sleep(0.02)  # the end time is the task's own, not when we look
     return (float(client.get(key)) - started) / BARE_TASKS
 
 
