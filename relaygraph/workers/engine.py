@@ -25,21 +25,21 @@ import traceback
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from relaygraph.persistence.base import make_config
 from relaygraph.persistence.errors import CheckpointConflict
-from relaygraph.persistence.redis import PreparedPut
 from relaygraph.persistence.serde import Serializer
 from relaygraph.runtime.algorithm import should_interrupt
 from relaygraph.runtime.constants import ERROR, INTERRUPT
 from relaygraph.runtime.drivers import drive
-from relaygraph.runtime.effects import Emit, SaverCall
+from relaygraph.runtime.effects import Emit
 from relaygraph.runtime.errors import GraphRecursionError
 from relaygraph.runtime.executor import run_task
 from relaygraph.runtime.loop import Run, pending_interrupts
 from relaygraph.workers import metrics
+from relaygraph.workers.capture import Captured, capture
 from relaygraph.workers.coordination import Acquired, Coordinator, StepRef, event_batch, now_ms
 from relaygraph.workers.leases import LeaseKeeper
 from relaygraph.workers.logs import log_context
@@ -377,45 +377,10 @@ class Engine:
         except Exception as exc:  # another version of the graph: refuse, fail the run
             self.finish(message.thread_id, message.run_id, "error", _describe(exc))
             return "refused"
-        warm = self._warm.pop(_warm_key(message), None)
-        if message.epoch != 0 or message.node not in graph.nodes:
-            warm = None
-        acquired: Acquired | None = None
-        if warm is not None:  # this process committed the checkpoint: no read needed
-            run, tasks = warm
-            acquired = coordinator.acquire(
-                step, message.task_id, 0, self._budget(graph, message.node), self.worker_name
-            )
-            done: set[str] = set()
-            resume_values: dict[str, list[Any]] = {}
-            if acquired.status == "ok" and acquired.attempts > 1:
-                warm = None  # an earlier attempt died here: read what it may have left
-        if warm is None:
-            run = self._run_for(graph, record, message.thread_id)
-            if acquired is None:
-                saved, acquired = self._read_and_acquire(graph, message)
-            else:
-                saved = self.saver.get_tuple(
-                    make_config(message.thread_id, message.checkpoint_ns, message.checkpoint_id)
-                )
-            if saved is None:
-                if acquired is not None and acquired.status == "ok":
-                    coordinator.release(step, message.task_id, acquired.epoch)
-                return "missing-checkpoint"
-            run.load(saved)
-            tasks, done, resume_values = run.plan()
-        task = tasks.get(message.task_id)
-        if task is None or (message.node and task.name != message.node):
-            if acquired is not None and acquired.status == "ok":
-                coordinator.release(step, message.task_id, acquired.epoch)
-            raise LookupError(
-                f"task {message.task_id} ({message.node or 'node unknown'}) is not a task of "
-                f"checkpoint {message.checkpoint_id}: the graph changed under the run"
-            )
-        if acquired is None:
-            acquired = coordinator.acquire(
-                step, task.id, message.epoch, self._budget(graph, task.name), self.worker_name
-            )
+        loaded = self._load_task(graph, record, message)
+        if isinstance(loaded, str):
+            return loaded
+        run, tasks, task, done, resume_values, acquired = loaded
         if acquired.status == "exhausted":
             if acquired.last:
                 self.barrier(message.graph, step, message.run_id)
@@ -427,7 +392,7 @@ class Engine:
         lease = self.leases.hold(step, task.id, acquired.epoch)
         crash_point("node_running")
         retry: tuple[float, BaseException] | None = None
-        recorded = _Captured()
+        recorded = Captured()
         try:
             if task.id in done:
                 status = "done"  # its writes were stored by an earlier attempt
@@ -468,6 +433,56 @@ class Engine:
             self.barrier(message.graph, step, message.run_id)
         return status
 
+    def _load_task(
+        self, graph: Any, record: dict[str, Any], message: NodeMessage
+    ) -> str | tuple[Run, dict[str, Any], Any, set[str], dict[str, list[Any]], Acquired]:
+        """The run at the step's checkpoint, its tasks, this task, the tasks already done,
+        their resume answers, and the lease answer; or why there is nothing to run.
+
+        A process that committed the checkpoint itself (a hop) still holds it: then the
+        lease is the only round trip. Otherwise the lease and the read share one.
+        """
+        coordinator, step = self.coordinator, message.step
+        warm = self._warm.pop(_warm_key(message), None)
+        if message.epoch != 0 or message.node not in graph.nodes:
+            warm = None
+        acquired: Acquired | None = None
+        done: set[str] = set()
+        resume_values: dict[str, list[Any]] = {}
+        if warm is not None:
+            run, tasks = warm
+            budget = self._budget(graph, message.node)
+            acquired = coordinator.acquire(step, message.task_id, 0, budget, self.worker_name)
+            if acquired.status == "ok" and acquired.attempts > 1:
+                warm = None  # an earlier attempt died here: read what it may have left
+        if warm is None:
+            run = self._run_for(graph, record, message.thread_id)
+            if acquired is None:
+                saved, acquired = self._read_and_acquire(graph, message)
+            else:
+                saved = self.saver.get_tuple(
+                    make_config(message.thread_id, message.checkpoint_ns, message.checkpoint_id)
+                )
+            if saved is None:
+                if acquired is not None and acquired.status == "ok":
+                    coordinator.release(step, message.task_id, acquired.epoch)
+                return "missing-checkpoint"
+            run.load(saved)
+            tasks, done, resume_values = run.plan()
+        task = tasks.get(message.task_id)
+        if task is None or (message.node and task.name != message.node):
+            if acquired is not None and acquired.status == "ok":
+                coordinator.release(step, message.task_id, acquired.epoch)
+            raise LookupError(
+                f"task {message.task_id} ({message.node or 'node unknown'}) is not a task of "
+                f"checkpoint {message.checkpoint_id}: the graph changed under the run"
+            )
+        if acquired is None:
+            acquired = coordinator.acquire(
+                step, task.id, message.epoch, self._budget(graph, task.name), self.worker_name
+            )
+        return run, tasks, task, done, resume_values, acquired
+
     def _budget(self, graph: Any, node: str) -> int:
         """Attempts a task of ``node`` gets: its RetryPolicy's, or the worker default."""
         policy = graph.nodes[node].retry_policy
@@ -501,7 +516,7 @@ class Engine:
         resume_values: dict[str, list[Any]],
         message: NodeMessage,
         attempt: int,
-    ) -> tuple[str, tuple[float, BaseException] | None, _Captured]:
+    ) -> tuple[str, tuple[float, BaseException] | None, Captured]:
         """Run the node once: its status, (delay, error) when its RetryPolicy retries it,
         and the writes and events to record (not stored yet: see :meth:`run_node`)."""
         run.resuming = bool(pending_interrupts(run.pending))
@@ -524,42 +539,12 @@ class Engine:
             and attempt < policy.max_attempts
             and policy.should_retry(outcome.error)
         ):
-            return "retry", (policy.interval(attempt), outcome.error), _Captured()
+            return "retry", (policy.interval(attempt), outcome.error), Captured()
         prefix = f"{message.checkpoint_id}:{task.id}"
-        recorded = self._capture(run.record(outcome), prefix)
+        recorded = capture(self.saver, run.record(outcome), prefix)
         if outcome.error is not None:
             return "error", None, recorded
         return ("interrupted" if outcome.interrupts else "done"), None, recorded
-
-    def _capture(self, effects: Generator[Any, Any, Any], event_prefix: str) -> _Captured:
-        """Run a generator of the run loop without I/O: its saver writes and commit become
-        script arguments, its stream chunks events, for one script to store at once."""
-        captured = _Captured()
-        value: Any = None
-        while True:
-            try:
-                effect = effects.send(value)
-            except StopIteration as stop:
-                captured.result = stop.value
-                return captured
-            value = None
-            if isinstance(effect, Emit):
-                captured.events.append((f"{event_prefix}:{len(captured.events)}", effect))
-            elif isinstance(effect, SaverCall) and effect.method == "put_writes":
-                args = self.saver.prepare_writes(*effect.args, **effect.kwargs)
-                if len(args) > 3:  # three header arguments, then the writes
-                    captured.writes.append(args)
-            elif isinstance(effect, SaverCall) and effect.method == "put":
-                config, checkpoint = effect.args[0], effect.args[1]
-                captured.put = self.saver.prepare_put(*effect.args, **effect.kwargs)
-                captured.committed = checkpoint
-                value = make_config(
-                    config["configurable"]["thread_id"],
-                    config["configurable"].get("checkpoint_ns", ""),
-                    checkpoint["id"],
-                )
-            else:
-                raise TypeError(f"a node task cannot capture {effect!r}")
 
     def _event_sections(self, events: list[tuple[str, Emit]]) -> list[tuple[str, list[Any]]]:
         fields = [(key, self._event_fields(emit)) for key, emit in events]
@@ -582,7 +567,7 @@ class Engine:
         task: Any,
         tasks: dict[str, Any],
         epoch: int,
-        recorded: _Captured,
+        recorded: Captured,
     ) -> bool:
         """The step's only task succeeded: commit the next checkpoint and register the next
         step in the same script that records the task (hop.lua), then enqueue the next
@@ -594,7 +579,7 @@ class Engine:
         checkpoints are the same as in-process.
         """
         graph, step, run_id = run.graph, message.step, message.run_id
-        barrier = self._capture(run.finish_step(tasks), f"{step.checkpoint_id}:barrier")
+        barrier = capture(self.saver, run.finish_step(tasks), f"{step.checkpoint_id}:barrier")
         if barrier.put is None or barrier.committed is None:
             return False
         end, next_tasks = self._after_commit(graph, run, record, tasks)
@@ -744,17 +729,6 @@ class _Renewer:
                 self.renew()
             except Exception:  # a blip: the claim has slack until the next renewal
                 log.warning("renewing a claim failed", exc_info=True)
-
-
-@dataclass
-class _Captured:
-    """What a run-loop generator asked for, captured for one script (see Engine._capture)."""
-
-    writes: list[list[Any]] = field(default_factory=list)
-    events: list[tuple[str, Emit]] = field(default_factory=list)
-    put: PreparedPut | None = None
-    committed: Any = None
-    result: Any = None
 
 
 def _warm_key(message: NodeMessage) -> tuple[str, str, str, str]:
