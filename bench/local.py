@@ -28,39 +28,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._libs import graph_libs
 from bench._results import Plot, Table, print_table, save
 
 #: Turns per window of the long-thread case (its early and late rows, and its plot points).
 WINDOW = 20
-
-
-def _libs() -> dict[str, SimpleNamespace]:
-    import langchain_core.messages as lc
-    import langgraph.graph as lg
-    from langgraph.checkpoint.memory import InMemorySaver as LangGraphSaver
-
-    import relaygraph as rg
-
-    return {
-        "langgraph": SimpleNamespace(
-            StateGraph=lg.StateGraph,
-            START=lg.START,
-            END=lg.END,
-            MessagesState=lg.MessagesState,
-            Saver=LangGraphSaver,
-            AIMessage=lc.AIMessage,
-            HumanMessage=lc.HumanMessage,
-        ),
-        "relaygraph": SimpleNamespace(
-            StateGraph=rg.StateGraph,
-            START=rg.START,
-            END=rg.END,
-            MessagesState=rg.MessagesState,
-            Saver=rg.MemorySaver,
-            AIMessage=rg.AIMessage,
-            HumanMessage=rg.HumanMessage,
-        ),
-    }
 
 
 def echo_graph(lib: SimpleNamespace) -> Any:
@@ -198,7 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
-    libs = _libs()
+    libs = graph_libs()
     cases: list[tuple[str, list[float], list[float]]] = []
     for label, result in (
         ("echo invoke, MemorySaver (ms)", bench_echo(libs, args.rounds)),

@@ -57,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import _results  # noqa: E402
+from bench._libs import graph_libs  # noqa: E402
 from bench._results import Plot, Table, print_table, save  # noqa: E402
 from relaygraph.persistence.redis_server import EmbeddedRedis  # noqa: E402
 
@@ -75,35 +76,6 @@ Op = tuple[Any, ...]
 
 
 # -- the conversation, recorded once per library -----------------------------------------
-
-
-def _libs() -> dict[str, SimpleNamespace]:
-    import langchain_core.messages as lc
-    import langgraph.graph as lg
-    from langgraph.checkpoint.memory import InMemorySaver
-
-    import relaygraph as rg
-
-    return {
-        "relaygraph": SimpleNamespace(
-            StateGraph=rg.StateGraph,
-            START=rg.START,
-            END=rg.END,
-            MessagesState=rg.MessagesState,
-            Saver=rg.InMemorySaver,
-            AIMessage=rg.AIMessage,
-            HumanMessage=rg.HumanMessage,
-        ),
-        "langgraph": SimpleNamespace(
-            StateGraph=lg.StateGraph,
-            START=lg.START,
-            END=lg.END,
-            MessagesState=lg.MessagesState,
-            Saver=InMemorySaver,
-            AIMessage=lc.AIMessage,
-            HumanMessage=lc.HumanMessage,
-        ),
-    }
 
 
 def _recorder(base: type) -> Any:
@@ -740,25 +712,19 @@ def store_run(url: str, size: int, queries: int, puts: int) -> StoreRun:
         stack.callback(_drop_indexes, client, [f"rg_{tag}", f"lgs_{tag}", f"lgv_{tag}"])
         ours.setup()
         theirs.setup()
-        batch = 500
-        start = time.perf_counter()
-        for first in range(0, size, batch):
-            ours.batch(
-                [
-                    PutOp(namespace, f"k{i}", {"text": f"item {i}"})
-                    for i in range(first, min(size, first + batch))
-                ]
-            )
-        run.load_seconds["relaygraph RedisStore"] = time.perf_counter() - start
-        start = time.perf_counter()
-        for first in range(0, size, batch):
-            theirs.batch(
-                [
-                    LangGraphPutOp(namespace, f"k{i}", {"text": f"item {i}"})
-                    for i in range(first, min(size, first + batch))
-                ]
-            )
-        run.load_seconds["LangGraph RedisStore"] = time.perf_counter() - start
+        for name, store, op in (
+            ("relaygraph RedisStore", ours, PutOp),
+            ("LangGraph RedisStore", theirs, LangGraphPutOp),
+        ):
+            start = time.perf_counter()
+            for first in range(0, size, 500):  # pipelined batches of 500
+                store.batch(
+                    [
+                        op(namespace, f"k{i}", {"text": f"item {i}"})
+                        for i in range(first, min(size, first + 500))
+                    ]
+                )
+            run.load_seconds[name] = time.perf_counter() - start
         _wait_indexed(client, [f"rg_{tag}", f"lgs_{tag}", f"lgv_{tag}"])
 
         raw = SearchIndex.from_existing(f"rg_{tag}", redis_client=client)
@@ -1044,7 +1010,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     memory_threads = args.memory_threads or (2 if quick else 5)
 
     started = time.perf_counter()
-    libs = _libs()
+    libs = graph_libs()
     logs = {name: record(lib, turns + 1) for name, lib in libs.items()}
     put_bytes = put_sizes(logs["relaygraph"])
     gc.collect()

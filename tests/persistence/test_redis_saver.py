@@ -257,20 +257,26 @@ async def test_async_get_tuple_and_put_are_one_round_trip_each(redis_search_url:
         assert saved is not None and texts(saved)[-1] == "counted"
 
 
+def count_blobs_read(saver: RedisSaver) -> list[int]:
+    """From now on, the number of blobs each of ``saver``'s reads transfers, appended."""
+    transferred: list[int] = []
+    original = saver._build_tuples
+
+    def spy(thread_id: str, result: Any, *args: Any, **kwargs: Any) -> Any:
+        transferred.append(len(result[1]) // 2)
+        return original(thread_id, result, *args, **kwargs)
+
+    saver._build_tuples = spy  # type: ignore[method-assign]
+    return transferred
+
+
 def test_cached_reads_transfer_only_new_blobs(redis_search_url: str) -> None:
     with RedisSaver.from_conn_string(redis_search_url, cache_size=64) as saver:
         chat = Chat(saver)
         for i in range(200):
             chat.say(f"m{i}")
         saver.get_tuple(cfg(chat.thread_id))  # resolves (and caches) the whole history once
-        transferred: list[int] = []
-        original = saver._build_tuples
-
-        def spy(thread_id: str, result: Any, *args: Any, **kwargs: Any) -> Any:
-            transferred.append(len(result[1]) // 2)
-            return original(thread_id, result, *args, **kwargs)
-
-        saver._build_tuples = spy  # type: ignore[method-assign]
+        transferred = count_blobs_read(saver)
         for i in range(200, 205):
             chat.say(f"m{i}")
             saved = saver.get_tuple(cfg(chat.thread_id))
@@ -295,14 +301,7 @@ def test_warm_head_reads_transfer_no_blob_and_match_a_cold_read(redis_search_url
     ):
         graph = builder.compile(checkpointer=saver)
         config = {"configurable": {"thread_id": "warm"}}
-        transferred: list[int] = []
-        original = saver._build_tuples
-
-        def spy(thread_id: str, result: Any, *args: Any, **kwargs: Any) -> Any:
-            transferred.append(len(result[1]) // 2)
-            return original(thread_id, result, *args, **kwargs)
-
-        saver._build_tuples = spy  # type: ignore[method-assign]
+        transferred = count_blobs_read(saver)
         for i in range(5):
             graph.invoke({"messages": [HumanMessage(content=f"m{i}")]}, config)
             transferred.clear()
