@@ -691,7 +691,10 @@ class Engine:
         except CheckpointConflict:
             head = self.saver.get_tuple(make_config(step.thread_id, step.checkpoint_ns, ""))
             parent = (head.parent_config or {}).get("configurable", {}) if head else {}
-            if parent.get("checkpoint_id") != step.checkpoint_id:
+            # Only this run's own commit of this step is a duplicate barrier; a checkpoint
+            # someone else put on the step (an update_state meanwhile) moved the thread.
+            ours = head is not None and head.metadata.get("run_id") == run_id
+            if parent.get("checkpoint_id") != step.checkpoint_id or not ours:
                 self.coordinator.set_step_state(step, "failed")
                 self.finish(step.thread_id, run_id, "error", "the thread moved under the run")
                 return

@@ -379,6 +379,31 @@ def test_an_unknown_stream_mode_is_refused_before_anything_is_stored(
     assert inline.redis.keys("*") == []
 
 
+def test_a_thread_moved_while_its_node_ran_fails_the_run_and_keeps_the_move(
+    server: EmbeddedRedis,
+) -> None:
+    gate = threading.Event()
+    inline = Inline(server.url, {"chain": _chain("a", "b", hold={"a": gate})})
+    run = inline.submit("chain", "t")
+    inline.engine.run_node(inline.queue.popleft())  # __start__
+    message = inline.queue.popleft()  # a, which waits for the gate
+    worker = threading.Thread(target=inline.engine.run_node, args=(message,))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while inline.redis.hget(message.step.key, f"s:{message.task_id}") != b"running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    moved = inline.client.update_state("chain", "t", {"n": 100}, as_node="a")
+    gate.set()  # the hop's compare-and-set loses: nothing of it is stored
+    worker.join(10)
+    head = inline.saver.get_tuple(make_config("t", "", ""))
+    assert head.checkpoint["id"] == moved["configurable"]["checkpoint_id"]
+    assert head.checkpoint["channel_values"]["n"] == 100
+    assert not inline.queue
+    assert inline.status(run) == "error"
+    assert "moved under the run" in inline.coordinator.run_info("t", run.id)["error"].decode()
+
+
 # -- leases ------------------------------------------------------------------------------
 
 
