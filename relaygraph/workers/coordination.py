@@ -119,11 +119,15 @@ class Coordinator:
         args: list[Any] = [run_id, graph, now_ms()]
         for task_id, name in tasks:
             args.extend((task_id, name))
-        created = bool(self._run("register_step", [step.key], args))
-        if created:
-            deadline = now_ms() + self.ttl_ms
-            self.redis.zadd(LEASES, {step.member(tid): deadline for tid, _ in tasks})
-        return created
+        deadline = now_ms() + self.ttl_ms
+        members = {step.member(tid): deadline for tid, _ in tasks}
+        # The lease index rides in the same round trip; nx leaves the entries of a step
+        # registered before alone (the sweeper drops entries of finished tasks).
+        (created,) = self._pipeline(
+            [("register_step", [step.key], args)],
+            lambda pipe: pipe.zadd(LEASES, members, nx=True),
+        )
+        return bool(created)
 
     def _pipeline(self, calls: list[tuple[str, list[str], list[Any]]], extra: Any = None) -> list:
         """Scripts (and index updates ``extra(pipe)``) in one round trip; their replies.
