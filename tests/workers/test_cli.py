@@ -102,3 +102,16 @@ def test_dev_fleet_runs_a_graph_and_stops_everything_on_ctrl_c(tmp_path: Path) -
         dev.wait(timeout=60)
     children = subprocess.run(["pgrep", "-f", f"flower --port={port}"], capture_output=True)
     assert children.returncode == 1, "flower outlived `relaygraph dev`"
+
+
+def test_submit_names_a_bad_stream_mode_before_anything_is_sent() -> None:
+    from typer.testing import CliRunner
+
+    from relaygraph.cli import app as cli
+
+    env = {"RELAYGRAPH_REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens: nothing sent
+    result = CliRunner().invoke(
+        cli, ["submit", "linear", "--thread", "t", "--stream-mode", "values,everything"], env=env
+    )
+    assert result.exit_code == 2
+    assert "stream_mode must be one or more of" in result.output
