@@ -172,6 +172,15 @@ def test_a_message_without_its_node_name_still_runs(server: EmbeddedRedis) -> No
     assert inline.client.get_state("chain", "t").values == local_values(chain)
 
 
+def _wait_status(inline: Inline, message: NodeMessage, status: str) -> None:
+    """Wait (up to 10 s) until the message's task has ``status`` in its step."""
+    deadline = time.monotonic() + 10
+    key, field = message.step.key, f"s:{message.task_id}"
+    while inline.redis.hget(key, field) != status.encode():
+        assert time.monotonic() < deadline, f"task never became {status}"
+        time.sleep(0.01)
+
+
 def _expire_and_requeue(inline: Inline, message: NodeMessage) -> int:
     """What the sweeper does to a task whose worker stopped renewing: a new epoch."""
     step = message.step
@@ -194,11 +203,7 @@ def test_a_zombie_that_finishes_after_its_takeover_stores_nothing(
     outcome: list[str] = []
     zombie = threading.Thread(target=lambda: outcome.append(inline.engine.run_node(zombie_message)))
     zombie.start()
-    step = zombie_message.step
-    deadline = time.monotonic() + 10
-    while inline.redis.hget(step.key, f"s:{zombie_message.task_id}") != b"running":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    _wait_status(inline, zombie_message, "running")
     epoch = _expire_and_requeue(inline, zombie_message)
     head_before = inline.saver.get_tuple(make_config("t", "", ""))
     gate.set()  # the zombie's node returns now, under a superseded epoch
@@ -273,10 +278,7 @@ def test_a_run_cancelled_while_its_node_runs_commits_nothing(server: EmbeddedRed
     head = inline.saver.get_tuple(make_config("t", "", ""))
     worker = threading.Thread(target=inline.engine.run_node, args=(message,))
     worker.start()
-    deadline = time.monotonic() + 10
-    while inline.redis.hget(message.step.key, f"s:{message.task_id}") != b"running":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    _wait_status(inline, message, "running")
     run.cancel()
     gate.set()
     worker.join(10)
@@ -327,10 +329,7 @@ def test_a_deferred_publish_confirmation_is_sent_without_a_next_task(
     inline.submit("chain", "t")
     inline.engine.run_node(inline.queue.popleft())  # __start__: sends a, confirms later
     message = inline.queue[0]
-    deadline = time.monotonic() + 10  # the lease keeper's next tick sends it
-    while inline.redis.hget(message.step.key, f"s:{message.task_id}") != b"sent":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    _wait_status(inline, message, "sent")
 
 
 def test_a_task_waiting_on_the_broker_is_not_re_enqueued_before_the_grace(
@@ -389,10 +388,7 @@ def test_a_thread_moved_while_its_node_ran_fails_the_run_and_keeps_the_move(
     message = inline.queue.popleft()  # a, which waits for the gate
     worker = threading.Thread(target=inline.engine.run_node, args=(message,))
     worker.start()
-    deadline = time.monotonic() + 10
-    while inline.redis.hget(message.step.key, f"s:{message.task_id}") != b"running":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    _wait_status(inline, message, "running")
     moved = inline.client.update_state("chain", "t", {"n": 100}, as_node="a")
     gate.set()  # the hop's compare-and-set loses: nothing of it is stored
     worker.join(10)
