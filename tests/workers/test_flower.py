@@ -62,8 +62,12 @@ def test_flower_lists_node_tasks_with_thread_run_and_step(
         assert run.wait(timeout=60) == "success", run.error
         deadline = time.monotonic() + 30
         nodes: list[dict[str, Any]] = []
-        while time.monotonic() < deadline and len(nodes) < 4:
+        # The run's status is written by the last node before its task returns, so
+        # Flower may still be waiting for that task's task-succeeded event.
+        while time.monotonic() < deadline:
             nodes = [t for t in _tasks(port).values() if str(t.get("name", "")).startswith("node ")]
+            if len(nodes) >= 4 and all(t["state"] == "SUCCESS" for t in nodes):
+                break
             time.sleep(0.5)
         names = sorted(t["name"] for t in nodes)
         assert names == ["node linear.__start__", "node linear.a", "node linear.b", "node linear.c"]
