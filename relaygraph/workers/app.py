@@ -115,6 +115,7 @@ def build_engine(celery: Celery, registry: GraphRegistry | None = None) -> Engin
 
     from relaygraph.persistence.redis import RedisSaver
     from relaygraph.workers.coordination import Coordinator
+    from relaygraph.workers.outbox import Outbox, outbox_applies
 
     settings: WorkerSettings = celery.relaygraph_settings  # type: ignore[attr-defined]
     client = redis.Redis.from_url(settings.redis_url)
@@ -138,8 +139,38 @@ def build_engine(celery: Celery, registry: GraphRegistry | None = None) -> Engin
         settings,
         enqueuer(celery),
         store=store,
+        outbox=Outbox(celery, send_options) if outbox_applies(settings, celery) else None,
         worker_name=f"{socket.gethostname()}:{os.getpid()}",
     )
+
+
+def send_options(
+    message: NodeMessage, queue: str, name: str, task_id: str | None = None, **limits: float
+) -> dict[str, Any]:
+    """The ``celery.send_task`` arguments of one node task."""
+    kwargs = {
+        "graph": message.graph,
+        "thread_id": message.thread_id,
+        "checkpoint_ns": message.checkpoint_ns,
+        "checkpoint_id": message.checkpoint_id,
+        "task_id": message.task_id,
+        "epoch": message.epoch,
+        "run_id": message.run_id,
+        "step": message.step_number,
+        "node": message.node or name.split(".", 1)[-1],
+    }
+    return {
+        "name": NODE_TASK,
+        "kwargs": kwargs,
+        "queue": queue,
+        "shadow": name,
+        "task_id": task_id,
+        # What Flower shows; ids and numbers only, so the plain repr is exact (Celery's
+        # own saferepr walk of the kwargs costs more than the rest of the publish).
+        "argsrepr": "()",
+        "kwargsrepr": repr(kwargs),
+        **limits,
+    }
 
 
 def enqueuer(celery: Celery) -> Any:
@@ -148,30 +179,7 @@ def enqueuer(celery: Celery) -> Any:
     def enqueue(
         message: NodeMessage, queue: str, name: str, task_id: str | None = None, **limits: float
     ) -> str:
-        kwargs = {
-            "graph": message.graph,
-            "thread_id": message.thread_id,
-            "checkpoint_ns": message.checkpoint_ns,
-            "checkpoint_id": message.checkpoint_id,
-            "task_id": message.task_id,
-            "epoch": message.epoch,
-            "run_id": message.run_id,
-            "step": message.step_number,
-            "node": message.node or name.split(".", 1)[-1],
-        }
-        result = celery.send_task(
-            NODE_TASK,
-            kwargs=kwargs,
-            queue=queue,
-            shadow=name,
-            task_id=task_id,
-            # What Flower shows; ids and numbers only, so the plain repr is exact (Celery's
-            # own saferepr walk of the kwargs costs more than the rest of the publish).
-            argsrepr="()",
-            kwargsrepr=repr(kwargs),
-            **limits,
-        )
-        return result.id
+        return celery.send_task(**send_options(message, queue, name, task_id, **limits)).id
 
     return enqueue
 

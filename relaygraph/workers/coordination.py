@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
 
@@ -179,6 +180,61 @@ class Coordinator:
         )
         return _acquired(reply)
 
+    def acquire_later(
+        self, step: StepRef, task_id: str, epoch: int, max_attempts: int, worker: str
+    ) -> Callable[[], Acquired]:
+        """:meth:`acquire`, sent now and answered when the returned function is called.
+
+        The round trip then overlaps what the caller does meanwhile (running the node):
+        Redis runs the acquire as soon as it arrives, so the lease is taken when the node
+        starts, only its answer is read later. The answer must be read (it also returns
+        the connection to the pool); a caller that fails before reading it calls it in a
+        ``finally``.
+        """
+        run_key = ThreadKeys(step.thread_id).run(step.run_id)
+        args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
+        deadline = now_ms() + self.ttl_ms
+        commands = [
+            ("EVALSHA", self._scripts["acquire"].sha, 2, step.key, run_key, *args),
+            ("ZADD", LEASES, deadline, step.member(task_id)),
+        ]
+        pool = self.redis.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+        except BaseException:
+            connection.disconnect()
+            pool.release(connection)
+            raise
+        answered: list[Acquired] = []
+
+        def answer() -> Acquired:
+            if answered:
+                return answered[0]
+            replies: list[Any] = []
+            try:
+                for _ in commands:
+                    try:
+                        replies.append(connection.read_response())
+                    except ResponseError as error:  # the reply is read: the socket stays in step
+                        replies.append(error)
+            except BaseException:
+                connection.disconnect()  # replies left unread: never reuse this socket
+                raise
+            finally:
+                pool.release(connection)
+            reply, indexed = replies
+            if isinstance(indexed, Exception):
+                raise indexed
+            if isinstance(reply, NoScriptError):  # first use on this server: load, run once
+                reply = self._scripts["acquire"](keys=[step.key, run_key], args=args)
+            elif isinstance(reply, Exception):
+                raise reply
+            answered.append(_acquired(reply))
+            return answered[0]
+
+        return answer
+
     def heartbeat(self, step: StepRef, task_id: str, epoch: int) -> bool:
         """Renew the lease; False when the task was taken over (stop writing)."""
         held = bool(self._run("heartbeat", [step.key], [task_id, epoch, now_ms(), self.ttl_ms]))
@@ -290,13 +346,15 @@ class Coordinator:
         next_step: StepRef | None,
         next_tasks: list[str],
         extra: Any = None,
+        queue_keys: Sequence[str] = (),
     ) -> list[str]:
         """Finish a single-task step in one script (hop.lua) and update the indexes.
 
         ``sections`` start with the saver's commit; the reply is ``["ok"]``, a refusal
         (``["refused", why]``) or the commit's own answer — in both of the latter nothing
         was stored. ``extra(pipe)`` adds commands of other slots (the saver's run
-        registry) to the same round trip.
+        registry) to the same round trip. ``queue_keys`` are the broker lists a
+        ``publish`` section pushes to (the broker is this Redis; see outbox.py).
         """
         keys = ThreadKeys(step.thread_id)
         member = next_step.member() if next_step is not None and next_tasks else ""
@@ -310,6 +368,7 @@ class Coordinator:
             next_step.key if next_step is not None else step.key,
             keys.events(step.run_id),
             keys.event_keys(step.run_id),
+            *queue_keys,
         ]
         deadline = now_ms() + self.ttl_ms
 

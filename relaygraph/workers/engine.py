@@ -101,6 +101,12 @@ class NodeMessage:
         return StepRef(self.thread_id, self.checkpoint_ns, self.checkpoint_id, self.run_id)
 
 
+# What a node's run gives: status, (delay, error) to retry, what to record, lease still held.
+_Ran = tuple[str, "tuple[float, BaseException] | None", Captured, bool]
+# A task ready to run: run, tasks, task, tasks done, resume answers, lease answer.
+_Loaded = tuple["Run", dict[str, Any], Any, set[str], dict[str, list[Any]], Acquired]
+
+
 class RetryLater(Exception):
     """The node failed with an error its RetryPolicy retries: run it again after ``delay``."""
 
@@ -114,7 +120,9 @@ class Engine:
     """Everything a worker process needs to run the protocol's steps.
 
     ``enqueue(message, queue, name)`` puts a node task on the broker; the Celery app
-    provides it (tests may pass a function that runs tasks inline).
+    provides it (tests may pass a function that runs tasks inline). ``outbox``, when the
+    broker is the checkpoint Redis, builds a hop's next task messages for hop.lua to push
+    with the commit (see :mod:`relaygraph.workers.outbox`).
     """
 
     def __init__(
@@ -127,8 +135,10 @@ class Engine:
         *,
         store: Any = None,
         worker_name: str = "worker",
+        outbox: Any = None,
     ) -> None:
         self.registry = registry
+        self.outbox = outbox
         self.saver = saver
         self.coordinator = coordinator
         self.settings = settings
@@ -323,19 +333,25 @@ class Engine:
         """Enqueue the first attempt (epoch 0) of tasks of ``run``'s current step."""
         sends = []
         for task in tasks:
-            message = NodeMessage(
-                record["graph"],
-                run.thread_id or "",
-                run.ns,
-                run.checkpoint["id"],
-                task.id,
-                0,
-                record["run_id"],
-                run.step,
-                task.name,
+            sends.append(
+                (self._first_message(record, run, task), run.graph.nodes[task.name].options)
             )
-            sends.append((message, run.graph.nodes[task.name].options))
         self.send_all(sends, (broker_ids or {}).get, later=later)
+
+    @staticmethod
+    def _first_message(record: dict[str, Any], run: Run, task: Any) -> NodeMessage:
+        """The message of a task's first attempt (epoch 0) at ``run``'s current step."""
+        return NodeMessage(
+            record["graph"],
+            run.thread_id or "",
+            run.ns,
+            run.checkpoint["id"],
+            task.id,
+            0,
+            record["run_id"],
+            run.step,
+            task.name,
+        )
 
     def send(self, message: NodeMessage, options: dict[str, Any] | None = None) -> None:
         """Enqueue one node task (see :meth:`send_all`)."""
@@ -359,10 +375,8 @@ class Engine:
         """
         confirmed: list[tuple[str, int, str]] = []
         for message, options in sends:
-            queue = options.get("queue") or self.settings.default_queue
-            limits = {k: v for k, v in options.items() if k in ("time_limit", "soft_time_limit")}
+            queue, name, limits = self._route(message, options)
             known = broker_id_of(message.task_id)
-            name = f"node {message.graph}.{message.node}"
             sent = self.enqueue(message, queue, name, task_id=known, **limits)
             confirmed.append((message.task_id, message.epoch, "" if known else sent or ""))
         if confirmed:
@@ -377,7 +391,17 @@ class Engine:
         except Exception as exc:  # another version of the graph: refuse, fail the run
             self.finish(message.thread_id, message.run_id, "error", _describe(exc))
             return "refused"
-        loaded = self._load_task(graph, record, message)
+        ran: _Ran | None = None
+        warm = self._take_warm(graph, message)
+        loaded: str | _Loaded
+        if warm is not None:
+            run, tasks, task = warm
+            acquired, ran = self._run_warm(run, task, message)
+            loaded = (run, tasks, task, set(), {}, acquired)
+            if ran is None and acquired.status == "ok":  # an earlier attempt died here:
+                loaded = self._load_task(graph, record, message, acquired)  # read what it left
+        else:
+            loaded = self._load_task(graph, record, message)
         if isinstance(loaded, str):
             return loaded
         run, tasks, task, done, resume_values, acquired = loaded
@@ -389,7 +413,41 @@ class Engine:
             if acquired.status in ("finished", "busy", "stale"):
                 metrics.count_duplicate(acquired.status)
             return acquired.status
-        lease = self.leases.hold(step, task.id, acquired.epoch)
+        if ran is None:
+            ran = self._run_held(run, task, done, resume_values, message, acquired)
+        status, retry, recorded, held = ran
+        if not held:
+            return "fenced"
+        if retry is not None:
+            due = now_ms() + int(retry[0] * 1000)
+            coordinator.release(step, task.id, acquired.epoch, due)
+            raise RetryLater(*retry)
+        if status == "done" and len(tasks) == 1 and task.id not in done:
+            hopped = self._hop(run, record, message, task, tasks, acquired.epoch, recorded)
+            if hopped:
+                return status
+        sections = [("writes", w) for w in recorded.writes] + self._event_sections(recorded.events)
+        saver_keys = self.saver.thread_keys(message.thread_id)
+        result = coordinator.finish_task(
+            step, task.id, acquired.epoch, status, saver_keys, sections
+        )
+        if result == "last":
+            crash_point("before_barrier")
+            self.barrier(message.graph, step, message.run_id)
+        return status
+
+    def _run_held(
+        self,
+        run: Run,
+        task: Any,
+        done: set[str],
+        resume_values: dict[str, list[Any]],
+        message: NodeMessage,
+        acquired: Acquired,
+    ) -> _Ran:
+        """Run the node while the lease keeper renews its lease: (status, retry, what to
+        record, whether the lease was still ours at the end)."""
+        lease = self.leases.hold(message.step, task.id, acquired.epoch)
         crash_point("node_running")
         retry: tuple[float, BaseException] | None = None
         recorded = Captured()
@@ -413,62 +471,68 @@ class Engine:
                 )
         finally:
             held = self.leases.release(lease)
-        if not held:
-            return "fenced"
-        if retry is not None:
-            due = now_ms() + int(retry[0] * 1000)
-            coordinator.release(step, task.id, acquired.epoch, due)
-            raise RetryLater(*retry)
-        if status == "done" and len(tasks) == 1 and task.id not in done:
-            hopped = self._hop(run, record, message, task, tasks, acquired.epoch, recorded)
-            if hopped:
-                return status
-        sections = [("writes", w) for w in recorded.writes] + self._event_sections(recorded.events)
-        saver_keys = self.saver.thread_keys(message.thread_id)
-        result = coordinator.finish_task(
-            step, task.id, acquired.epoch, status, saver_keys, sections
-        )
-        if result == "last":
-            crash_point("before_barrier")
-            self.barrier(message.graph, step, message.run_id)
-        return status
+        return status, retry, recorded, held
+
+    def _take_warm(
+        self, graph: Any, message: NodeMessage
+    ) -> tuple[Run, dict[str, Any], Any] | None:
+        """The run and tasks this process planned when it committed the message's step
+        (a hop), if it did and the message is that step's first attempt of the task."""
+        warm = self._warm.pop(_warm_key(message), None)
+        if warm is None or message.epoch != 0 or message.node not in graph.nodes:
+            return None
+        run, tasks = warm
+        task = tasks.get(message.task_id)
+        if task is None or task.name != message.node:
+            return None
+        return run, tasks, task
+
+    def _run_warm(self, run: Run, task: Any, message: NodeMessage) -> tuple[Acquired, _Ran | None]:
+        """A warm task: its lease is asked for and the node runs while the answer travels
+        (the lease is taken when the node starts; only its answer is read after).
+
+        The answer is almost always (ok, epoch 0, first attempt): this process scheduled
+        the task a moment ago. Any other answer drops the run's result: a duplicate, a
+        cancelled run or an earlier attempt that died (the caller then reads what it left
+        and runs the node again under the lease).
+        """
+        budget = self._budget(run.graph, task.name)
+        answer = self.coordinator.acquire_later(message.step, task.id, 0, budget, self.worker_name)
+        try:
+            ran = self._run_held(run, task, set(), {}, message, Acquired("ok", 0, 1))
+        finally:
+            acquired = answer()
+        if (acquired.status, acquired.epoch, acquired.attempts) == ("ok", 0, 1):
+            return acquired, ran
+        return acquired, None
 
     def _load_task(
-        self, graph: Any, record: dict[str, Any], message: NodeMessage
-    ) -> str | tuple[Run, dict[str, Any], Any, set[str], dict[str, list[Any]], Acquired]:
+        self,
+        graph: Any,
+        record: dict[str, Any],
+        message: NodeMessage,
+        acquired: Acquired | None = None,
+    ) -> str | _Loaded:
         """The run at the step's checkpoint, its tasks, this task, the tasks already done,
         their resume answers, and the lease answer; or why there is nothing to run.
 
-        A process that committed the checkpoint itself (a hop) still holds it: then the
-        lease is the only round trip. Otherwise the lease and the read share one.
+        The lease and the read share one round trip; ``acquired``: the lease is already
+        held (read only).
         """
         coordinator, step = self.coordinator, message.step
-        warm = self._warm.pop(_warm_key(message), None)
-        if message.epoch != 0 or message.node not in graph.nodes:
-            warm = None
-        acquired: Acquired | None = None
-        done: set[str] = set()
-        resume_values: dict[str, list[Any]] = {}
-        if warm is not None:
-            run, tasks = warm
-            budget = self._budget(graph, message.node)
-            acquired = coordinator.acquire(step, message.task_id, 0, budget, self.worker_name)
-            if acquired.status == "ok" and acquired.attempts > 1:
-                warm = None  # an earlier attempt died here: read what it may have left
-        if warm is None:
-            run = self._run_for(graph, record, message.thread_id)
-            if acquired is None:
-                saved, acquired = self._read_and_acquire(graph, message)
-            else:
-                saved = self.saver.get_tuple(
-                    make_config(message.thread_id, message.checkpoint_ns, message.checkpoint_id)
-                )
-            if saved is None:
-                if acquired is not None and acquired.status == "ok":
-                    coordinator.release(step, message.task_id, acquired.epoch)
-                return "missing-checkpoint"
-            run.load(saved)
-            tasks, done, resume_values = run.plan()
+        run = self._run_for(graph, record, message.thread_id)
+        if acquired is None:
+            saved, acquired = self._read_and_acquire(graph, message)
+        else:
+            saved = self.saver.get_tuple(
+                make_config(message.thread_id, message.checkpoint_ns, message.checkpoint_id)
+            )
+        if saved is None:
+            if acquired is not None and acquired.status == "ok":
+                coordinator.release(step, message.task_id, acquired.epoch)
+            return "missing-checkpoint"
+        run.load(saved)
+        tasks, done, resume_values = run.plan()
         task = tasks.get(message.task_id)
         if task is None or (message.node and task.name != message.node):
             if acquired is not None and acquired.status == "ok":
@@ -556,6 +620,38 @@ class Engine:
             "data": self.serde.dumps(emit.payload, where=f"{emit.mode} event"),
         }
 
+    def _route(
+        self, message: NodeMessage, options: dict[str, Any]
+    ) -> tuple[str, str, dict[str, float]]:
+        """A node task's queue, its name in Flower and its time limits."""
+        queue = options.get("queue") or self.settings.default_queue
+        limits = {k: v for k, v in options.items() if k in ("time_limit", "soft_time_limit")}
+        return queue, f"node {message.graph}.{message.node}", limits
+
+    def _outbox_section(
+        self, record: dict[str, Any], run: Run, tasks: dict[str, Any], broker_ids: dict[str, str]
+    ) -> tuple[list[str], list[Any]] | None:
+        """The list keys and (task id, key index, message) triples that hop.lua pushes with
+        the commit, or None: then the tasks are published after it."""
+        if self.outbox is None:
+            return None
+        sends = []
+        for task in tasks.values():
+            message = self._first_message(record, run, task)
+            queue, name, limits = self._route(message, run.graph.nodes[task.name].options)
+            sends.append((message, queue, name, broker_ids[task.id], limits))
+        commands = self.outbox.build(sends)
+        if commands is None or len(commands) != len(sends):
+            return None
+        keys: list[str] = []
+        triples: list[Any] = []
+        for task_id, (_name, (key, payload)) in zip(tasks, commands, strict=True):
+            key = key.decode() if isinstance(key, bytes) else key
+            if key not in keys:
+                keys.append(key)
+            triples += [task_id, keys.index(key) + 1, payload]
+        return keys, triples
+
     def _stream_limits(self) -> dict[str, int]:
         return {"maxlen": self.settings.stream_maxlen, "ttl": self.settings.stream_ttl}
 
@@ -594,6 +690,9 @@ class Engine:
                 register += [t.id, t.name]
             sections.append(("register", register))
             sections.append(("broker", [x for pair in broker_ids.items() for x in pair]))
+        outbox = self._outbox_section(record, run, next_tasks, broker_ids) if next_tasks else None
+        if outbox is not None:
+            sections.append(("publish", outbox[1]))
         crash_point("before_barrier")
         reply = self.coordinator.hop(
             step,
@@ -604,6 +703,7 @@ class Engine:
             next_step,
             list(next_tasks),
             extra=lambda pipe: self.saver.registry_commands(pipe, barrier.put),
+            queue_keys=outbox[0] if outbox is not None else (),
         )
         if reply[0] != "ok":
             log.info("hop of %s refused (%s): step by step instead", task.id, reply)
@@ -619,6 +719,8 @@ class Engine:
             self._warm[(step.thread_id, run.ns, run.checkpoint["id"], run_id)] = (run, next_tasks)
             while len(self._warm) > 64:
                 self._warm.popitem(last=False)
+        if outbox is not None:
+            return True  # hop.lua put them on the broker with the commit
         # The confirmation rides with this process's next round trip: a chain's next hop
         # costs no extra one for it.
         self._send_tasks(record, run, list(next_tasks.values()), broker_ids, later=True)

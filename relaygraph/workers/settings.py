@@ -45,6 +45,10 @@ class WorkerSettings(BaseSettings):
     sent_events: bool = Field(
         False, description="a task-sent event per node message (one more broker write a hop)"
     )
+    outbox: bool = Field(
+        True,
+        description="a hop's commit script also pushes the next node tasks (broker = redis_url)",
+    )
 
     @property
     def heartbeat(self) -> float:

@@ -7,8 +7,10 @@ scripts malformed input; the fleet tests cover the same protocol across real pro
 
 from __future__ import annotations
 
+import base64
 import collections
 import itertools
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -22,11 +24,13 @@ from relaygraph import MemorySaver, StateGraph
 from relaygraph.persistence.base import make_config
 from relaygraph.persistence.redis import RedisSaver
 from relaygraph.persistence.redis_server import EmbeddedRedis
+from relaygraph.workers.app import create_app, send_options
 from relaygraph.workers.client import Client
 from relaygraph.workers.coordination import Coordinator, StepRef, now_ms
 from relaygraph.workers.engine import Engine, NodeMessage
 from relaygraph.workers.keys import ThreadKeys
 from relaygraph.workers.leases import LeaseKeeper
+from relaygraph.workers.outbox import Outbox, outbox_applies
 from relaygraph.workers.recovery import Sweeper
 from relaygraph.workers.registry import GraphRegistry
 from relaygraph.workers.settings import WorkerSettings
@@ -74,18 +78,82 @@ class CountingConnection(redis.Connection):
         super().send_packed_command(command, check_health)
 
 
-class Inline:
-    """An engine on a private Redis whose node messages wait in a list until run."""
+class Messages:
+    """Node messages waiting to run: the ones the engine enqueued, then the Celery
+    messages hop.lua pushed on the broker list (the outbox), decoded."""
 
-    def __init__(self, url: str, graphs: dict[str, Any]) -> None:
+    def __init__(self, client: redis.Redis, key: str) -> None:
+        self.local: collections.deque[NodeMessage] = collections.deque()
+        self.client, self.key = client, key
+        self.from_broker = 0
+
+    def append(self, message: NodeMessage) -> None:
+        self.local.append(message)
+
+    def popleft(self) -> NodeMessage:
+        if self.local:
+            return self.local.popleft()
+        raw = self.client.rpop(self.key)
+        if raw is None:
+            raise IndexError("no node message waiting")
+        self.from_broker += 1
+        return decode_node_message(raw)
+
+    def __getitem__(self, index: int) -> NodeMessage:
+        """The next message (index 0), left waiting."""
+        assert index == 0
+        if self.local:
+            return self.local[0]
+        raw = self.client.lindex(self.key, -1)
+        if raw is None:
+            raise IndexError("no node message waiting")
+        return decode_node_message(raw)
+
+    def __len__(self) -> int:
+        return len(self.local) + int(self.client.llen(self.key))
+
+
+def decode_node_message(raw: bytes) -> NodeMessage:
+    """The NodeMessage of a Celery task message as kombu's Redis transport stores it."""
+    envelope = json.loads(raw)
+    assert envelope["headers"]["task"] == "relaygraph.node"
+    _args, kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+    return NodeMessage(
+        kwargs["graph"],
+        kwargs["thread_id"],
+        kwargs["checkpoint_ns"],
+        kwargs["checkpoint_id"],
+        kwargs["task_id"],
+        kwargs["epoch"],
+        kwargs["run_id"],
+        kwargs["step"],
+        kwargs["node"],
+    )
+
+
+class Inline:
+    """An engine on a private Redis whose node messages wait in a list until run.
+
+    ``outbox``: a Celery app on the same Redis builds a hop's next messages and hop.lua
+    pushes them on the broker's list, as on a worker; other messages still go to the list.
+    """
+
+    def __init__(self, url: str, graphs: dict[str, Any], outbox: bool = False) -> None:
         kwargs = {"connection_class": CountingConnection}
-        self.settings = WorkerSettings(redis_url=url, lease_ttl=5)
+        # Its own queue: the client puts start tasks on the default one (not run here).
+        self.settings = WorkerSettings(redis_url=url, lease_ttl=5, default_queue="inline")
         self.redis = redis.Redis.from_url(url, **kwargs)
         self.saver = RedisSaver.from_conn_string(url, client_kwargs=kwargs)
         self.coordinator = Coordinator(self.redis, lease_ttl=5, saver=self.saver)
-        self.queue: collections.deque[NodeMessage] = collections.deque()
+        self.queue = Messages(redis.Redis.from_url(url), self.settings.default_queue)
+        self.celery = create_app(self.settings) if outbox else None
         self.engine = Engine(
-            GraphRegistry(graphs), self.saver, self.coordinator, self.settings, self._enqueue
+            GraphRegistry(graphs),
+            self.saver,
+            self.coordinator,
+            self.settings,
+            self._enqueue,
+            outbox=Outbox(self.celery, send_options) if self.celery is not None else None,
         )
         self.client = Client(url, graphs=graphs)
 
@@ -116,14 +184,21 @@ def local_values(graph: Any) -> dict[str, Any]:
     return compiled.invoke({"n": 0, "trail": []}, {"configurable": {"thread_id": "oracle"}})
 
 
+@pytest.fixture(params=[False, True], ids=["publish", "outbox"])
+def outbox(request: pytest.FixtureRequest) -> bool:
+    """Whether hops push their next tasks in the commit script (the broker is this Redis)."""
+    return request.param
+
+
 def test_a_node_of_a_one_task_step_is_two_round_trips_besides_its_publish(
-    server: EmbeddedRedis,
+    server: EmbeddedRedis, outbox: bool
 ) -> None:
     chain = _chain("a", "b", "c", "d")
-    inline = Inline(server.url, {"chain": chain})
+    inline = Inline(server.url, {"chain": chain}, outbox=outbox)
     inline.submit("chain", "warm")
     inline.drain()
     run = inline.submit("chain", "counted")
+    inline.queue.from_broker = 0
     inline.engine.run_node(inline.queue.popleft())  # reads the new run's record once
     counts = []
     while inline.queue:
@@ -131,9 +206,11 @@ def test_a_node_of_a_one_task_step_is_two_round_trips_besides_its_publish(
         CountingConnection.sent = 0
         inline.engine.run_node(message)
         counts.append(CountingConnection.sent)
-    # a, b, c: lease + read (with the previous hop's publish confirmation), then one
-    # script (commit, writes, next step, events). d, the last, ends the run instead.
+    # a, b, c: the lease (sent before the node runs, answered after), then one script
+    # (commit, writes, next step, events; with the outbox also the next task's message).
+    # d, the last, ends the run instead.
     assert counts[:3] == [2, 2, 2], counts
+    assert inline.queue.from_broker == (4 if outbox else 0)  # a, b, c and d: by hop.lua
     assert inline.status(run) == "success"
     values = inline.client.get_state("chain", "counted").values
     assert values == local_values(chain)
@@ -268,10 +345,12 @@ def test_a_malformed_hop_is_an_error_and_stores_nothing(
     assert changed <= {b"rgw:leases", b"rgw:runs"}, changed  # the indexes are hints
 
 
-def test_a_run_cancelled_while_its_node_runs_commits_nothing(server: EmbeddedRedis) -> None:
+def test_a_run_cancelled_while_its_node_runs_commits_nothing(
+    server: EmbeddedRedis, outbox: bool
+) -> None:
     gate = threading.Event()
     chain = _chain("a", "b", "c", hold={"a": gate})
-    inline = Inline(server.url, {"chain": chain})
+    inline = Inline(server.url, {"chain": chain}, outbox=outbox)
     run = inline.submit("chain", "t")
     inline.engine.run_node(inline.queue.popleft())  # __start__
     message = inline.queue.popleft()  # a, which waits for the gate
@@ -379,10 +458,10 @@ def test_an_unknown_stream_mode_is_refused_before_anything_is_stored(
 
 
 def test_a_thread_moved_while_its_node_ran_fails_the_run_and_keeps_the_move(
-    server: EmbeddedRedis,
+    server: EmbeddedRedis, outbox: bool
 ) -> None:
     gate = threading.Event()
-    inline = Inline(server.url, {"chain": _chain("a", "b", hold={"a": gate})})
+    inline = Inline(server.url, {"chain": _chain("a", "b", hold={"a": gate})}, outbox=outbox)
     run = inline.submit("chain", "t")
     inline.engine.run_node(inline.queue.popleft())  # __start__
     message = inline.queue.popleft()  # a, which waits for the gate
@@ -398,6 +477,118 @@ def test_a_thread_moved_while_its_node_ran_fails_the_run_and_keeps_the_move(
     assert not inline.queue
     assert inline.status(run) == "error"
     assert "moved under the run" in inline.coordinator.run_info("t", run.id)["error"].decode()
+
+
+# -- the outbox: a hop's next tasks go on the broker in the commit script ---------------
+
+
+def test_an_outbox_message_is_the_one_send_task_publishes(server: EmbeddedRedis) -> None:
+    settings = WorkerSettings(redis_url=server.url, default_queue="inline")
+    celery = create_app(settings)
+    message = NodeMessage("chain", "t", "", "cp-1", "task-1", 0, "run-1", 3, "a")
+    options = send_options(message, "inline", "node chain.a", "broker-1", time_limit=30.0)
+    celery.send_task(**options)
+    published = json.loads(redis.Redis.from_url(server.url).rpop("inline"))
+    commands = Outbox(celery, send_options).build(
+        [(message, "inline", "node chain.a", "broker-1", {"time_limit": 30.0})]
+    )
+    assert commands is not None and len(commands) == 1
+    name, (key, payload) = commands[0]
+    assert (name, key) == ("lpush", "inline")
+    built = json.loads(payload)
+    for envelope in (published, built):  # a fresh tag per publish; nothing else differs
+        assert envelope["properties"].pop("delivery_tag")
+    assert built == published
+    assert built["headers"]["timelimit"] == [30.0, None]
+    assert decode_node_message(payload.encode()) == message
+
+
+@pytest.mark.parametrize(
+    ("change", "applies"),
+    [
+        ({}, True),
+        ({"outbox": False}, False),
+        ({"sent_events": True}, False),  # a task-sent event is one more broker write
+        ({"broker_url": "redis://127.0.0.1:6379/5"}, False),  # not the checkpoint Redis
+        ({"broker_url": "amqp://guest@127.0.0.1//"}, False),
+    ],
+)
+def test_the_outbox_applies_only_when_the_broker_is_the_checkpoint_redis(
+    change: dict[str, Any], applies: bool
+) -> None:
+    settings = WorkerSettings(redis_url="redis://127.0.0.1:6379/4", **change)
+    assert outbox_applies(settings, create_app(settings)) is applies
+
+
+def test_the_outbox_does_not_apply_with_a_broker_key_prefix() -> None:
+    settings = WorkerSettings(redis_url="redis://127.0.0.1:6379/4")
+    celery = create_app(settings)
+    celery.conf.broker_transport_options = {"global_keyprefix": "app:"}
+    assert not outbox_applies(settings, celery)
+
+
+def test_a_hop_puts_the_next_task_on_the_broker_already_sent(server: EmbeddedRedis) -> None:
+    inline = Inline(server.url, {"chain": _chain("a", "b")}, outbox=True)
+    run = inline.submit("chain", "t")
+    inline.engine.run_node(inline.queue.popleft())  # __start__: its hop pushes a
+    raw = inline.redis.lindex("inline", -1)
+    assert raw is not None and inline.redis.llen("inline") == 1
+    message = decode_node_message(raw)
+    step = inline.coordinator.step_info(message.step)
+    assert step[f"s:{message.task_id}"] == "sent"  # no confirmation to send, none deferred
+    assert step[f"c:{message.task_id}"] == json.loads(raw)["headers"]["id"]  # what cancel revokes
+    assert not inline.coordinator._sent_later
+    inline.drain()
+    assert inline.status(run) == "success"
+    assert inline.client.get_state("chain", "t").values == local_values(_chain("a", "b"))
+
+
+def test_a_hop_whose_messages_need_more_than_a_push_publishes_them_after(
+    server: EmbeddedRedis,
+) -> None:
+    inline = Inline(server.url, {"chain": _chain("a", "b")}, outbox=True)
+    inline.engine.outbox.build = lambda sends: None  # e.g. a queue with an expiry
+    run = inline.submit("chain", "t")
+    inline.engine.run_node(inline.queue.popleft())  # __start__
+    assert len(inline.queue.local) == 1 and inline.redis.llen("inline") == 0
+    inline.drain()
+    assert inline.status(run) == "success"
+
+
+def test_a_lease_asked_ahead_is_answered_after_the_script_cache_was_flushed(
+    server: EmbeddedRedis,
+) -> None:
+    chain = _chain("a", "b", "c")
+    inline = Inline(server.url, {"chain": chain}, outbox=True)
+    run = inline.submit("chain", "t")
+    inline.engine.run_node(inline.queue.popleft())  # __start__: a is warm here
+    inline.redis.script_flush()  # as after a Redis restart: EVALSHA gets NOSCRIPT
+    inline.drain()
+    assert inline.status(run) == "success"
+    assert inline.client.get_state("chain", "t").values == local_values(chain)
+
+
+def test_a_warm_task_of_a_cancelled_run_drops_what_its_node_did(server: EmbeddedRedis) -> None:
+    ran: list[str] = []
+
+    def a(state: Count) -> dict[str, Any]:
+        ran.append("a")
+        return {"n": state["n"] + 1, "trail": [*state["trail"], "a"]}
+
+    graph = StateGraph(Count).add_node("a", a).add_node("b", _bump("b"))
+    graph = graph.set_entry_point("a").add_edge("a", "b").compile()
+    inline = Inline(server.url, {"chain": graph}, outbox=True)
+    run = inline.submit("chain", "t")
+    inline.engine.run_node(inline.queue.popleft())  # __start__: a is warm here
+    head = inline.saver.get_tuple(make_config("t", "", ""))
+    run.cancel()
+    assert inline.engine.run_node(inline.queue.popleft()) == "cancelled"
+    assert ran == ["a"]  # it ran while its lease answer travelled: at least once
+    assert (
+        inline.saver.get_tuple(make_config("t", "", "")).checkpoint["id"] == (head.checkpoint["id"])
+    )
+    assert not inline.queue
+    assert inline.status(run) == "cancelled"
 
 
 # -- leases ------------------------------------------------------------------------------

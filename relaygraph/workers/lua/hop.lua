@@ -2,14 +2,18 @@
 -- checkpoint by compare-and-set, store the task's writes, mark the task and the step done,
 -- register the next step's tasks and append the step's events.
 -- KEYS: 1-12 the RedisSaver's keys of the thread, 13 step hash, 14 run hash, 15 next step
---       hash, 16 run event stream, 17 run event keys
+--       hash, 16 run event stream, 17 run event keys, 18.. broker queue lists (publish)
 -- ARGV: task_id, epoch, now_ms, next step member ('' when nothing is registered), then
 --       sections "name, n, n arguments" in this order: commit (exactly one), writes (any),
---       register (at most one), broker (at most one: task id, broker id pairs), event (any).
+--       register (at most one), broker (at most one: task id, broker id pairs), publish
+--       (at most one: task id, queue key index from 1, Celery message triples: the next
+--       tasks go on the broker with the commit, already 'sent'), event (any).
 -- Returns {'ok'}; {'refused', reason} when a precondition fails (nothing is stored: the
 -- caller falls back to the step-by-step protocol); or the saver commit's refusal
 -- ({'conflict', head}, {'missing_base', ...}, {'missing_blob', ...}), also storing nothing.
-local KNOWN = {commit = true, writes = true, register = true, broker = true, event = true}
+local KNOWN = {
+  commit = true, writes = true, register = true, broker = true, publish = true, event = true
+}
 local step, run, tid, epoch = KEYS[13], KEYS[14], ARGV[1], tonumber(ARGV[2])
 local now = redis.call('HMGET', step, 'state', 'total', 's:' .. tid, 'e:' .. tid)
 if now[1] ~= 'running' then return {'refused', 'step'} end
@@ -33,6 +37,15 @@ while at <= #ARGV do
   if name == 'commit' and (n < 8 or (n - 8) % 4 ~= 0) then
     return redis.error_reply('hop: malformed commit section (' .. n .. ' arguments)')
   end
+  if name == 'publish' then
+    if n % 3 ~= 0 then return redis.error_reply('hop: malformed publish section') end
+    for i = at + 3, at + 1 + n, 3 do
+      local index = tonumber(ARGV[i])
+      if not index or index < 1 or not KEYS[17 + index] then
+        return redis.error_reply('hop: publish names no queue key')
+      end
+    end
+  end
   sections[#sections + 1] = {name, slice(ARGV, at + 2, n)}
   at = at + 2 + n
 end
@@ -52,6 +65,13 @@ for _, section in ipairs(sections) do
     register_step({KEYS[15]}, args)
   elseif name == 'broker' then
     for i = 1, #args, 2 do redis.call('HSET', KEYS[15], 'c:' .. args[i], args[i + 1]) end
+  elseif name == 'publish' then
+    for i = 1, #args, 3 do
+      redis.call('LPUSH', KEYS[17 + tonumber(args[i + 1])], args[i + 2])
+      if redis.call('HGET', KEYS[15], 's:' .. args[i]) == 'queued' then
+        redis.call('HSET', KEYS[15], 's:' .. args[i], 'sent')
+      end
+    end
   else
     emit_event({KEYS[16], KEYS[17]}, args)
   end
