@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +60,19 @@ class StepRef:
     run_id: str
     """Each run that executes the step has its own record (a resumed run re-runs it)."""
 
-    @property
+    @cached_property
     def key(self) -> str:
         return ThreadKeys(self.thread_id).step(self.checkpoint_ns, self.checkpoint_id, self.run_id)
 
+    @cached_property
+    def _member_head(self) -> str:
+        ids = [self.thread_id, self.checkpoint_ns, self.checkpoint_id, self.run_id]
+        return json.dumps(ids)[:-1] + ", "
+
     def member(self, task_id: str = "") -> str:
-        """The member naming this step (and task) in a global index."""
-        return json.dumps(
-            [self.thread_id, self.checkpoint_ns, self.checkpoint_id, self.run_id, task_id]
-        )
+        """The member naming this step (and task) in a global index: the JSON list
+        ``[thread, ns, checkpoint, run, task]`` (its head built once per step)."""
+        return self._member_head + json.dumps(task_id) + "]"
 
     @classmethod
     def from_member(cls, member: str | bytes) -> tuple[StepRef, str]:
