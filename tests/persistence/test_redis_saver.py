@@ -136,6 +136,34 @@ def test_round_trip_with_appends_writes_and_parent(saver: RedisSaver) -> None:
     assert saver.get_tuple(cfg("no-such-thread")) is None
 
 
+def test_thousands_of_channels_and_writes_in_one_call(saver: RedisSaver) -> None:
+    """The scripts batch their commands in chunks (Lua's stack limits unpack): a step
+    with 5,000 channels and 5,000 writes (more than one unpack takes) stores and reads
+    back every one, in order."""
+    thread = f"t-{uuid.uuid4().hex[:10]}"
+    names = [f"c{i}" for i in range(5000)]
+    version = next_version(None)
+    checkpoint = Checkpoint(
+        v=1,
+        id=new_checkpoint_id(),
+        ts=dt.datetime.now(dt.UTC).isoformat(),
+        channel_values={name: i for i, name in enumerate(names)},
+        channel_versions=dict.fromkeys(names, version),
+        versions_seen={},
+        updated_channels=names,
+        channel_appends={},
+    )
+    config = saver.put(cfg(thread), checkpoint, {"step": 0}, dict.fromkeys(names, version))
+    writes = [(name, -i) for i, name in enumerate(names)]
+    saver.put_writes(config, writes, "task-1")
+    saver.put_writes(config, [("late", 1)], "task-2")
+    saved = saver.get_tuple(cfg(thread))
+    assert saved is not None
+    assert saved.checkpoint["channel_values"] == {name: i for i, name in enumerate(names)}
+    got = [(w.task_id, w.channel, w.value) for w in saved.pending_writes]
+    assert got == [("task-1", c, v) for c, v in writes] + [("task-2", "late", 1)]
+
+
 def test_append_blobs_store_only_the_new_messages(saver: RedisSaver, raw: redis.Redis) -> None:
     chat = Chat(saver)
     for i in range(30):

@@ -33,6 +33,16 @@ local function split(s)
   end
 end
 
+-- One command over many arguments (field/value pairs, members...), in chunks of at most
+-- 1000 so unpack stays far below Lua's stack limit. ``width``: arguments that belong
+-- together (2 for pairs), never split across chunks.
+local function call_many(command, key, args, width)
+  local chunk = 1000 - 1000 % width
+  for first = 1, #args, chunk do
+    redis.call(command, key, unpack(args, first, math.min(first + chunk - 1, #args)))
+  end
+end
+
 -- Refresh the thread's retention on every key (a no-op for keys that do not exist).
 local function refresh(ttl)
   if ttl > 0 then

@@ -44,15 +44,23 @@ redis.call("HSET", KEYS[HDR], member, ARGV[6])
 redis.call("HSET", KEYS[CV], member, ARGV[7])
 redis.call("ZADD", KEYS[IX], 0, member)
 redis.call("ZADD", KEYS[IXT], 0, id .. SEP .. ns)
+-- One HSET for the blobs, one for the bases of append blobs, one HDEL for full blobs
+-- (a version stored before as an append blob loses its stale base).
+local blobs, bases, full = {}, {}, {}
 for i = 9, #ARGV, 4 do
   local field = ns .. SEP .. ARGV[i] .. SEP .. ARGV[i + 1]
-  redis.call("HSET", KEYS[BLOB], field, ARGV[i + 3])
+  blobs[#blobs + 1] = field
+  blobs[#blobs + 1] = ARGV[i + 3]
   if ARGV[i + 2] ~= "" then
-    redis.call("HSET", KEYS[BASE], field, ARGV[i + 2])
+    bases[#bases + 1] = field
+    bases[#bases + 1] = ARGV[i + 2]
   else
-    redis.call("HDEL", KEYS[BASE], field)
+    full[#full + 1] = field
   end
 end
+call_many("HSET", KEYS[BLOB], blobs, 2)
+call_many("HSET", KEYS[BASE], bases, 2)
+call_many("HDEL", KEYS[BASE], full, 1)
 local run = ARGV[8]
 local old_run = redis.call("HGET", KEYS[RUN], member)
 if old_run and old_run ~= run then redis.call("ZREM", KEYS[RX], old_run .. SEP .. member) end

@@ -3,21 +3,27 @@
 -- First write per (task, index) wins; a replacing write (special channels) overwrites but
 -- keeps its original position in the order.
 local ttl, member = tonumber(ARGV[1]), ARGV[2] .. SEP .. ARGV[3]
-local added = 0
+local created = {}
 for i = 4, #ARGV, 4 do
   local tail = ARGV[i] .. SEP .. ARGV[i + 1]
   local field = member .. SEP .. tail
-  local created
+  local new
   if ARGV[i + 2] == "1" then
-    created = redis.call("HSET", KEYS[WV], field, ARGV[i + 3])
+    new = redis.call("HSET", KEYS[WV], field, ARGV[i + 3])
   else
-    created = redis.call("HSETNX", KEYS[WV], field, ARGV[i + 3])
+    new = redis.call("HSETNX", KEYS[WV], field, ARGV[i + 3])
   end
-  if created == 1 then
-    local seq = redis.call("INCR", KEYS[SEQ])
-    redis.call("ZADD", KEYS[WX], 0, member .. SEP .. string.format("%012d", seq) .. SEP .. tail)
-    added = added + 1
+  if new == 1 then created[#created + 1] = tail end
+end
+if #created > 0 then
+  -- the new writes take the next sequence numbers, in order, in one INCRBY and one ZADD
+  local first = redis.call("INCRBY", KEYS[SEQ], #created) - #created
+  local members = {}
+  for j, tail in ipairs(created) do
+    members[#members + 1] = 0
+    members[#members + 1] = member .. SEP .. string.format("%012d", first + j) .. SEP .. tail
   end
+  call_many("ZADD", KEYS[WX], members, 2)
 end
 refresh(ttl)
-return added
+return #created

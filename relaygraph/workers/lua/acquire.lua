@@ -7,23 +7,23 @@
 --   the step's last open task, so the caller runs the barrier).
 local key, tid = KEYS[1], ARGV[1]
 local epoch, now, ttl, max_attempts = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if redis.call('EXISTS', key) == 0 then return {'missing', 0, 0} end
-local state = redis.call('HGET', key, 'state')
+local task = redis.call('HMGET', key, 'state', 's:' .. tid, 'e:' .. tid, 'a:' .. tid, 'd:' .. tid)
+local state, status = task[1], task[2]
+if not state then return {'missing', 0, 0} end  -- every registered step has a state
 if state == 'cancelled' then return {'cancelled', 0, 0} end
 local run_status = redis.call('HGET', KEYS[2], 'status')
 if run_status and run_status ~= 'pending' and run_status ~= 'running' then
   return {'cancelled', 0, 0}
 end
-local status = redis.call('HGET', key, 's:' .. tid)
 if not status then return {'missing', 0, 0} end
-local current = tonumber(redis.call('HGET', key, 'e:' .. tid))
-local attempts = tonumber(redis.call('HGET', key, 'a:' .. tid))
+local current = tonumber(task[3])
+local attempts = tonumber(task[4])
 if status == 'done' or status == 'error' or status == 'interrupted' then
   return {'finished', current, attempts}
 end
 if epoch ~= current then return {'stale', current, attempts} end
 if status == 'running' then
-  local deadline = tonumber(redis.call('HGET', key, 'd:' .. tid) or '0')
+  local deadline = tonumber(task[5] or '0')
   if deadline > now then return {'busy', current, attempts} end
   -- the holder's lease expired (its worker died): take over under a new epoch
   current = current + 1

@@ -4,9 +4,7 @@
 -- it on its last one), then field/value pairs. Returns the entry id, or false for a repeat.
 local id = false
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
-  local fields = {}
-  for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 4))
 end
 if tonumber(ARGV[3]) > 0 then
   redis.call('EXPIRE', KEYS[1], ARGV[3])
