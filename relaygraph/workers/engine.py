@@ -640,7 +640,11 @@ class Engine:
             message = self._first_message(record, run, task)
             queue, name, limits = self._route(message, run.graph.nodes[task.name].options)
             sends.append((message, queue, name, broker_ids[task.id], limits))
-        commands = self.outbox.build(sends)
+        try:
+            commands = self.outbox.build(sends)
+        except Exception:  # the normal publish after the commit reports a broker problem
+            log.warning("outbox: could not build the next tasks' messages", exc_info=True)
+            return None
         if commands is None or len(commands) != len(sends):
             return None
         keys: list[str] = []

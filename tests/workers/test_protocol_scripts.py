@@ -555,6 +555,23 @@ def test_a_hop_whose_messages_need_more_than_a_push_publishes_them_after(
     assert inline.status(run) == "success"
 
 
+def test_an_outbox_that_fails_leaves_the_publish_to_after_the_commit(
+    server: EmbeddedRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    inline = Inline(server.url, {"chain": _chain("a", "b")}, outbox=True)
+
+    def broken(sends: Any) -> None:
+        raise ConnectionError("broker unreachable")
+
+    inline.engine.outbox.build = broken
+    run = inline.submit("chain", "t")
+    inline.engine.run_node(inline.queue.popleft())  # __start__: committed, then published
+    assert "outbox" in caplog.text
+    assert len(inline.queue.local) == 1 and inline.redis.llen("inline") == 0
+    inline.drain()
+    assert inline.status(run) == "success"
+
+
 def test_a_lease_asked_ahead_is_answered_after_the_script_cache_was_flushed(
     server: EmbeddedRedis,
 ) -> None:
