@@ -72,9 +72,15 @@ from relaygraph.persistence.errors import (
 from relaygraph.persistence.serde import Serializer
 
 try:  # redis is the optional "redis" extra; the module still imports without it
+    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import NoScriptError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from relaygraph.persistence.redis_lane import ScriptLane
 except ImportError:  # pragma: no cover
     NoScriptError = type("NoScriptError", (Exception,), {})  # type: ignore[assignment,misc]
+    RedisConnectionError = RedisTimeoutError = NoScriptError  # type: ignore[misc]
+    ScriptLane = None  # type: ignore[assignment,misc]
 
 __all__ = ["AsyncRedisSaver", "PreparedPut", "PreparedRead", "RedisSaver", "thread_tag"]
 
@@ -199,6 +205,7 @@ class RedisSaver(BaseCheckpointSaver):
             asyncio.AbstractEventLoop, tuple[Any, dict[str, Any]]
         ] = weakref.WeakKeyDictionary()
         self._scripts: dict[str, Any] = {}
+        self._lane: ScriptLane | None = None  # get_tuple's and put's own connections
         self._ascripts: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._cache = ResolvedCache(cache_size)
@@ -233,6 +240,9 @@ class RedisSaver(BaseCheckpointSaver):
         with self._lock:
             client, self._client = (self._client, None) if self._owns_client else (None, None)
             self._scripts = {}
+            lane, self._lane = self._lane, None
+        if lane is not None:
+            lane.close()
         if client is not None:
             client.close()
 
@@ -281,7 +291,23 @@ class RedisSaver(BaseCheckpointSaver):
                     self._client = redis.Redis.from_url(self._url, **self._client_kwargs)
             if not self._scripts:
                 self._scripts = _register(self._client)
+                if not _is_cluster_client(self._client) and hasattr(
+                    self._client, "connection_pool"
+                ):
+                    self._lane = ScriptLane(self._client)
             return self._client, self._scripts
+
+    def _eval(self, client: Any, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """One script, by sha, on this thread's lane when there is one (see redis_lane)."""
+        lane = self._lane
+        if lane is not None and client is self._client:
+            try:
+                return lane.evalsha(script.sha, keys, args)
+            except NoScriptError:  # first use on this server: load it, run it once
+                return script(keys=keys, args=args, client=client)
+            except (RedisConnectionError, RedisTimeoutError):
+                pass  # again through the client, with its own retry policy
+        return _call(client, script, keys, args)
 
     async def _async(self) -> tuple[Any, dict[str, Any]]:
         """The asyncio client (the caller's, or this loop's own) and its registered scripts.
@@ -649,7 +675,7 @@ class RedisSaver(BaseCheckpointSaver):
         """The checkpoint ``config`` names, or the head; one round trip."""
         read = self.prepare_read(config)
         client, scripts = self._sync()
-        return self.finish_read(read, _call(client, scripts["read"], read.keys, read.args))
+        return self.finish_read(read, self._eval(client, scripts["read"], read.keys, read.args))
 
     def put(
         self,
@@ -718,7 +744,7 @@ class RedisSaver(BaseCheckpointSaver):
         command; on one server it is pipelined in front of the script.
         """
         if run_id is None or not self._needs_registry(run_id, thread_id):
-            return _call(client, script, keys, args)
+            return self._eval(client, script, keys, args)
         if _is_cluster_client(client):
             self._register_run(client, run_id, thread_id)
             result = _call(client, script, keys, args)

@@ -242,6 +242,68 @@ class CountingAsyncConnection(aredis.Connection):
         await super().send_packed_command(command, check_health)
 
 
+def test_each_thread_reads_and_commits_on_its_own_lane(redis_search_url: str) -> None:
+    saver = RedisSaver.from_conn_string(redis_search_url)
+    chats = [Chat(saver) for _ in range(3)]
+
+    def talk(chat: Chat) -> list[str]:
+        for i in range(5):
+            chat.say(f"m{i}")
+            assert texts(saver.get_tuple(cfg(chat.thread_id))) == [f"m{j}" for j in range(i + 1)]
+        return texts(saver.get_tuple(cfg(chat.thread_id)))
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(talk, chats)) == [[f"m{j}" for j in range(5)]] * 3
+    assert saver._lane is not None and len(saver._lane._open) >= 3  # one per worker thread
+    saver.close()
+    assert saver._lane is None
+
+
+def test_a_killed_lane_connection_falls_back_and_reconnects(
+    redis_search_url: str, raw: redis.Redis
+) -> None:
+    saver = RedisSaver.from_conn_string(redis_search_url)
+    chat = Chat(saver)
+    chat.say("before")
+    assert saver._lane is not None
+    lane_connection = saver._lane._open[0]
+    raw.execute_command("CLIENT", "KILL", "ID", _client_id(raw, lane_connection))
+    chat.say("after")  # the dead socket fails, the client's own path commits it
+    assert texts(saver.get_tuple(cfg(chat.thread_id))) == ["before", "after"]
+    raw.script_flush()  # and a server that lost its scripts gets them loaded again
+    assert texts(saver.get_tuple(cfg(chat.thread_id))) == ["before", "after"]
+    saver.close()
+
+
+def _client_id(raw: redis.Redis, connection: Any) -> int:
+    """The server's id of the client whose local port ``connection`` uses."""
+    port = connection._sock.getsockname()[1]
+    for client in raw.client_list():
+        if client["addr"].endswith(f":{port}"):
+            return int(client["id"])
+    raise AssertionError("the lane connection is not connected")
+
+
+def test_a_forked_child_uses_its_own_lane(redis_search_url: str) -> None:
+    saver = RedisSaver.from_conn_string(redis_search_url)
+    chat = Chat(saver)
+    chat.say("parent")
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+
+    def child() -> None:
+        saved = saver.get_tuple(cfg(chat.thread_id))
+        out.put(texts(saved) if saved else None)
+
+    process = context.Process(target=child)
+    process.start()
+    assert out.get(timeout=30) == ["parent"]
+    process.join(timeout=30)
+    assert process.exitcode == 0
+    assert texts(saver.get_tuple(cfg(chat.thread_id))) == ["parent"]  # the parent's still works
+    saver.close()
+
+
 def test_get_tuple_and_put_are_one_round_trip_each(redis_search_url: str) -> None:
     saver = RedisSaver.from_conn_string(
         redis_search_url, cluster=False, client_kwargs={"connection_class": CountingConnection}
