@@ -240,9 +240,11 @@ class Coordinator:
 
         return answer
 
-    def heartbeat(self, step: StepRef, task_id: str, epoch: int) -> bool:
-        """Renew the lease; False when the task was taken over (stop writing)."""
-        held = bool(self._run("heartbeat", [step.key], [task_id, epoch, now_ms(), self.ttl_ms]))
+    def heartbeat(self, step: StepRef, task_id: str, epoch: int, worker: str = "") -> bool:
+        """Renew the lease; False when the task was taken over (stop writing), or, with
+        ``worker``, when the lease is not that worker's."""
+        args = [task_id, epoch, now_ms(), self.ttl_ms, worker]
+        held = bool(self._run("heartbeat", [step.key], args))
         if held:
             self.redis.zadd(LEASES, {step.member(task_id): now_ms() + self.ttl_ms})
         return held

@@ -17,6 +17,7 @@ them.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import threading
@@ -147,7 +148,9 @@ class Engine:
         self.worker_name = worker_name
         self.serde = Serializer()
         self.leases = LeaseKeeper(
-            coordinator.heartbeat, settings.heartbeat, on_tick=coordinator.flush_sent
+            functools.partial(coordinator.heartbeat, worker=worker_name),
+            settings.heartbeat,
+            on_tick=coordinator.flush_sent,
         )
         self._graphs: dict[str, Any] = {}
         self._records: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()

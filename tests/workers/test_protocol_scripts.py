@@ -611,6 +611,19 @@ def test_a_warm_task_of_a_cancelled_run_drops_what_its_node_did(server: Embedded
 # -- leases ------------------------------------------------------------------------------
 
 
+def test_a_heartbeat_renews_only_its_own_workers_lease(server: EmbeddedRedis) -> None:
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    inline.submit("chain", "t")
+    message = inline.queue.popleft()
+    step, coordinator = message.step, inline.coordinator
+    assert coordinator.acquire(step, message.task_id, 0, 3, "worker-1").status == "ok"
+    assert coordinator.heartbeat(step, message.task_id, 0, worker="worker-1")
+    # another process running the same task ahead of its (busy) lease answer
+    assert not coordinator.heartbeat(step, message.task_id, 0, worker="worker-2")
+    assert coordinator.heartbeat(step, message.task_id, 0)  # no name: the epoch alone
+    assert not coordinator.heartbeat(step, message.task_id, 1, worker="worker-1")
+
+
 def test_the_lease_keeper_renews_a_long_node_and_notices_a_takeover() -> None:
     renewals: list[str] = []
     fenced = {"t2"}
