@@ -1,11 +1,12 @@
-"""One dedicated connection per thread for a RedisSaver's one-round-trip scripts.
+"""One dedicated connection per thread for commands on the hot path.
 
 redis-py's per-command path (pool checkout and release, the retry wrapper, its metrics
-hooks, response callbacks) costs about a third of a round trip on a small machine; the
-saver's ``get_tuple`` and ``put`` are one ``EVALSHA`` each, so they send it on a
-connection of their own instead. The connection is made with the client's pool settings
-(class, address, credentials, TLS), one per thread and process, outside the pool (a
-bounded pool keeps its budget for the caller's commands).
+hooks, response callbacks) costs about a third of a round trip on a small machine. The
+RedisSaver's ``get_tuple`` and ``put`` (one ``EVALSHA`` each) and the distributed
+executor's lease asked ahead (sent before a node runs, answered after) go on a connection
+of their own instead. The connection is made with the client's pool settings (class,
+address, credentials, TLS), one per thread and process, outside the pool (a bounded pool
+keeps its budget for the caller's commands).
 
 Only the fast path is here: a connection error drops the connection and the caller runs
 the command again through the client, with the client's own retry policy.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -23,7 +25,7 @@ __all__ = ["ScriptLane"]
 
 
 class ScriptLane:
-    """``EVALSHA`` on a per-thread connection made like ``client``'s (see module docs)."""
+    """Commands on a per-thread connection made like ``client``'s (see module docs)."""
 
     def __init__(self, client: Any) -> None:
         pool = client.connection_pool
@@ -41,20 +43,49 @@ class ScriptLane:
                 self._open.append(connection)
         return held[1]
 
+    def send(self, commands: list[tuple[Any, ...]]) -> Callable[[], list[Any]]:
+        """Send ``commands`` in one write now; the returned function reads their replies
+        (an error reply as its exception object, e.g. NoScriptError), at most once.
+
+        The replies must be read before this thread sends again on the lane, and always
+        (in a ``finally``): a connection left with unread replies is dropped instead.
+        """
+        if getattr(self._local, "pending", False):
+            raise RuntimeError("the lane's last replies are not read yet")
+        connection = self._connection()
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+        except BaseException:
+            connection.disconnect()
+            raise
+        self._local.pending = True
+        replies: list[Any] = []
+
+        def read() -> list[Any]:
+            if not self._local.pending:
+                return replies
+            try:
+                for _ in commands:
+                    try:
+                        replies.append(connection.read_response())
+                    except ResponseError as error:  # read whole: the socket stays in step
+                        replies.append(error)
+            except BaseException:
+                connection.disconnect()  # replies left unread: never reuse the socket
+                raise
+            finally:
+                self._local.pending = False
+            return replies
+
+        return read
+
     def evalsha(self, sha: str, keys: list[str], args: list[Any]) -> Any:
         """The script's reply; raises its error reply (e.g. NoScriptError) as redis-py
         does, and any connection failure after dropping the connection."""
-        connection = self._connection()
-        try:
-            connection.send_packed_command(
-                connection.pack_commands([("EVALSHA", sha, len(keys), *keys, *args)])
-            )
-            return connection.read_response()
-        except ResponseError:
-            raise  # an error reply was read whole: the connection stays in step
-        except BaseException:
-            connection.disconnect()  # a reply may be left unread: never reuse the socket
-            raise
+        (reply,) = self.send([("EVALSHA", sha, len(keys), *keys, *args)])()
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
 
     def close(self) -> None:
         """Disconnect every connection this lane made (in this process)."""

@@ -16,8 +16,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
+from relaygraph.persistence.redis_lane import ScriptLane
 from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
 
 __all__ = ["Acquired", "Coordinator", "StepRef", "compose", "event_batch", "now_ms"]
@@ -95,6 +96,7 @@ class Coordinator:
 
     def __init__(self, redis: Any, *, lease_ttl: float = 5.0, saver: Any = None) -> None:
         self.redis = redis
+        self._lane = ScriptLane(redis)  # the leases asked ahead (acquire_later)
         self.ttl_ms = int(lease_ttl * 1000)
         self.saver = saver
         self._sent_later: list[tuple[str, list[str], list[Any]]] = []
@@ -192,9 +194,9 @@ class Coordinator:
 
         The round trip then overlaps what the caller does meanwhile (running the node):
         Redis runs the acquire as soon as it arrives, so the lease is taken when the node
-        starts, only its answer is read later. The answer must be read (it also returns
-        the connection to the pool); a caller that fails before reading it calls it in a
-        ``finally``.
+        starts, only its answer is read later (on this thread's lane, see
+        :mod:`relaygraph.persistence.redis_lane`). The answer must be read, in a
+        ``finally`` by a caller that may fail before.
         """
         run_key = ThreadKeys(step.thread_id).run(step.run_id)
         args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
@@ -203,32 +205,13 @@ class Coordinator:
             ("EVALSHA", self._scripts["acquire"].sha, 2, step.key, run_key, *args),
             ("ZADD", LEASES, deadline, step.member(task_id)),
         ]
-        pool = self.redis.connection_pool
-        connection = pool.get_connection()
-        try:
-            connection.send_packed_command(connection.pack_commands(commands))
-        except BaseException:
-            connection.disconnect()
-            pool.release(connection)
-            raise
+        read = self._lane.send(commands)
         answered: list[Acquired] = []
 
         def answer() -> Acquired:
             if answered:
                 return answered[0]
-            replies: list[Any] = []
-            try:
-                for _ in commands:
-                    try:
-                        replies.append(connection.read_response())
-                    except ResponseError as error:  # the reply is read: the socket stays in step
-                        replies.append(error)
-            except BaseException:
-                connection.disconnect()  # replies left unread: never reuse this socket
-                raise
-            finally:
-                pool.release(connection)
-            reply, indexed = replies
+            reply, indexed = read()
             if isinstance(indexed, Exception):
                 raise indexed
             if isinstance(reply, NoScriptError):  # first use on this server: load, run once

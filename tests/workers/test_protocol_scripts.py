@@ -324,8 +324,17 @@ def test_finish_task_with_a_stale_epoch_stores_no_writes(server: EmbeddedRedis) 
         [("commit", []), ("commit", [])],
         [("commit", []), ("bogus", ["1"])],
         [("commit", ["only", "two"]), ("event", ["k", "1"])],
+        [("commit", ["0"] * 8), ("publish", ["task", "1"])],
+        [("commit", ["0"] * 8), ("publish", ["task", "1", "message"])],  # no queue key given
     ],
-    ids=["no-commit-first", "two-commits", "unknown-section", "commit-args-short"],
+    ids=[
+        "no-commit-first",
+        "two-commits",
+        "unknown-section",
+        "commit-args-short",
+        "publish-not-triples",
+        "publish-names-no-queue",
+    ],
 )
 def test_a_malformed_hop_is_an_error_and_stores_nothing(
     server: EmbeddedRedis, sections: list[tuple[str, list[Any]]]
@@ -525,6 +534,17 @@ def test_the_outbox_does_not_apply_with_a_broker_key_prefix() -> None:
     celery = create_app(settings)
     celery.conf.broker_transport_options = {"global_keyprefix": "app:"}
     assert not outbox_applies(settings, celery)
+
+
+def test_an_outbox_on_a_channel_that_cannot_batch_builds_nothing(server: EmbeddedRedis) -> None:
+    settings = WorkerSettings(redis_url=server.url, default_queue="inline")
+    celery = create_app(settings)
+    # client-side retries make kombu publish at once instead of batching: nothing to hand over
+    celery.conf.broker_transport_options = {"retry_on_timeout": True}
+    message = NodeMessage("chain", "t", "", "cp-1", "task-1", 0, "run-1", 3, "a")
+    built = Outbox(celery, send_options).build([(message, "inline", "node chain.a", "b-1", {})])
+    assert built is None
+    assert redis.Redis.from_url(server.url).llen("inline") == 0  # and nothing was published
 
 
 def test_a_hop_puts_the_next_task_on_the_broker_already_sent(server: EmbeddedRedis) -> None:
