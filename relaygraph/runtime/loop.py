@@ -236,7 +236,7 @@ class Run:
             step=self.step,
             checkpoint_ns=self.ns,
         )
-        if self.step > self.stop and tasks:
+        if self.step > self.stop:
             raise GraphRecursionError(
                 f"Recursion limit of {self.recursion_limit} reached without hitting a stop "
                 "condition. You can increase the limit by setting the `recursion_limit` "
@@ -256,6 +256,7 @@ class Run:
                 self.config, task, self.ns, self.checkpoint["id"], self.resuming, self.null_resume
             ),
             resume_values.get(task.id, []),
+            remaining_steps=self.stop - self.step,
         )
 
     def record(self, outcome: TaskOutcome) -> Generator[Any, Any, None]:

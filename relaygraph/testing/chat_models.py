@@ -1,0 +1,125 @@
+"""``ScriptedChatModel``: a LangChain chat model that replays a script, for offline agents.
+
+langchain_core's fake models refuse ``bind_tools``, so no tool-calling agent can run on
+them. This one accepts ``bind_tools`` and ``with_structured_output`` and answers with the
+scripted ``AIMessage``s (tool calls included).
+
+The reply is chosen by the conversation, not by a counter: the ``k``-th reply answers a
+conversation holding ``k`` earlier ``AIMessage``s. So the same conversation gets the same
+reply in any process (a worker fleet, a thread resumed after a restart), and the script
+runs on as a thread continues.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+__all__ = ["ScriptedChatModel"]
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Replays ``responses`` (``AIMessage`` or text), one per model turn of a conversation.
+
+    Streamed (``stream`` or ``stream_mode="messages"``), a reply comes word by word; its
+    tool calls arrive with the last chunk.
+
+    >>> from langchain_core.messages import HumanMessage
+    >>> model = ScriptedChatModel(responses=["Hello there", "Bye"])
+    >>> model.invoke([HumanMessage("hi")]).content
+    'Hello there'
+    >>> [c.content for c in model.stream([HumanMessage("hi")])]
+    ['Hello', ' ', 'there']
+    """
+
+    responses: list[AIMessage | str]
+    """The replies, in conversation order."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "relaygraph-scripted-chat-model"
+
+    def reply_for(self, messages: Sequence[BaseMessage]) -> AIMessage:
+        """The scripted reply to ``messages`` (a fresh copy: callers may change it)."""
+        turn = sum(isinstance(m, AIMessage) for m in messages)
+        if turn >= len(self.responses):
+            raise ValueError(
+                f"ScriptedChatModel has {len(self.responses)} replies; this conversation "
+                f"already holds {turn} AI messages and asks for reply #{turn + 1}"
+            )
+        reply = self.responses[turn]
+        if isinstance(reply, str):
+            return AIMessage(content=reply)
+        return reply.model_copy(deep=True)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self.reply_for(messages))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        reply = self.reply_for(messages)
+        text = reply.content if isinstance(reply.content, str) else ""
+        tokens = [t for t in re.split(r"(\s)", text) if t] if text else []
+        if not isinstance(reply.content, str):
+            tokens = []  # content blocks: sent whole with the last chunk
+        for token in tokens:
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token, id=reply.id))
+            if run_manager:
+                run_manager.on_llm_new_token(token, chunk=chunk)
+            yield chunk
+        last = AIMessageChunk(
+            content=reply.content if not isinstance(reply.content, str) else "",
+            id=reply.id,
+            tool_call_chunks=[
+                {
+                    "name": call["name"],
+                    "args": json.dumps(call["args"]),
+                    "id": call["id"],
+                    "index": index,
+                    "type": "tool_call_chunk",
+                }
+                for index, call in enumerate(reply.tool_calls)
+            ],
+            usage_metadata=reply.usage_metadata,
+            response_metadata=reply.response_metadata,
+            additional_kwargs=reply.additional_kwargs,
+            chunk_position="last",
+        )
+        chunk = ChatGenerationChunk(message=last)
+        if run_manager:
+            run_manager.on_llm_new_token("", chunk=chunk)
+        yield chunk
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable:
+        """Bind ``tools`` as a provider would (the script decides which calls are made)."""
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=formatted, **kwargs)
