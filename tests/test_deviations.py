@@ -6,7 +6,9 @@ Every test pairs LangGraph's behaviour (observed on langgraph 1.2) with relaygra
 (c) Command(resume=...) with nothing pending (or naming an unknown interrupt id) is an error,
     not a silent no-op (or a new run);
 (d) SqliteSaver / PostgresSaver.from_conn_string(...) work directly (as the lesson writes
-    them) and as context managers.
+    them) and as context managers;
+(e) a message a node changes in place is never saved (LangGraph saves it only when the
+    node also writes ``messages``).
 """
 
 from __future__ import annotations
@@ -302,3 +304,35 @@ def test_relaygraph_postgres_from_conn_string_both_ways(rg: Any) -> None:
                 assert build(rg, saver).get_state(config).values == {"count": 1}
         finally:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+# --- (e) a message changed in place by a node is never saved ----------------------------
+
+
+def _edit_in_place_history(lib: Any, writes_messages: bool) -> list[list[str]]:
+    """Run a node that edits the first message in place; the contents of every snapshot."""
+
+    def edit(state: Any) -> dict[str, Any]:
+        state["messages"][0].content = "EDITED"
+        return {"messages": [lib.AIMessage("answer", id="a1")]} if writes_messages else {}
+
+    builder = lib.StateGraph(lib.MessagesState)
+    builder.add_node("edit", edit)
+    builder.add_edge(lib.START, "edit")
+    builder.add_edge("edit", lib.END)
+    graph = builder.compile(checkpointer=lib.MemorySaver())
+    config = {"configurable": {"thread_id": "1"}}
+    graph.invoke({"messages": [lib.HumanMessage("question", id="q1")]}, config)
+    return [[m.content for m in s.values.get("messages", [])]
+            for s in graph.get_state_history(config)]
+
+
+def test_langgraph_saves_an_in_place_edit_only_when_the_node_writes_messages() -> None:
+    assert _edit_in_place_history(LANGGRAPH, writes_messages=True)[0] == ["EDITED", "answer"]
+    assert _edit_in_place_history(LANGGRAPH, writes_messages=False)[0] == ["question"]
+
+
+def test_relaygraph_never_saves_an_in_place_edit(rg: Any) -> None:
+    assert _edit_in_place_history(rg, writes_messages=True) == [
+        ["question", "answer"], ["question"], []]
+    assert _edit_in_place_history(rg, writes_messages=False) == [["question"], ["question"], []]

@@ -28,10 +28,12 @@ Byte layout: ``F`` + payload | ``A`` + 4-byte big-endian n + n bytes of msgpack
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal, Protocol
 
 import msgpack
@@ -52,7 +54,9 @@ __all__ = [
     "encode_blob",
     "encode_empty_blob",
     "encode_header",
+    "isolated_reads",
     "load_channel_values",
+    "share_instances_of",
     "resolve_channel",
 ]
 
@@ -203,20 +207,31 @@ class ValueCache(Protocol):
 
 
 _IMMUTABLE_TYPES: dict[type, bool] = {t: True for t in (str, bytes, int, float, bool, type(None))}
+_SHARED_BASES: list[type] = []
+
+
+def share_instances_of(base: type) -> None:
+    """Let caches share instances of ``base`` (and its subclasses) between reads.
+
+    For classes that are immutable by convention though not frozen, such as
+    langchain_core's messages: a long conversation's warm read then costs a list copy, not
+    a decode of its history. Reads a caller may change go through :func:`isolated_reads`.
+    """
+    if base not in _SHARED_BASES:
+        _SHARED_BASES.append(base)
+        _IMMUTABLE_TYPES.clear()
+        _IMMUTABLE_TYPES.update({t: True for t in (str, bytes, int, float, bool, type(None))})
 
 
 def _shareable(item: Any) -> bool:
-    """True when readers may share ``item``: immutable scalars and frozen pydantic models."""
+    """True when readers may share ``item``: immutable scalars, frozen or shared models."""
     kind = type(item)
     known = _IMMUTABLE_TYPES.get(kind)
     if known is not None:
         return known
     if kind in (tuple, frozenset):
         return all(map(_shareable, item))
-    config = getattr(kind, "model_config", None)
-    answer = bool(isinstance(config, dict) and config.get("frozen"))
-    _IMMUTABLE_TYPES[kind] = answer  # per class, so a long history costs one lookup per item
-    return answer
+    return _shareable_type(kind)
 
 
 def _all_shareable(items: list[Any]) -> bool:
@@ -232,10 +247,34 @@ def _all_shareable(items: list[Any]) -> bool:
 
 def _shareable_type(kind: type) -> bool:
     known = _IMMUTABLE_TYPES.get(kind)
-    if known is None:
+    if known is None:  # per class, so a long history costs one lookup per item
         config = getattr(kind, "model_config", None)
-        known = _IMMUTABLE_TYPES[kind] = bool(isinstance(config, dict) and config.get("frozen"))
+        known = bool(isinstance(config, dict) and config.get("frozen")) or any(
+            issubclass(kind, base) for base in _SHARED_BASES
+        )
+        _IMMUTABLE_TYPES[kind] = known
     return known
+
+
+_READ_MEMO: contextvars.ContextVar[ResolvedCache | None] = contextvars.ContextVar(
+    "relaygraph_isolated_reads", default=None
+)
+
+
+@contextlib.contextmanager
+def isolated_reads() -> Iterator[None]:
+    """Within the block, savers decode values afresh instead of sharing their caches' objects.
+
+    For reads handed to a caller who may change what they get (``graph.get_state``,
+    history): nothing the caller does to those values, and nothing a node did in place to
+    a message it received, shows in them or in later reads. Values read twice inside one
+    block share one decode (a history's checkpoints share their messages).
+    """
+    token = _READ_MEMO.set(ResolvedCache(4096))
+    try:
+        yield
+    finally:
+        _READ_MEMO.reset(token)
 
 
 class ResolvedCache:
@@ -244,7 +283,9 @@ class ResolvedCache:
     It keeps reading a long conversation's head from costing the whole history. Versions
     are immutable, so entries never go stale. Lists go in and come out as shallow copies
     (a caller appending to its list cannot change the cache); the items themselves are
-    shared, so treat them as immutable (messages are). Other values are not cached.
+    shared, so they must be immutable: frozen models, or classes given to
+    :func:`share_instances_of` (messages). Other values are not cached. Inside
+    :func:`isolated_reads` the block's own memo stands in for every cache.
     """
 
     def __init__(self, maxsize: int = 128) -> None:
@@ -254,6 +295,9 @@ class ResolvedCache:
 
     def get(self, channel: str, version: str) -> Any:
         """A copy of the cached list, or :data:`EMPTY` when it is not cached."""
+        memo = _READ_MEMO.get()
+        if memo is not None and memo is not self:
+            return memo.get(channel, version)
         with self._lock:
             value = self._data.get((channel, version))
             if value is None:
@@ -269,6 +313,10 @@ class ResolvedCache:
         ``base`` = ``(version, length)`` says ``value`` extends the list cached at that
         version item for item: only the new items then need the immutability check.
         """
+        memo = _READ_MEMO.get()
+        if memo is not None and memo is not self:
+            memo.put(channel, version, value, base)
+            return
         if self.maxsize <= 0 or not isinstance(value, list):
             return
         checked = 0

@@ -32,7 +32,14 @@ import msgpack
 
 from relaygraph.persistence.errors import SerializationError
 
-__all__ = ["Serializer", "StoredError", "default_serializer", "register_type", "registered_name"]
+__all__ = [
+    "Serializer",
+    "StoredError",
+    "default_serializer",
+    "register_decoder",
+    "register_type",
+    "registered_name",
+]
 
 T = TypeVar("T", bound=type)
 
@@ -128,6 +135,23 @@ def register_type(cls: Any = None, *, name: str | None = None) -> Any:
         _by_name[key] = (kind, cls)
         _by_type[cls] = (kind, key)
     return cls
+
+
+ModelDecoder = Callable[[dict[str, Any], list[str]], Any]
+_decoders: dict[type, ModelDecoder] = {}
+
+
+def register_decoder(cls: type, decode: ModelDecoder) -> None:
+    """Rebuild stored instances of the registered pydantic class ``cls`` with ``decode``.
+
+    ``decode(fields, unset)`` gets the stored field values (extras included) and the names
+    of fields that were not set; it returns the instance, or None to fall back to full
+    pydantic validation. For hot classes whose validation costs far more than a check of
+    the stored shape (langchain_core's messages: ~100 us each against ~5 us).
+    """
+    if _by_type.get(cls, (None,))[0] != _MODEL:
+        raise ValueError(f"register_decoder: {cls!r} is not a registered pydantic model")
+    _decoders[cls] = decode
 
 
 def registered_name(cls: type) -> str | None:
@@ -337,6 +361,11 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return _restore_dataclass(_registered(value[0], code), value[1])
     if code == _MODEL:
         cls: Any = _registered(value[0], code)
+        decode = _decoders.get(cls)
+        if decode is not None:
+            built = decode(value[1], value[2])
+            if built is not None:
+                return built
         if getattr(cls, "__pydantic_root_model__", False):
             model = cls.model_validate(value[1]["root"])
         else:

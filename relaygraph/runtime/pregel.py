@@ -6,6 +6,7 @@ import copy
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from relaygraph.persistence.blobs import isolated_reads
 from relaygraph.runtime import state_ops
 from relaygraph.runtime.algorithm import PUSH, Task
 from relaygraph.runtime.channels import MISSING, BaseChannel, Topic
@@ -348,12 +349,14 @@ class CompiledStateGraph:
     def get_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """The thread's current state (or the checkpoint ``config`` names)."""
         saver = self._require_saver(config)
-        return drive_to_end(self, state_ops.get_state(self, config, subgraphs), saver)
+        with isolated_reads():  # the caller may change what it gets: no shared objects
+            return drive_to_end(self, state_ops.get_state(self, config, subgraphs), saver)
 
     async def aget_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """Async :meth:`get_state`."""
         saver = self._require_saver(config)
-        return await adrive_to_end(self, state_ops.get_state(self, config, subgraphs), saver)
+        with isolated_reads():
+            return await adrive_to_end(self, state_ops.get_state(self, config, subgraphs), saver)
 
     def get_state_history(
         self,
@@ -366,7 +369,9 @@ class CompiledStateGraph:
         """The thread's checkpoints as snapshots, newest first."""
         saver = self._require_saver(config)
         effects = state_ops.get_state_history(self, config, filter, before, limit)
-        yield from drive_to_end(self, effects, saver)
+        with isolated_reads():
+            snapshots = drive_to_end(self, effects, saver)
+        yield from snapshots
 
     async def aget_state_history(
         self,
@@ -379,7 +384,9 @@ class CompiledStateGraph:
         """Async :meth:`get_state_history`."""
         saver = self._require_saver(config)
         effects = state_ops.get_state_history(self, config, filter, before, limit)
-        for snapshot in await adrive_to_end(self, effects, saver):
+        with isolated_reads():
+            snapshots = await adrive_to_end(self, effects, saver)
+        for snapshot in snapshots:
             yield snapshot
 
     def update_state(

@@ -538,3 +538,79 @@ def test_blobs_for_put_uses_appends_only_when_the_base_is_stored() -> None:
         blobs.blobs_for_put(
             serde, {"channel_values": {"bad": object()}}, {"bad": "v1"}, lambda c, v: True
         )
+
+
+# --- langchain_core messages (issue 10) ---------------------------------------------------
+
+
+def _every_lc_message() -> list[Any]:
+    import langchain_core.messages as lc
+
+    call = {"name": "f", "args": {"q": 1}, "id": "c1", "type": "tool_call"}
+    return [
+        lc.AIMessage(
+            [{"type": "text", "text": "hi"}, {"type": "image", "url": "http://x/i.png"}],
+            id="a", name="n", tool_calls=[call],
+            invalid_tool_calls=[{"name": "g", "args": "{bad", "id": "c2", "error": "oops",
+                                 "type": "invalid_tool_call"}],
+            usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3,
+                            "input_token_details": {"cache_read": 1}},
+            response_metadata={"model_name": "m", "finish_reason": "stop"},
+            additional_kwargs={"refusal": None}, provider_extra=5,
+        ),
+        lc.AIMessageChunk(content="to", id="b", chunk_position="last", tool_call_chunks=[
+            {"name": "f", "args": '{"q"', "id": "c1", "index": 0, "type": "tool_call_chunk"}]),
+        lc.HumanMessage("h", id="h", name="ann"),
+        lc.HumanMessage([{"type": "text", "text": "look"}, {"type": "image", "base64": "AAAA",
+                                                            "mime_type": "image/png"}]),
+        lc.SystemMessage("s"),
+        lc.ToolMessage("t", tool_call_id="c1", artifact={"raw": [1]}, status="error", name="f"),
+        lc.ChatMessage(content="c", role="critic"),
+        lc.FunctionMessage("f", name="fn"),
+        lc.RemoveMessage(id="r"),
+        lc.HumanMessageChunk(content="x"),
+        lc.SystemMessageChunk(content="x"),
+        lc.ToolMessageChunk(content="x", tool_call_id="1"),
+        lc.ChatMessageChunk(content="x", role="r"),
+        lc.FunctionMessageChunk(content="x", name="f"),
+    ]
+
+
+@pytest.mark.parametrize("message", _every_lc_message(), ids=lambda m: type(m).__name__)
+def test_every_langchain_message_round_trips_with_every_field(message: Any) -> None:
+    import relaygraph.runtime.messages  # noqa: F401  (registers the classes)
+
+    back = Serializer().loads(Serializer().dumps([message]))[0]
+    assert type(back) is type(message) and back == message
+    assert back.model_dump() == message.model_dump() and repr(back) == repr(message)
+    assert back.model_fields_set == message.model_fields_set
+
+
+def test_a_stored_message_of_the_wrong_shape_is_validated_in_full() -> None:
+    """The fast decoder takes only exact shapes; anything else meets pydantic's checks."""
+    import relaygraph.runtime.messages  # noqa: F401
+    from relaygraph.persistence import serde
+
+    def stored(fields: dict[str, Any]) -> bytes:
+        body = msgpack.packb(["relaygraph.HumanMessage", fields, []], use_bin_type=True)
+        return msgpack.packb(msgpack.ExtType(serde._MODEL, body), use_bin_type=True)
+
+    fields = {"content": "hi", "additional_kwargs": {}, "response_metadata": {},
+              "type": "human", "name": None, "id": "1"}
+    assert Serializer().loads(stored(fields)).content == "hi"
+    with pytest.raises(SerializationError):
+        Serializer().loads(stored({**fields, "content": 5}))  # content: an int
+    with pytest.raises(SerializationError):
+        Serializer().loads(stored({**fields, "type": "ai"}))  # not this class's type
+    odd = Serializer().loads(stored({**fields, "id": 7}))  # pydantic coerces what it can
+    assert odd.id is not None
+
+
+def test_a_message_class_outside_the_allow_list_is_refused() -> None:
+    import langchain_core.messages as lc
+
+    class Custom(lc.AIMessage):
+        pass
+
+    with pytest.raises(SerializationError, match="Custom"):
+        Serializer().dumps({"messages": [Custom("x")]})

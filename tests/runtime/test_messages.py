@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -62,41 +60,23 @@ def test_types_and_defaults() -> None:
     assert other.additional_kwargs == {}  # defaults are not shared between instances
 
 
-def test_construction_errors() -> None:
-    with pytest.raises(TypeError, match="both positionally and by keyword"):
-        HumanMessage("a", content="b")
-    with pytest.raises(ValidationError):
-        HumanMessage()  # content is required
+def test_message_classes_are_langchain_cores() -> None:
+    """The types in state ARE langchain_core's, so chat models and tools take them as is."""
+    lc = importlib.import_module("langchain_core.messages")
+    for name in ("BaseMessage", "HumanMessage", "AIMessage", "SystemMessage", "ToolMessage",
+                 "RemoveMessage", "AnyMessage"):
+        assert getattr(relaygraph, name) is getattr(lc, name), name
     with pytest.raises(ValidationError):
         HumanMessage(content=5)
-    with pytest.raises(ValidationError):
-        HumanMessage("hi", nmae="typo")  # unknown fields are refused, not kept
-    with pytest.raises(ValidationError):
-        HumanMessage("hi", type="ai")
-    with pytest.raises(ValidationError):
+    with pytest.raises((ValidationError, KeyError)):  # langchain_core's own error here
         ToolMessage("result")  # tool_call_id is required
-    with pytest.raises(ValidationError):
-        ToolMessage("result", tool_call_id="c1", status="maybe")
-
-
-def test_messages_are_immutable_and_copied_to_change() -> None:
-    """Unlike LangChain's: savers share decoded history between reads (docs/deviations.md)."""
-    message = HumanMessage("hi")
-    with pytest.raises(ValidationError, match="frozen"):
-        message.content = "edited"
-    edited = message.model_copy(update={"content": "edited", "id": "m1"})
-    assert edited == HumanMessage("edited", id="m1") and message.content == "hi"
 
 
 def test_remove_message() -> None:
-    assert RemoveMessage("m1") == RemoveMessage(id="m1")
-    assert RemoveMessage("m1").type == "remove" and RemoveMessage("m1").content == ""
-    with pytest.raises(ValidationError):
-        RemoveMessage()
-    with pytest.raises(TypeError, match="both positionally and by keyword"):
-        RemoveMessage("a", id="b")
-    with pytest.raises(ValidationError, match="no content"):
-        RemoveMessage(id="m1", content="text")
+    assert RemoveMessage(id="m1").type == "remove" and RemoveMessage(id="m1").content == ""
+    assert convert_to_messages([{"type": "remove", "id": "r"}]) == [RemoveMessage(id="r")]
+    with pytest.raises(ValueError, match="needs an 'id'"):
+        convert_to_messages([{"type": "remove"}])
 
 
 def test_tool_message() -> None:
@@ -105,16 +85,12 @@ def test_tool_message() -> None:
     assert ToolMessage("x", tool_call_id="c", artifact={"raw": [1]}).artifact == {"raw": [1]}
 
 
-def test_tool_calls_are_normalized() -> None:
-    ours = AIMessage("", tool_calls=[{"name": "f", "args": {"a": 1}, "id": "c1"}])
-    assert ours.tool_calls == [{"name": "f", "args": {"a": 1}, "id": "c1", "type": "tool_call"}]
-    openai = AIMessage(
-        "",
-        tool_calls=[{"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}}],
+def test_openai_tool_calls_are_converted() -> None:
+    (message,) = convert_to_messages(
+        [{"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}}]}]
     )
-    assert openai.tool_calls == [{"name": "g", "args": {}, "id": "c2", "type": "tool_call"}]
-    with pytest.raises(ValidationError, match="arguments are not JSON"):
-        AIMessage("", tool_calls=[{"id": "c3", "function": {"name": "g", "arguments": "{oops"}}])
+    assert message.tool_calls == [{"name": "g", "args": {}, "id": "c2", "type": "tool_call"}]
 
 
 def test_text_property() -> None:
@@ -126,19 +102,7 @@ def test_text_property() -> None:
 
 def test_pretty_repr() -> None:
     text = HumanMessage("What is up?", name="alice").pretty_repr()
-    title, name, blank, body = text.split("\n")
-    assert len(title) == 80 and " Human Message " in title and set(title.strip()) > {"="}
-    assert (name, blank, body) == ("Name: alice", "", "What is up?")
-
-    call = {"name": "weather", "args": {"city": "Paris"}, "id": "c1"}
-    ai = AIMessage("Checking.", tool_calls=[call]).pretty_repr()
-    assert " Ai Message " in ai.splitlines()[0]
-    assert ai.endswith(
-        "Checking.\nTool Calls:\n  weather (c1)\n Call ID: c1\n  Args:\n    city: Paris"
-    )
-
-    mixed = HumanMessage(["look:", {"type": "image", "url": "u"}]).pretty_repr()
-    assert mixed.endswith("\n\nlook:\n[image block]")
+    assert " Human Message " in text and "Name: alice" in text and "What is up?" in text
 
 
 def test_pretty_print(capsys: pytest.CaptureFixture[str]) -> None:
@@ -160,16 +124,9 @@ def test_any_message_discriminates_on_type() -> None:
         {"type": "ai", "content": "b", "tool_calls": []},
         {"type": "system", "content": "c"},
         {"type": "tool", "content": "d", "tool_call_id": "t"},
-        {"type": "remove", "id": "r"},
     ]
     parsed = adapter.validate_python(raw)
-    assert [type(m) for m in parsed] == [
-        HumanMessage,
-        AIMessage,
-        SystemMessage,
-        ToolMessage,
-        RemoveMessage,
-    ]
+    assert [type(m) for m in parsed] == [HumanMessage, AIMessage, SystemMessage, ToolMessage]
     dumped = adapter.dump_python(parsed)
     assert adapter.validate_python(dumped) == parsed  # round trip through plain data
     with pytest.raises(ValidationError):
@@ -230,6 +187,7 @@ def test_convert_single_items() -> None:
 
 
 def test_convert_dict_details() -> None:
+    """Dicts convert as langchain_core (and so LangGraph) converts them."""
     (message,) = convert_to_messages(
         [
             {
@@ -248,10 +206,8 @@ def test_convert_dict_details() -> None:
     assert message.tool_calls == [{"name": "f", "args": {}, "id": "c", "type": "tool_call"}]
     assert message.additional_kwargs == {"keep": 1, "refusal": None}
     assert message.response_metadata == {"model": "m"}
-    # "role" wins over "type" (OpenAI's Responses items carry type "message")
     (item,) = convert_to_messages([{"role": "user", "type": "message", "content": "c"}])
-    assert item == HumanMessage("c")
-    assert convert_to_messages([{"type": "remove", "id": "r"}]) == [RemoveMessage("r")]
+    assert isinstance(item, HumanMessage) and item.content == "c"
 
 
 @pytest.mark.parametrize(
@@ -259,12 +215,11 @@ def test_convert_dict_details() -> None:
     [
         (("robot", "x"), ValueError, "unknown message role 'robot'"),
         ({"role": "developer!", "content": "x"}, ValueError, "'developer!'"),
-        ({"type": "function", "content": "x"}, ValueError, "'function'"),
         ({"role": 3, "content": "x"}, ValueError, "unknown message role 3"),
         ({"content": "x"}, ValueError, "'role' or 'type'"),
         ({"role": "user"}, ValueError, "'content'"),
         (("tool", "x"), ValueError, "tool_call_id"),
-        ({"role": "tool", "content": "x"}, ValidationError, "tool_call_id"),
+        ({"role": "tool", "content": "x"}, ValueError, "tool_call_id"),
         (("user", "x", "extra"), ValueError, r"\(role, content\)"),
         ((1, "x"), ValueError, r"\(role, content\)"),
         (42, TypeError, "cannot convert int"),
@@ -276,52 +231,24 @@ def test_convert_errors(item: Any, error: type[Exception], match: str) -> None:
         convert_to_messages([item])
 
 
-def test_langchain_core_is_never_imported() -> None:
-    code = (
-        "import sys\n"
-        "from relaygraph.runtime.messages import add_messages, convert_to_messages\n"
-        "add_messages([('user', 'a')], [{'role': 'ai', 'content': 'b'}, 'c'])\n"
-        "try:\n"
-        "    convert_to_messages([object()])\n"
-        "except TypeError:\n"
-        "    pass\n"
-        "assert not any(m.startswith('langchain') for m in sys.modules), 'langchain imported'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-def test_convert_langchain_messages() -> None:
-    lc = pytest.importorskip("langchain_core.messages")
+
+def test_langchain_messages_pass_through_and_chunks_become_messages() -> None:
+    lc = importlib.import_module("langchain_core.messages")
     call = {"name": "f", "args": {"q": 1}, "id": "c1", "type": "tool_call"}
     usage = {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
     source = [
         lc.HumanMessage("h", id="1", name="ann"),
         lc.AIMessage("a", id="2", tool_calls=[call], usage_metadata=usage),
-        lc.SystemMessage("s", id="3"),
         lc.ToolMessage("t", tool_call_id="c1", id="4", status="error", artifact=[1]),
-        lc.RemoveMessage(id="5"),
-        lc.AIMessageChunk(content="chunk", id="6"),
-        lc.ChatMessage(content="chat", role="assistant", id="7"),
-        lc.HumanMessage([{"type": "text", "text": "blocks"}], id="8"),
+        lc.ChatMessage(content="chat", role="critic", id="7"),
+        lc.FunctionMessage("x", name="f", id="9"),
     ]
     converted = convert_to_messages(source)
-    assert converted == [
-        HumanMessage("h", id="1", name="ann"),
-        AIMessage("a", id="2", tool_calls=[call], usage_metadata=usage),
-        SystemMessage("s", id="3"),
-        ToolMessage("t", tool_call_id="c1", id="4", status="error", artifact=[1]),
-        RemoveMessage("5"),
-        AIMessage("chunk", id="6"),
-        AIMessage("chat", id="7"),
-        HumanMessage([{"type": "text", "text": "blocks"}], id="8"),
-    ]
-    # the copy is independent of the LangChain object
-    converted[1].tool_calls.append({"name": "g", "args": {}, "id": "c2", "type": "tool_call"})
-    assert len(source[1].tool_calls) == 1
-    with pytest.raises(ValueError, match="'function'"):
-        convert_to_messages([lc.FunctionMessage("x", name="f")])
-    with pytest.raises(ValueError, match="'critic'"):
-        convert_to_messages([lc.ChatMessage(content="x", role="critic")])
+    assert all(a is b for a, b in zip(converted, source, strict=True))
+    merged = add_messages(source[:1], [lc.AIMessageChunk(content="chunk", id="6")])
+    assert type(merged[1]) is AIMessage and merged[1].content == "chunk"
 
 
 # --- add_messages -------------------------------------------------------------------------
