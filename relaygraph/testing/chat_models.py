@@ -24,6 +24,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import field_validator
 
 __all__ = ["ScriptedChatModel"]
 
@@ -42,8 +43,15 @@ class ScriptedChatModel(BaseChatModel):
     ['Hello', ' ', 'there']
     """
 
-    responses: list[AIMessage | str]
-    """The replies, in conversation order."""
+    responses: list[AIMessage]
+    """The replies, in conversation order (a string is an ``AIMessage`` of that text)."""
+
+    @field_validator("responses", mode="before")
+    @classmethod
+    def _texts_are_messages(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [AIMessage(content=v) if isinstance(v, str) else v for v in value]
+        return value
 
     @property
     def _llm_type(self) -> str:
@@ -57,10 +65,7 @@ class ScriptedChatModel(BaseChatModel):
                 f"ScriptedChatModel has {len(self.responses)} replies; this conversation "
                 f"already holds {turn} AI messages and asks for reply #{turn + 1}"
             )
-        reply = self.responses[turn]
-        if isinstance(reply, str):
-            return AIMessage(content=reply)
-        return reply.model_copy(deep=True)
+        return self.responses[turn].model_copy(deep=True)
 
     def _generate(
         self,
@@ -79,37 +84,36 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         reply = self.reply_for(messages)
-        text = reply.content if isinstance(reply.content, str) else ""
-        tokens = [t for t in re.split(r"(\s)", text) if t] if text else []
-        if not isinstance(reply.content, str):
-            tokens = []  # content blocks: sent whole with the last chunk
-        for token in tokens:
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token, id=reply.id))
+        if isinstance(reply.content, str) and reply.content:
+            tokens: list[Any] = [t for t in re.split(r"(\s)", reply.content) if t]
+        else:
+            tokens = [reply.content]  # empty, or content blocks: sent whole
+        for index, token in enumerate(tokens):
+            last = index == len(tokens) - 1
+            message = AIMessageChunk(content=token, id=reply.id)
+            if last:  # the reply's other fields come with its last token
+                message = AIMessageChunk(
+                    content=token,
+                    id=reply.id,
+                    tool_call_chunks=[
+                        {
+                            "name": call["name"],
+                            "args": json.dumps(call["args"]),
+                            "id": call["id"],
+                            "index": i,
+                            "type": "tool_call_chunk",
+                        }
+                        for i, call in enumerate(reply.tool_calls)
+                    ],
+                    usage_metadata=reply.usage_metadata,
+                    response_metadata=reply.response_metadata,
+                    additional_kwargs=reply.additional_kwargs,
+                    chunk_position="last",
+                )
+            chunk = ChatGenerationChunk(message=message)
             if run_manager:
-                run_manager.on_llm_new_token(token, chunk=chunk)
+                run_manager.on_llm_new_token(token if isinstance(token, str) else "", chunk=chunk)
             yield chunk
-        last = AIMessageChunk(
-            content=reply.content if not isinstance(reply.content, str) else "",
-            id=reply.id,
-            tool_call_chunks=[
-                {
-                    "name": call["name"],
-                    "args": json.dumps(call["args"]),
-                    "id": call["id"],
-                    "index": index,
-                    "type": "tool_call_chunk",
-                }
-                for index, call in enumerate(reply.tool_calls)
-            ],
-            usage_metadata=reply.usage_metadata,
-            response_metadata=reply.response_metadata,
-            additional_kwargs=reply.additional_kwargs,
-            chunk_position="last",
-        )
-        chunk = ChatGenerationChunk(message=last)
-        if run_manager:
-            run_manager.on_llm_new_token("", chunk=chunk)
-        yield chunk
 
     def bind_tools(
         self,
