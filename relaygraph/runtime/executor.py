@@ -140,11 +140,18 @@ def _is_command_list(result: Any) -> bool:
     return isinstance(result, (list, tuple)) and any(isinstance(r, Command) for r in result)
 
 
-def _update_view(writes: list[tuple[str, Any]]) -> dict[str, Any] | None:
+def _update_view(writes: list[tuple[str, Any]]) -> dict[str, Any] | list[Any] | None:
+    """A task's writes as the ``updates`` stream shows them.
+
+    As LangGraph: one dict, or, when a key was written more than once (a list of
+    Commands), one single-key dict per write, in order.
+    """
     if not writes:
         return None
     view: dict[str, Any] = {}
     for key, value in writes:
+        if key in view:
+            return [{k: v} for k, v in writes]
         view[key] = value
     return view
 

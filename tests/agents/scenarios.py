@@ -424,3 +424,26 @@ async def async_agent(lib: Any) -> Any:
     cfg = config()
     result = await graph.ainvoke({"messages": [HumanMessage("echo")]}, cfg, **lib.run_kwargs)
     return normalized(result)
+
+
+def _without_ids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_ids(v) for k, v in value.items() if k != "id"}
+    if isinstance(value, list):
+        return [_without_ids(v) for v in value]
+    return value
+
+
+def updates_stream(lib: Any, which: str) -> list[Any]:
+    """The ``updates`` stream (message ids left out: LangGraph shows the ids its reducer
+    gave the messages, relaygraph the messages as the node returned them)."""
+    if which == "command":
+        graph = command_tool_graph(lib)
+        inputs: dict[str, Any] = {"messages": [HumanMessage("log me in")], "log": []}
+    else:
+        graph = lib.create_react_agent(
+            agent_script(), [add, multiply], checkpointer=lib.MemorySaver(), version=which
+        )
+        inputs = {"messages": [HumanMessage("40 + 2 and 6 * 7?")]}
+    chunks = graph.stream(inputs, config(), stream_mode="updates", **lib.run_kwargs)
+    return [_without_ids(normalized(chunk)) for chunk in chunks]

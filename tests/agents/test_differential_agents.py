@@ -223,3 +223,11 @@ def test_tool_calls_without_answers_are_refused() -> None:
     ]
     with pytest.raises(ValueError, match="do not have a corresponding ToolMessage"):
         graph.invoke({"messages": history})
+
+
+@pytest.mark.parametrize("which", ["command", "v1", "v2"])
+def test_updates_stream(which: str) -> None:
+    chunks = both(scenarios.updates_stream, which)
+    if which == "command":
+        [tools] = [c["tools"] for c in chunks if "tools" in c]
+        assert [list(part) for part in tools] == [["user"], ["messages"], ["messages"]]
