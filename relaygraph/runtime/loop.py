@@ -75,8 +75,9 @@ def checkpoint_metadata(
         if isinstance(value, (str, int, float, bool)) or value is None:
             metadata[key] = value
     metadata.update(config.get("metadata") or {})
-    if config.get("run_id") is not None:
-        metadata["run_id"] = str(config["run_id"])
+    run_id = config.get("run_id") or (config.get("configurable") or {}).get("__relaygraph_run_id")
+    if run_id is not None:
+        metadata["run_id"] = str(run_id)
     metadata.update({"source": source, "step": step, "parents": dict(parents)})
     return metadata
 

@@ -172,28 +172,30 @@ def injected_tools(lib: Any) -> list[Any]:
     return [count_messages, whoami, remember, recall, my_call_id, peek]
 
 
+def injected_script() -> list[AIMessage]:
+    return [
+        AIMessage(
+            "",
+            tool_calls=[
+                call("count_messages", "j1"),
+                call("whoami", "j2"),
+                call("remember", "j3", fact="sky is blue"),
+                call("my_call_id", "j4"),
+                call("peek", "j5", topic="state"),
+            ],
+        ),
+        AIMessage(
+            "", tool_calls=[call("remember", "j6", fact="grass is green"), call("recall", "j7")]
+        ),
+        AIMessage("done"),
+    ]
+
+
 def injected(lib: Any, version: str = "v2") -> list[dict[str, Any]]:
     class State(lib.AgentState):
         user: str
 
-    model = ScriptedChatModel(
-        responses=[
-            AIMessage(
-                "",
-                tool_calls=[
-                    call("count_messages", "j1"),
-                    call("whoami", "j2"),
-                    call("remember", "j3", fact="sky is blue"),
-                    call("my_call_id", "j4"),
-                    call("peek", "j5", topic="state"),
-                ],
-            ),
-            AIMessage(
-                "", tool_calls=[call("remember", "j6", fact="grass is green"), call("recall", "j7")]
-            ),
-            AIMessage("done"),
-        ]
-    )
+    model = ScriptedChatModel(responses=injected_script())
     store = lib.InMemoryStore()
     graph = lib.create_react_agent(
         model,

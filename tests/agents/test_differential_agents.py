@@ -231,3 +231,28 @@ def test_updates_stream(which: str) -> None:
     if which == "command":
         [tools] = [c["tools"] for c in chunks if "tools" in c]
         assert [list(part) for part in tools] == [["user"], ["messages"], ["messages"]]
+
+
+def test_a_run_id_in_the_config_is_not_every_model_call_s_id() -> None:
+    """A run's id names the run: the model's replies still get ids of their own (with one
+    shared id, each reply would replace the previous one in the message list)."""
+
+    def run(lib: Any) -> Any:
+        graph = lib.create_react_agent(
+            scenarios.agent_script(),
+            [scenarios.add, scenarios.multiply],
+            checkpointer=lib.MemorySaver(),
+        )
+        cfg = {**scenarios.config(), "run_id": "7f9a3c1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"}
+        result = graph.invoke({"messages": [scenarios.HumanMessage("hi")]}, cfg, **lib.run_kwargs)
+        return scenarios.normalized(result)
+
+    got = run(RELAYGRAPH)
+    assert got == run(LANGGRAPH)
+    assert [m["__type__"] for m in got["messages"]] == [
+        "HumanMessage",
+        "AIMessage",
+        "ToolMessage",
+        "ToolMessage",
+        "AIMessage",
+    ]
