@@ -8,6 +8,7 @@ runs inline), and :class:`Emit` chunks are handed to the caller as they happen.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import queue
 from collections.abc import AsyncIterator, Generator
 from concurrent.futures import ThreadPoolExecutor
@@ -57,7 +58,7 @@ def drive(
 
 def _execute(graph: CompiledStateGraph, effect: Execute) -> Generator[Emit, Any, list[TaskOutcome]]:
     channels, null_resume = effect.channels, effect.null_resume or NullResume()
-    if len(effect.runs) == 1:
+    if len(effect.runs) == 1 and not effect.live:
         chunks: list[Any] = []
         outcome = run_task(graph, effect.runs[0], channels, null_resume, chunks.append)
         for chunk in chunks:
@@ -74,7 +75,7 @@ def _execute(graph: CompiledStateGraph, effect: Execute) -> Generator[Emit, Any,
                 except BaseException as exc:
                     events.put((i, exc))
 
-            pool.submit(work)
+            pool.submit(contextvars.copy_context().run, work)
         while len(results) < len(effect.runs):
             item = events.get()
             if isinstance(item, tuple) and item and item[0] == "custom":

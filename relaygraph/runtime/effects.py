@@ -71,3 +71,6 @@ class Execute:
     runs: list[TaskRun]
     channels: dict[str, Any] = field(default_factory=dict)
     null_resume: Any = None
+    live: bool = False
+    """The run streams what nodes write while they run: a lone task must not block the
+    consumer either (it runs on a thread of its own)."""

@@ -25,6 +25,7 @@ from relaygraph.runtime.nodes import (
     call_function,
     goto_writes,
 )
+from relaygraph.runtime.stream_messages import node_call_config
 from relaygraph.runtime.types import Command
 
 if TYPE_CHECKING:
@@ -179,12 +180,16 @@ def run_task(
         )
         token = set_task_context(context)
         try:
-            if node.is_subgraph:
-                result = node.action.invoke_nested(run.input, run.config, writer)
-            else:
-                result = call_function(
-                    node.action, node.signature, run.input, run.config, graph.store
-                )
+            with node_call_config(run) as messages:
+                meta = messages.node_started(run) if messages is not None else None
+                if node.is_subgraph:
+                    result = node.action.invoke_nested(run.input, run.config, writer)
+                else:
+                    result = call_function(
+                        node.action, node.signature, run.input, run.config, graph.store
+                    )
+                if meta is not None:
+                    messages.node_finished(meta, result)  # type: ignore[union-attr]
             writes, update = result_writes(graph, node, run, result, channels)
             return _finished(context, TaskOutcome(run.task, writes, update))
         except GraphInterrupt as exc:
@@ -217,12 +222,16 @@ async def arun_task(
         )
         token = set_task_context(context)
         try:
-            if node.is_subgraph:
-                result = await node.action.ainvoke_nested(run.input, run.config, writer)
-            else:
-                result = await acall_function(
-                    node.action, node.signature, run.input, run.config, graph.store
-                )
+            with node_call_config(run) as messages:
+                meta = messages.node_started(run) if messages is not None else None
+                if node.is_subgraph:
+                    result = await node.action.ainvoke_nested(run.input, run.config, writer)
+                else:
+                    result = await acall_function(
+                        node.action, node.signature, run.input, run.config, graph.store
+                    )
+                if meta is not None:
+                    messages.node_finished(meta, result)  # type: ignore[union-attr]
             writes, update = result_writes(graph, node, run, result, channels)
             return _finished(context, TaskOutcome(run.task, writes, update))
         except GraphInterrupt as exc:

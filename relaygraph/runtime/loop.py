@@ -42,6 +42,7 @@ from relaygraph.runtime.errors import (
     InvalidResumeError,
 )
 from relaygraph.runtime.executor import NullResume
+from relaygraph.runtime.stream_messages import node_metadata
 from relaygraph.runtime.types import Command, Interrupt
 
 if TYPE_CHECKING:
@@ -134,6 +135,11 @@ class Run:
 
     def emits(self, mode: str) -> bool:
         return mode in self.modes
+
+    @property
+    def streams_live(self) -> bool:
+        """Whether nodes stream while they run (messages, custom): run them off this thread."""
+        return "messages" in self.modes or "custom" in self.modes
 
     def read_config(self) -> dict[str, Any]:
         """The config that addresses what this run starts from (the head, or a checkpoint)."""
@@ -249,13 +255,16 @@ class Run:
     def task_run(self, task: Task, resume_values: dict[str, list[Any]]) -> TaskRun:
         """What executing ``task`` needs: the node, its input and its config."""
         graph = self.graph
+        config = graph.task_config(
+            self.config, task, self.ns, self.checkpoint["id"], self.resuming, self.null_resume
+        )
+        task_ns = config["configurable"]["checkpoint_ns"]
+        config["metadata"] = node_metadata(self.config, task, self.step, task_ns)
         return TaskRun(
             task,
             graph.nodes[task.name],
             graph.task_input(task, self.channels),
-            graph.task_config(
-                self.config, task, self.ns, self.checkpoint["id"], self.resuming, self.null_resume
-            ),
+            config,
             resume_values.get(task.id, []),
             remaining_steps=self.stop - self.step,
         )
@@ -323,7 +332,9 @@ def run_loop(
                 yield Emit("updates", {task.name: update, "__metadata__": {"cached": True}})
         runs = [run.task_run(t, resume_values) for t in tasks.values() if t.id not in done]
         outcomes: list[TaskOutcome] = (
-            (yield Execute(runs, run.channels, run.null_resume)) if runs else []
+            (yield Execute(runs, run.channels, run.null_resume, live=run.streams_live))
+            if runs
+            else []
         )
         error: BaseException | None = None
         interrupts: list[Interrupt] = []

@@ -15,6 +15,7 @@ from relaygraph.runtime.drivers import adrive, adrive_to_end, drive, drive_to_en
 from relaygraph.runtime.effects import Emit, TaskOutcome
 from relaygraph.runtime.loop import RunResult, run_loop
 from relaygraph.runtime.nodes import compile_nodes
+from relaygraph.runtime.stream_messages import with_messages_handler
 from relaygraph.runtime.types import StateSnapshot, StateUpdate
 
 if TYPE_CHECKING:
@@ -248,6 +249,7 @@ class CompiledStateGraph:
         kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
         if subgraphs:
             config = _with_stream_modes(config, stream_mode)
+        config = _with_messages_stream(config, stream_mode, subgraphs)
         effects, config, modes, single = self._prepare(input, config, stream_mode, kwargs)
         saver = self.saver_for(config)
         driver = drive(self, effects, saver)
@@ -275,6 +277,7 @@ class CompiledStateGraph:
         kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
         if subgraphs:
             config = _with_stream_modes(config, stream_mode)
+        config = _with_messages_stream(config, stream_mode, subgraphs)
         effects, config, modes, single = self._prepare(input, config, stream_mode, kwargs)
         box: list[Any] = []
         async for emit in adrive(self, effects, self.saver_for(config), box):
@@ -459,6 +462,16 @@ def _with_stream_modes(config: dict[str, Any] | None, stream_mode: Any) -> dict[
     modes = [stream_mode or "updates"] if isinstance(stream_mode, str | None) else stream_mode
     config["configurable"]["__relaygraph_stream_modes"] = list(modes)
     return config
+
+
+def _with_messages_stream(
+    config: dict[str, Any] | None, stream_mode: Any, subgraphs: bool
+) -> dict[str, Any] | None:
+    """``config`` with a messages handler among its callbacks when the stream asks for it."""
+    modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode or ())
+    if "messages" not in modes:
+        return config
+    return with_messages_handler(dict(config or {}), subgraphs=subgraphs)
 
 
 def _copy_config(config: dict[str, Any] | None) -> dict[str, Any]:
