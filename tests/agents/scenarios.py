@@ -449,3 +449,30 @@ def updates_stream(lib: Any, which: str) -> list[Any]:
         inputs = {"messages": [HumanMessage("40 + 2 and 6 * 7?")]}
     chunks = graph.stream(inputs, config(), stream_mode="updates", **lib.run_kwargs)
     return [_without_ids(normalized(chunk)) for chunk in chunks]
+
+
+def messages_stream(lib: Any, which: str, use_async: bool = False) -> list[Any]:
+    """The raw ``stream_mode="messages"`` chunks of an agent's first turn."""
+    import asyncio
+
+    if which == "loop":
+        graph = hand_loop_graph(lib, loop_script(), [add, multiply], lib.MemorySaver())
+    else:
+        graph = lib.create_react_agent(
+            agent_script(),
+            [add, multiply],
+            prompt="You are a calculator.",
+            checkpointer=lib.MemorySaver(),
+            version=which,
+            name="calc",
+        )
+    inputs = {"messages": [HumanMessage("40 + 2 and 6 * 7?", id="h1")]}
+    cfg = {**config(), "metadata": {"app": "x"}}
+    kwargs = {"stream_mode": "messages", **lib.run_kwargs}
+    if use_async:
+
+        async def collect() -> list[Any]:
+            return [c async for c in graph.astream(inputs, cfg, **kwargs)]
+
+        return asyncio.run(collect())
+    return list(graph.stream(inputs, cfg, **kwargs))
