@@ -1,0 +1,128 @@
+"""relaygraph.prebuilt's clear errors for bad input, and ScriptedChatModel's own checks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.tools import tool
+from typing_extensions import TypedDict
+
+from relaygraph import MemorySaver, add_messages
+from relaygraph.prebuilt import ToolNode, create_react_agent, tools_condition
+from relaygraph.testing import ScriptedChatModel
+
+from .scenarios import add, agent_script, call
+
+
+def test_unknown_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="Invalid version v3"):
+        create_react_agent(agent_script(), [add], version="v3")  # type: ignore[arg-type]
+
+
+def test_a_state_schema_without_the_needed_keys_is_refused() -> None:
+    class NoMessages(TypedDict):
+        other: str
+
+    class NoStructured(TypedDict):
+        messages: Annotated[list, add_messages]
+
+    with pytest.raises(ValueError, match="Missing required key"):
+        create_react_agent(agent_script(), [add], state_schema=NoMessages)
+    with pytest.raises(ValueError, match="structured_response"):
+        create_react_agent(agent_script(), [add], state_schema=NoStructured, response_format=dict)
+
+
+def test_what_is_not_supported_yet_says_so() -> None:
+    with pytest.raises(NotImplementedError, match="pre_model_hook"):
+        create_react_agent(agent_script(), [add], pre_model_hook=lambda state: state)
+    with pytest.raises(NotImplementedError, match="chat model, not a function"):
+        create_react_agent(lambda state, runtime: agent_script(), [add])
+
+
+def test_a_prompt_of_an_unknown_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="unexpected type for `prompt`"):
+        create_react_agent(agent_script(), [add], prompt=42)  # type: ignore[arg-type]
+
+
+def test_a_model_bound_to_other_tools_is_refused() -> None:
+    @tool
+    def other(x: int) -> int:
+        """Another tool."""
+        return x
+
+    bound = agent_script().bind_tools([other])
+    with pytest.raises(ValueError, match="Missing tools"):
+        create_react_agent(bound, [add])
+    with pytest.raises(ValueError, match="must match"):
+        create_react_agent(bound, [add, other])
+
+
+def test_a_model_with_the_tools_already_bound_is_used_as_it_is() -> None:
+    graph = create_react_agent(agent_script().bind_tools([add]), [add], checkpointer=MemorySaver())
+    cfg = {"configurable": {"thread_id": "b"}}
+    graph.invoke({"messages": [HumanMessage("hi")]}, cfg)
+    # the script's first reply also calls multiply, which this agent lacks
+    answers = [m for m in graph.get_state(cfg).values["messages"] if m.type == "tool"]
+    assert [a.status for a in answers] == ["success", "error"]
+    assert answers[1].content.startswith("Error: multiply is not a valid tool, try one of [add]")
+
+
+def test_tool_node_refuses_things_that_are_not_tools() -> None:
+    with pytest.raises(TypeError, match="ToolNode takes tools or functions"):
+        ToolNode([42])  # type: ignore[list-item]
+
+
+def test_a_tool_returning_an_unexpected_list_fails_clearly() -> None:
+    @tool
+    def weird() -> Any:
+        """Returns a list of numbers as a Command-like answer."""
+        return [1, 2]
+
+    node = ToolNode([weird], handle_tool_errors=False)
+    # langchain_core turns a plain list into a ToolMessage's content: nothing to refuse
+    [answer] = node.invoke({"messages": [AIMessage("", tool_calls=[call("weird", "w1")])]})[
+        "messages"
+    ]
+    assert answer.content == "[1, 2]"
+
+
+def test_a_bad_handle_tool_errors_annotation_is_refused() -> None:
+    def handler(e: int) -> str:
+        return "x"
+
+    @tool
+    def boom() -> str:
+        """Fails."""
+        raise RuntimeError("no")
+
+    node = ToolNode([boom], handle_tool_errors=handler)
+    with pytest.raises(ValueError, match="Exception types"):
+        node.invoke({"messages": [AIMessage("", tool_calls=[call("boom", "b1")])]})
+
+
+def test_tools_condition_needs_messages() -> None:
+    with pytest.raises(ValueError, match="No messages found"):
+        tools_condition({"messages": []})
+    assert tools_condition([AIMessage("", tool_calls=[call("add", "x", a=1, b=2)])]) == "tools"
+
+
+def test_the_script_running_out_is_a_clear_error() -> None:
+    model = ScriptedChatModel(responses=["only one"])
+    history = [HumanMessage("a"), AIMessage("only one"), HumanMessage("b")]
+    with pytest.raises(ValueError, match=r"has 1 replies.*asks for reply #2"):
+        model.invoke(history)
+
+
+def test_the_script_answers_by_conversation_not_by_call_count() -> None:
+    model = ScriptedChatModel(responses=["first", "second"])
+    assert model.invoke([HumanMessage("a")]).content == "first"
+    assert model.invoke([HumanMessage("a")]).content == "first"
+    assert model.invoke([HumanMessage("a"), AIMessage("first"), HumanMessage("b")]).content == (
+        "second"
+    )
+    # each reply is a fresh copy: changing one never changes the script
+    reply = model.invoke([HumanMessage("a")])
+    reply.content = "changed"
+    assert model.invoke([HumanMessage("a")]).content == "first"
