@@ -213,6 +213,12 @@ class ToolNode:
         """Run as a graph node (the executor passes ``config`` and ``store``)."""
         return self.invoke(input, config, store=store)
 
+    async def relaygraph_acall(
+        self, input: Any, config: dict[str, Any] | None = None, *, store: Any = None
+    ) -> Any:
+        """Run as a node of an async run (``ainvoke`` / ``astream``): see :meth:`ainvoke`."""
+        return await self.ainvoke(input, config, store=store)
+
     def invoke(self, input: Any, config: dict[str, Any] | None = None, *, store: Any = None) -> Any:
         """Run every tool call of ``input`` in parallel threads; results in call order."""
         calls, input_type = self._parse_input(input)

@@ -21,7 +21,11 @@ from relaygraph.runtime.graph import Branch, NodeSpec, StateGraph
 from relaygraph.runtime.state import StateSchema
 from relaygraph.runtime.types import Command, RetryPolicy, Send
 
-__all__ = ["CompiledNode", "ParentCommand", "call_function", "compile_nodes"]
+__all__ = ["ASYNC_TWIN", "CompiledNode", "ParentCommand", "call_function", "compile_nodes"]
+
+ASYNC_TWIN = "relaygraph_acall"
+"""A sync node object may name its coroutine twin (same arguments) under this attribute:
+async runs await the twin instead of running the object on a thread."""
 
 
 class ParentCommand(Exception):
@@ -85,6 +89,9 @@ async def acall_function(
         kwargs["config"] = config
     if signature.is_async:
         return await func(arg, **kwargs)
+    twin = getattr(func, ASYNC_TWIN, None)
+    if twin is not None:  # a sync node object with an async way to run (ToolNode)
+        return await twin(arg, **kwargs)
     import contextvars
 
     ctx = contextvars.copy_context()

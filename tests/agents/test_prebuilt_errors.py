@@ -126,3 +126,73 @@ def test_the_script_answers_by_conversation_not_by_call_count() -> None:
     reply = model.invoke([HumanMessage("a")])
     reply.content = "changed"
     assert model.invoke([HumanMessage("a")]).content == "first"
+
+
+def _two_call_graph(tools: list[Any]) -> Any:
+    from relaygraph import START, MessagesState, StateGraph
+
+    return (
+        StateGraph(MessagesState)
+        .add_node("tools", ToolNode(tools))
+        .add_edge(START, "tools")
+        .compile()
+    )
+
+
+TWO_CALLS = {"messages": [AIMessage("", tool_calls=[call("left", "l1"), call("right", "r1")])]}
+
+
+def test_parallel_calls_really_run_together_on_threads() -> None:
+    import threading
+
+    barrier = threading.Barrier(2, timeout=10)  # a sequential node would wait here in vain
+
+    @tool
+    def left() -> str:
+        """Meets right."""
+        barrier.wait()
+        return "left"
+
+    @tool
+    def right() -> str:
+        """Meets left."""
+        barrier.wait()
+        return "right"
+
+    out = _two_call_graph([left, right]).invoke(TWO_CALLS)
+    assert [m.content for m in out["messages"][1:]] == ["left", "right"]
+
+
+def test_parallel_calls_really_run_together_under_asyncio() -> None:
+    import asyncio
+
+    loops: list[Any] = []
+
+    async def scenario() -> Any:
+        seen_left, seen_right = asyncio.Event(), asyncio.Event()
+        loops.append(asyncio.get_running_loop())
+
+        @tool
+        async def left() -> str:
+            """Meets right."""
+            loops.append(asyncio.get_running_loop())
+            seen_left.set()
+            await asyncio.wait_for(seen_right.wait(), 10)
+            return "left"
+
+        @tool
+        async def right() -> str:
+            """Meets left."""
+            loops.append(asyncio.get_running_loop())
+            seen_right.set()
+            await asyncio.wait_for(seen_left.wait(), 10)
+            return "right"
+
+        # on one event loop: the node awaits ToolNode.ainvoke (asyncio.gather)
+        return await _two_call_graph([left, right]).ainvoke(TWO_CALLS)
+
+    out = asyncio.run(scenario())
+    assert [m.content for m in out["messages"][1:]] == ["left", "right"]
+    assert len(loops) == 3 and loops[1] is loops[0] and loops[2] is loops[0], (
+        "not on the run's loop"
+    )
