@@ -49,6 +49,10 @@ class TaskContext:
     new_resume_values: list[Any] | None = None
     claimed_null_resume: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    read_state: Callable[[], Any] | None = None
+    remaining_steps: int | None = None
+    """The graph state at the start of the task's step, as the node's schema gives it
+    (what a tool node needs when a ``Send`` hands it only tool calls)."""
 
 
 _current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
@@ -140,6 +144,20 @@ def get_task_id() -> str:
     least once; the step's commit is exactly once).
     """
     return current_task().task_id
+
+
+def read_task_state() -> Any:
+    """The graph state the running task's step started from (None outside a node)."""
+    context = _current.get()
+    if context is None or context.read_state is None:
+        return None
+    return context.read_state()
+
+
+def get_remaining_steps() -> int | None:
+    """Supersteps the running task's run may still take (None outside a node)."""
+    context = _current.get()
+    return None if context is None else context.remaining_steps
 
 
 def get_store() -> Any:

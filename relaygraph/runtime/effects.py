@@ -42,6 +42,8 @@ class TaskRun:
     input: Any
     config: dict[str, Any]
     resume_values: list[Any] = field(default_factory=list)
+    remaining_steps: int | None = None
+    """Supersteps left before the recursion limit (LangGraph's ``RemainingSteps``)."""
 
 
 @dataclass

@@ -52,7 +52,11 @@ class NullResume:
 
 
 def _context_for(
-    run: TaskRun, store: Any, writer: Callable[[Any], None], null_resume: NullResume
+    run: TaskRun,
+    store: Any,
+    writer: Callable[[Any], None],
+    null_resume: NullResume,
+    read_state: Callable[[], Any] | None = None,
 ) -> TaskContext:
     configurable = run.config.get("configurable", {})
     return TaskContext(
@@ -63,7 +67,24 @@ def _context_for(
         resume_values=list(run.resume_values),
         resume_map=configurable.get("__relaygraph_resume_map"),
         claim_null_resume=null_resume.claim,
+        read_state=read_state,
+        remaining_steps=run.remaining_steps,
     )
+
+
+def _state_reader(
+    graph: CompiledStateGraph, node: CompiledNode, channels: dict[str, BaseChannel]
+) -> Callable[[], Any]:
+    """Read the step's state on demand, as the node's input schema shapes it."""
+
+    def read() -> Any:
+        schema = node.input_schema or graph.builder.schema
+        values = graph.read_state(channels)
+        if node.input_schema is not None:
+            values = {k: v for k, v in values.items() if k in schema.annotations}
+        return schema.to_node_input(values)
+
+    return read
 
 
 def result_writes(
@@ -76,7 +97,21 @@ def result_writes(
     """The writes of a node's result: state update, static edges, conditional edges."""
     known = graph.node_names
     schema = graph.builder.schema
-    if isinstance(result, Command):
+    if _is_command_list(result):
+        # As LangGraph: a list mixing Commands and updates (a ToolNode whose tools
+        # returned Commands) is each part's writes, in list order.
+        writes = []
+        for part in result:
+            if isinstance(part, Command):
+                if part.graph == Command.PARENT:
+                    raise ParentCommand(part)
+                if part.update:
+                    writes.extend(schema.update_pairs(part.update, source=node.name))
+                writes.extend(goto_writes(part, known))
+            else:
+                writes.extend(schema.update_pairs(part, source=node.name))
+        update = _update_view([(k, v) for k, v in writes if k in graph.state_keys])
+    elif isinstance(result, Command):
         if result.graph == Command.PARENT:
             raise ParentCommand(result)
         writes = schema.update_pairs(result.update, source=node.name) if result.update else []
@@ -102,11 +137,22 @@ def result_writes(
     return writes, update
 
 
-def _update_view(writes: list[tuple[str, Any]]) -> dict[str, Any] | None:
+def _is_command_list(result: Any) -> bool:
+    return isinstance(result, (list, tuple)) and any(isinstance(r, Command) for r in result)
+
+
+def _update_view(writes: list[tuple[str, Any]]) -> dict[str, Any] | list[Any] | None:
+    """A task's writes as the ``updates`` stream shows them.
+
+    As LangGraph: one dict, or, when a key was written more than once (a list of
+    Commands), one single-key dict per write, in order.
+    """
     if not writes:
         return None
     view: dict[str, Any] = {}
     for key, value in writes:
+        if key in view:
+            return [{k: v} for k, v in writes]
         view[key] = value
     return view
 
@@ -129,7 +175,9 @@ def run_task(
     attempt = 0
     while True:
         attempt += 1
-        context = _context_for(run, graph.store, writer, null_resume)
+        context = _context_for(
+            run, graph.store, writer, null_resume, _state_reader(graph, node, channels)
+        )
         token = set_task_context(context)
         try:
             with node_call_config(run) as messages:
@@ -169,7 +217,9 @@ async def arun_task(
     attempt = 0
     while True:
         attempt += 1
-        context = _context_for(run, graph.store, writer, null_resume)
+        context = _context_for(
+            run, graph.store, writer, null_resume, _state_reader(graph, node, channels)
+        )
         token = set_task_context(context)
         try:
             with node_call_config(run) as messages:

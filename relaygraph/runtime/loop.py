@@ -76,8 +76,9 @@ def checkpoint_metadata(
         if isinstance(value, (str, int, float, bool)) or value is None:
             metadata[key] = value
     metadata.update(config.get("metadata") or {})
-    if config.get("run_id") is not None:
-        metadata["run_id"] = str(config["run_id"])
+    run_id = config.get("run_id") or (config.get("configurable") or {}).get("__relaygraph_run_id")
+    if run_id is not None:
+        metadata["run_id"] = str(run_id)
     metadata.update({"source": source, "step": step, "parents": dict(parents)})
     return metadata
 
@@ -242,7 +243,7 @@ class Run:
             step=self.step,
             checkpoint_ns=self.ns,
         )
-        if self.step > self.stop and tasks:
+        if self.step > self.stop:
             raise GraphRecursionError(
                 f"Recursion limit of {self.recursion_limit} reached without hitting a stop "
                 "condition. You can increase the limit by setting the `recursion_limit` "
@@ -265,6 +266,7 @@ class Run:
             graph.task_input(task, self.channels),
             config,
             resume_values.get(task.id, []),
+            remaining_steps=self.stop - self.step,
         )
 
     def record(self, outcome: TaskOutcome) -> Generator[Any, Any, None]:

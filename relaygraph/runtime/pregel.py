@@ -154,7 +154,12 @@ class CompiledStateGraph:
             }
         )
         configurable.pop("checkpoint_id", None)
-        return {**config, "configurable": configurable}
+        # The run's id names the run, not the node's calls: LangChain would give every
+        # model and tool call of the run that id (and every AIMessage the same message
+        # id). A subgraph still records it in its checkpoints' metadata.
+        if config.get("run_id") is not None:
+            configurable["__relaygraph_run_id"] = config["run_id"]
+        return {**{k: v for k, v in config.items() if k != "run_id"}, "configurable": configurable}
 
     def update_of(self, writes: list[tuple[str, Any]]) -> dict[str, Any] | None:
         """A task's state writes as the ``updates`` stream shows them."""

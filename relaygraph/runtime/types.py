@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple
 
+from langchain_core.messages.tool import ToolOutputMixin
+
 __all__ = [
     "Command",
     "Interrupt",
@@ -47,7 +49,7 @@ class Send:
 
 
 @dataclass(frozen=True)
-class Command:
+class Command(ToolOutputMixin):
     """A node's (or an input's) combined instruction: update state, go to nodes, resume.
 
     * ``update``: state writes, as a node would return them;
@@ -55,6 +57,9 @@ class Command:
     * ``resume``: the value an ``interrupt()`` returns when the run continues — a single
       value, or a mapping of interrupt id to value when several interrupts are pending;
     * ``graph``: ``Command.PARENT`` to address the parent graph of a subgraph.
+
+    A LangChain tool may return one (it is a ``ToolOutputMixin``): ``ToolNode`` passes it
+    on for the graph to apply.
 
     >>> Command(update={"n": 1}, goto="next")
     Command(update={'n': 1}, goto='next')
