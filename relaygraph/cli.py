@@ -71,7 +71,7 @@ def submit(
     strategy: Annotated[str, typer.Option(help="reject|enqueue|interrupt|rollback")] = "reject",
     wait: Annotated[bool, typer.Option(help="follow the run's events until it ends")] = True,
     stream_mode: Annotated[
-        str, typer.Option(help="recorded events: values,updates,custom,debug")
+        str, typer.Option(help="recorded events: values,updates,custom,debug,messages")
     ] = "values,updates,custom",
 ) -> None:
     """Submit a run and (by default) follow it."""

@@ -89,7 +89,10 @@ class Run:
     def stream(
         self, *, after: str = "0-0", block_ms: int = 1000, timeout: float | None = None
     ) -> Iterator[RunEvent]:
-        """The run's events (values, updates, custom, debug) from ``after`` on, live.
+        """The run's events (values, updates, custom, debug, messages) from ``after`` on, live.
+
+        ``messages`` events carry ``(message chunk, metadata)`` pairs: the tokens of chat
+        models called inside nodes, sent while the node still runs on its worker.
 
         Ends with the ``status`` event the run's end writes. After a disconnect, pass the
         last event's ``id`` as ``after`` to continue where you left off.
@@ -187,8 +190,9 @@ class Client:
         """Submit a run of registered graph ``graph`` on ``thread_id``; returns at once.
 
         ``stream_mode`` says what the run records in its event stream (:meth:`Run.stream`):
-        any of ``values``, ``updates``, ``custom`` and ``debug`` (opt-in: a snapshot of
-        the whole state per step); the final ``status`` event is always there.
+        any of ``values``, ``updates``, ``custom``, ``messages`` (chat model tokens, live)
+        and ``debug`` (opt-in: a snapshot of the whole state per step); the final
+        ``status`` event is always there.
         """
         modes = stream_modes(stream_mode)
         if multitask_strategy not in STRATEGIES:

@@ -39,6 +39,7 @@ from relaygraph.runtime.effects import Emit
 from relaygraph.runtime.errors import GraphRecursionError
 from relaygraph.runtime.executor import run_task
 from relaygraph.runtime.loop import Run, pending_interrupts
+from relaygraph.runtime.stream_messages import with_messages_handler
 from relaygraph.workers import metrics
 from relaygraph.workers.capture import Captured, capture
 from relaygraph.workers.coordination import Acquired, Coordinator, StepRef, event_batch, now_ms
@@ -58,7 +59,7 @@ __all__ = [
 
 log = logging.getLogger("relaygraph.workers")
 
-STREAM_MODES = frozenset({"values", "updates", "custom", "debug"})
+STREAM_MODES = frozenset({"values", "updates", "custom", "debug", "messages"})
 """What a run can record in its event stream (``Client.submit(stream_mode=...)``)."""
 DEFAULT_STREAM_MODES = ("values", "updates", "custom")
 """Recorded unless a run asks otherwise. ``debug`` (a full task and checkpoint snapshot per
@@ -216,7 +217,10 @@ class Engine:
         config["run_id"] = record.get("run_id")
         # A run submitted before stream modes were recorded keeps all of them.
         modes = record.get("stream_modes")
-        return Run(graph, config, frozenset(modes.split(",")) if modes else STREAM_MODES)
+        chosen = frozenset(modes.split(",")) if modes else STREAM_MODES
+        if "messages" in chosen:  # chat models inside nodes stream their tokens as events
+            config = with_messages_handler(config, subgraphs=False)
+        return Run(graph, config, chosen)
 
     def _publish(
         self, thread_id: str, run_id: str, effects: Generator[Any, Any, Any], event_prefix: str
@@ -591,11 +595,15 @@ class Engine:
         sequence = [0]
 
         def writer(chunk: Any) -> None:
-            if not run.emits("custom"):
+            # Custom chunks, and the messages mode's tokens while the node still runs; a
+            # subgraph's own events stay inside it. Keyed by step, task and sequence, so a
+            # node that runs again does not deliver its events twice.
+            emit = chunk if isinstance(chunk, Emit) else Emit("custom", chunk)
+            if emit.namespace or not run.emits(emit.mode):
                 return
-            key = f"{message.checkpoint_id}:{task.id}:custom:{sequence[0]}"
+            key = f"{message.checkpoint_id}:{task.id}:{emit.mode}:{sequence[0]}"
             sequence[0] += 1
-            self.emit(message.thread_id, message.run_id, key, Emit("custom", chunk))
+            self.emit(message.thread_id, message.run_id, key, Emit(emit.mode, emit.payload))
 
         graph = run.graph
         outcome = run_task(graph, task_run, run.channels, run.null_resume, writer, retries=False)

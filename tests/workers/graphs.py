@@ -8,7 +8,23 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-from relaygraph import END, START, RetryPolicy, Send, StateGraph, get_stream_writer, interrupt
+from langchain_core.language_models.fake_chat_models import (
+    FakeMessagesListChatModel,
+    GenericFakeChatModel,
+)
+from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.tools import tool
+
+from relaygraph import (
+    END,
+    START,
+    MessagesState,
+    RetryPolicy,
+    Send,
+    StateGraph,
+    get_stream_writer,
+    interrupt,
+)
 
 
 class Counter(TypedDict):
@@ -110,7 +126,55 @@ def _gpu() -> Any:
     return builder.compile()
 
 
+@tool
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+ADD_CALL = {"name": "add", "args": {"a": 2, "b": 3}, "id": "call-1", "type": "tool_call"}
+
+
+def _agent_reply(state: MessagesState) -> Any:
+    """A scripted chat model for this point of the conversation: the same on every worker.
+
+    First turn: a tool call (a model that does not stream); then the answer, streamed word
+    by word, followed by slow work so a test can see tokens while the node still runs.
+    """
+    if not any(m.type == "tool" for m in state["messages"]):
+        model = FakeMessagesListChatModel(responses=[AIMessage("", tool_calls=[ADD_CALL])])
+        return model.invoke(state["messages"])
+    answer = f"The sum is {state['messages'][-1].content}, as the tool says."
+    reply = GenericFakeChatModel(messages=iter([AIMessage(answer)])).invoke(state["messages"])
+    time.sleep(float(os.environ.get("RELAYGRAPH_TEST_AGENT_PAUSE", "0")))
+    return reply
+
+
+def _tools(state: MessagesState) -> dict[str, Any]:
+    calls = state["messages"][-1].tool_calls
+    return {
+        "messages": [
+            ToolMessage(str(add.invoke(call["args"])), tool_call_id=call["id"], name=call["name"])
+            for call in calls
+        ]
+    }
+
+
+def _agent_loop() -> Any:
+    """A hand-written LLM agent: model node, tool node, loop until no tool call."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", lambda state: {"messages": [_agent_reply(state)]})
+    builder.add_node("tools", _tools)
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges(
+        "agent", lambda s: "tools" if s["messages"][-1].tool_calls else END, ["tools", END]
+    )
+    builder.add_edge("tools", "agent")
+    return builder.compile()
+
+
 linear = _linear()
+agent = _agent_loop()
 fanout = _fanout()
 ask = _ask()
 slow = _slow()
@@ -120,5 +184,5 @@ gpu = _gpu()
 
 REGISTRY = ",".join(
     f"{name}=tests.workers.graphs:{name}"
-    for name in ("linear", "fanout", "ask", "slow", "crashy", "flaky", "gpu")
+    for name in ("linear", "fanout", "ask", "slow", "crashy", "flaky", "gpu", "agent")
 )
