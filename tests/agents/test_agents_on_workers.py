@@ -132,3 +132,25 @@ def test_injected_state_and_store_on_the_fleet(client: Client, fleet: Fleet) -> 
     answers = [m["content"] for m in got[0]["messages"] if m["__type__"] == "ToolMessage"]
     assert answers[:4] == ["2 messages", "you are ada", "saved sky is blue", "my id is j4"]
     assert answers[-1] == "grass is green, sky is blue"
+
+
+def test_messages_stream_of_the_loop_on_the_fleet_equals_langgraph_s(client: Client) -> None:
+    from tests.agents import scenarios
+    from tests.agents.libs import LANGGRAPH
+
+    inputs = {"messages": [HumanMessage("40 + 2 and 6 * 7?", id="h1")]}
+    run = client.submit("loop", inputs, thread_id="t-stream", stream_mode=["messages"])
+    events = list(run.stream(timeout=120))
+    assert events[-1].data["status"] == "success", events[-1].data
+    remote = [
+        (type(m).__name__, m.content, meta["langgraph_node"], meta["langgraph_step"])
+        for e in events
+        if e.mode == "messages"
+        for m, meta in [e.data]
+    ]
+    expected = [
+        (type(m).__name__, m.content, meta["langgraph_node"], meta["langgraph_step"])
+        for m, meta in scenarios.messages_stream(LANGGRAPH, "loop")
+    ]
+    assert remote == expected
+    assert ("AIMessageChunk", "multiply", "agent", 3) in remote
