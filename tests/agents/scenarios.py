@@ -476,3 +476,44 @@ def messages_stream(lib: Any, which: str, use_async: bool = False) -> list[Any]:
 
         return asyncio.run(collect())
     return list(graph.stream(inputs, cfg, **kwargs))
+
+
+def pydantic_state(lib: Any) -> list[dict[str, Any]]:
+    """A pydantic state: ToolNode reads messages and injected keys as attributes."""
+    from langchain_core.messages import AnyMessage
+    from pydantic import BaseModel as Model
+
+    class State(Model):
+        messages: Annotated[list[AnyMessage], lib.add_messages]
+        user: str = "nobody"
+
+    model = ScriptedChatModel(
+        responses=[
+            AIMessage("", tool_calls=[call("whoami", "y1"), call("count_messages", "y2")]),
+            AIMessage("ok"),
+        ]
+    )
+    tools = [t for t in injected_tools(lib) if t.name in ("whoami", "count_messages")]
+    bound = model.bind_tools(tools)
+
+    def agent(state: State) -> dict[str, Any]:
+        return {"messages": [bound.invoke(state.messages)]}
+
+    @tool
+    def whoami(state: Annotated[Any, lib.InjectedState]) -> str:
+        """The user's name, from the graph state."""
+        return f"you are {state.user}"
+
+    tools = [whoami, tools[0] if tools[0].name == "count_messages" else tools[1]]
+    builder = lib.StateGraph(State)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", lib.ToolNode(tools))
+    builder.add_edge(lib.START, "agent")
+    builder.add_conditional_edges("agent", lib.tools_condition)
+    builder.add_edge("tools", "agent")
+    graph = builder.compile(checkpointer=lib.MemorySaver())
+    cfg = config()
+    result = graph.invoke(
+        {"messages": [HumanMessage("who?")], "user": "ada"}, cfg, **lib.run_kwargs
+    )
+    return [observe(graph, cfg, result)]

@@ -310,3 +310,11 @@ def test_a_bound_model_called_with_the_node_config_streams_each_token_once() -> 
     chunks = graph.stream({"messages": [scenarios.HumanMessage("x")]}, stream_mode="messages")
     tokens = [c.content for c, meta in chunks if meta["langgraph_node"] == "agent"]
     assert tokens == ["one", " ", "two"]
+
+
+def test_pydantic_state() -> None:
+    [seen] = both(scenarios.pydantic_state)
+    assert [m[1] for m in messages_of(seen) if m[0] == "ToolMessage"] == [
+        "you are ada",
+        "2 messages",
+    ]
