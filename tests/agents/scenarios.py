@@ -517,3 +517,48 @@ def pydantic_state(lib: Any) -> list[dict[str, Any]]:
         {"messages": [HumanMessage("who?")], "user": "ada"}, cfg, **lib.run_kwargs
     )
     return [observe(graph, cfg, result)]
+
+
+def approval(lib: Any, version: str) -> list[dict[str, Any]]:
+    """A tool asks a human (``interrupt``) before it acts; the run resumes with the answer."""
+
+    @tool
+    def transfer(amount: int) -> str:
+        """Transfer money, after a human approves."""
+        answer = lib.interrupt({"question": f"transfer {amount}?"})
+        return f"transferred {amount}" if answer == "yes" else "cancelled"
+
+    model = ScriptedChatModel(
+        responses=[
+            AIMessage(
+                "", tool_calls=[call("transfer", "m1", amount=5), call("add", "m2", a=1, b=1)]
+            ),
+            AIMessage("Done."),
+        ]
+    )
+    graph = lib.create_react_agent(
+        model, [transfer, add], checkpointer=lib.MemorySaver(), version=version
+    )
+    cfg = config()
+    seen = []
+    result = graph.invoke({"messages": [HumanMessage("pay 5")]}, cfg, **lib.run_kwargs)
+    seen.append(observe(graph, cfg, {k: v for k, v in result.items() if k != "__interrupt__"}))
+    seen[-1]["returned_interrupts"] = [i.value for i in result.get("__interrupt__", [])]
+    result = graph.invoke(lib.Command(resume="yes"), cfg, **lib.run_kwargs)
+    seen.append(observe(graph, cfg, result))
+    return seen
+
+
+def no_tools(lib: Any) -> list[dict[str, Any]]:
+    model = ScriptedChatModel(
+        responses=[
+            AIMessage("Hello!"),
+            AIMessage("", tool_calls=[call("Weather", "n1", city="Oslo", temperature=-3)]),
+        ]
+    )
+    graph = lib.create_react_agent(
+        model, [], response_format=Weather, checkpointer=lib.MemorySaver()
+    )
+    cfg = config()
+    result = graph.invoke({"messages": [HumanMessage("hi")]}, cfg, **lib.run_kwargs)
+    return [observe(graph, cfg, result)]

@@ -318,3 +318,18 @@ def test_pydantic_state() -> None:
         "you are ada",
         "2 messages",
     ]
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_tool_asking_a_human_then_resumed(version: str) -> None:
+    paused, done = both(scenarios.approval, version)
+    assert paused["returned_interrupts"] == [{"question": "transfer 5?"}]
+    assert paused["interrupts"] == [{"question": "transfer 5?"}]
+    assert [m[1] for m in messages_of(done) if m[0] == "ToolMessage"] == ["transferred 5", "2"]
+    assert done["next"] == ()
+
+
+def test_an_agent_without_tools() -> None:
+    [seen] = both(scenarios.no_tools)
+    assert messages_of(seen)[-1] == ("AIMessage", "Hello!")
+    assert seen["values"]["structured_response"]["city"] == "Oslo"
