@@ -21,6 +21,7 @@ from langchain_core.language_models.fake_chat_models import (
     GenericFakeChatModel,
 )
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -49,6 +50,19 @@ def chat_then_post(lib: Any, make_model: Callable[[], Any]) -> Any:
     builder.add_edge(lib.START, "agent")
     builder.add_edge("agent", "post")
     builder.add_edge("post", lib.END)
+    return builder.compile(checkpointer=lib.MemorySaver())
+
+
+def bound_model_with_config(lib: Any, make_model: Callable[[], Any]) -> Any:
+    """A bound model (as bind_tools makes) invoked with the node's config."""
+    model = _streaming_model("bound words").bind(stop=None)
+
+    def agent(state: Any, config: RunnableConfig) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"], config)]}
+
+    builder = lib.StateGraph(lib.MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_edge(lib.START, "agent")
     return builder.compile(checkpointer=lib.MemorySaver())
 
 
@@ -85,6 +99,8 @@ def subgraph_model(lib: Any, make_model: Callable[[], Any]) -> Any:
 CASES: dict[str, tuple[Callable[..., Any], Callable[[], Any], dict[str, Any]]] = {
     "streaming model": (chat_then_post, lambda: _streaming_model("hello there friend"), {}),
     "model that does not stream": (chat_then_post, lambda: _whole_model("all at once"), {}),
+    # a bound model merges the node's config with the inherited one: no token twice
+    "bound model given the node's config": (bound_model_with_config, lambda: None, {}),
     "several modes": (
         chat_then_post, lambda: _streaming_model("a b"), {"stream_mode": ["messages", "updates"]}
     ),
