@@ -66,6 +66,28 @@ def bound_model_with_config(lib: Any, make_model: Callable[[], Any]) -> Any:
     return builder.compile(checkpointer=lib.MemorySaver())
 
 
+def async_node_model(lib: Any, make_model: Callable[[], Any]) -> Any:
+    """An async node awaiting the model (``ainvoke``), then a node streaming it (``astream``)."""
+    first, second = make_model(), _streaming_model("streamed by hand")
+
+    async def agent(state: Any) -> dict[str, Any]:
+        return {"messages": [await first.ainvoke(state["messages"])]}
+
+    async def again(state: Any) -> dict[str, Any]:
+        chunks = [chunk async for chunk in second.astream(state["messages"])]
+        total = chunks[0]
+        for chunk in chunks[1:]:
+            total = total + chunk
+        return {"messages": [total]}
+
+    builder = lib.StateGraph(lib.MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("again", again)
+    builder.add_edge(lib.START, "agent")
+    builder.add_edge("agent", "again")
+    return builder.compile(checkpointer=lib.MemorySaver())
+
+
 def two_models_in_parallel(lib: Any, make_model: Callable[[], Any]) -> Any:
     """Two nodes of one step each call their own model; plus a node echoing its input."""
     left, right = _streaming_model("left says hi"), _streaming_model("right says yo")
@@ -178,7 +200,12 @@ def test_messages_stream_equals_langgraph(case: str) -> None:
     assert _sorted_if_parallel(case, got) == _sorted_if_parallel(case, expected)
 
 
-@pytest.mark.parametrize("case", ["streaming model", "several modes", "subgraph, subgraphs=True"])
+CASES["async nodes"] = (async_node_model, lambda: _streaming_model("awaited words here"), {})
+
+
+@pytest.mark.parametrize(
+    "case", ["streaming model", "several modes", "subgraph, subgraphs=True", "async nodes"]
+)
 def test_async_messages_stream_equals_langgraph(case: str) -> None:
     expected = _normal(_run(LANGGRAPH, case, use_async=True))
     got = _normal(_run(relaygraph_lib(), case, use_async=True))
