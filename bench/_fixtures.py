@@ -54,11 +54,30 @@ def _loop(hops: int) -> Any:
     return builder.compile()
 
 
+def _chat() -> Any:
+    """One model node streaming a scripted answer word by word (time to first token)."""
+    from relaygraph import MessagesState
+    from relaygraph.testing.chat_models import ScriptedChatModel
+
+    answer = " ".join(["word"] * 40)
+
+    def model(state: MessagesState) -> dict[str, Any]:
+        reply = ScriptedChatModel(responses=[answer]).invoke(state["messages"][-1:])
+        return {"messages": [reply]}
+
+    builder = StateGraph(MessagesState).add_node("model", model)
+    builder.add_edge(START, "model").add_edge("model", END)
+    return builder.compile()
+
+
 chain50 = _chain(50)
+chat = _chat()
 loop50 = _loop(50)
 short3 = _chain(3)
 slow = _slow()
-GRAPHS = ",".join(f"{n}=bench._fixtures:{n}" for n in ("chain50", "loop50", "short3", "slow"))
+GRAPHS = ",".join(
+    f"{n}=bench._fixtures:{n}" for n in ("chain50", "loop50", "short3", "slow", "chat")
+)
 
 # A bare Celery chain on the same broker: a task that enqueues itself, the baseline hop.
 # BENCH_BARE_SETTINGS=relaygraph gives it the Celery settings relaygraph's workers run

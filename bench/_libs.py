@@ -7,12 +7,15 @@ from types import SimpleNamespace
 
 def graph_libs() -> dict[str, SimpleNamespace]:
     """``{"langgraph": ..., "relaygraph": ...}``: StateGraph, START, END, MessagesState, the
-    in-memory saver and the message classes of each (imported on call)."""
+    in-memory saver, the message classes and the prebuilt ToolNode / tools_condition of
+    each (imported on call)."""
     import langchain_core.messages as lc
     import langgraph.graph as lg
+    import langgraph.prebuilt as lgp
     from langgraph.checkpoint.memory import InMemorySaver
 
     import relaygraph as rg
+    import relaygraph.prebuilt as rgp
 
     return {
         "langgraph": SimpleNamespace(
@@ -23,6 +26,8 @@ def graph_libs() -> dict[str, SimpleNamespace]:
             Saver=InMemorySaver,
             AIMessage=lc.AIMessage,
             HumanMessage=lc.HumanMessage,
+            ToolNode=lgp.ToolNode,
+            tools_condition=lgp.tools_condition,
         ),
         "relaygraph": SimpleNamespace(
             StateGraph=rg.StateGraph,
@@ -32,5 +37,7 @@ def graph_libs() -> dict[str, SimpleNamespace]:
             Saver=rg.InMemorySaver,
             AIMessage=rg.AIMessage,
             HumanMessage=rg.HumanMessage,
+            ToolNode=rgp.ToolNode,
+            tools_condition=rgp.tools_condition,
         ),
     }

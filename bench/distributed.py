@@ -2,6 +2,8 @@
 
     python bench/distributed.py [--quick]
 
+0. an agent's time to first token, on a worker through the run's event stream vs
+   in-process (bench/_first_token.py);
 1. hop latency: per node, on one worker process, for a 50-node linear graph and for an
    agent's loop (two nodes taking turns 50 times), next to a bare Celery task that
    enqueues itself 50 times (the floor for "one task per node"), once with Celery's
@@ -32,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import _first_token  # noqa: E402
 from bench._fixtures import GRAPHS  # noqa: E402
 from bench._results import Plot, Table, print_table, save  # noqa: E402
 from relaygraph.persistence.base import make_config  # noqa: E402
@@ -244,12 +247,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(modules=False) as server:
         logs = Path(tmp)
         hops = hop_latency(server.url, logs, hop_repeats)
+        first_tokens = first_token(server.url, logs, 10 if args.quick else 40)
         rates = {n: throughput(server.url, logs, n, 20 if args.quick else 60) for n in (1, 2, 4)}
         recovered = recovery(server.url, logs, 2 if args.quick else 5)
         window = 30.0 if args.quick else 60.0
         redelivered = celery_redelivery(server.url, logs, window)
     tables = [
         hop_table(hops),
+        first_token_table(*first_tokens),
         throughput_table(rates),
         recovery_table(recovered, redelivered, window),
     ]
@@ -257,6 +262,41 @@ def main() -> None:
         print_table(table)
     command = "python bench/distributed.py" + (" --quick" if args.quick else "")
     print(f"\nsaved {save('distributed', tables, command)}")
+
+
+def first_token(url: str, logs: Path, repeats: int) -> tuple[list[float], list[float]]:
+    """An agent's time to first token in-process and through one worker, alternated."""
+    workers = Workers(url, logs)
+    try:
+        workers.relaygraph("ttft")
+        client = Client(settings=WorkerSettings(redis_url=url, graphs=GRAPHS))
+        _first_token.distributed(client, 2)  # warm-up: imports, the model's first call
+        local_times: list[float] = []
+        fleet_times: list[float] = []
+        for _ in range(repeats):
+            local_times += _first_token.local(1)
+            fleet_times += _first_token.distributed(client, 1)
+        return local_times, fleet_times
+    finally:
+        workers.stop()
+
+
+def first_token_table(local_times: list[float], fleet_times: list[float]) -> Table:
+    """Time to an agent's first token in-process and on a worker."""
+    table = Table(
+        "Agent: time to the first token (ms, median)",
+        ["where the model node runs", "first token"],
+        notes=[
+            "a model node streaming a 40-word answer (stream_mode='messages'); in-process "
+            "from graph.stream, on the fleet from Client.submit to the first event of "
+            "Run.stream (the worker writes each token to the run's Redis stream as it comes)",
+            f"medians of {len(local_times)} runs each, alternated",
+        ],
+        plot=Plot("bar", x="where the model node runs", y=["first token"], ylabel="ms"),
+    )
+    for label, value in _first_token.table_rows(local_times, fleet_times):
+        table.add(label, value)
+    return table
 
 
 def _ms(values: list[float]) -> float:

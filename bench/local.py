@@ -2,9 +2,11 @@
 
     python bench/local.py [--rounds N]
 
-Cases: an echo invoke with the in-memory saver, a 10-node linear graph, one thread grown
-to 200 turns (cost per turn early vs late), and put+get_tuple of a 100-message
-checkpoint. Each measurement alternates the two libraries round by round (so machine
+Cases: an echo invoke with the in-memory saver, a 10-node linear graph, an LLM agent
+(a model node calling a fake chat model on the state's messages, a ToolNode, the loop:
+per step, and the time to its answer's first token with ``stream_mode="messages"``), one
+thread grown to 200 turns (cost per turn early vs late), and put+get_tuple of a
+100-message checkpoint. Each measurement alternates the two libraries round by round (so machine
 noise hits both alike) and reports medians; the ratio column is relaygraph / LangGraph
 (below 1 means relaygraph is faster). Targets (issue 2): per-step overhead at most half of
 LangGraph's, and a step's cost that does not grow with the thread's length.
@@ -60,6 +62,68 @@ def linear_graph(lib: SimpleNamespace, length: int = 10) -> Any:
     for first, second in itertools.pairwise(names):
         builder.add_edge(first, second)
     return builder.compile(checkpointer=lib.Saver())
+
+
+AGENT_STEPS = 4  # __start__, model (a tool call), tools, model (the answer)
+
+
+def agent_graph(lib: SimpleNamespace) -> Any:
+    """A model node + ToolNode loop; the model is scripted (a tool call, then an answer)."""
+    from langchain_core.tools import tool
+
+    from relaygraph.testing.chat_models import ScriptedChatModel
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    call = {"name": "add", "args": {"a": 2, "b": 3}, "id": "call-1"}
+    model = ScriptedChatModel(
+        responses=[lib.AIMessage("", tool_calls=[call]), "The sum of the two is 5."]
+    ).bind_tools([add])
+
+    def agent(state: Any) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = lib.StateGraph(lib.MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", lib.ToolNode([add]))
+    builder.add_edge(lib.START, "agent")
+    builder.add_conditional_edges("agent", lib.tools_condition)
+    builder.add_edge("tools", "agent")
+    return builder.compile(checkpointer=lib.Saver())
+
+
+def bench_agent(libs: dict[str, SimpleNamespace], rounds: int) -> dict[str, list[float]]:
+    """Per step of an agent run (model, tools, model) on a fresh thread each round."""
+    graphs = {name: agent_graph(lib) for name, lib in libs.items()}
+    times: dict[str, list[float]] = {name: [] for name in libs}
+    for index in range(rounds):
+        for name, graph in graphs.items():
+            question = {"messages": [libs[name].HumanMessage(content="What is 2 + 3?")]}
+            config = {"configurable": {"thread_id": f"agent-{index}"}}
+            times[name].append(_timed(graph.invoke, question, config) / AGENT_STEPS)
+    return times
+
+
+def bench_first_token(libs: dict[str, SimpleNamespace], rounds: int) -> dict[str, list[float]]:
+    """Time from ``stream(..., stream_mode="messages")`` to the answer's first token."""
+    graphs = {name: agent_graph(lib) for name, lib in libs.items()}
+    times: dict[str, list[float]] = {name: [] for name in libs}
+    for index in range(rounds):
+        for name, graph in graphs.items():
+            question = {"messages": [libs[name].HumanMessage(content="What is 2 + 3?")]}
+            config = {"configurable": {"thread_id": f"ttft-{index}"}}
+            start = time.perf_counter()
+            stream = graph.stream(question, config, stream_mode="messages")
+            for message, _meta in stream:
+                if message.content and type(message).__name__ == "AIMessageChunk":
+                    times[name].append(time.perf_counter() - start)
+                    break
+            for _ in stream:  # run to the end
+                pass
+    return times
 
 
 def _timed(func: Callable[..., Any], *args: Any) -> float:
@@ -175,6 +239,8 @@ def main() -> None:
     for label, result in (
         ("echo invoke, MemorySaver (ms)", bench_echo(libs, args.rounds)),
         ("10-node linear graph, per step (ms)", bench_linear(libs, args.rounds)),
+        ("agent: model + ToolNode loop, per step (ms)", bench_agent(libs, args.rounds)),
+        ("agent: time to the answer's first token (ms)", bench_first_token(libs, args.rounds)),
         ("put + get_tuple of a 100-message checkpoint (ms)", bench_put_get(libs, args.rounds)),
     ):
         cases.append((label, result["langgraph"], result["relaygraph"]))

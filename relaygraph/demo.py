@@ -47,6 +47,36 @@ def _semantic_store() -> tuple[InMemoryStore, str]:
     return InMemoryStore(index=index), "all-MiniLM-L6-v2 (offline)"
 
 
+def _agent_checks(store: InMemoryStore) -> list[tuple[str, str, bool]]:
+    """The tool-using agent in-process: remember in one thread, recall (streamed) in another."""
+    from relaygraph.examples.agent import PROMPT, model, recall, remember
+    from relaygraph.prebuilt import create_react_agent
+
+    agent = create_react_agent(
+        model, [remember, recall], prompt=PROMPT, checkpointer=MemorySaver(), store=store
+    )
+    first = {"configurable": {"thread_id": "a1", "user_id": "bob"}}
+    second = {"configurable": {"thread_id": "a2", "user_id": "bob"}}
+    told = {"messages": [HumanMessage("Remember that my favourite language is Python")]}
+    messages = agent.invoke(told, first)["messages"]
+    tools = [m.name for m in messages if m.type == "tool"]
+    asked = {"messages": [HumanMessage("What do you remember about programming?")]}
+    tokens = [
+        chunk.content
+        for chunk, _meta in agent.stream(asked, second, stream_mode="messages")
+        if chunk.type == "AIMessageChunk"
+    ]
+    answer = "".join(tokens)
+    return [
+        ("agent calls a tool", f"tools {tools}: {messages[-1].content!r}", tools == ["remember"]),
+        (
+            "agent recalls across threads, streamed",
+            f"{len(tokens)} tokens: {answer!r}",
+            "Python" in answer,
+        ),
+    ]
+
+
 def run_local() -> int:
     """The exercise in-process; exit status 0 when every check held."""
     started = time.perf_counter()
@@ -76,6 +106,8 @@ def run_local() -> int:
     )
     messages = graph.get_state(alice_2).values["messages"]
     checks.append(("thread t2 messages", f"{len(messages)} messages", len(messages) == 8))
+
+    checks.extend(_agent_checks(store))
 
     width = max(len(name) for name, _, _ in checks)
     print(f"relaygraph demo: the persistence lesson's exercise (in-process, {model})\n")

@@ -21,7 +21,9 @@ from relaygraph.persistence.redis_server import EmbeddedRedis, free_port
 from relaygraph.workers.local_fleet import LocalFleet
 
 console = Console()
-GRAPHS = "assistant=relaygraph.examples.assistant:graph"
+GRAPHS = (
+    "assistant=relaygraph.examples.assistant:graph,agent=relaygraph.examples.agent:graph"
+)
 
 
 def _say(client: Any, thread: str, text: str, user: str = "alice") -> tuple[str, str, float]:
@@ -38,6 +40,49 @@ def _say(client: Any, thread: str, text: str, user: str = "alice") -> tuple[str,
         raise RuntimeError(f"run on {thread} ended {status}: {run.error}")
     reply = client.get_state("assistant", thread).values["messages"][-1].content
     return run.id, reply, time.monotonic() - started
+
+
+def _agent_checks(client: Any) -> list[tuple[str, str, bool]]:
+    """The tool-using agent on the fleet: remember in one thread, recall (streamed) in another."""
+    config = {"configurable": {"user_id": "bob"}}
+    run = client.submit(
+        "agent",
+        {"messages": [("user", "Remember that my favourite language is Python")]},
+        thread_id="agent-1",
+        config=config,
+    )
+    outcome = run.wait(timeout=120)
+    messages = client.get_state("agent", "agent-1").values.get("messages", [])
+    tools = [m.name for m in messages if m.type == "tool"]
+    checks = [
+        (
+            "agent calls a tool",
+            f"{outcome}: tools {tools}, answer {messages[-1].content!r}" if messages else outcome,
+            outcome == "success" and tools == ["remember"],
+        )
+    ]
+    started = time.monotonic()
+    run = client.submit(
+        "agent",
+        {"messages": [("user", "What do you remember about programming?")]},
+        thread_id="agent-2",
+        config=config,
+        stream_mode=["messages", "updates"],
+    )
+    first_token, tokens = None, []
+    for event in run.stream(timeout=120):
+        if event.mode == "messages" and event.data[0].type == "AIMessageChunk":
+            first_token = first_token or time.monotonic() - started
+            tokens.append(event.data[0].content)
+    answer = "".join(tokens)
+    checks.append(
+        (
+            "agent recalls across threads, streamed",
+            f"{len(tokens)} tokens, first after {first_token or 0:.2f}s: {answer!r}",
+            run.status == "success" and "Python" in answer,
+        )
+    )
+    return checks
 
 
 def _flower_tasks(port: int) -> int:
@@ -136,6 +181,8 @@ def run_distributed() -> int:
                             len(history) == 3 * 4,
                         )
                     )
+                    status.update("the LLM agent: a tool call that writes the memory store...")
+                    checks.extend(_agent_checks(client))
                     tasks_seen = _flower_tasks(flower_port)
                     checks.append(
                         ("Flower lists node tasks", f"{tasks_seen} tasks", tasks_seen > 0)

@@ -31,7 +31,7 @@ FLEET_URL = "redis://localhost:6379/0"
 #: Each fleet example (by block id) with the lines its output must contain.
 FLEET_EXAMPLES: dict[str, list[str]] = {
     # README: submit, print every event, wait; the stream ends with the run's status.
-    "README.md#1": [
+    "README.md#2": [
         "values {'messages': [HumanMessage(content='hi'",
         "updates {'respond': {'messages': [AIMessage(content=\"Got it! I'll remember that.\"",
         "status {'status': 'success'",

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager, CallbackManager
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
 from langchain_core.runnables.config import var_child_runnable_config
@@ -144,14 +144,17 @@ def with_messages_handler(config: dict[str, Any], *, subgraphs: bool) -> dict[st
     """``config`` with a fresh :class:`MessagesHandler` added to its callbacks."""
     handler = MessagesHandler(subgraphs=subgraphs)
     callbacks = config.get("callbacks")
-    if callbacks is None:
-        callbacks = [handler]
-    elif isinstance(callbacks, list):
-        callbacks = [*callbacks, handler]
-    else:  # a CallbackManager
-        callbacks = callbacks.copy()
-        callbacks.add_handler(handler, inherit=True)
-    return {**config, "callbacks": callbacks}
+    # A manager, not a list: LangChain merges a node's config with the child config it
+    # inherits (a bound model does), and merging managers drops repeated handlers where
+    # merging lists would report every token twice.
+    if isinstance(callbacks, BaseCallbackManager):
+        manager = callbacks.copy()
+    else:
+        manager = CallbackManager(handlers=[])
+        for callback in callbacks or ():
+            manager.add_handler(callback, inherit=True)
+    manager.add_handler(handler, inherit=True)
+    return {**config, "callbacks": manager}
 
 
 def messages_handler_of(config: dict[str, Any]) -> MessagesHandler | None:

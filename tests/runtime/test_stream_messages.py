@@ -21,6 +21,7 @@ from langchain_core.language_models.fake_chat_models import (
     GenericFakeChatModel,
 )
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -49,6 +50,41 @@ def chat_then_post(lib: Any, make_model: Callable[[], Any]) -> Any:
     builder.add_edge(lib.START, "agent")
     builder.add_edge("agent", "post")
     builder.add_edge("post", lib.END)
+    return builder.compile(checkpointer=lib.MemorySaver())
+
+
+def bound_model_with_config(lib: Any, make_model: Callable[[], Any]) -> Any:
+    """A bound model (as bind_tools makes) invoked with the node's config."""
+    model = _streaming_model("bound words").bind(stop=None)
+
+    def agent(state: Any, config: RunnableConfig) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"], config)]}
+
+    builder = lib.StateGraph(lib.MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_edge(lib.START, "agent")
+    return builder.compile(checkpointer=lib.MemorySaver())
+
+
+def async_node_model(lib: Any, make_model: Callable[[], Any]) -> Any:
+    """An async node awaiting the model (``ainvoke``), then a node streaming it (``astream``)."""
+    first, second = make_model(), _streaming_model("streamed by hand")
+
+    async def agent(state: Any) -> dict[str, Any]:
+        return {"messages": [await first.ainvoke(state["messages"])]}
+
+    async def again(state: Any) -> dict[str, Any]:
+        chunks = [chunk async for chunk in second.astream(state["messages"])]
+        total = chunks[0]
+        for chunk in chunks[1:]:
+            total = total + chunk
+        return {"messages": [total]}
+
+    builder = lib.StateGraph(lib.MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("again", again)
+    builder.add_edge(lib.START, "agent")
+    builder.add_edge("agent", "again")
     return builder.compile(checkpointer=lib.MemorySaver())
 
 
@@ -85,6 +121,8 @@ def subgraph_model(lib: Any, make_model: Callable[[], Any]) -> Any:
 CASES: dict[str, tuple[Callable[..., Any], Callable[[], Any], dict[str, Any]]] = {
     "streaming model": (chat_then_post, lambda: _streaming_model("hello there friend"), {}),
     "model that does not stream": (chat_then_post, lambda: _whole_model("all at once"), {}),
+    # a bound model merges the node's config with the inherited one: no token twice
+    "bound model given the node's config": (bound_model_with_config, lambda: None, {}),
     "several modes": (
         chat_then_post, lambda: _streaming_model("a b"), {"stream_mode": ["messages", "updates"]}
     ),
@@ -162,7 +200,12 @@ def test_messages_stream_equals_langgraph(case: str) -> None:
     assert _sorted_if_parallel(case, got) == _sorted_if_parallel(case, expected)
 
 
-@pytest.mark.parametrize("case", ["streaming model", "several modes", "subgraph, subgraphs=True"])
+CASES["async nodes"] = (async_node_model, lambda: _streaming_model("awaited words here"), {})
+
+
+@pytest.mark.parametrize(
+    "case", ["streaming model", "several modes", "subgraph, subgraphs=True", "async nodes"]
+)
 def test_async_messages_stream_equals_langgraph(case: str) -> None:
     expected = _normal(_run(LANGGRAPH, case, use_async=True))
     got = _normal(_run(relaygraph_lib(), case, use_async=True))
