@@ -258,25 +258,18 @@ def test_a_run_id_in_the_config_is_not_every_model_call_s_id() -> None:
     ]
 
 
-DOUBLED_TOKENS = (
-    "relaygraph's messages stream puts its handler in the node config as a list of callbacks; "
-    "a RunnableBinding (model.bind_tools(...)) invoked with that config merges it with the "
-    "child config langchain holds in its context variable, and two lists concatenate: every "
-    "token is streamed twice (a CallbackManager would dedupe the handler)"
-)
-_AGENT_STREAM = pytest.mark.xfail(strict=True, reason=DOUBLED_TOKENS)
-# And a Send task's metadata: LangGraph's langgraph_path is ("__pregel_push", 0, False).
+# A Send task's metadata: LangGraph's langgraph_path is ("__pregel_push", 0, False).
 _PUSH_PATH = pytest.mark.xfail(
     strict=True,
-    reason=DOUBLED_TOKENS + "; and a Send task's langgraph_path lacks LangGraph's "
-    "third item (('__pregel_push', 0) vs ('__pregel_push', 0, False))",
+    reason="a Send task's langgraph_path lacks LangGraph's third item "
+    "(('__pregel_push', 0) vs ('__pregel_push', 0, False))",
 )
 
 
 @pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize(
     "which",
-    ["loop", pytest.param("v1", marks=_AGENT_STREAM), pytest.param("v2", marks=_PUSH_PATH)],
+    ["loop", "v1", pytest.param("v2", marks=_PUSH_PATH)],
 )
 def test_messages_stream(which: str, use_async: bool) -> None:
     from runtime.test_stream_messages import _normal  # the stream tests' id numbering
@@ -294,7 +287,6 @@ def test_messages_stream(which: str, use_async: bool) -> None:
     assert len(tokens) > 3, "the model's replies come word by word"
 
 
-@_AGENT_STREAM
 def test_a_bound_model_called_with_the_node_config_streams_each_token_once() -> None:
     model = scenarios.ScriptedChatModel(responses=["one two"]).bind_tools([scenarios.add])
 
