@@ -173,6 +173,7 @@ def injected_tools(lib: Any) -> list[Any]:
 
 
 def injected_script() -> list[AIMessage]:
+    # recall comes a step after both remembers: tool calls of one step run concurrently
     return [
         AIMessage(
             "",
@@ -182,11 +183,10 @@ def injected_script() -> list[AIMessage]:
                 call("remember", "j3", fact="sky is blue"),
                 call("my_call_id", "j4"),
                 call("peek", "j5", topic="state"),
+                call("remember", "j6", fact="grass is green"),
             ],
         ),
-        AIMessage(
-            "", tool_calls=[call("remember", "j6", fact="grass is green"), call("recall", "j7")]
-        ),
+        AIMessage("", tool_calls=[call("recall", "j7")]),
         AIMessage("done"),
     ]
 
