@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any
 
 import pytest
@@ -196,3 +197,30 @@ def test_parallel_calls_really_run_together_under_asyncio() -> None:
     assert len(loops) == 3 and loops[1] is loops[0] and loops[2] is loops[0], (
         "not on the run's loop"
     )
+
+
+def test_a_tool_step_stores_the_calls_not_the_conversation() -> None:
+    """v2 sends each tool call alone (the tool reads the state when it needs it): a turn
+    costs the same bytes whether the thread holds 4 messages or 40."""
+    filler = "x" * 2000
+    turns = 10
+    script: list[AIMessage] = []
+    for turn in range(turns):
+        script.append(
+            AIMessage(
+                "",
+                tool_calls=[call("add", f"c{turn}a", a=1, b=2), call("add", f"c{turn}b", a=3, b=4)],
+            )
+        )
+        script.append(AIMessage(filler))
+    saver = MemorySaver()
+    graph = create_react_agent(ScriptedChatModel(responses=script), [add], checkpointer=saver)
+    cfg = {"configurable": {"thread_id": "bytes"}}
+    sizes = []
+    for _ in range(turns):
+        graph.invoke({"messages": [HumanMessage(filler)]}, cfg)
+        sizes.append(saver.stored_bytes("bytes"))
+    growth = [b - a for a, b in itertools.pairwise(sizes)]
+    assert len(graph.get_state(cfg).values["messages"]) == turns * 5
+    # a copy of the conversation per call would add ~2 * 2 kB * messages per turn
+    assert max(growth) < 1.5 * min(growth), growth
