@@ -33,7 +33,7 @@ __all__ = [
 
 
 class GraphRecursionError(RelaygraphError, RecursionError):
-    """A run took more supersteps than ``config["recursion_limit"]`` allows (default 25)."""
+    """A run took more supersteps than ``config["recursion_limit"]`` allows (default 10007, as LangGraph)."""
 
 
 class InvalidUpdateError(RelaygraphError, ValueError):

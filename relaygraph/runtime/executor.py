@@ -7,6 +7,7 @@ a node does to the outside world happens here; the result is a :class:`TaskOutco
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -74,7 +75,7 @@ def result_writes(
 ) -> tuple[list[tuple[str, Any]], Any]:
     """The writes of a node's result: state update, static edges, conditional edges."""
     known = graph.node_names
-    schema = graph.builder.schema
+    schema = graph.update_schema
     if isinstance(result, Command):
         if result.graph == Command.PARENT:
             raise ParentCommand(result)
@@ -94,7 +95,7 @@ def result_writes(
         from relaygraph.runtime.algorithm import Task
 
         apply_writes(scratch, fresh, [Task("", node.name, ("", ""), (), writes=writes)], None)
-        state = schema.to_node_input(graph.read_state(fresh))
+        state = graph.state_input(graph.read_state(fresh))
         for branch, signature in node.branches:
             chosen = call_function(branch.path, signature, state, run.config, graph.store)
             writes.extend(branch_writes(node, chosen, branch, known))
@@ -131,12 +132,15 @@ def run_task(
         context = _context_for(run, graph.store, writer, null_resume)
         token = set_task_context(context)
         try:
-            if node.is_subgraph:
-                result = node.action.invoke_nested(run.input, run.config, writer)
-            else:
-                result = call_function(
-                    node.action, node.signature, run.input, run.config, graph.store
-                )
+            try:
+                if node.is_subgraph:
+                    result = node.action.invoke_nested(run.input, run.config, writer)
+                else:
+                    result = call_function(
+                        node.action, node.signature, run.input, run.config, graph.store
+                    )
+            except ParentCommand as exc:
+                result = _for_this_graph(exc.command)
             writes, update = result_writes(graph, node, run, result, channels)
             return _finished(context, TaskOutcome(run.task, writes, update))
         except GraphInterrupt as exc:
@@ -167,12 +171,15 @@ async def arun_task(
         context = _context_for(run, graph.store, writer, null_resume)
         token = set_task_context(context)
         try:
-            if node.is_subgraph:
-                result = await node.action.ainvoke_nested(run.input, run.config, writer)
-            else:
-                result = await acall_function(
-                    node.action, node.signature, run.input, run.config, graph.store
-                )
+            try:
+                if node.is_subgraph:
+                    result = await node.action.ainvoke_nested(run.input, run.config, writer)
+                else:
+                    result = await acall_function(
+                        node.action, node.signature, run.input, run.config, graph.store
+                    )
+            except ParentCommand as exc:
+                result = _for_this_graph(exc.command)
             writes, update = result_writes(graph, node, run, result, channels)
             return _finished(context, TaskOutcome(run.task, writes, update))
         except GraphInterrupt as exc:
@@ -186,6 +193,11 @@ async def arun_task(
         finally:
             reset_task_context(token)
         await asyncio.sleep(delay)
+
+
+def _for_this_graph(command: Command) -> Command:
+    """A child graph's ``Command(graph=Command.PARENT)``: this task's own result now."""
+    return dataclasses.replace(command, graph=None)
 
 
 def _finished(context: TaskContext, outcome: TaskOutcome) -> TaskOutcome:

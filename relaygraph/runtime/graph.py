@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,28 @@ def _accepts(func: Callable[..., Any], name: str) -> bool:
     except (TypeError, ValueError):
         return False
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _hinted_input_schema(action: Any, state_cls: Any) -> Any:
+    """The state class a node function's first parameter is annotated with, when it is
+    another schema than the graph's (LangGraph's private-channel pattern), else None."""
+    if not (inspect.isfunction(action) or inspect.ismethod(action)):
+        return None
+    try:
+        params = list(inspect.signature(action).parameters.values())
+        hints = typing.get_type_hints(action)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation only means "no hint"
+        return None
+    if not params:
+        return None
+    hint = hints.get(params[0].name)
+    if not isinstance(hint, type) or hint is state_cls or hint is dict:
+        return None
+    try:
+        schema = StateSchema.of(hint)
+    except TypeError:
+        return None
+    return hint if schema.annotations else None
 
 
 class StateGraph:
@@ -140,6 +163,8 @@ class StateGraph:
             )
             if v is not None
         }
+        if input_schema is None:
+            input_schema = _hinted_input_schema(action, self.schema.cls)
         self.nodes[name] = NodeSpec(
             name=name,
             action=action,

@@ -51,6 +51,10 @@ __all__ = ["Run", "RunResult", "run_loop"]
 
 Effects = Generator[Any, Any, "RunResult"]
 
+DEFAULT_RECURSION_LIMIT = 10007
+"""Supersteps a run may take when its config sets no ``recursion_limit`` (LangGraph 1.x's
+default)."""
+
 
 class RunResult:
     """How a run ended: its output values, interrupts, and status."""
@@ -161,7 +165,7 @@ class Run:
         if self.configurable.get("checkpoint_id"):
             self.head = ANY_HEAD  # a replay forks from an old checkpoint: a new branch
         self.channels = channels_from_checkpoint(graph.channel_prototypes, self.checkpoint)
-        self.recursion_limit = int(self.config.get("recursion_limit", 25))
+        self.recursion_limit = int(self.config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT)
         self.stop = self.step + self.recursion_limit + 1
         self.saved = saved
 
@@ -207,7 +211,7 @@ class Run:
             if addressed and self.previous_source not in ("update", "fork"):
                 yield from self.commit("fork")
             if self.emits("values"):
-                yield Emit("values", graph.read_output(self.channels))
+                yield Emit("values", graph.read_state(self.channels))
         elif input is not None:
             discarded = prepare_tasks(
                 self.checkpoint,
@@ -236,7 +240,7 @@ class Run:
             step=self.step,
             checkpoint_ns=self.ns,
         )
-        if self.step > self.stop and tasks:
+        if self.step > self.stop:  # as LangGraph: even when nothing is left to run
             raise GraphRecursionError(
                 f"Recursion limit of {self.recursion_limit} reached without hitting a stop "
                 "condition. You can increase the limit by setting the `recursion_limit` "
@@ -266,8 +270,8 @@ class Run:
         """Apply the step's writes in task order and commit the next checkpoint."""
         graph = self.graph
         updated = apply_writes(self.checkpoint, self.channels, tasks.values(), graph.next_version)
-        if self.emits("values") and updated & graph.output_keys:
-            yield Emit("values", graph.read_output(self.channels))
+        if self.emits("values") and updated & graph.state_key_set:
+            yield Emit("values", graph.read_state(self.channels))
         yield from self.commit("loop")
         return updated
 
@@ -276,7 +280,7 @@ class Run:
         finished = [task for task in tasks.values() if task.writes]
         changed = finished and apply_writes(self.checkpoint, self.channels, finished, None)
         if changed and self.emits("values"):
-            yield Emit("values", self.graph.read_output(self.channels))
+            yield Emit("values", self.graph.read_state(self.channels))
 
     def commit(self, source: str) -> Generator[Any, Any, None]:
         """Write the next checkpoint (compare-and-set on the head) and make it current."""
@@ -311,6 +315,7 @@ def run_loop(
             break
         if interrupt_before and should_interrupt(run.checkpoint, interrupt_before, tasks.values()):
             result.status = "interrupt_before"
+            yield from _interrupt_chunks(run, ())
             break
         if run.emits("debug"):
             for task in tasks.values():
@@ -335,19 +340,29 @@ def run_loop(
         if interrupts:
             result.status = "interrupted"
             result.interrupts = interrupts
-            if run.emits("updates"):
-                yield Emit("updates", {INTERRUPT: tuple(interrupts)})
+            yield from _interrupt_chunks(run, tuple(interrupts))
             yield from run.show_interrupted(tasks)
             break
         yield from run.finish_step(tasks)
         if interrupt_after and should_interrupt(run.checkpoint, interrupt_after, tasks.values()):
             result.status = "interrupt_after"
+            yield from _interrupt_chunks(run, ())
             break
     result.values = graph.read_output(run.channels)
     result.config = run.checkpoint_config
     if result.status == "interrupted" and run.configurable.get("__relaygraph_nested"):
         raise GraphInterrupt(result.interrupts)
     return result
+
+
+def _interrupt_chunks(run: Run, interrupts: tuple[Interrupt, ...]) -> Generator[Any, Any, None]:
+    """The stream's word that the run paused, as LangGraph sends it: ``updates`` gets
+    ``{"__interrupt__": interrupts}`` (empty for a breakpoint), ``values`` the state with
+    the pending interrupts (``interrupt()`` only)."""
+    if run.emits("updates"):
+        yield Emit("updates", {INTERRUPT: interrupts})
+    if interrupts and run.emits("values"):
+        yield Emit("values", {**run.graph.read_state(run.channels), INTERRUPT: interrupts})
 
 
 def _read_config(run: Run, config: dict[str, Any]) -> dict[str, Any]:
@@ -390,7 +405,7 @@ def _accept_command(
         if run.saver is not None and saved is not None:
             yield SaverCall("put_writes", (saved.config, answers, NULL_TASK_ID))
     if command.update is not None:
-        writes.extend(run.graph.builder.schema.update_pairs(command.update, source="Command"))
+        writes.extend(run.graph.update_schema.update_pairs(command.update, source="Command"))
     if command.goto:
         from relaygraph.runtime.nodes import goto_writes
 

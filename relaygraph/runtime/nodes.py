@@ -37,6 +37,13 @@ class _Signature:
     takes_config: bool
     takes_store: bool
     is_async: bool
+    takes_runtime: bool = False
+    takes_writer: bool = False
+
+    @property
+    def takes_extras(self) -> bool:
+        """True when the call needs a ``runtime`` or ``writer`` argument built for it."""
+        return self.takes_runtime or self.takes_writer
 
 
 def _signature_of(func: Callable[..., Any]) -> _Signature:
@@ -49,7 +56,25 @@ def _signature_of(func: Callable[..., Any]) -> _Signature:
     except (TypeError, ValueError):
         return _Signature(False, False, is_async)
     # As LangGraph: extra arguments are passed by name only, to parameters that ask for them.
-    return _Signature("config" in params, "store" in params, is_async)
+    return _Signature(
+        "config" in params,
+        "store" in params,
+        is_async,
+        takes_runtime="runtime" in params,
+        takes_writer="writer" in params,
+    )
+
+
+def _add_extras(kwargs: dict[str, Any], signature: _Signature, config: dict, store: Any) -> None:
+    """The ``runtime`` / ``writer`` arguments (built only for functions that take them)."""
+    from relaygraph.runtime.context import get_stream_writer
+    from relaygraph.runtime.runtime import runtime_for
+
+    writer = get_stream_writer()
+    if signature.takes_runtime:
+        kwargs["runtime"] = runtime_for(config, store, writer)
+    if signature.takes_writer:
+        kwargs["writer"] = writer
 
 
 def call_function(
@@ -61,6 +86,8 @@ def call_function(
         kwargs["store"] = store
     if signature.takes_config:
         kwargs["config"] = config
+    if signature.takes_extras:
+        _add_extras(kwargs, signature, config, store)
     result = func(arg, **kwargs)
     if inspect.isawaitable(result):
         return _run_coroutine(result)
@@ -83,6 +110,8 @@ async def acall_function(
         kwargs["store"] = store
     if signature.takes_config:
         kwargs["config"] = config
+    if signature.takes_extras:
+        _add_extras(kwargs, signature, config, store)
     if signature.is_async:
         return await func(arg, **kwargs)
     import contextvars

@@ -169,7 +169,7 @@ def snapshot_of(
         )
     next_names = tuple(t.name for t in tasks.values() if not (live and t.id in finished))
     return StateSnapshot(
-        values=graph.read_output(channels),
+        values=graph.read_state(channels),
         next=next_names,
         config=saved.config,
         metadata=saved.metadata,

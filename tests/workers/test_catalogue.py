@@ -34,10 +34,7 @@ def _local(name: str) -> tuple[Any, list[tuple[Any, ...]]]:
     config = {"configurable": {"thread_id": "local"}}
     for call in CALLS[name]:
         if isinstance(call, Resume):
-            value = call.value
-            if call.per_interrupt is not None:
-                pending = graph.get_state(config).interrupts
-                value = {i.id: call.per_interrupt(i.value) for i in pending}
+            value = call.answer(graph.get_state(config).interrupts)
             payload, extra, kwargs = Command(resume=value), {}, {}
         else:
             payload, extra, kwargs = call.input, call.config, call.kwargs
@@ -52,10 +49,7 @@ def _remote(client: Client, name: str) -> tuple[Any, list[tuple[Any, ...]]]:
     thread = f"remote-{name}"
     for call in CALLS[name]:
         if isinstance(call, Resume):
-            value = call.value
-            if call.per_interrupt is not None:
-                pending = client.get_state(name, thread).interrupts
-                value = {i.id: call.per_interrupt(i.value) for i in pending}
+            value = call.answer(client.get_state(name, thread).interrupts)
             run = client.submit(name, Command(resume=value), thread_id=thread)
         else:
             run = client.submit(
