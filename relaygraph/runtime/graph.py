@@ -60,7 +60,7 @@ def _hinted_input_schema(action: Any, state_cls: Any) -> Any:
     try:
         params = list(inspect.signature(action).parameters.values())
         hints = typing.get_type_hints(action)
-    except Exception:  # noqa: BLE001 - an unresolvable annotation only means "no hint"
+    except Exception:  # an unresolvable annotation only means "no hint"
         return None
     if not params:
         return None

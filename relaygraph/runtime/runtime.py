@@ -76,7 +76,9 @@ def coerce_context(schema: Any, context: Any) -> Any:
     return context
 
 
-def runtime_for(config: dict[str, Any], store: Any, writer: Callable[[Any], None] | None) -> Runtime:
+def runtime_for(
+    config: dict[str, Any], store: Any, writer: Callable[[Any], None] | None
+) -> Runtime:
     """The runtime a node of a run with ``config`` sees."""
     context = (config.get("configurable") or {}).get(CONTEXT_KEY)
     return Runtime(context=context, store=store, stream_writer=writer or _no_op_writer)
