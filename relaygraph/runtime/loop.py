@@ -170,14 +170,22 @@ class Run:
         self.saved = saved
 
     def _take_stored_answers(self) -> None:
-        """Pick up a stored, unclaimed ``Command(resume=...)`` answer (or resume map)."""
+        """Pick up a stored, unclaimed ``Command(resume=...)`` answer and the resume maps.
+
+        A resume map is stored under a task id of its own (:func:`resume_map_task_id`):
+        answers given one resume at a time to parallel interrupts are merged.
+        """
         for task_id, channel, value in self.pending:
-            if task_id != NULL_TASK_ID:
-                continue
-            if channel == RESUME and isinstance(value, dict) and not value.get("consumed"):
+            if channel == RESUME_MAP and isinstance(value, dict):
+                known = self.configurable.get("__relaygraph_resume_map") or {}
+                self.configurable["__relaygraph_resume_map"] = {**value, **known}
+            elif (
+                task_id == NULL_TASK_ID
+                and channel == RESUME
+                and isinstance(value, dict)
+                and not value.get("consumed")
+            ):
                 self.null_resume.offer(value.get("value"))
-            elif channel == RESUME_MAP and isinstance(value, dict):
-                self.configurable.setdefault("__relaygraph_resume_map", dict(value))
 
     def begin(self, input: Any) -> Generator[Any, Any, None]:
         """Apply the run's input: new input, a Command, or None to continue / replay."""
@@ -275,6 +283,17 @@ class Run:
         yield from self.commit("loop")
         return updated
 
+    def paused(
+        self, tasks: dict[str, Task], interrupts: tuple[Interrupt, ...]
+    ) -> Generator[Any, Any, None]:
+        """The stream chunks of a step that stopped at ``interrupt()`` (both executors)."""
+        yield from _interrupt_chunks(self, interrupts)
+        yield from self.show_interrupted(tasks)
+
+    def at_breakpoint(self) -> Generator[Any, Any, None]:
+        """The stream chunk of a run stopped by ``interrupt_before`` / ``interrupt_after``."""
+        yield from _interrupt_chunks(self, ())
+
     def show_interrupted(self, tasks: dict[str, Task]) -> Generator[Any, Any, None]:
         """Show the caller the finished siblings' writes (the head keeps them pending)."""
         finished = [task for task in tasks.values() if task.writes]
@@ -315,15 +334,16 @@ def run_loop(
             break
         if interrupt_before and should_interrupt(run.checkpoint, interrupt_before, tasks.values()):
             result.status = "interrupt_before"
-            yield from _interrupt_chunks(run, ())
+            yield from run.at_breakpoint()
             break
         if run.emits("debug"):
             for task in tasks.values():
                 yield Emit("debug", graph.debug_task(run.step, task))
-        for task in tasks.values():
-            if task.id in done and run.emits("updates") and task.name != START:
-                update = graph.update_of(task.state_writes)
-                yield Emit("updates", {task.name: update, "__metadata__": {"cached": True}})
+        if done and run.emits("updates"):
+            for task in tasks.values():
+                update = cached_update(graph, task) if task.id in done else None
+                if update is not None:
+                    yield Emit("updates", update)
         runs = [run.task_run(t, resume_values) for t in tasks.values() if t.id not in done]
         outcomes: list[TaskOutcome] = (
             (yield Execute(runs, run.channels, run.null_resume)) if runs else []
@@ -340,19 +360,25 @@ def run_loop(
         if interrupts:
             result.status = "interrupted"
             result.interrupts = interrupts
-            yield from _interrupt_chunks(run, tuple(interrupts))
-            yield from run.show_interrupted(tasks)
+            yield from run.paused(tasks, tuple(interrupts))
             break
         yield from run.finish_step(tasks)
         if interrupt_after and should_interrupt(run.checkpoint, interrupt_after, tasks.values()):
             result.status = "interrupt_after"
-            yield from _interrupt_chunks(run, ())
+            yield from run.at_breakpoint()
             break
     result.values = graph.read_output(run.channels)
     result.config = run.checkpoint_config
     if result.status == "interrupted" and run.configurable.get("__relaygraph_nested"):
         raise GraphInterrupt(result.interrupts)
     return result
+
+
+def cached_update(graph: CompiledStateGraph, task: Task) -> dict[str, Any] | None:
+    """The ``updates`` chunk of a task that finished before the run resumed its step."""
+    if task.name == START:
+        return None
+    return {task.name: graph.update_of(task.state_writes), "__metadata__": {"cached": True}}
 
 
 def _interrupt_chunks(run: Run, interrupts: tuple[Interrupt, ...]) -> Generator[Any, Any, None]:
@@ -391,8 +417,12 @@ def _accept_command(
                 raise InvalidResumeError(
                     f"Command(resume=...) names unknown interrupt {unknown[0]}"
                 )
-            run.configurable["__relaygraph_resume_map"] = dict(resume)
+            # Answers from earlier resumes of the same step stay valid (parallel interrupts
+            # answered one at a time); this resume's answers win.
+            stored = run.configurable.get("__relaygraph_resume_map") or {}
+            run.configurable["__relaygraph_resume_map"] = {**stored, **resume}
             answers = [(RESUME_MAP, dict(resume))]
+            answers_task = resume_map_task_id(resume)
         else:
             if len(waiting) > 1:
                 raise InvalidResumeError(
@@ -401,9 +431,10 @@ def _accept_command(
                 )
             null_resume.offer(resume)
             answers = [(RESUME, {"value": resume, "consumed": False})]
+            answers_task = NULL_TASK_ID
         # Stored with the checkpoint, so tasks that run elsewhere (workers) find the answer.
         if run.saver is not None and saved is not None:
-            yield SaverCall("put_writes", (saved.config, answers, NULL_TASK_ID))
+            yield SaverCall("put_writes", (saved.config, answers, answers_task))
     if command.update is not None:
         writes.extend(run.graph.update_schema.update_pairs(command.update, source="Command"))
     if command.goto:
@@ -413,6 +444,18 @@ def _accept_command(
     if writes and run.saver is not None and saved is not None:
         yield SaverCall("put_writes", (saved.config, writes, NULL_TASK_ID))
     return writes
+
+
+def resume_map_task_id(resume: dict[str, Any]) -> str:
+    """The task id a ``Command(resume={id: value})`` is stored under.
+
+    Pending writes keep the first write per (task id, index), so two resumes of one step
+    stored under the same id would drop the second's answers: each set of interrupt ids
+    gets an id of its own, and loading merges them all.
+    """
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, "relaygraph-resume:" + "|".join(sorted(resume))))
 
 
 def _looks_like_id(key: Any) -> bool:

@@ -87,6 +87,26 @@ def runtime_context_subgraph(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     return g, [Invoke({"items": []}, kwargs={"context": {"user": "dee"}})]
 
 
+@case
+def runtime_context_invoke(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    """Invokes only, so it also runs on workers (the context travels with the run)."""
+
+    def greet(state: Counter, runtime: Runtime[UserContext]) -> dict[str, Any]:
+        ctx = runtime.context
+        return {"items": [f"{type(ctx).__name__} {ctx.user} ({ctx.tone})"]}
+
+    def again(state: Counter) -> dict[str, Any]:
+        return {"items": [f"again {lib.get_runtime().context.user}"]}
+
+    b = lib.StateGraph(Counter, context_schema=UserContext)
+    b.add_sequence([("greet", greet), ("again", again)]).add_edge(lib.START, "greet")
+    g = b.compile(checkpointer=saver(lib))
+    return g, [
+        Invoke({"items": []}, kwargs={"context": {"user": "ada"}}),
+        Invoke({"items": []}, kwargs={"context": UserContext("bob", "warm")}),
+    ]
+
+
 # -- 2. Command(graph=Command.PARENT) -----------------------------------------------------
 
 
@@ -106,7 +126,7 @@ def command_parent(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     b.add_node("billing", appender("billing")).add_node("support", appender("support"))
     b.add_edge(lib.START, "agent").add_edge("billing", lib.END).add_edge("support", lib.END)
     g = b.compile(checkpointer=saver(lib))
-    return g, [Invoke({"items": []}), Stream({"items": []}, mode="updates")]
+    return g, [Invoke({"items": []}), Invoke({"items": ["again"]})]
 
 
 @case
@@ -150,8 +170,7 @@ def interrupt_in_called_subgraph(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     b.add_edge(lib.START, "before").add_edge("before", "call").add_edge("call", "after")
     b.add_edge("after", lib.END)
     g = b.compile(checkpointer=saver(lib))
-    pending = Probe(lambda run: normalize(list(run.graph.get_state(run.config).interrupts)))
-    return g, [Invoke({"items": []}), pending, Resume("deep")]
+    return g, [Invoke({"items": []}), Resume("deep")]  # invokes only: also on workers
 
 
 # -- 4. recursion limit: default and boundary ------------------------------------------------
