@@ -55,6 +55,7 @@ class CompiledStateGraph:
         self.name = name or "LangGraph"
         self.nodes, extra_channels = compile_nodes(builder)
         self.node_names = tuple(n for n in self.nodes if n != START)
+        self.subgraph_names = frozenset(n for n, node in self.nodes.items() if node.is_subgraph)
         self.triggers_of = {name: node.triggers for name, node in self.nodes.items()}
         state_channels: dict[str, BaseChannel] = {}
         schemas = [builder.schema, builder.input_schema, builder.output_schema]
@@ -229,6 +230,13 @@ class CompiledStateGraph:
         limit = config.get("recursion_limit")
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValueError(f"recursion_limit must be an integer of at least 1, got {limit!r}")
+        if self.checkpointer is True and config["configurable"].get("__relaygraph_nested"):
+            # compile(checkpointer=True): the subgraph keeps one thread of its own across
+            # its parent's runs, as LangGraph does: its namespace names nodes, not tasks.
+            ns = config["configurable"].get("checkpoint_ns") or ""
+            config["configurable"]["checkpoint_ns"] = "|".join(
+                part.split(":")[0] for part in ns.split("|")
+            )
         context = kwargs.pop("context", None)
         if context is not None:
             config["configurable"][CONTEXT_KEY] = coerce_context(

@@ -363,3 +363,119 @@ def interrupt_parallel_one_by_one_stream(lib: SimpleNamespace) -> tuple[Any, lis
 
 
 _ = (operator, Annotated)
+
+
+# -- 9. compile(checkpointer=True): a subgraph with its own memory ----------------------------
+
+
+@case
+def subgraph_checkpointer_true(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def remember(state: Counter) -> dict[str, Any]:
+        return {"count": state.get("count", 0) + 1, "items": [f"call {state.get('count', 0)}"]}
+
+    sub = lib.StateGraph(Counter).add_node("remember", remember)
+    sub.add_edge(lib.START, "remember").add_edge("remember", lib.END)
+    child = sub.compile(checkpointer=True)
+
+    def outer(state: Counter) -> dict[str, Any]:
+        out = child.invoke({"items": []})
+        return {"items": [f"child count {out['count']} items {out['items']}"]}
+
+    b = lib.StateGraph(Counter).add_node("outer", outer)
+    b.add_edge(lib.START, "outer").add_edge("outer", lib.END)
+    g = b.compile(checkpointer=saver(lib))
+    return g, [Invoke({"items": []}), Invoke({"items": []}), Invoke({"items": []})]
+
+
+# -- 10. a failed task in the snapshot ----------------------------
+
+
+@case
+def task_error_type(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def ok(state: Counter) -> dict[str, Any]:
+        return {"items": ["ok"]}
+
+    def boom(state: Counter) -> dict[str, Any]:
+        raise KeyError("missing")
+
+    b = lib.StateGraph(Counter).add_sequence([("ok", ok), ("boom", boom)])
+    b.add_edge(lib.START, "ok")
+    g = b.compile(checkpointer=saver(lib))
+    # The error's type differs on purpose (docs/deviations.md, tests/test_deviations.py):
+    # LangGraph 1.2 shows its repr as a str, relaygraph the exception's own type.
+    return g, [Invoke({"items": []}), Invoke(None)]
+
+
+# -- 12. subgraph introspection --------------------------------------------------------------
+
+
+def _child_interrupt_graph(lib: SimpleNamespace) -> Any:
+    def ask(state: Counter) -> dict[str, Any]:
+        return {"items": [f"inner got {lib.interrupt('inner?')}"]}
+
+    inner = lib.StateGraph(Counter).add_node("ask", ask)
+    inner.add_edge(lib.START, "ask").add_edge("ask", lib.END)
+    b = lib.StateGraph(Counter).add_node("child", inner.compile())
+    b.add_node("after", appender("after"))
+    b.add_edge(lib.START, "child").add_edge("child", "after").add_edge("after", lib.END)
+    return b.compile(checkpointer=saver(lib))
+
+
+@case
+def subgraph_introspection(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    g = _child_interrupt_graph(lib)
+
+    def task_state(run: Run) -> Any:
+        tasks = run.graph.get_state(run.config).tasks
+        return [
+            (t.name, sorted(t.state["configurable"]), t.state["configurable"]["checkpoint_ns"][:6])
+            for t in tasks
+        ]
+
+    def history_rows(run: Run) -> Any:
+        return [
+            (tuple(s.next), [(t.name, len(t.interrupts)) for t in s.tasks]) for s in run.history()
+        ]
+
+    def subgraphs(run: Run) -> Any:
+        return [name for name, _ in run.graph.get_subgraphs()]
+
+    return g, [Invoke({"items": []}), Probe(task_state), Probe(history_rows), Probe(subgraphs)]
+
+
+# -- 13. get_state_history(config with checkpoint_id) -------------------------------------------
+
+
+@case
+def history_from_checkpoint(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    b = lib.StateGraph(Counter).add_sequence([(n, appender(n)) for n in "abc"])
+    b.add_edge(lib.START, "a").add_edge("c", lib.END)
+    g = b.compile(checkpointer=saver(lib))
+
+    def from_middle(run: Run) -> Any:
+        middle = run.history()[2]
+        rows = run.graph.get_state_history(middle.config)
+        return [(s.metadata["step"], tuple(s.next)) for s in rows]
+
+    return g, [Invoke({"items": []}), Probe(from_middle)]
+
+
+# -- 15. InMemoryStore.list_namespaces after the last delete ------------------------------------
+
+
+@case
+def store_namespaces_after_delete(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    store = lib.InMemoryStore()
+    b = lib.StateGraph(Counter).add_node("a", appender("a")).add_edge(lib.START, "a")
+    g = b.compile()
+
+    def namespaces(run: Run) -> Any:
+        store.put(("users", "ada"), "k", {"v": 1})
+        store.put(("users", "bob"), "k", {"v": 2})
+        store.put(("users", "bob"), "j", {"v": 3})
+        store.delete(("users", "bob"), "k")
+        # After the *last* item of a namespace is deleted the two differ on purpose:
+        # docs/deviations.md, tests/test_deviations.py.
+        return sorted(store.list_namespaces())
+
+    return g, [Probe(namespaces)]
