@@ -11,6 +11,7 @@ on the thread's head.
 from __future__ import annotations
 
 from collections.abc import Generator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from relaygraph.persistence.base import ANY_HEAD, make_config
@@ -135,6 +136,11 @@ class Run:
             self.configurable.get("__relaygraph_null_resume") or NullResume()
         )
 
+    @property
+    def task_modes(self) -> bool:
+        """True when the run streams per-task events (``tasks`` or ``debug``)."""
+        return "tasks" in self.modes or "debug" in self.modes
+
     def emits(self, mode: str) -> bool:
         return mode in self.modes
 
@@ -218,6 +224,8 @@ class Run:
             addressed = bool(self.configurable.get("checkpoint_id"))
             if addressed and self.previous_source not in ("update", "fork"):
                 yield from self.commit("fork")
+            elif self.emits("checkpoints") or self.emits("debug"):
+                yield from _resumed_checkpoint_events(self)
             if self.emits("values"):
                 yield Emit("values", graph.read_state(self.channels))
         elif input is not None:
@@ -336,15 +344,14 @@ def run_loop(
             result.status = "interrupt_before"
             yield from run.at_breakpoint()
             break
-        if run.emits("debug"):
-            for task in tasks.values():
-                yield Emit("debug", graph.debug_task(run.step, task))
         if done and run.emits("updates"):
             for task in tasks.values():
                 update = cached_update(graph, task) if task.id in done else None
                 if update is not None:
                     yield Emit("updates", update)
         runs = [run.task_run(t, resume_values) for t in tasks.values() if t.id not in done]
+        if run.task_modes:
+            yield from _task_events(run, runs)
         outcomes: list[TaskOutcome] = (
             (yield Execute(runs, run.channels, run.null_resume)) if runs else []
         )
@@ -507,13 +514,77 @@ def _record_outcome(run: Run, outcome: TaskOutcome) -> Generator[Any, Any, None]
     for chunk in outcome.custom:
         if run.emits("custom"):
             yield Emit("custom", chunk)
-    if outcome.error is None and not outcome.interrupts:
-        if run.emits("updates") and task.name != START:
-            yield Emit("updates", {task.name: outcome.update})
-        if run.emits("debug"):
-            yield Emit("debug", run.graph.debug_task_result(task, outcome))
+    finished = outcome.error is None and not outcome.interrupts
+    if finished and run.emits("updates") and task.name != START:
+        yield Emit("updates", {task.name: outcome.update})
+    if run.task_modes and task.name != START:
+        yield from _task_result_events(run, outcome)
     if run.saver is not None and run.checkpoint_config.get("configurable", {}).get("checkpoint_id"):
         yield SaverCall("put_writes", (run.checkpoint_config, saver_writes, task.id))
+
+
+# -- the "tasks" and "debug" stream modes ------------------------------------------------
+
+
+def _task_events(run: Run, runs: list[TaskRun]) -> Generator[Any, Any, None]:
+    """A ``tasks`` / ``debug`` event for each task about to run (START has none)."""
+    for task_run in runs:
+        if task_run.task.name == START:
+            continue
+        payload = run.graph.task_payload(task_run.task, task_run.input)
+        yield from _task_mode_emits(run, "task", payload)
+
+
+def _task_result_events(run: Run, outcome: TaskOutcome) -> Generator[Any, Any, None]:
+    """A ``tasks`` / ``debug`` event for a finished task."""
+    yield from _task_mode_emits(run, "task_result", run.graph.task_result_payload(outcome))
+
+
+def _task_mode_emits(run: Run, kind: str, payload: dict[str, Any]) -> Generator[Any, Any, None]:
+    if run.emits("tasks"):
+        yield Emit("tasks", payload)
+    if run.emits("debug"):
+        stamp = datetime.now(UTC).isoformat()
+        yield Emit(
+            "debug", {"step": run.step, "timestamp": stamp, "type": kind, "payload": payload}
+        )
+
+
+def _resumed_checkpoint_events(run: Run) -> Generator[Any, Any, None]:
+    """A resumed run first shows the checkpoint it continues (with its pending
+    interrupts), as LangGraph does."""
+    saved = run.saved
+    snapshot = run.graph.checkpoint_event(
+        saved.config,
+        saved.parent_config,
+        saved.checkpoint,
+        saved.metadata,
+        run.channels,
+        int(saved.metadata.get("step", -1)),
+        pending_interrupts=_interrupts_by_task(run.pending),
+    )
+    yield from _checkpoint_emits(
+        run, snapshot, saved.checkpoint["ts"], snapshot["metadata"]["step"]
+    )
+
+
+def _interrupts_by_task(pending: list[Any]) -> dict[str, tuple[Interrupt, ...]]:
+    found: dict[str, tuple[Interrupt, ...]] = {}
+    for task_id, channel, value in pending:
+        if channel == INTERRUPT:
+            found[task_id] = tuple(value if isinstance(value, (list, tuple)) else [value])
+    return found
+
+
+def _checkpoint_emits(
+    run: Run, snapshot: dict[str, Any], ts: str, step: int
+) -> Generator[Any, Any, None]:
+    if run.emits("checkpoints"):
+        yield Emit("checkpoints", snapshot)
+    if run.emits("debug"):
+        yield Emit(
+            "debug", {"step": step, "timestamp": ts, "type": "checkpoint", "payload": snapshot}
+        )
 
 
 def _commit(
@@ -529,11 +600,15 @@ def _commit(
         for name, version in new["channel_versions"].items()
         if previous_versions.get(name) != version
     }
+    parent_config = (
+        run.checkpoint_config
+        if (run.checkpoint_config.get("configurable") or {}).get("checkpoint_id")
+        else None
+    )
     if run.saver is not None:
-        parent_config = run.checkpoint_config
         stored = yield SaverCall(
             "put",
-            (parent_config, new, metadata, new_versions),
+            (parent_config or run.checkpoint_config, new, metadata, new_versions),
             {"expected_head": run.head},
         )
         run.checkpoint_config = stored
@@ -542,12 +617,8 @@ def _commit(
         run.checkpoint_config = make_config(run.thread_id or "", run.ns, new["id"])
     run.stored_versions = dict(new["channel_versions"])
     if run.emits("checkpoints") or run.emits("debug"):
-        snapshot = graph.checkpoint_event(run.checkpoint_config, new, metadata, channels, step)
-        if run.emits("checkpoints"):
-            yield Emit("checkpoints", snapshot)
-        if run.emits("debug"):
-            yield Emit(
-                "debug",
-                {"step": step, "timestamp": new["ts"], "type": "checkpoint", "payload": snapshot},
-            )
+        snapshot = graph.checkpoint_event(
+            run.checkpoint_config, parent_config, new, metadata, channels, step
+        )
+        yield from _checkpoint_emits(run, snapshot, new["ts"], step)
     return copy_checkpoint(new)

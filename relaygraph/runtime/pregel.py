@@ -178,44 +178,51 @@ class CompiledStateGraph:
         view = {k: v for k, v in writes if k in self.state_keys}
         return view or None
 
-    def debug_task(self, step: int, task: Task) -> dict[str, Any]:
-        return {
-            "step": step,
-            "type": "task",
-            "payload": {"id": task.id, "name": task.name, "triggers": list(task.triggers)},
-        }
+    def task_payload(self, task: Task, input: Any) -> dict[str, Any]:
+        """A task about to run, as the ``tasks`` / ``debug`` streams show it."""
+        return {"id": task.id, "name": task.name, "input": input, "triggers": task.triggers}
 
-    def debug_task_result(self, task: Task, outcome: TaskOutcome) -> dict[str, Any]:
+    def task_result_payload(self, outcome: TaskOutcome) -> dict[str, Any]:
+        """A finished task, as the ``tasks`` / ``debug`` streams show it."""
+        task = outcome.task
         return {
-            "type": "task_result",
-            "payload": {
-                "id": task.id,
-                "name": task.name,
-                "result": [(k, v) for k, v in outcome.writes if k in self.state_keys],
-                "error": repr(outcome.error) if outcome.error else None,
-                "interrupts": list(outcome.interrupts),
-            },
+            "id": task.id,
+            "name": task.name,
+            "error": repr(outcome.error) if outcome.error else None,
+            "result": {k: v for k, v in outcome.writes if k in self.state_key_set},
+            "interrupts": _interrupt_dicts(outcome.interrupts),
         }
 
     def checkpoint_event(
         self,
         config: dict[str, Any],
+        parent_config: dict[str, Any] | None,
         checkpoint: Any,
         metadata: dict[str, Any],
         channels: dict[str, BaseChannel],
         step: int,
+        pending_interrupts: dict[str, tuple[Any, ...]] | None = None,
     ) -> dict[str, Any]:
-        """The ``checkpoints`` stream payload for a just-written checkpoint."""
+        """The ``checkpoints`` stream payload for a just-written (or resumed) checkpoint."""
         from relaygraph.runtime.algorithm import channels_from_checkpoint, prepare_tasks
 
         fresh = channels_from_checkpoint(self.channel_prototypes, checkpoint)
         tasks = prepare_tasks(checkpoint, fresh, self.triggers_of, step=step + 1)
         return {
             "config": config,
-            "metadata": metadata,
+            "parent_config": parent_config,
             "values": self.read_state(channels),
+            "metadata": metadata,
             "next": [t.name for t in tasks.values()],
-            "tasks": [{"id": t.id, "name": t.name, "interrupts": ()} for t in tasks.values()],
+            "tasks": [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "interrupts": tuple(_interrupt_dicts((pending_interrupts or {}).get(t.id, ()))),
+                    "state": None,
+                }
+                for t in tasks.values()
+            ],
         }
 
     # -- running -----------------------------------------------------------------------
@@ -552,6 +559,12 @@ def _with_stream_modes(config: dict[str, Any] | None, stream_mode: Any) -> dict[
     modes = [stream_mode or "updates"] if isinstance(stream_mode, str | None) else stream_mode
     config["configurable"]["__relaygraph_stream_modes"] = list(modes)
     return config
+
+
+def _interrupt_dicts(interrupts: Sequence[Any]) -> list[dict[str, Any]]:
+    """Interrupts as LangGraph's stream events show them (``asdict``; relaygraph has no
+    response schemas)."""
+    return [{"value": i.value, "id": i.id, "response_schema": None} for i in interrupts]
 
 
 def _batch_configs(

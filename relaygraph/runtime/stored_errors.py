@@ -26,8 +26,7 @@ _classes: dict[type, type] = {}
 
 def _original_class(type_name: str) -> type | None:
     """The exception class ``type_name`` names, if it is loaded already (never imported)."""
-    module_name, _, qualname = type_name.rpartition(".")
-    if not module_name:
+    if "." not in type_name:
         found = getattr(builtins, type_name, None)
     else:
         # "pkg.mod.Outer.Inner": find the longest prefix that is a loaded module.

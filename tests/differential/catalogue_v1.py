@@ -479,3 +479,42 @@ def store_namespaces_after_delete(lib: SimpleNamespace) -> tuple[Any, list[Any]]
         return sorted(store.list_namespaces())
 
     return g, [Probe(namespaces)]
+
+
+# -- 11. stream fidelity for tooling: tasks, debug, checkpoints -----------------------------
+
+
+@case
+def stream_tasks_debug_checkpoints(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def ask(state: Counter) -> dict[str, Any]:
+        return {"items": [f"ask got {lib.interrupt('ok?')}"]}
+
+    b = lib.StateGraph(Counter).add_sequence([("a", appender("a")), ("ask", ask)])
+    b.add_edge(lib.START, "a").add_edge("ask", lib.END)
+    g = b.compile(checkpointer=saver(lib))
+
+    def streamed(mode: str, input: Any) -> Any:
+        def probe(run: Run) -> Any:
+            chunks = run.stream(input, run.config, stream_mode=mode)
+            if mode == "debug":
+                chunks = [{k: v for k, v in c.items() if k != "timestamp"} for c in chunks]
+            if mode in ("checkpoints", "debug"):
+                chunks = [_with_parent_flag(c) for c in chunks]
+            return normalize(chunks)
+
+        return Probe(probe)
+
+    return g, [
+        streamed("tasks", {"items": []}),
+        streamed("debug", lib.Command(resume="yes")),
+        streamed("checkpoints", {"items": ["again"]}),
+    ]
+
+
+def _with_parent_flag(chunk: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint event with ``parent_config`` reduced to whether it names a checkpoint."""
+    payload = chunk.get("payload", chunk)
+    if "parent_config" in payload:
+        parent = payload["parent_config"]
+        payload = {**payload, "parent_config": bool(parent and parent["configurable"])}
+    return {**chunk, "payload": payload} if "payload" in chunk else payload
