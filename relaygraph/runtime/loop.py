@@ -117,6 +117,8 @@ class Run:
         self.graph = graph
         self.config = config
         self.modes = modes
+        self.task_modes = "tasks" in modes or "debug" in modes
+        """True when the run streams per-task events (``tasks`` or ``debug``)."""
         self.saver = graph.saver_for(config)
         self.configurable = config.setdefault("configurable", {})
         self.ns = str(self.configurable.get("checkpoint_ns") or "")
@@ -135,11 +137,6 @@ class Run:
         self.null_resume: NullResume = (
             self.configurable.get("__relaygraph_null_resume") or NullResume()
         )
-
-    @property
-    def task_modes(self) -> bool:
-        """True when the run streams per-task events (``tasks`` or ``debug``)."""
-        return "tasks" in self.modes or "debug" in self.modes
 
     def emits(self, mode: str) -> bool:
         return mode in self.modes

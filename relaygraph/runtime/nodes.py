@@ -39,11 +39,12 @@ class _Signature:
     is_async: bool
     takes_runtime: bool = False
     takes_writer: bool = False
+    takes_extras: bool = field(init=False, default=False)
+    """True when the call needs a ``runtime`` or ``writer`` argument built for it (a
+    plain attribute: it is read on every node call)."""
 
-    @property
-    def takes_extras(self) -> bool:
-        """True when the call needs a ``runtime`` or ``writer`` argument built for it."""
-        return self.takes_runtime or self.takes_writer
+    def __post_init__(self) -> None:
+        self.takes_extras = self.takes_runtime or self.takes_writer
 
 
 def _signature_of(func: Callable[..., Any]) -> _Signature:
