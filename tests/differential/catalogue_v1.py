@@ -518,3 +518,17 @@ def _with_parent_flag(chunk: dict[str, Any]) -> dict[str, Any]:
         parent = payload["parent_config"]
         payload = {**payload, "parent_config": bool(parent and parent["configurable"])}
     return {**chunk, "payload": payload} if "payload" in chunk else payload
+
+
+@case
+def subgraph_node_checkpointer_true(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def remember(state: Counter) -> dict[str, Any]:
+        return {"count": state.get("count", 0) + 1}
+
+    sub = lib.StateGraph(Counter).add_node("remember", remember)
+    sub.add_edge(lib.START, "remember").add_edge("remember", lib.END)
+
+    b = lib.StateGraph(Counter).add_node("child", sub.compile(checkpointer=True))
+    b.add_edge(lib.START, "child").add_edge("child", lib.END)
+    g = b.compile(checkpointer=saver(lib))
+    return g, [Invoke({"items": []}), Invoke({"items": []}), Invoke({"items": []})]
