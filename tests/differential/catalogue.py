@@ -134,9 +134,16 @@ class Invoke:
     input: Any
     config: dict[str, Any] = field(default_factory=dict)
     kwargs: dict[str, Any] = field(default_factory=dict)
+    sort_interrupts: bool = False
+    """Order the result's ``__interrupt__`` by value: parallel tasks' interrupts come in
+    completion order in LangGraph, which varies from run to run."""
 
     def __call__(self, run: Run) -> Any:
-        return run.invoke(self.input, {**run.config, **self.config}, **self.kwargs)
+        result = run.invoke(self.input, {**run.config, **self.config}, **self.kwargs)
+        if self.sort_interrupts and isinstance(result, dict) and "__interrupt__" in result:
+            pending = sorted(result["__interrupt__"], key=lambda i: repr(i.value))
+            result = {**result, "__interrupt__": pending}
+        return result
 
 
 @dataclass
@@ -662,7 +669,7 @@ def interrupt_parallel(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     b.add_edge("join", lib.END)
     g = b.compile(checkpointer=saver(lib))
     return g, [
-        Invoke({"items": []}),
+        Invoke({"items": []}, sort_interrupts=True),
         Probe(lambda run: sorted(normalize(list(run.graph.get_state(run.config).interrupts)))),
         Resume(per_interrupt=lambda value: f"answer to {value}"),
     ]

@@ -336,7 +336,7 @@ def interrupt_parallel_one_by_one(lib: SimpleNamespace) -> tuple[Any, list[Any]]
     g = b.compile(checkpointer=saver(lib))
     answer = lambda value: f"answer to {value}"  # noqa: E731
     return g, [
-        Invoke({"items": []}),
+        Invoke({"items": []}, sort_interrupts=True),
         Resume(per_interrupt=answer, only=0),
         Resume(per_interrupt=answer, only=0),
     ]
@@ -359,7 +359,11 @@ def interrupt_parallel_one_by_one_stream(lib: SimpleNamespace) -> tuple[Any, lis
         command = run.lib.Command(resume={pending[0].id: "first"})
         return normalize(run.stream(command, run.config, stream_mode="values"))
 
-    return g, [Invoke({"items": []}), Probe(resume_first), Resume(per_interrupt=str, only=0)]
+    return g, [
+        Invoke({"items": []}, sort_interrupts=True),
+        Probe(resume_first),
+        Resume(per_interrupt=str, only=0),
+    ]
 
 
 _ = (operator, Annotated)
