@@ -241,9 +241,7 @@ class CompiledStateGraph:
             # compile(checkpointer=True): the subgraph keeps one thread of its own across
             # its parent's runs, as LangGraph does: its namespace names nodes, not tasks.
             ns = config["configurable"].get("checkpoint_ns") or ""
-            config["configurable"]["checkpoint_ns"] = "|".join(
-                part.split(":")[0] for part in ns.split("|")
-            )
+            config["configurable"]["checkpoint_ns"] = state_ops.node_namespace(ns)
         context = kwargs.pop("context", None)
         if context is not None:
             config["configurable"][CONTEXT_KEY] = coerce_context(

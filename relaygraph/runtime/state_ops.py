@@ -64,6 +64,11 @@ def get_state(
     return snapshot
 
 
+def node_namespace(ns: str) -> str:
+    """A checkpoint namespace with its task ids left out (``compile(checkpointer=True)``)."""
+    return "|".join(part.split(":")[0] for part in ns.split("|"))
+
+
 def _subgraph_config(config: dict[str, Any], task: Any) -> dict[str, Any]:
     """The config that addresses a subgraph task's own checkpoints."""
     ns = config["configurable"].get("checkpoint_ns") or ""
@@ -84,6 +89,9 @@ def _with_subgraph_states(
     for task in snapshot.tasks:
         if task.name in subgraph_of:
             sub_config = _subgraph_config(snapshot.config, task)
+            if subgraph_of[task.name].checkpointer is True:  # its one lasting thread
+                ns = sub_config["configurable"]["checkpoint_ns"]
+                sub_config["configurable"]["checkpoint_ns"] = node_namespace(ns)
             sub_saved = yield SaverCall("get_tuple", (sub_config,))
             if sub_saved is not None:
                 sub = snapshot_of(subgraph_of[task.name], sub_saved, sub_config, live=True)

@@ -536,3 +536,28 @@ def subgraph_node_checkpointer_true(lib: SimpleNamespace) -> tuple[Any, list[Any
     b.add_edge(lib.START, "child").add_edge("child", lib.END)
     g = b.compile(checkpointer=saver(lib))
     return g, [Invoke({"items": []}), Invoke({"items": []}), Invoke({"items": []})]
+
+
+@case
+def subgraph_checkpointer_true_interrupt(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def ask(state: Counter) -> dict[str, Any]:
+        return {"count": state.get("count", 0) + 1, "items": [f"got {lib.interrupt('more?')}"]}
+
+    sub = lib.StateGraph(Counter).add_node("ask", ask)
+    sub.add_edge(lib.START, "ask").add_edge("ask", lib.END)
+    b = lib.StateGraph(Counter).add_node("child", sub.compile(checkpointer=True))
+    b.add_edge(lib.START, "child").add_edge("child", lib.END)
+    g = b.compile(checkpointer=saver(lib))
+
+    def child_state(run: Run) -> Any:
+        snapshot = run.graph.get_state(run.config, subgraphs=True)
+        return [(t.name, normalize(t.state.values), tuple(t.state.next)) for t in snapshot.tasks]
+
+    return g, [
+        Invoke({"items": []}),
+        Probe(child_state),
+        Resume("one"),
+        Invoke({"items": []}),
+        Probe(child_state),
+        Resume("two"),
+    ]
