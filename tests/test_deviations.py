@@ -9,8 +9,8 @@ Every test pairs LangGraph's behaviour (observed on langgraph 1.2) with relaygra
     them) and as context managers;
 (f) StateSnapshot.tasks[].error keeps the node's exception type (LangGraph: a str);
 (g) list_namespaces drops a namespace with its last item (LangGraph's InMemoryStore keeps it);
-(h) defer=True, cache_policy, compile(cache=) and other unimplemented add_node arguments
-    are refused by name, never ignored.
+(h) cache_policy, compile(cache=) and other unimplemented add_node arguments are refused
+    by name, never ignored.
 """
 
 from __future__ import annotations
@@ -379,12 +379,12 @@ def test_relaygraph_lists_only_namespaces_with_items(rg: Any) -> None:
 # -- (h) unimplemented LangGraph 1.x arguments are refused ---------------------------------------
 
 
-def test_langgraph_accepts_defer_and_cache() -> None:
+def test_langgraph_accepts_cache() -> None:
     from langgraph.cache.memory import InMemoryCache
     from langgraph.types import CachePolicy
 
     builder = LANGGRAPH.StateGraph(State)
-    builder.add_node("a", lambda s: {"count": 1}, defer=True, cache_policy=CachePolicy())
+    builder.add_node("a", lambda s: {"count": 1}, cache_policy=CachePolicy())
     builder.add_edge(LANGGRAPH.START, "a")
     assert builder.compile(cache=InMemoryCache()).invoke({"count": 0}) == {"count": 1}
 
@@ -392,7 +392,6 @@ def test_langgraph_accepts_defer_and_cache() -> None:
 @pytest.mark.parametrize(
     ("argument", "value"),
     [
-        ("defer", True),
         ("cache_policy", object()),
         ("error_handler", lambda s: s),
         ("timeout", 5.0),

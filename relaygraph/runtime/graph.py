@@ -40,6 +40,8 @@ class NodeSpec:
     input_schema: Any = None
     destinations: dict[str, str] = field(default_factory=dict)
     """``add_node(destinations=...)``: target node -> edge label (introspection only)."""
+    defer: bool = False
+    """``add_node(defer=True)``: run only when the run has nothing else left to do."""
 
     @property
     def is_subgraph(self) -> bool:
@@ -62,16 +64,9 @@ _UNSUPPORTED_NODE_ARGS = {
 }
 
 
-def _refuse_unsupported(
-    node: Any, defer: bool, cache_policy: Any, unsupported: dict[str, Any]
-) -> None:
+def _refuse_unsupported(node: Any, cache_policy: Any, unsupported: dict[str, Any]) -> None:
     """Raise for an ``add_node`` argument relaygraph would otherwise have to ignore."""
     name = node if isinstance(node, str) else getattr(node, "__name__", repr(node))
-    if defer:
-        raise NotImplementedError(
-            f"add_node({name!r}, defer=True): deferred nodes are not supported by relaygraph "
-            "(docs/deviations.md); wait for the other branches with add_edge([...], node)"
-        )
     if cache_policy is not None:
         raise NotImplementedError(
             f"add_node({name!r}, cache_policy=...): node caching is not supported by "
@@ -190,11 +185,12 @@ class StateGraph:
         failure; ``queue`` and the time limits apply when the graph runs on Celery workers.
         ``destinations`` names where a node returning ``Command(goto=...)`` may go (kept
         for introspection; like LangGraph, it changes nothing at run time).
-        ``defer=True`` and ``cache_policy`` (LangGraph 1.x's deferred nodes and node
-        caching) are not supported: they raise ``NotImplementedError`` rather than being
-        ignored, as does any other argument relaygraph does not know.
+        ``defer=True`` runs the node only when the run has nothing else left to do (its
+        edges' writes wait until then), as in LangGraph 1.x. ``cache_policy`` (node
+        caching) is not supported: ``NotImplementedError`` rather than being ignored, and
+        an argument relaygraph does not know is a ``TypeError``.
         """
-        _refuse_unsupported(node, defer, cache_policy, unsupported)
+        _refuse_unsupported(node, cache_policy, unsupported)
         if isinstance(retry or retry_policy, (list, tuple)):
             policies = list(retry or retry_policy)  # type: ignore[arg-type]
             if len(policies) != 1:
@@ -236,6 +232,7 @@ class StateGraph:
             options=options,
             input_schema=input_schema,
             destinations=_destinations(destinations),
+            defer=bool(defer),
         )
         return self
 

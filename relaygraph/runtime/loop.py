@@ -282,7 +282,13 @@ class Run:
     def finish_step(self, tasks: dict[str, Task]) -> Generator[Any, Any, set[str]]:
         """Apply the step's writes in task order and commit the next checkpoint."""
         graph = self.graph
-        updated = apply_writes(self.checkpoint, self.channels, tasks.values(), graph.next_version)
+        updated = apply_writes(
+            self.checkpoint,
+            self.channels,
+            tasks.values(),
+            graph.next_version,
+            graph.finish_triggers,
+        )
         if self.emits("values") and updated & graph.state_key_set:
             yield Emit("values", graph.read_state(self.channels))
         yield from self.commit("loop")

@@ -208,7 +208,12 @@ def goto_writes(command: Command, known_nodes: Sequence[str]) -> list[tuple[str,
 
 def compile_nodes(builder: StateGraph) -> tuple[dict[str, CompiledNode], dict[str, BaseChannel]]:
     """The compiled nodes (START included) and the extra trigger channels they need."""
-    from relaygraph.runtime.channels import EphemeralValue, NamedBarrierValue
+    from relaygraph.runtime.channels import (
+        DeferredBarrierValue,
+        DeferredValue,
+        EphemeralValue,
+        NamedBarrierValue,
+    )
 
     def start_action(state: Any) -> Any:
         return state
@@ -220,7 +225,10 @@ def compile_nodes(builder: StateGraph) -> tuple[dict[str, CompiledNode], dict[st
     for name, spec in specs.items():
         triggers = (START,) if name == START else (branch_channel(name),)
         if name != START:
-            extra[branch_channel(name)] = EphemeralValue(branch_channel(name), guard=False)
+            trigger = branch_channel(name)
+            extra[trigger] = (
+                DeferredValue(trigger) if spec.defer else EphemeralValue(trigger, guard=False)
+            )
         nodes[name] = CompiledNode(
             name=name,
             action=spec.action,
@@ -238,7 +246,8 @@ def compile_nodes(builder: StateGraph) -> tuple[dict[str, CompiledNode], dict[st
             nodes[start].edges.append(end)
     for starts, end in builder.waiting_edges:
         channel = join_channel(starts, end)
-        extra[channel] = NamedBarrierValue(channel, frozenset(starts))
+        barrier = DeferredBarrierValue if builder.nodes[end].defer else NamedBarrierValue
+        extra[channel] = barrier(channel, frozenset(starts))
         nodes[end].triggers = (*nodes[end].triggers, channel)
         for start in starts:
             nodes[start].joins.append(channel)

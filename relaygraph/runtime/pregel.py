@@ -57,6 +57,13 @@ class CompiledStateGraph:
         self.node_names = tuple(n for n in self.nodes if n != START)
         self.subgraph_names = frozenset(n for n, node in self.nodes.items() if node.is_subgraph)
         self.triggers_of = {name: node.triggers for name, node in self.nodes.items()}
+        deferred = any(spec.defer for spec in builder.nodes.values())
+        self.finish_triggers: frozenset[str] | None = (
+            frozenset(t for triggers in self.triggers_of.values() for t in triggers)
+            if deferred
+            else None
+        )
+        """Every node trigger, when the graph has deferred nodes (else None: no finish)."""
         state_channels: dict[str, BaseChannel] = {}
         schemas = [builder.schema, builder.input_schema, builder.output_schema]
         schemas += [node.input_schema for node in self.nodes.values() if node.input_schema]

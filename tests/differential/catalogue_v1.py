@@ -561,3 +561,46 @@ def subgraph_checkpointer_true_interrupt(lib: SimpleNamespace) -> tuple[Any, lis
         Probe(child_state),
         Resume("two"),
     ]
+
+
+# -- 14. deferred nodes ---------------------------------------------------------------------
+
+
+def _deferred(lib: SimpleNamespace, fan_in: bool) -> Any:
+    b = lib.StateGraph(Counter)
+    for name in "abcd":
+        b.add_node(name, appender(name))
+    b.add_node("final", appender("final"), defer=True)
+    b.add_edge(lib.START, "a").add_edge("a", "b").add_edge("a", "c").add_edge("c", "d")
+    if fan_in:
+        b.add_edge(["b", "d"], "final")
+    else:
+        b.add_edge("b", "final").add_edge("d", "final")
+    b.add_edge("final", lib.END)
+    return b.compile(checkpointer=saver(lib))
+
+
+@case
+def deferred_node(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    return _deferred(lib, fan_in=False), [
+        Invoke({"items": []}),
+        Stream({"items": ["again"]}, mode="updates"),
+    ]
+
+
+@case
+def deferred_node_fan_in(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    return _deferred(lib, fan_in=True), [Invoke({"items": []}), Invoke({"items": ["again"]})]
+
+
+@case
+def deferred_node_with_interrupt(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def ask(state: Counter) -> dict[str, Any]:
+        return {"items": [f"ask got {lib.interrupt('go?')}"]}
+
+    b = lib.StateGraph(Counter).add_node("a", appender("a")).add_node("ask", ask)
+    b.add_node("final", appender("final"), defer=True)
+    b.add_edge(lib.START, "a").add_edge("a", "final").add_edge("a", "ask")
+    b.add_edge("final", lib.END).add_edge("ask", lib.END)
+    g = b.compile(checkpointer=saver(lib))
+    return g, [Invoke({"items": []}), Resume("yes")]

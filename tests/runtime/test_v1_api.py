@@ -172,3 +172,35 @@ def test_parallel_interrupts_answered_one_at_a_time_keep_both_stored_answers() -
         by_value["p?"]: True,
         by_value["q?"]: "yes",
     }
+
+
+def test_deferred_channels_store_and_restore_their_finished_flag() -> None:
+    from relaygraph.runtime.channels import MISSING, DeferredBarrierValue, DeferredValue
+
+    channel = DeferredValue("branch:to:final")
+    assert channel.checkpoint() is MISSING and not channel.finish()
+    assert channel.update([None]) and not channel.is_available()
+    assert channel.checkpoint() == (None, False) and not channel.consume()
+    assert channel.finish() and channel.is_available() and not channel.finish()
+    restored = channel.from_checkpoint(channel.checkpoint())
+    assert restored.is_available() and restored.get() is None
+    assert restored.consume() and restored.checkpoint() is MISSING
+    assert not restored.update([])  # steps that do not write it keep it as it is
+
+    barrier = DeferredBarrierValue("join:a+b:final", frozenset({"a", "b"}))
+    barrier.update(["a"])
+    assert not barrier.finish()  # incomplete: nothing to finish
+    barrier.update(["b"])
+    assert not barrier.is_available() and barrier.finish() and barrier.is_available()
+    again = barrier.from_checkpoint(barrier.checkpoint())
+    assert again.is_available() and again.consume() and again.checkpoint() is MISSING
+
+
+def test_deferred_node_fingerprint_differs_only_with_deferred_nodes() -> None:
+    from relaygraph.workers.registry import fingerprint
+
+    def build(defer: bool) -> Any:
+        builder = StateGraph(State).add_node("a", lambda s: s, defer=defer)
+        return builder.add_edge(START, "a").compile()
+
+    assert fingerprint(build(True)) != fingerprint(build(False))
