@@ -31,6 +31,8 @@ _HOMES: dict[str, str] = {
     "get_config": "relaygraph.runtime.context",
     "get_store": "relaygraph.runtime.context",
     "get_task_id": "relaygraph.runtime.context",
+    "Runtime": "relaygraph.runtime.runtime",
+    "get_runtime": "relaygraph.runtime.runtime",
     # messages
     "MessagesState": "relaygraph.runtime.messages",
     "add_messages": "relaygraph.runtime.messages",

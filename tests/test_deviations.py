@@ -8,7 +8,11 @@ Every test pairs LangGraph's behaviour (observed on langgraph 1.2) with relaygra
 (d) SqliteSaver / PostgresSaver.from_conn_string(...) work directly (as the lesson writes
     them) and as context managers;
 (e) a message a node changes in place is never saved (LangGraph saves it only when the
-    node also writes ``messages``).
+    node also writes ``messages``);
+(f) StateSnapshot.tasks[].error keeps the node's exception type (LangGraph: a str);
+(g) list_namespaces drops a namespace with its last item (LangGraph's InMemoryStore keeps it);
+(h) cache_policy, compile(cache=) and other unimplemented add_node arguments are refused
+    by name, never ignored.
 """
 
 from __future__ import annotations
@@ -336,3 +340,124 @@ def test_relaygraph_never_saves_an_in_place_edit(rg: Any) -> None:
     assert _edit_in_place_history(rg, writes_messages=True) == [
         ["question", "answer"], ["question"], []]
     assert _edit_in_place_history(rg, writes_messages=False) == [["question"], ["question"], []]
+
+
+# -- (f) a failed task's error keeps its type ------------------------------------------------
+
+
+class Missing(Exception):
+    """A node's own exception class (defined in an imported module)."""
+
+
+def _failed_task(lib: Any, error: Exception) -> Any:
+    def boom(state: State) -> dict[str, Any]:
+        raise error
+
+    builder = lib.StateGraph(State).add_node("boom", boom)
+    builder.add_edge(lib.START, "boom").add_edge("boom", lib.END)
+    graph = builder.compile(checkpointer=lib.MemorySaver())
+    config = {"configurable": {"thread_id": "t"}}
+    with pytest.raises(type(error)):
+        graph.invoke({"count": 0}, config, **lib.run_kwargs)
+    (task,) = graph.get_state(config).tasks
+    (old,) = next(iter(graph.get_state_history(config))).tasks
+    return task.error, old.error
+
+
+def test_langgraph_task_error_is_a_string() -> None:
+    now, in_history = _failed_task(LANGGRAPH, KeyError("missing"))
+    assert now == in_history == "KeyError('missing')"
+
+
+@pytest.mark.parametrize("error", [KeyError("missing"), Missing("gone"), ConnectionError("x")])
+def test_relaygraph_task_error_keeps_its_type(rg: Any, error: Exception) -> None:
+    from relaygraph.persistence.serde import StoredError
+
+    for stored in _failed_task(rg, error):
+        assert isinstance(stored, type(error)) and isinstance(stored, StoredError)
+        assert type(stored).__name__ == type(error).__name__
+        assert stored.message == str(error)
+
+
+def test_relaygraph_task_error_of_an_unloaded_class_stays_a_stored_error() -> None:
+    from relaygraph.persistence.serde import StoredError
+    from relaygraph.runtime.stored_errors import restore_error
+
+    for name in ("no_such_module.Boom", "builtins_but_not.KeyError", "int", "os.path"):
+        restored = restore_error(StoredError(name, "text"))
+        assert type(restored) is StoredError and restored.message == "text"
+    assert restore_error("a str from another saver") == "a str from another saver"
+
+
+# -- (g) list_namespaces after the last delete ------------------------------------------------
+
+
+def _namespaces_after_delete(store: Any) -> list[Any]:
+    store.put(("users", "ada"), "k", {"v": 1})
+    store.put(("users", "bob"), "k", {"v": 2})
+    store.delete(("users", "ada"), "k")
+    return sorted(store.list_namespaces())
+
+
+def test_langgraph_in_memory_store_keeps_an_emptied_namespace() -> None:
+    assert _namespaces_after_delete(LANGGRAPH.InMemoryStore()) == [
+        ("users", "ada"),
+        ("users", "bob"),
+    ]
+
+
+def test_relaygraph_lists_only_namespaces_with_items(rg: Any) -> None:
+    assert _namespaces_after_delete(rg.InMemoryStore()) == [("users", "bob")]
+
+
+# -- (h) unimplemented LangGraph 1.x arguments are refused ---------------------------------------
+
+
+def test_langgraph_accepts_cache() -> None:
+    from langgraph.cache.memory import InMemoryCache
+    from langgraph.types import CachePolicy
+
+    builder = LANGGRAPH.StateGraph(State)
+    builder.add_node("a", lambda s: {"count": 1}, cache_policy=CachePolicy())
+    builder.add_edge(LANGGRAPH.START, "a")
+    assert builder.compile(cache=InMemoryCache()).invoke({"count": 0}) == {"count": 1}
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("cache_policy", object()),
+        ("error_handler", lambda s: s),
+        ("timeout", 5.0),
+        ("trace_policy", object()),
+    ],
+)
+def test_relaygraph_refuses_unimplemented_add_node_arguments(
+    rg: Any, argument: str, value: Any
+) -> None:
+    builder = rg.StateGraph(State)
+    with pytest.raises(NotImplementedError, match=argument):
+        builder.add_node("a", lambda s: s, **{argument: value})
+    assert "a" not in builder.nodes  # nothing half-added
+
+
+def test_relaygraph_refuses_compile_cache_and_unknown_arguments(rg: Any) -> None:
+    builder = rg.StateGraph(State).add_node("a", lambda s: s).add_edge(rg.START, "a")
+    with pytest.raises(NotImplementedError, match="cache"):
+        builder.compile(cache=object())
+    with pytest.raises(TypeError, match="no_such_option"):
+        builder.add_node("b", lambda s: s, no_such_option=1)
+    with pytest.raises(NotImplementedError, match="retry_policy"):
+        builder.add_node("b", lambda s: s, retry_policy=[rg.RetryPolicy(), rg.RetryPolicy()])
+    # what stays accepted: defer=False, None for the refused ones, destinations, one policy
+    builder.add_node(
+        "c",
+        lambda s: s,
+        defer=False,
+        cache_policy=None,
+        timeout=None,
+        destinations=("a",),
+        retry_policy=[rg.RetryPolicy(max_attempts=2)],
+    )
+    assert builder.nodes["c"].destinations == {"a": ""}
+    assert builder.nodes["c"].retry_policy.max_attempts == 2

@@ -183,6 +183,7 @@ def apply_writes(
     channels: dict[str, BaseChannel],
     tasks: Iterable[Task],
     get_next_version: Callable[[str | None], str] | None,
+    finish_triggers: frozenset[str] | None = None,
 ) -> set[str]:
     """Fold ``tasks``' writes into ``channels`` and update ``checkpoint``'s versions.
 
@@ -240,6 +241,14 @@ def apply_writes(
             clearable = name not in pending and channel.is_available() and _is_ephemeral(channel)
             if clearable and channel.update([]):
                 bump(name)
+    # A graph with deferred nodes: when no channel that wakes a node changed, this was
+    # (tentatively) the last step, so deferred triggers become available (LangGraph's rule).
+    if finish_triggers is not None and any(task.triggers for task in ordered):
+        woken = any(name in finish_triggers and channels[name].is_available() for name in updated)
+        if not woken:
+            for name, channel in channels.items():
+                if channel.finish():
+                    bump(name)
     checkpoint["updated_channels"] = sorted(updated)
     checkpoint["channel_appends"] = appends
     return updated
@@ -271,7 +280,7 @@ def create_checkpoint(checkpoint: Checkpoint, channels: Mapping[str, BaseChannel
         # rebuilt empty on load, exactly as it started.
         if name not in versions:
             continue
-        if channel.is_available() or isinstance(channel.value, set):
+        if channel.is_available() or isinstance(channel.value, set) or channel.keeps_unavailable:
             stored = channel.checkpoint()
             if stored is not MISSING:
                 values[name] = stored

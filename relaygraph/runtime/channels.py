@@ -22,6 +22,8 @@ __all__ = [
     "MISSING",
     "BaseChannel",
     "BinaryOperatorAggregate",
+    "DeferredBarrierValue",
+    "DeferredValue",
     "EphemeralValue",
     "LastValue",
     "NamedBarrierValue",
@@ -82,8 +84,15 @@ class BaseChannel:
         """Fold one step's writes; True when the value changed."""
         raise NotImplementedError
 
+    keeps_unavailable = False
+    """True for channels whose stored state includes a value they do not show yet."""
+
     def consume(self) -> bool:
         """Called when a task triggered by this channel ran; True when that changed it."""
+        return False
+
+    def finish(self) -> bool:
+        """Called when the run would end; True when that made the channel available."""
         return False
 
 
@@ -247,3 +256,105 @@ class NamedBarrierValue(BaseChannel):
             self.value = set()
             return True
         return False
+
+
+class DeferredValue(BaseChannel):
+    """The trigger of an ``add_node(defer=True)`` node: written like an edge's trigger, but
+    available only once the run has nothing else to do (:meth:`finish`), and kept across
+    steps until the node runs. Stored as ``(value, finished)``."""
+
+    __slots__ = ("finished",)
+    keeps_unavailable = True
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.finished = False
+
+    def empty_copy(self) -> DeferredValue:
+        return DeferredValue(self.key)
+
+    def from_checkpoint(self, value: Any) -> DeferredValue:
+        channel = self.empty_copy()
+        if value is not MISSING:
+            channel.value, channel.finished = value
+        return channel
+
+    def copy(self) -> DeferredValue:
+        return self.from_checkpoint(self.checkpoint())
+
+    def checkpoint(self) -> Any:
+        return MISSING if self.value is MISSING else (self.value, self.finished)
+
+    def is_available(self) -> bool:
+        return self.finished and self.value is not MISSING
+
+    def get(self) -> Any:
+        if not self.is_available():
+            raise EmptyChannelError(self.key)
+        return self.value
+
+    def update(self, values: Sequence[Any]) -> bool:
+        if not values:
+            return False
+        self.value, self.finished = values[-1], False
+        return True
+
+    def finish(self) -> bool:
+        if self.finished or self.value is MISSING:
+            return False
+        self.finished = True
+        return True
+
+    def consume(self) -> bool:
+        if not self.finished:
+            return False
+        self.value, self.finished = MISSING, False
+        return True
+
+
+class DeferredBarrierValue(NamedBarrierValue):
+    """A fan-in edge into a deferred node: complete once every source wrote, available
+    only once the run has nothing else to do. Stored as ``(names seen, finished)``."""
+
+    __slots__ = ("finished",)
+    keeps_unavailable = True
+
+    def __init__(self, key: str, names: frozenset[str]) -> None:
+        super().__init__(key, names)
+        self.finished = False
+
+    def empty_copy(self) -> DeferredBarrierValue:
+        return DeferredBarrierValue(self.key, self.names)
+
+    def from_checkpoint(self, value: Any) -> DeferredBarrierValue:
+        channel = self.empty_copy()
+        if value is not MISSING:
+            seen, channel.finished = value
+            channel.value = set(seen)
+        return channel
+
+    def copy(self) -> DeferredBarrierValue:
+        return self.from_checkpoint(self.checkpoint())
+
+    def checkpoint(self) -> Any:
+        return (set(self.value), self.finished) if self.value else MISSING
+
+    def is_available(self) -> bool:
+        return self.finished and self.value == self.names
+
+    def get(self) -> Any:
+        if not self.is_available():
+            raise EmptyChannelError(self.key)
+        return None
+
+    def finish(self) -> bool:
+        if self.finished or self.value != self.names:
+            return False
+        self.finished = True
+        return True
+
+    def consume(self) -> bool:
+        if not self.is_available():
+            return False
+        self.value, self.finished = set(), False
+        return True

@@ -68,6 +68,11 @@ def current_task() -> TaskContext:
     return context
 
 
+def current_task_or_none() -> TaskContext | None:
+    """The running task's context, or None outside a node."""
+    return _current.get()
+
+
 def set_task_context(context: TaskContext | None) -> contextvars.Token:
     """Install ``context`` for the current node call (returns the token to reset)."""
     return _current.set(context)

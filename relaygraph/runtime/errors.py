@@ -33,7 +33,10 @@ __all__ = [
 
 
 class GraphRecursionError(RelaygraphError, RecursionError):
-    """A run took more supersteps than ``config["recursion_limit"]`` allows (default 25)."""
+    """A run took more supersteps than ``config["recursion_limit"]`` allows.
+
+    The default limit is 10007 supersteps, as in LangGraph 1.x.
+    """
 
 
 class InvalidUpdateError(RelaygraphError, ValueError):

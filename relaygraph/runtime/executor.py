@@ -7,6 +7,7 @@ a node does to the outside world happens here; the result is a :class:`TaskOutco
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -96,7 +97,7 @@ def result_writes(
 ) -> tuple[list[tuple[str, Any]], Any]:
     """The writes of a node's result: state update, static edges, conditional edges."""
     known = graph.node_names
-    schema = graph.builder.schema
+    schema = graph.update_schema
     if _is_command_list(result):
         # As LangGraph: a list mixing Commands and updates (a ToolNode whose tools
         # returned Commands) is each part's writes, in list order.
@@ -130,7 +131,7 @@ def result_writes(
         from relaygraph.runtime.algorithm import Task
 
         apply_writes(scratch, fresh, [Task("", node.name, ("", ""), (), writes=writes)], None)
-        state = schema.to_node_input(graph.read_state(fresh))
+        state = graph.state_input(graph.read_state(fresh))
         for branch, signature in node.branches:
             chosen = call_function(branch.path, signature, state, run.config, graph.store)
             writes.extend(branch_writes(node, chosen, branch, known))
@@ -182,12 +183,15 @@ def run_task(
         try:
             with node_call_config(run) as messages:
                 meta = messages.node_started(run) if messages is not None else None
-                if node.is_subgraph:
-                    result = node.action.invoke_nested(run.input, run.config, writer)
-                else:
-                    result = call_function(
-                        node.action, node.signature, run.input, run.config, graph.store
-                    )
+                try:
+                    if node.is_subgraph:
+                        result = node.action.invoke_nested(run.input, run.config, writer)
+                    else:
+                        result = call_function(
+                            node.action, node.signature, run.input, run.config, graph.store
+                        )
+                except ParentCommand as exc:
+                    result = _for_this_graph(exc.command)
                 if meta is not None:
                     messages.node_finished(meta, result)  # type: ignore[union-attr]
             writes, update = result_writes(graph, node, run, result, channels)
@@ -224,12 +228,15 @@ async def arun_task(
         try:
             with node_call_config(run) as messages:
                 meta = messages.node_started(run) if messages is not None else None
-                if node.is_subgraph:
-                    result = await node.action.ainvoke_nested(run.input, run.config, writer)
-                else:
-                    result = await acall_function(
-                        node.action, node.signature, run.input, run.config, graph.store
-                    )
+                try:
+                    if node.is_subgraph:
+                        result = await node.action.ainvoke_nested(run.input, run.config, writer)
+                    else:
+                        result = await acall_function(
+                            node.action, node.signature, run.input, run.config, graph.store
+                        )
+                except ParentCommand as exc:
+                    result = _for_this_graph(exc.command)
                 if meta is not None:
                     messages.node_finished(meta, result)  # type: ignore[union-attr]
             writes, update = result_writes(graph, node, run, result, channels)
@@ -245,6 +252,11 @@ async def arun_task(
         finally:
             reset_task_context(token)
         await asyncio.sleep(delay)
+
+
+def _for_this_graph(command: Command) -> Command:
+    """A child graph's ``Command(graph=Command.PARENT)``: this task's own result now."""
+    return dataclasses.replace(command, graph=None)
 
 
 def _finished(context: TaskContext, outcome: TaskOutcome) -> TaskOutcome:

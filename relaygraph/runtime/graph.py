@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,10 @@ class NodeSpec:
     options: dict[str, Any] = field(default_factory=dict)
     """Executor options: ``queue``, ``time_limit``, ``soft_time_limit`` (distributed runs)."""
     input_schema: Any = None
+    destinations: dict[str, str] = field(default_factory=dict)
+    """``add_node(destinations=...)``: target node -> edge label (introspection only)."""
+    defer: bool = False
+    """``add_node(defer=True)``: run only when the run has nothing else left to do."""
 
     @property
     def is_subgraph(self) -> bool:
@@ -49,6 +54,65 @@ def _accepts(func: Callable[..., Any], name: str) -> bool:
     except (TypeError, ValueError):
         return False
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+# LangGraph 1.x arguments relaygraph does not implement: each is refused by name.
+_UNSUPPORTED_NODE_ARGS = {
+    "error_handler": "node error handlers",
+    "timeout": "node timeouts (on workers use time_limit / soft_time_limit)",
+    "trace_policy": "trace policies",
+}
+
+
+def _refuse_unsupported(node: Any, cache_policy: Any, unsupported: dict[str, Any]) -> None:
+    """Raise for an ``add_node`` argument relaygraph would otherwise have to ignore."""
+    name = node if isinstance(node, str) else getattr(node, "__name__", repr(node))
+    if cache_policy is not None:
+        raise NotImplementedError(
+            f"add_node({name!r}, cache_policy=...): node caching is not supported by "
+            "relaygraph (docs/deviations.md)"
+        )
+    for key, value in unsupported.items():
+        if key in _UNSUPPORTED_NODE_ARGS:
+            if value is None:
+                continue
+            raise NotImplementedError(
+                f"add_node({name!r}, {key}=...): {_UNSUPPORTED_NODE_ARGS[key]} are not "
+                "supported by relaygraph (docs/deviations.md)"
+            )
+        raise TypeError(f"add_node() got an unexpected keyword argument {key!r}")
+
+
+def _destinations(destinations: dict[str, str] | tuple[str, ...] | None) -> dict[str, str]:
+    if destinations is None:
+        return {}
+    if isinstance(destinations, dict):
+        return dict(destinations)
+    if isinstance(destinations, (list, tuple)):
+        return {target: "" for target in destinations}
+    raise TypeError(f"add_node(destinations=...) must be a dict or a tuple, got {destinations!r}")
+
+
+def _hinted_input_schema(action: Any, state_cls: Any) -> Any:
+    """The state class a node function's first parameter is annotated with, when it is
+    another schema than the graph's (LangGraph's private-channel pattern), else None."""
+    if not (inspect.isfunction(action) or inspect.ismethod(action)):
+        return None
+    try:
+        params = list(inspect.signature(action).parameters.values())
+        hints = typing.get_type_hints(action)
+    except Exception:  # an unresolvable annotation only means "no hint"
+        return None
+    if not params:
+        return None
+    hint = hints.get(params[0].name)
+    if not isinstance(hint, type) or hint is state_cls or hint is dict:
+        return None
+    try:
+        schema = StateSchema.of(hint)
+    except TypeError:
+        return None
+    return hint if schema.annotations else None
 
 
 class StateGraph:
@@ -109,14 +173,32 @@ class StateGraph:
         queue: str | None = None,
         time_limit: float | None = None,
         soft_time_limit: float | None = None,
-        **ignored: Any,
+        destinations: dict[str, str] | tuple[str, ...] | None = None,
+        defer: bool = False,
+        cache_policy: Any = None,
+        **unsupported: Any,
     ) -> StateGraph:
         """Add a node: a function of the state (sync or async) returning an update.
 
-        The function may also take ``config`` and, keyword-only, ``store``. ``retry`` (or
-        ``retry_policy``) retries it on failure; ``queue`` and the time limits apply when the
-        graph runs on Celery workers.
+        The function may also take ``config``, ``runtime`` (a :class:`Runtime`), ``writer``
+        and, keyword-only, ``store``. ``retry`` (or ``retry_policy``) retries it on
+        failure; ``queue`` and the time limits apply when the graph runs on Celery workers.
+        ``destinations`` names where a node returning ``Command(goto=...)`` may go (kept
+        for introspection; like LangGraph, it changes nothing at run time).
+        ``defer=True`` runs the node only when the run has nothing else left to do (its
+        edges' writes wait until then), as in LangGraph 1.x. ``cache_policy`` (node
+        caching) is not supported: ``NotImplementedError`` rather than being ignored, and
+        an argument relaygraph does not know is a ``TypeError``.
         """
+        _refuse_unsupported(node, cache_policy, unsupported)
+        if isinstance(retry or retry_policy, (list, tuple)):
+            policies = list(retry or retry_policy)  # type: ignore[arg-type]
+            if len(policies) != 1:
+                raise NotImplementedError(
+                    "add_node(retry_policy=[...]) with several policies is not supported by "
+                    "relaygraph: pass one RetryPolicy (its retry_on can test several errors)"
+                )
+            retry, retry_policy = policies[0], None
         if action is None:
             if isinstance(node, str):
                 raise TypeError(f"add_node({node!r}) needs an action: add_node(name, function)")
@@ -140,6 +222,8 @@ class StateGraph:
             )
             if v is not None
         }
+        if input_schema is None:
+            input_schema = _hinted_input_schema(action, self.schema.cls)
         self.nodes[name] = NodeSpec(
             name=name,
             action=action,
@@ -147,6 +231,8 @@ class StateGraph:
             metadata=dict(metadata or {}),
             options=options,
             input_schema=input_schema,
+            destinations=_destinations(destinations),
+            defer=bool(defer),
         )
         return self
 
@@ -274,9 +360,17 @@ class StateGraph:
         """Validate the graph and return a runnable :class:`CompiledStateGraph`.
 
         ``checkpointer`` saves the state after every superstep (per ``thread_id``);
-        ``store`` is handed to nodes that take a ``store`` argument.
+        ``checkpointer=True`` on a subgraph gives it a thread of its own that lasts across
+        its parent's runs. ``store`` is handed to nodes that take a ``store`` argument.
+        ``cache`` (LangGraph's node cache) is not supported: ``NotImplementedError``.
         """
         from relaygraph.runtime.pregel import CompiledStateGraph
+
+        if cache is not None:
+            raise NotImplementedError(
+                "compile(cache=...): node caching is not supported by relaygraph "
+                "(docs/deviations.md)"
+            )
 
         self.validate()
         for names in (interrupt_before, interrupt_after):

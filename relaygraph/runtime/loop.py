@@ -11,6 +11,7 @@ on the thread's head.
 from __future__ import annotations
 
 from collections.abc import Generator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from relaygraph.persistence.base import ANY_HEAD, make_config
@@ -51,6 +52,10 @@ if TYPE_CHECKING:
 __all__ = ["Run", "RunResult", "run_loop"]
 
 Effects = Generator[Any, Any, "RunResult"]
+
+DEFAULT_RECURSION_LIMIT = 10007
+"""Supersteps a run may take when its config sets no ``recursion_limit`` (LangGraph 1.x's
+default)."""
 
 
 class RunResult:
@@ -114,6 +119,8 @@ class Run:
         self.graph = graph
         self.config = config
         self.modes = modes
+        self.task_modes = "tasks" in modes or "debug" in modes
+        """True when the run streams per-task events (``tasks`` or ``debug``)."""
         self.saver = graph.saver_for(config)
         self.configurable = config.setdefault("configurable", {})
         self.ns = str(self.configurable.get("checkpoint_ns") or "")
@@ -168,19 +175,27 @@ class Run:
         if self.configurable.get("checkpoint_id"):
             self.head = ANY_HEAD  # a replay forks from an old checkpoint: a new branch
         self.channels = channels_from_checkpoint(graph.channel_prototypes, self.checkpoint)
-        self.recursion_limit = int(self.config.get("recursion_limit", 25))
+        self.recursion_limit = int(self.config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT)
         self.stop = self.step + self.recursion_limit + 1
         self.saved = saved
 
     def _take_stored_answers(self) -> None:
-        """Pick up a stored, unclaimed ``Command(resume=...)`` answer (or resume map)."""
+        """Pick up a stored, unclaimed ``Command(resume=...)`` answer and the resume maps.
+
+        A resume map is stored under a task id of its own (:func:`resume_map_task_id`):
+        answers given one resume at a time to parallel interrupts are merged.
+        """
         for task_id, channel, value in self.pending:
-            if task_id != NULL_TASK_ID:
-                continue
-            if channel == RESUME and isinstance(value, dict) and not value.get("consumed"):
+            if channel == RESUME_MAP and isinstance(value, dict):
+                known = self.configurable.get("__relaygraph_resume_map") or {}
+                self.configurable["__relaygraph_resume_map"] = {**value, **known}
+            elif (
+                task_id == NULL_TASK_ID
+                and channel == RESUME
+                and isinstance(value, dict)
+                and not value.get("consumed")
+            ):
                 self.null_resume.offer(value.get("value"))
-            elif channel == RESUME_MAP and isinstance(value, dict):
-                self.configurable.setdefault("__relaygraph_resume_map", dict(value))
 
     def begin(self, input: Any) -> Generator[Any, Any, None]:
         """Apply the run's input: new input, a Command, or None to continue / replay."""
@@ -213,8 +228,10 @@ class Run:
             addressed = bool(self.configurable.get("checkpoint_id"))
             if addressed and self.previous_source not in ("update", "fork"):
                 yield from self.commit("fork")
+            elif self.emits("checkpoints") or self.emits("debug"):
+                yield from _resumed_checkpoint_events(self)
             if self.emits("values"):
-                yield Emit("values", graph.read_output(self.channels))
+                yield Emit("values", graph.read_state(self.channels))
         elif input is not None:
             discarded = prepare_tasks(
                 self.checkpoint,
@@ -243,7 +260,7 @@ class Run:
             step=self.step,
             checkpoint_ns=self.ns,
         )
-        if self.step > self.stop:
+        if self.step > self.stop:  # as LangGraph: even when nothing is left to run
             raise GraphRecursionError(
                 f"Recursion limit of {self.recursion_limit} reached without hitting a stop "
                 "condition. You can increase the limit by setting the `recursion_limit` "
@@ -276,18 +293,35 @@ class Run:
     def finish_step(self, tasks: dict[str, Task]) -> Generator[Any, Any, set[str]]:
         """Apply the step's writes in task order and commit the next checkpoint."""
         graph = self.graph
-        updated = apply_writes(self.checkpoint, self.channels, tasks.values(), graph.next_version)
-        if self.emits("values") and updated & graph.output_keys:
-            yield Emit("values", graph.read_output(self.channels))
+        updated = apply_writes(
+            self.checkpoint,
+            self.channels,
+            tasks.values(),
+            graph.next_version,
+            graph.finish_triggers,
+        )
+        if self.emits("values") and updated & graph.state_key_set:
+            yield Emit("values", graph.read_state(self.channels))
         yield from self.commit("loop")
         return updated
+
+    def paused(
+        self, tasks: dict[str, Task], interrupts: tuple[Interrupt, ...]
+    ) -> Generator[Any, Any, None]:
+        """The stream chunks of a step that stopped at ``interrupt()`` (both executors)."""
+        yield from _interrupt_chunks(self, interrupts)
+        yield from self.show_interrupted(tasks)
+
+    def at_breakpoint(self) -> Generator[Any, Any, None]:
+        """The stream chunk of a run stopped by ``interrupt_before`` / ``interrupt_after``."""
+        yield from _interrupt_chunks(self, ())
 
     def show_interrupted(self, tasks: dict[str, Task]) -> Generator[Any, Any, None]:
         """Show the caller the finished siblings' writes (the head keeps them pending)."""
         finished = [task for task in tasks.values() if task.writes]
         changed = finished and apply_writes(self.checkpoint, self.channels, finished, None)
         if changed and self.emits("values"):
-            yield Emit("values", self.graph.read_output(self.channels))
+            yield Emit("values", self.graph.read_state(self.channels))
 
     def commit(self, source: str) -> Generator[Any, Any, None]:
         """Write the next checkpoint (compare-and-set on the head) and make it current."""
@@ -322,15 +356,16 @@ def run_loop(
             break
         if interrupt_before and should_interrupt(run.checkpoint, interrupt_before, tasks.values()):
             result.status = "interrupt_before"
+            yield from run.at_breakpoint()
             break
-        if run.emits("debug"):
+        if done and run.emits("updates"):
             for task in tasks.values():
-                yield Emit("debug", graph.debug_task(run.step, task))
-        for task in tasks.values():
-            if task.id in done and run.emits("updates") and task.name != START:
-                update = graph.update_of(task.state_writes)
-                yield Emit("updates", {task.name: update, "__metadata__": {"cached": True}})
+                update = cached_update(graph, task) if task.id in done else None
+                if update is not None:
+                    yield Emit("updates", update)
         runs = [run.task_run(t, resume_values) for t in tasks.values() if t.id not in done]
+        if run.task_modes:
+            yield from _task_events(run, runs)
         outcomes: list[TaskOutcome] = (
             (yield Execute(runs, run.channels, run.null_resume, live=run.streams_live))
             if runs
@@ -348,19 +383,35 @@ def run_loop(
         if interrupts:
             result.status = "interrupted"
             result.interrupts = interrupts
-            if run.emits("updates"):
-                yield Emit("updates", {INTERRUPT: tuple(interrupts)})
-            yield from run.show_interrupted(tasks)
+            yield from run.paused(tasks, tuple(interrupts))
             break
         yield from run.finish_step(tasks)
         if interrupt_after and should_interrupt(run.checkpoint, interrupt_after, tasks.values()):
             result.status = "interrupt_after"
+            yield from run.at_breakpoint()
             break
     result.values = graph.read_output(run.channels)
     result.config = run.checkpoint_config
     if result.status == "interrupted" and run.configurable.get("__relaygraph_nested"):
         raise GraphInterrupt(result.interrupts)
     return result
+
+
+def cached_update(graph: CompiledStateGraph, task: Task) -> dict[str, Any] | None:
+    """The ``updates`` chunk of a task that finished before the run resumed its step."""
+    if task.name == START:
+        return None
+    return {task.name: graph.update_of(task.state_writes), "__metadata__": {"cached": True}}
+
+
+def _interrupt_chunks(run: Run, interrupts: tuple[Interrupt, ...]) -> Generator[Any, Any, None]:
+    """The stream's word that the run paused, as LangGraph sends it: ``updates`` gets
+    ``{"__interrupt__": interrupts}`` (empty for a breakpoint), ``values`` the state with
+    the pending interrupts (``interrupt()`` only)."""
+    if run.emits("updates"):
+        yield Emit("updates", {INTERRUPT: interrupts})
+    if interrupts and run.emits("values"):
+        yield Emit("values", {**run.graph.read_state(run.channels), INTERRUPT: interrupts})
 
 
 def _read_config(run: Run, config: dict[str, Any]) -> dict[str, Any]:
@@ -389,8 +440,12 @@ def _accept_command(
                 raise InvalidResumeError(
                     f"Command(resume=...) names unknown interrupt {unknown[0]}"
                 )
-            run.configurable["__relaygraph_resume_map"] = dict(resume)
+            # Answers from earlier resumes of the same step stay valid (parallel interrupts
+            # answered one at a time); this resume's answers win.
+            stored = run.configurable.get("__relaygraph_resume_map") or {}
+            run.configurable["__relaygraph_resume_map"] = {**stored, **resume}
             answers = [(RESUME_MAP, dict(resume))]
+            answers_task = resume_map_task_id(resume)
         else:
             if len(waiting) > 1:
                 raise InvalidResumeError(
@@ -399,11 +454,12 @@ def _accept_command(
                 )
             null_resume.offer(resume)
             answers = [(RESUME, {"value": resume, "consumed": False})]
+            answers_task = NULL_TASK_ID
         # Stored with the checkpoint, so tasks that run elsewhere (workers) find the answer.
         if run.saver is not None and saved is not None:
-            yield SaverCall("put_writes", (saved.config, answers, NULL_TASK_ID))
+            yield SaverCall("put_writes", (saved.config, answers, answers_task))
     if command.update is not None:
-        writes.extend(run.graph.builder.schema.update_pairs(command.update, source="Command"))
+        writes.extend(run.graph.update_schema.update_pairs(command.update, source="Command"))
     if command.goto:
         from relaygraph.runtime.nodes import goto_writes
 
@@ -411,6 +467,18 @@ def _accept_command(
     if writes and run.saver is not None and saved is not None:
         yield SaverCall("put_writes", (saved.config, writes, NULL_TASK_ID))
     return writes
+
+
+def resume_map_task_id(resume: dict[str, Any]) -> str:
+    """The task id a ``Command(resume={id: value})`` is stored under.
+
+    Pending writes keep the first write per (task id, index), so two resumes of one step
+    stored under the same id would drop the second's answers: each set of interrupt ids
+    gets an id of its own, and loading merges them all.
+    """
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, "relaygraph-resume:" + "|".join(sorted(resume))))
 
 
 def _looks_like_id(key: Any) -> bool:
@@ -462,13 +530,77 @@ def _record_outcome(run: Run, outcome: TaskOutcome) -> Generator[Any, Any, None]
     for chunk in outcome.custom:
         if run.emits("custom"):
             yield Emit("custom", chunk)
-    if outcome.error is None and not outcome.interrupts:
-        if run.emits("updates") and task.name != START:
-            yield Emit("updates", {task.name: outcome.update})
-        if run.emits("debug"):
-            yield Emit("debug", run.graph.debug_task_result(task, outcome))
+    finished = outcome.error is None and not outcome.interrupts
+    if finished and run.emits("updates") and task.name != START:
+        yield Emit("updates", {task.name: outcome.update})
+    if run.task_modes and task.name != START:
+        yield from _task_result_events(run, outcome)
     if run.saver is not None and run.checkpoint_config.get("configurable", {}).get("checkpoint_id"):
         yield SaverCall("put_writes", (run.checkpoint_config, saver_writes, task.id))
+
+
+# -- the "tasks" and "debug" stream modes ------------------------------------------------
+
+
+def _task_events(run: Run, runs: list[TaskRun]) -> Generator[Any, Any, None]:
+    """A ``tasks`` / ``debug`` event for each task about to run (START has none)."""
+    for task_run in runs:
+        if task_run.task.name == START:
+            continue
+        payload = run.graph.task_payload(task_run.task, task_run.input)
+        yield from _task_mode_emits(run, "task", payload)
+
+
+def _task_result_events(run: Run, outcome: TaskOutcome) -> Generator[Any, Any, None]:
+    """A ``tasks`` / ``debug`` event for a finished task."""
+    yield from _task_mode_emits(run, "task_result", run.graph.task_result_payload(outcome))
+
+
+def _task_mode_emits(run: Run, kind: str, payload: dict[str, Any]) -> Generator[Any, Any, None]:
+    if run.emits("tasks"):
+        yield Emit("tasks", payload)
+    if run.emits("debug"):
+        stamp = datetime.now(UTC).isoformat()
+        yield Emit(
+            "debug", {"step": run.step, "timestamp": stamp, "type": kind, "payload": payload}
+        )
+
+
+def _resumed_checkpoint_events(run: Run) -> Generator[Any, Any, None]:
+    """A resumed run first shows the checkpoint it continues (with its pending
+    interrupts), as LangGraph does."""
+    saved = run.saved
+    snapshot = run.graph.checkpoint_event(
+        saved.config,
+        saved.parent_config,
+        saved.checkpoint,
+        saved.metadata,
+        run.channels,
+        int(saved.metadata.get("step", -1)),
+        pending_interrupts=_interrupts_by_task(run.pending),
+    )
+    yield from _checkpoint_emits(
+        run, snapshot, saved.checkpoint["ts"], snapshot["metadata"]["step"]
+    )
+
+
+def _interrupts_by_task(pending: list[Any]) -> dict[str, tuple[Interrupt, ...]]:
+    found: dict[str, tuple[Interrupt, ...]] = {}
+    for task_id, channel, value in pending:
+        if channel == INTERRUPT:
+            found[task_id] = tuple(value if isinstance(value, (list, tuple)) else [value])
+    return found
+
+
+def _checkpoint_emits(
+    run: Run, snapshot: dict[str, Any], ts: str, step: int
+) -> Generator[Any, Any, None]:
+    if run.emits("checkpoints"):
+        yield Emit("checkpoints", snapshot)
+    if run.emits("debug"):
+        yield Emit(
+            "debug", {"step": step, "timestamp": ts, "type": "checkpoint", "payload": snapshot}
+        )
 
 
 def _commit(
@@ -484,11 +616,15 @@ def _commit(
         for name, version in new["channel_versions"].items()
         if previous_versions.get(name) != version
     }
+    parent_config = (
+        run.checkpoint_config
+        if (run.checkpoint_config.get("configurable") or {}).get("checkpoint_id")
+        else None
+    )
     if run.saver is not None:
-        parent_config = run.checkpoint_config
         stored = yield SaverCall(
             "put",
-            (parent_config, new, metadata, new_versions),
+            (parent_config or run.checkpoint_config, new, metadata, new_versions),
             {"expected_head": run.head},
         )
         run.checkpoint_config = stored
@@ -497,12 +633,8 @@ def _commit(
         run.checkpoint_config = make_config(run.thread_id or "", run.ns, new["id"])
     run.stored_versions = dict(new["channel_versions"])
     if run.emits("checkpoints") or run.emits("debug"):
-        snapshot = graph.checkpoint_event(run.checkpoint_config, new, metadata, channels, step)
-        if run.emits("checkpoints"):
-            yield Emit("checkpoints", snapshot)
-        if run.emits("debug"):
-            yield Emit(
-                "debug",
-                {"step": step, "timestamp": new["ts"], "type": "checkpoint", "payload": snapshot},
-            )
+        snapshot = graph.checkpoint_event(
+            run.checkpoint_config, parent_config, new, metadata, channels, step
+        )
+        yield from _checkpoint_emits(run, snapshot, new["ts"], step)
     return copy_checkpoint(new)

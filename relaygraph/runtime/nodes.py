@@ -41,6 +41,14 @@ class _Signature:
     takes_config: bool
     takes_store: bool
     is_async: bool
+    takes_runtime: bool = False
+    takes_writer: bool = False
+    takes_extras: bool = field(init=False, default=False)
+    """True when the call needs a ``runtime`` or ``writer`` argument built for it (a
+    plain attribute: it is read on every node call)."""
+
+    def __post_init__(self) -> None:
+        self.takes_extras = self.takes_runtime or self.takes_writer
 
 
 def _signature_of(func: Callable[..., Any]) -> _Signature:
@@ -53,7 +61,25 @@ def _signature_of(func: Callable[..., Any]) -> _Signature:
     except (TypeError, ValueError):
         return _Signature(False, False, is_async)
     # As LangGraph: extra arguments are passed by name only, to parameters that ask for them.
-    return _Signature("config" in params, "store" in params, is_async)
+    return _Signature(
+        "config" in params,
+        "store" in params,
+        is_async,
+        takes_runtime="runtime" in params,
+        takes_writer="writer" in params,
+    )
+
+
+def _add_extras(kwargs: dict[str, Any], signature: _Signature, config: dict, store: Any) -> None:
+    """The ``runtime`` / ``writer`` arguments (built only for functions that take them)."""
+    from relaygraph.runtime.context import get_stream_writer
+    from relaygraph.runtime.runtime import runtime_for
+
+    writer = get_stream_writer()
+    if signature.takes_runtime:
+        kwargs["runtime"] = runtime_for(config, store, writer)
+    if signature.takes_writer:
+        kwargs["writer"] = writer
 
 
 def call_function(
@@ -65,6 +91,8 @@ def call_function(
         kwargs["store"] = store
     if signature.takes_config:
         kwargs["config"] = config
+    if signature.takes_extras:
+        _add_extras(kwargs, signature, config, store)
     result = func(arg, **kwargs)
     if inspect.isawaitable(result):
         return _run_coroutine(result)
@@ -87,6 +115,8 @@ async def acall_function(
         kwargs["store"] = store
     if signature.takes_config:
         kwargs["config"] = config
+    if signature.takes_extras:
+        _add_extras(kwargs, signature, config, store)
     if signature.is_async:
         return await func(arg, **kwargs)
     twin = getattr(func, ASYNC_TWIN, None)
@@ -185,7 +215,12 @@ def goto_writes(command: Command, known_nodes: Sequence[str]) -> list[tuple[str,
 
 def compile_nodes(builder: StateGraph) -> tuple[dict[str, CompiledNode], dict[str, BaseChannel]]:
     """The compiled nodes (START included) and the extra trigger channels they need."""
-    from relaygraph.runtime.channels import EphemeralValue, NamedBarrierValue
+    from relaygraph.runtime.channels import (
+        DeferredBarrierValue,
+        DeferredValue,
+        EphemeralValue,
+        NamedBarrierValue,
+    )
 
     def start_action(state: Any) -> Any:
         return state
@@ -197,7 +232,10 @@ def compile_nodes(builder: StateGraph) -> tuple[dict[str, CompiledNode], dict[st
     for name, spec in specs.items():
         triggers = (START,) if name == START else (branch_channel(name),)
         if name != START:
-            extra[branch_channel(name)] = EphemeralValue(branch_channel(name), guard=False)
+            trigger = branch_channel(name)
+            extra[trigger] = (
+                DeferredValue(trigger) if spec.defer else EphemeralValue(trigger, guard=False)
+            )
         nodes[name] = CompiledNode(
             name=name,
             action=spec.action,
@@ -215,7 +253,8 @@ def compile_nodes(builder: StateGraph) -> tuple[dict[str, CompiledNode], dict[st
             nodes[start].edges.append(end)
     for starts, end in builder.waiting_edges:
         channel = join_channel(starts, end)
-        extra[channel] = NamedBarrierValue(channel, frozenset(starts))
+        barrier = DeferredBarrierValue if builder.nodes[end].defer else NamedBarrierValue
+        extra[channel] = barrier(channel, frozenset(starts))
         nodes[end].triggers = (*nodes[end].triggers, channel)
         for start in starts:
             nodes[start].joins.append(channel)

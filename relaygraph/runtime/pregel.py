@@ -11,10 +11,12 @@ from relaygraph.runtime import state_ops
 from relaygraph.runtime.algorithm import PUSH, Task
 from relaygraph.runtime.channels import MISSING, BaseChannel, Topic
 from relaygraph.runtime.constants import INTERRUPT, START, TASKS
+from relaygraph.runtime.context import current_task_or_none
 from relaygraph.runtime.drivers import adrive, adrive_to_end, drive, drive_to_end
 from relaygraph.runtime.effects import Emit, TaskOutcome
 from relaygraph.runtime.loop import RunResult, run_loop
 from relaygraph.runtime.nodes import compile_nodes
+from relaygraph.runtime.runtime import CONTEXT_KEY, coerce_context
 from relaygraph.runtime.stream_messages import with_messages_handler
 from relaygraph.runtime.types import StateSnapshot, StateUpdate
 
@@ -55,12 +57,26 @@ class CompiledStateGraph:
         self.name = name or "LangGraph"
         self.nodes, extra_channels = compile_nodes(builder)
         self.node_names = tuple(n for n in self.nodes if n != START)
+        self.subgraph_names = frozenset(n for n, node in self.nodes.items() if node.is_subgraph)
         self.triggers_of = {name: node.triggers for name, node in self.nodes.items()}
+        deferred = any(spec.defer for spec in builder.nodes.values())
+        self.finish_triggers: frozenset[str] | None = (
+            frozenset(t for triggers in self.triggers_of.values() for t in triggers)
+            if deferred
+            else None
+        )
+        """Every node trigger, when the graph has deferred nodes (else None: no finish)."""
         state_channels: dict[str, BaseChannel] = {}
-        for schema in (builder.schema, builder.input_schema, builder.output_schema):
+        schemas = [builder.schema, builder.input_schema, builder.output_schema]
+        schemas += [node.input_schema for node in self.nodes.values() if node.input_schema]
+        for schema in schemas:
             for key, channel in schema.channels().items():
                 state_channels.setdefault(key, channel)
         self.state_keys = tuple(state_channels)
+        self.state_key_set = frozenset(state_channels)
+        self.update_schema = _update_schema(builder.schema, state_channels, schemas)
+        """How node results, ``Command.update`` and ``update_state`` become writes: the
+        state schema, widened to every channel the input/output and node schemas add."""
         self.channel_prototypes: dict[str, BaseChannel] = {
             **state_channels,
             **extra_channels,
@@ -108,6 +124,15 @@ class CompiledStateGraph:
                 values[key] = channel.get()
         return values
 
+    def state_input(self, values: dict[str, Any]) -> Any:
+        """``values`` as the state schema's node input (keys of other schemas left out)."""
+        schema = self.builder.schema
+        if schema.kind in ("dict", "typeddict") and schema is self.update_schema:
+            return values
+        if schema.kind != "dict":
+            values = {k: v for k, v in values.items() if k in schema.annotations}
+        return schema.to_node_input(values)
+
     def read_output(self, channels: dict[str, BaseChannel]) -> dict[str, Any]:
         """The output keys' current values."""
         return {k: v for k, v in self.read_state(channels).items() if k in self.output_keys}
@@ -119,12 +144,13 @@ class CompiledStateGraph:
         if task.name == START:
             return channels[START].get()
         node = self.nodes[task.name]
-        schema = node.input_schema or self.builder.schema
         values = self.read_state(channels)
         if node.is_subgraph:
             return values
-        if node.input_schema is not None:
-            values = {k: v for k, v in values.items() if k in schema.annotations}
+        if node.input_schema is None:
+            return self.state_input(values)
+        schema = node.input_schema
+        values = {k: v for k, v in values.items() if k in schema.annotations}
         return schema.to_node_input(values)
 
     def task_config(
@@ -166,44 +192,51 @@ class CompiledStateGraph:
         view = {k: v for k, v in writes if k in self.state_keys}
         return view or None
 
-    def debug_task(self, step: int, task: Task) -> dict[str, Any]:
-        return {
-            "step": step,
-            "type": "task",
-            "payload": {"id": task.id, "name": task.name, "triggers": list(task.triggers)},
-        }
+    def task_payload(self, task: Task, input: Any) -> dict[str, Any]:
+        """A task about to run, as the ``tasks`` / ``debug`` streams show it."""
+        return {"id": task.id, "name": task.name, "input": input, "triggers": task.triggers}
 
-    def debug_task_result(self, task: Task, outcome: TaskOutcome) -> dict[str, Any]:
+    def task_result_payload(self, outcome: TaskOutcome) -> dict[str, Any]:
+        """A finished task, as the ``tasks`` / ``debug`` streams show it."""
+        task = outcome.task
         return {
-            "type": "task_result",
-            "payload": {
-                "id": task.id,
-                "name": task.name,
-                "result": [(k, v) for k, v in outcome.writes if k in self.state_keys],
-                "error": repr(outcome.error) if outcome.error else None,
-                "interrupts": list(outcome.interrupts),
-            },
+            "id": task.id,
+            "name": task.name,
+            "error": repr(outcome.error) if outcome.error else None,
+            "result": {k: v for k, v in outcome.writes if k in self.state_key_set},
+            "interrupts": _interrupt_dicts(outcome.interrupts),
         }
 
     def checkpoint_event(
         self,
         config: dict[str, Any],
+        parent_config: dict[str, Any] | None,
         checkpoint: Any,
         metadata: dict[str, Any],
         channels: dict[str, BaseChannel],
         step: int,
+        pending_interrupts: dict[str, tuple[Any, ...]] | None = None,
     ) -> dict[str, Any]:
-        """The ``checkpoints`` stream payload for a just-written checkpoint."""
+        """The ``checkpoints`` stream payload for a just-written (or resumed) checkpoint."""
         from relaygraph.runtime.algorithm import channels_from_checkpoint, prepare_tasks
 
         fresh = channels_from_checkpoint(self.channel_prototypes, checkpoint)
         tasks = prepare_tasks(checkpoint, fresh, self.triggers_of, step=step + 1)
         return {
             "config": config,
+            "parent_config": parent_config,
+            "values": self.read_state(channels),
             "metadata": metadata,
-            "values": self.read_output(channels),
             "next": [t.name for t in tasks.values()],
-            "tasks": [{"id": t.id, "name": t.name, "interrupts": ()} for t in tasks.values()],
+            "tasks": [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "interrupts": tuple(_interrupt_dicts((pending_interrupts or {}).get(t.id, ()))),
+                    "state": None,
+                }
+                for t in tasks.values()
+            ],
         }
 
     # -- running -----------------------------------------------------------------------
@@ -211,10 +244,23 @@ class CompiledStateGraph:
     def _prepare(
         self, input: Any, config: dict[str, Any] | None, stream_mode: Any, kwargs: dict
     ) -> tuple[Any, dict[str, Any], list[str], bool]:
-        config = _copy_config(config)
+        config = _inherit_task_config(_copy_config(config))
         for key in ("recursion_limit",):
             if key in kwargs and kwargs[key] is not None:
                 config[key] = kwargs.pop(key)
+        limit = config.get("recursion_limit")
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"recursion_limit must be an integer of at least 1, got {limit!r}")
+        if self.checkpointer is True and config["configurable"].get("__relaygraph_nested"):
+            # compile(checkpointer=True): the subgraph keeps one thread of its own across
+            # its parent's runs, as LangGraph does: its namespace names nodes, not tasks.
+            ns = config["configurable"].get("checkpoint_ns") or ""
+            config["configurable"]["checkpoint_ns"] = state_ops.node_namespace(ns)
+        context = kwargs.pop("context", None)
+        if context is not None:
+            config["configurable"][CONTEXT_KEY] = coerce_context(
+                self.builder.context_schema, context
+            )
         if stream_mode is None:
             stream_mode = "updates"
         single = isinstance(stream_mode, str)
@@ -243,10 +289,13 @@ class CompiledStateGraph:
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
         subgraphs: bool = False,
+        context: Any = None,
         **kwargs: Any,
     ) -> Iterator[Any]:
         """Run the graph, yielding chunks of the chosen ``stream_mode`` (or modes) as they come."""
-        kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+        kwargs.update(
+            interrupt_before=interrupt_before, interrupt_after=interrupt_after, context=context
+        )
         if subgraphs:
             config = _with_stream_modes(config, stream_mode)
         config = _with_messages_stream(config, stream_mode, subgraphs)
@@ -271,10 +320,13 @@ class CompiledStateGraph:
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
         subgraphs: bool = False,
+        context: Any = None,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
-        kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+        kwargs.update(
+            interrupt_before=interrupt_before, interrupt_after=interrupt_after, context=context
+        )
         if subgraphs:
             config = _with_stream_modes(config, stream_mode)
         config = _with_messages_stream(config, stream_mode, subgraphs)
@@ -292,6 +344,7 @@ class CompiledStateGraph:
         *,
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
+        context: Any = None,
         **kwargs: Any,
     ) -> Any:
         """Run the graph to the end (or to an interrupt) and return the final state.
@@ -299,7 +352,9 @@ class CompiledStateGraph:
         When the run stopped at ``interrupt()``, the result also has ``"__interrupt__"``: the
         list of pending :class:`~relaygraph.runtime.types.Interrupt`.
         """
-        kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+        kwargs.update(
+            interrupt_before=interrupt_before, interrupt_after=interrupt_after, context=context
+        )
         effects, config, _modes, _single = self._prepare(input, config, [], kwargs)
         driver = drive(self, effects, self.saver_for(config))
         while True:
@@ -315,15 +370,77 @@ class CompiledStateGraph:
         *,
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
+        context: Any = None,
         **kwargs: Any,
     ) -> Any:
         """Async :meth:`invoke`."""
-        kwargs.update(interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+        kwargs.update(
+            interrupt_before=interrupt_before, interrupt_after=interrupt_after, context=context
+        )
         effects, config, _modes, _single = self._prepare(input, config, [], kwargs)
         box: list[Any] = []
         async for _ in adrive(self, effects, self.saver_for(config), box):
             pass
         return _output(box[0])
+
+    def batch(
+        self,
+        inputs: Sequence[Any],
+        config: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """:meth:`invoke` on each input (concurrently, in threads); results in input order.
+
+        ``config`` is one config for all or a list, one per input; its
+        ``max_concurrency`` caps the threads. With ``return_exceptions`` a failed input's
+        exception takes its place in the list instead of being raised.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        configs = _batch_configs(config, len(inputs))
+        if not inputs:
+            return []
+
+        def one(pair: tuple[Any, dict[str, Any]]) -> Any:
+            try:
+                return self.invoke(pair[0], pair[1], **kwargs)
+            except Exception as exc:
+                if return_exceptions:
+                    return exc
+                raise
+
+        workers = configs[0].get("max_concurrency") or len(inputs)
+        with ThreadPoolExecutor(max_workers=min(workers, len(inputs))) as pool:
+            return list(pool.map(one, zip(inputs, configs, strict=True)))
+
+    async def abatch(
+        self,
+        inputs: Sequence[Any],
+        config: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Async :meth:`batch`: the inputs run as concurrent :meth:`ainvoke` calls."""
+        import asyncio
+
+        configs = _batch_configs(config, len(inputs))
+        if not inputs:
+            return []
+        limit = asyncio.Semaphore(configs[0].get("max_concurrency") or len(inputs))
+
+        async def one(value: Any, cfg: dict[str, Any]) -> Any:
+            async with limit:
+                return await self.ainvoke(value, cfg, **kwargs)
+
+        return list(
+            await asyncio.gather(
+                *(one(v, c) for v, c in zip(inputs, configs, strict=True)),
+                return_exceptions=return_exceptions,
+            )
+        )
 
     # -- as a node of a parent graph --------------------------------------------------
 
@@ -472,6 +589,51 @@ def _with_messages_stream(
     if "messages" not in modes:
         return config
     return with_messages_handler(dict(config or {}), subgraphs=subgraphs)
+
+
+def _interrupt_dicts(interrupts: Sequence[Any]) -> list[dict[str, Any]]:
+    """Interrupts as LangGraph's stream events show them (``asdict``; relaygraph has no
+    response schemas)."""
+    return [{"value": i.value, "id": i.id, "response_schema": None} for i in interrupts]
+
+
+def _batch_configs(
+    config: dict[str, Any] | Sequence[dict[str, Any]] | None, count: int
+) -> list[dict[str, Any]]:
+    """One config per batch input (a single config is shared)."""
+    if config is None or isinstance(config, dict):
+        return [dict(config or {}) for _ in range(count)]
+    configs = [dict(c or {}) for c in config]
+    if len(configs) != count:
+        raise ValueError(f"batch() got {count} inputs but {len(configs)} configs")
+    return configs
+
+
+def _update_schema(base: Any, channels: dict[str, BaseChannel], schemas: list[Any]) -> Any:
+    if base.kind == "dict" or set(channels) == set(base.annotations):
+        return base
+    from relaygraph.runtime.state import StateSchema
+
+    annotations = dict(base.annotations)
+    for schema in schemas:
+        for key, annotation in schema.annotations.items():
+            annotations.setdefault(key, annotation)
+    return StateSchema(base.cls, base.kind, annotations)
+
+
+def _inherit_task_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A graph run from inside a node (``sub.invoke(...)`` in a node function) is that
+    node's child, as in LangGraph: it takes the task's config (namespace, checkpointer,
+    resume answers, context) under its own, so its ``interrupt()`` pauses the parent."""
+    if config["configurable"].get("__relaygraph_nested"):
+        return config
+    task = current_task_or_none()
+    if task is None:
+        return config
+    parent = task.config
+    merged = {**parent, **config}
+    merged["configurable"] = {**(parent.get("configurable") or {}), **config["configurable"]}
+    return merged
 
 
 def _copy_config(config: dict[str, Any] | None) -> dict[str, Any]:

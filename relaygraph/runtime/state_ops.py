@@ -34,6 +34,7 @@ from relaygraph.runtime.constants import (
 from relaygraph.runtime.effects import SaverCall
 from relaygraph.runtime.errors import InvalidUpdateError
 from relaygraph.runtime.loop import checkpoint_metadata
+from relaygraph.runtime.stored_errors import restore_error
 from relaygraph.runtime.types import Interrupt, PregelTask, StateSnapshot, StateUpdate
 
 if TYPE_CHECKING:
@@ -63,6 +64,23 @@ def get_state(
     return snapshot
 
 
+def node_namespace(ns: str) -> str:
+    """A checkpoint namespace with its task ids left out (``compile(checkpointer=True)``)."""
+    return "|".join(part.split(":")[0] for part in ns.split("|"))
+
+
+def _subgraph_config(config: dict[str, Any], task: Any) -> dict[str, Any]:
+    """The config that addresses a subgraph task's own checkpoints."""
+    ns = config["configurable"].get("checkpoint_ns") or ""
+    task_ns = f"{task.name}:{task.id}"
+    return {
+        "configurable": {
+            "thread_id": config["configurable"]["thread_id"],
+            "checkpoint_ns": f"{ns}|{task_ns}" if ns else task_ns,
+        }
+    }
+
+
 def _with_subgraph_states(
     graph: CompiledStateGraph, snapshot: StateSnapshot
 ) -> Generator[Any, Any, StateSnapshot]:
@@ -70,14 +88,10 @@ def _with_subgraph_states(
     subgraph_of = dict(graph.get_subgraphs())
     for task in snapshot.tasks:
         if task.name in subgraph_of:
-            ns = snapshot.config["configurable"].get("checkpoint_ns") or ""
-            task_ns = f"{task.name}:{task.id}"
-            sub_config = {
-                "configurable": {
-                    "thread_id": snapshot.config["configurable"]["thread_id"],
-                    "checkpoint_ns": f"{ns}|{task_ns}" if ns else task_ns,
-                }
-            }
+            sub_config = _subgraph_config(snapshot.config, task)
+            if subgraph_of[task.name].checkpointer is True:  # its one lasting thread
+                ns = sub_config["configurable"]["checkpoint_ns"]
+                sub_config["configurable"]["checkpoint_ns"] = node_namespace(ns)
             sub_saved = yield SaverCall("get_tuple", (sub_config,))
             if sub_saved is not None:
                 sub = snapshot_of(subgraph_of[task.name], sub_saved, sub_config, live=True)
@@ -93,11 +107,37 @@ def get_state_history(
     before: dict[str, Any] | None,
     limit: int | None,
 ) -> Generator[Any, Any, list[StateSnapshot]]:
-    """Snapshots of the thread's checkpoints, newest first (``filter``/``before``/``limit``)."""
+    """Snapshots of the thread's checkpoints, newest first (``filter``/``before``/``limit``).
+
+    A ``config`` naming a ``checkpoint_id`` lists that checkpoint only, as LangGraph's
+    savers do (then ``filter`` and ``before`` still apply to it).
+    """
     read = _read_config(config)
-    read["configurable"].pop("checkpoint_id", None)
-    items = yield SaverCall("list", (read,), {"filter": filter, "before": before, "limit": limit})
+    checkpoint_id = read["configurable"].pop("checkpoint_id", None)
+    if checkpoint_id is None:
+        items = yield SaverCall(
+            "list", (read,), {"filter": filter, "before": before, "limit": limit}
+        )
+    else:
+        read["configurable"]["checkpoint_id"] = checkpoint_id
+        saved = yield SaverCall("get_tuple", (read,))
+        items = [saved] if saved is not None and _listed(saved, filter, before, limit) else []
     return [snapshot_of(graph, saved, saved.config, live=False) for saved in items]
+
+
+def _listed(
+    saved: CheckpointTuple,
+    filter: dict[str, Any] | None,
+    before: dict[str, Any] | None,
+    limit: int | None,
+) -> bool:
+    """Whether one checkpoint passes ``list``'s ``filter``, ``before`` and ``limit``."""
+    if limit is not None and limit < 1:
+        return False
+    if any(saved.metadata.get(key) != value for key, value in (filter or {}).items()):
+        return False
+    before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+    return not before_id or saved.checkpoint["id"] < before_id
 
 
 def snapshot_of(
@@ -132,7 +172,7 @@ def snapshot_of(
         if task_id not in tasks:
             continue
         if channel == ERROR:
-            errors[task_id] = value
+            errors[task_id] = restore_error(value)
         elif channel == INTERRUPT:
             interrupts.setdefault(task_id, []).extend(value)
         elif channel == RESUME:
@@ -149,6 +189,7 @@ def snapshot_of(
             done.append(task)
         apply_writes(checkpoint, channels, done, None)
     task_views = []
+    subgraph_names = graph.subgraph_names
     for task in tasks.values():
         task_interrupts = tuple(interrupts.get(task.id, ()))
         if live and task.id in finished:
@@ -163,13 +204,14 @@ def snapshot_of(
                 path=task.path,
                 error=errors.get(task.id),
                 interrupts=task_interrupts,
-                state=None,
+                # a subgraph task names where its checkpoints are (LangGraph's signal)
+                state=_subgraph_config(saved.config, task) if task.name in subgraph_names else None,
                 result=result,
             )
         )
     next_names = tuple(t.name for t in tasks.values() if not (live and t.id in finished))
     return StateSnapshot(
-        values=graph.read_output(channels),
+        values=graph.read_state(channels),
         next=next_names,
         config=saved.config,
         metadata=saved.metadata,

@@ -20,6 +20,7 @@ import redis
 
 from relaygraph.persistence.errors import RelaygraphError
 from relaygraph.persistence.serde import Serializer
+from relaygraph.runtime.runtime import CONTEXT_KEY, coerce_context
 from relaygraph.runtime.types import Command, StateSnapshot
 from relaygraph.workers.coordination import Coordinator, StepRef
 from relaygraph.workers.engine import DEFAULT_STREAM_MODES, stream_modes
@@ -186,6 +187,7 @@ class Client:
         interrupt_before: list[str] | str | None = None,
         interrupt_after: list[str] | str | None = None,
         stream_mode: str | Sequence[str] = DEFAULT_STREAM_MODES,
+        context: Any = None,
     ) -> Run:
         """Submit a run of registered graph ``graph`` on ``thread_id``; returns at once.
 
@@ -193,6 +195,9 @@ class Client:
         any of ``values``, ``updates``, ``custom``, ``messages`` (chat model tokens, live)
         and ``debug`` (opt-in: a snapshot of the whole state per step); the final
         ``status`` event is always there.
+        ``context`` is the run's static context (``runtime.context`` in its nodes, as
+        ``invoke(..., context=...)``): stored with the run and serialized like its input,
+        so a dataclass or pydantic context must be registered with ``register_type``.
         """
         modes = stream_modes(stream_mode)
         if multitask_strategy not in STRATEGIES:
@@ -206,6 +211,10 @@ class Client:
             run_config["interrupt_before"] = interrupt_before
         if interrupt_after:
             run_config["interrupt_after"] = interrupt_after
+        if context is not None:
+            run_config["configurable"][CONTEXT_KEY] = coerce_context(
+                compiled.builder.context_schema, context
+            )
         run_id = str(uuid.uuid4())
         fields = {
             "graph": graph,

@@ -33,12 +33,12 @@ from relaygraph.persistence.base import make_config
 from relaygraph.persistence.errors import CheckpointConflict
 from relaygraph.persistence.serde import Serializer
 from relaygraph.runtime.algorithm import should_interrupt
-from relaygraph.runtime.constants import ERROR, INTERRUPT
+from relaygraph.runtime.constants import ERROR
 from relaygraph.runtime.drivers import drive
 from relaygraph.runtime.effects import Emit
 from relaygraph.runtime.errors import GraphRecursionError
 from relaygraph.runtime.executor import run_task
-from relaygraph.runtime.loop import Run, pending_interrupts
+from relaygraph.runtime.loop import Run, cached_update, pending_interrupts
 from relaygraph.runtime.stream_messages import with_messages_handler
 from relaygraph.workers import metrics
 from relaygraph.workers.capture import Captured, capture
@@ -310,16 +310,23 @@ class Engine:
             return  # cancelled or interrupted by another submission: schedule nothing more
         run.stop = int(record.get("start_step", run.step)) + run.recursion_limit + 1
         try:
-            tasks, _done, _resume = run.plan()
+            tasks, done, _resume = run.plan()
         except GraphRecursionError as exc:
             self.finish(thread_id, run_id, "error", _describe(exc))
             return
         if not tasks:
             self.finish(thread_id, run_id, "success")
             return
+        if done and run.emits("updates"):  # a resumed step: its finished tasks, as in-process
+            cached = [
+                (f"{run.checkpoint['id']}:{task.id}:cached", Emit("updates", update))
+                for task in tasks.values()
+                if task.id in done and (update := cached_update(run.graph, task)) is not None
+            ]
+            self.emit_many(thread_id, run_id, cached)
         before = record["config"].get("interrupt_before") or graph.interrupt_before
         if before and should_interrupt(run.checkpoint, before, tasks.values()):
-            self.finish(thread_id, run_id, "interrupted")
+            self._stop_at_breakpoint(run, run_id)
             return
         step = StepRef(thread_id, run.ns, run.checkpoint["id"], run_id)
         self.coordinator.register_step(
@@ -728,7 +735,10 @@ class Engine:
         crash_point("after_commit")
         crash_point("after_register")
         if end is not None:
-            self.finish(step.thread_id, run_id, *end)
+            if end == ("interrupted", ""):  # _after_commit stops only at breakpoints so
+                self._stop_at_breakpoint(run, run_id)
+            else:
+                self.finish(step.thread_id, run_id, *end)
             return True
         if len(next_tasks) == 1:  # if this process gets the next task, it needs no read
             self._warm[(step.thread_id, run.ns, run.checkpoint["id"], run_id)] = (run, next_tasks)
@@ -788,15 +798,13 @@ class Engine:
             self.finish(step.thread_id, run_id, "error", f"node {tasks[task_id].name!r}: {error}")
             return
         interrupted = [w for w in run.pending if w[0] in tasks and status_of[w[0]] == "interrupted"]
+        order = {task_id: index for index, task_id in enumerate(tasks)}
+        interrupted.sort(key=lambda write: order[write[0]])  # task order, as in-process
         interrupts = pending_interrupts(interrupted)
         if interrupts:
             self.coordinator.set_step_state(step, "interrupted")
-            self.emit(
-                step.thread_id,
-                run_id,
-                f"{step.checkpoint_id}:interrupt",
-                Emit("updates", {INTERRUPT: tuple(interrupts.values())}),
-            )
+            chunks = run.paused(tasks, tuple(interrupts.values()))  # the chunks run_loop sends
+            self._publish(step.thread_id, run_id, chunks, f"{step.checkpoint_id}:interrupt")
             self.finish(step.thread_id, run_id, "interrupted")
             return
         try:
@@ -822,9 +830,17 @@ class Engine:
         self.coordinator.set_step_state(step, "committed")
         after = record["config"].get("interrupt_after") or graph.interrupt_after
         if after and should_interrupt(run.checkpoint, after, tasks.values()):
-            self.finish(step.thread_id, run_id, "interrupted")
+            self._stop_at_breakpoint(run, run_id)
             return
         self.schedule(graph, run, record)
+
+    def _stop_at_breakpoint(self, run: Run, run_id: str) -> None:
+        """End a run at ``interrupt_before`` / ``interrupt_after``, streaming the chunk
+        that says so (``{"__interrupt__": ()}`` in ``updates``), as in-process."""
+        thread_id = run.thread_id or ""
+        key = f"{run.checkpoint['id']}:breakpoint"
+        self._publish(thread_id, run_id, run.at_breakpoint(), key)
+        self.finish(thread_id, run_id, "interrupted")
 
 
 class _Renewer:

@@ -43,6 +43,9 @@ def fingerprint(graph: Any) -> str:
         },
         "options": {name: node.options for name, node in sorted(builder.nodes.items())},
     }
+    deferred = sorted(name for name, node in builder.nodes.items() if node.defer)
+    if deferred:  # only then: the fingerprints of graphs without deferred nodes stay as they were
+        shape["deferred"] = deferred
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -55,7 +55,10 @@ def _raised_here(exc: BaseException) -> bool:
         return False
     while tb.tb_next is not None:
         tb = tb.tb_next
-    return tb.tb_frame.f_code.co_filename == __file__
+    return tb.tb_frame.f_code.co_filename in _CATALOGUE_FILES
+
+
+_CATALOGUE_FILES = {__file__, __file__.replace("catalogue.py", "catalogue_v1.py")}
 
 
 def normalize(value: Any) -> Any:
@@ -131,9 +134,16 @@ class Invoke:
     input: Any
     config: dict[str, Any] = field(default_factory=dict)
     kwargs: dict[str, Any] = field(default_factory=dict)
+    sort_interrupts: bool = False
+    """Order the result's ``__interrupt__`` by value: parallel tasks' interrupts come in
+    completion order in LangGraph, which varies from run to run."""
 
     def __call__(self, run: Run) -> Any:
-        return run.invoke(self.input, {**run.config, **self.config}, **self.kwargs)
+        result = run.invoke(self.input, {**run.config, **self.config}, **self.kwargs)
+        if self.sort_interrupts and isinstance(result, dict) and "__interrupt__" in result:
+            pending = sorted(result["__interrupt__"], key=lambda i: repr(i.value))
+            result = {**result, "__interrupt__": pending}
+        return result
 
 
 @dataclass
@@ -215,16 +225,24 @@ class Replay:
 
 @dataclass
 class Resume:
-    """``invoke(Command(resume=value))``; with ``per_interrupt`` a map by interrupt id."""
+    """``invoke(Command(resume=value))``; with ``per_interrupt`` a map by interrupt id
+    (``only``: answer just the pending interrupt at that index, ordered by value)."""
 
     value: Any = None
     per_interrupt: Callable[[Any], Any] | None = None
+    only: int | None = None
+
+    def answer(self, pending: Any) -> Any:
+        """The resume value, given the thread's pending interrupts."""
+        if self.per_interrupt is None:
+            return self.value
+        chosen = sorted(pending, key=lambda i: repr(i.value))
+        if self.only is not None:
+            chosen = [chosen[self.only]]
+        return {i.id: self.per_interrupt(i.value) for i in chosen}
 
     def __call__(self, run: Run) -> Any:
-        value = self.value
-        if self.per_interrupt is not None:
-            pending = run.graph.get_state(run.config).interrupts
-            value = {i.id: self.per_interrupt(i.value) for i in pending}
+        value = self.answer(run.graph.get_state(run.config).interrupts)
         return run.invoke(run.lib.Command(resume=value), run.config)
 
 
@@ -651,7 +669,7 @@ def interrupt_parallel(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     b.add_edge("join", lib.END)
     g = b.compile(checkpointer=saver(lib))
     return g, [
-        Invoke({"items": []}),
+        Invoke({"items": []}, sort_interrupts=True),
         Probe(lambda run: sorted(normalize(list(run.graph.get_state(run.config).interrupts)))),
         Resume(per_interrupt=lambda value: f"answer to {value}"),
     ]
@@ -978,3 +996,7 @@ def no_checkpointer(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
         Stream({"items": ["y"]}, mode="values"),
         AInvoke({"items": ["z"]}),
     ]
+
+
+# LangGraph 1.x API cases (issue 15) live in their own module and register here.
+from . import catalogue_v1  # noqa: E402, F401

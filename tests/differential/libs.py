@@ -25,6 +25,8 @@ _LANGGRAPH_HOMES: dict[str, str] = {
     "RetryPolicy": "langgraph.types",
     "StateUpdate": "langgraph.types",
     "get_stream_writer": "langgraph.config",
+    "Runtime": "langgraph.runtime",
+    "get_runtime": "langgraph.runtime",
     "MemorySaver": "langgraph.checkpoint.memory",
     "InMemorySaver": "langgraph.checkpoint.memory",
     "InMemoryStore": "langgraph.store.memory",

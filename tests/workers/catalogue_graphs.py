@@ -15,6 +15,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from differential.catalogue import CASES, DataState, Invoke, ModelState, Resume, normalize
+from differential.catalogue_v1 import UserContext
 from differential.libs import relaygraph_lib
 
 from relaygraph import register_type
@@ -22,6 +23,7 @@ from relaygraph import register_type
 # Run inputs travel through the serializer: an application registers its state classes.
 register_type(DataState, name="catalogue.DataState")
 register_type(ModelState, name="catalogue.ModelState")
+register_type(UserContext, name="catalogue.UserContext")  # a run context, serialized likewise
 
 __all__ = ["CALLS", "GRAPHS", "REGISTRY", "Invoke", "Resume", "normalize"]
 

@@ -29,15 +29,22 @@ def _history(snapshots: list[Any]) -> list[tuple[Any, ...]]:
     return [(s.metadata["step"], s.metadata["source"], tuple(s.next)) for s in snapshots]
 
 
+def _fresh(name: str) -> Any:
+    """The case's graph compiled again (breakpoints included) on an empty saver."""
+    graph = GRAPHS[name]
+    return graph.builder.compile(
+        checkpointer=graph.checkpointer.__class__(),
+        interrupt_before=graph.interrupt_before,
+        interrupt_after=graph.interrupt_after,
+    )
+
+
 def _local(name: str) -> tuple[Any, list[tuple[Any, ...]]]:
-    graph = GRAPHS[name].builder.compile(checkpointer=GRAPHS[name].checkpointer.__class__())
+    graph = _fresh(name)
     config = {"configurable": {"thread_id": "local"}}
     for call in CALLS[name]:
         if isinstance(call, Resume):
-            value = call.value
-            if call.per_interrupt is not None:
-                pending = graph.get_state(config).interrupts
-                value = {i.id: call.per_interrupt(i.value) for i in pending}
+            value = call.answer(graph.get_state(config).interrupts)
             payload, extra, kwargs = Command(resume=value), {}, {}
         else:
             payload, extra, kwargs = call.input, call.config, call.kwargs
@@ -48,14 +55,11 @@ def _local(name: str) -> tuple[Any, list[tuple[Any, ...]]]:
     return (values, state.next), _history(list(graph.get_state_history(config)))
 
 
-def _remote(client: Client, name: str) -> tuple[Any, list[tuple[Any, ...]]]:
-    thread = f"remote-{name}"
+def _remote(client: Client, name: str, prefix: str = "remote") -> tuple[Any, list[tuple[Any, ...]]]:
+    thread = f"{prefix}-{name}"
     for call in CALLS[name]:
         if isinstance(call, Resume):
-            value = call.value
-            if call.per_interrupt is not None:
-                pending = client.get_state(name, thread).interrupts
-                value = {i.id: call.per_interrupt(i.value) for i in pending}
+            value = call.answer(client.get_state(name, thread).interrupts)
             run = client.submit(name, Command(resume=value), thread_id=thread)
         else:
             run = client.submit(
@@ -87,3 +91,71 @@ def catalogue_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.mark.parametrize("name", sorted(set(GRAPHS) - PROCESS_LOCAL))
 def test_distributed_equals_local(catalogue_client: Client, name: str) -> None:
     assert _remote(catalogue_client, name) == _local(name)
+
+
+# Cases whose runs' ``values`` / ``updates`` streams must also be the same on workers:
+# interrupts answered one at a time, breakpoints, a paused subgraph a node called.
+STREAMED = sorted(
+    {
+        "interrupt_parallel_one_by_one",
+        "interrupt_before_after_compile",
+        "interrupt_in_called_subgraph",
+        "runtime_context_invoke",
+    }
+    & set(GRAPHS)
+)
+
+
+def _local_streams(name: str) -> list[list[Any]]:
+    graph = _fresh(name)
+    config = {"configurable": {"thread_id": "local"}}
+    streams = []
+    for call in CALLS[name]:
+        if isinstance(call, Resume):
+            payload, extra, kwargs = (
+                Command(resume=call.answer(graph.get_state(config).interrupts)),
+                {},
+                {},
+            )
+        else:
+            payload, extra, kwargs = call.input, call.config, call.kwargs
+        chunks = graph.stream(
+            payload, {**config, **extra}, stream_mode=["values", "updates"], **kwargs
+        )
+        streams.append([(mode, normalize(data)) for mode, data in chunks])
+    return streams
+
+
+def _remote_streams(client: Client, name: str) -> list[list[Any]]:
+    thread = f"streams-{name}"
+    streams = []
+    for call in CALLS[name]:
+        if isinstance(call, Resume):
+            value = call.answer(client.get_state(name, thread).interrupts)
+            run = client.submit(
+                name, Command(resume=value), thread_id=thread, stream_mode=["values", "updates"]
+            )
+        else:
+            run = client.submit(
+                name,
+                call.input,
+                thread_id=thread,
+                config=call.config,
+                stream_mode=["values", "updates"],
+                **call.kwargs,
+            )
+        events = list(run.stream(timeout=60))
+        streams.append([(e.mode, normalize(e.data)) for e in events if e.mode != "status"])
+    return streams
+
+
+@pytest.mark.parametrize("name", STREAMED)
+def test_distributed_streams_equal_local(catalogue_client: Client, name: str) -> None:
+    assert _remote_streams(catalogue_client, name) == _local_streams(name)
+
+
+def test_second_answer_of_parallel_interrupts_is_not_lost(catalogue_client: Client) -> None:
+    """Issue 15: answering p, then q, by interrupt id completes the thread on workers."""
+    values, history = _remote(catalogue_client, "interrupt_parallel_one_by_one", "answers")
+    assert values == ({"items": ["p got answer to p?", "q got answer to q?", "join"]}, ())
+    assert [row[1] for row in history] == ["loop", "loop", "loop", "input"]
