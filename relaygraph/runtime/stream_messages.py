@@ -31,6 +31,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResul
 from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tracers._streaming import _StreamingCallbackHandler
 
+from relaygraph.runtime.algorithm import PUSH
 from relaygraph.runtime.context import current_task
 from relaygraph.runtime.effects import Emit, TaskRun
 from relaygraph.runtime.types import Command
@@ -188,10 +189,18 @@ def node_metadata(
         langgraph_step=step,
         langgraph_node=task.name,
         langgraph_triggers=tuple(task.triggers),
-        langgraph_path=tuple(task.path),
+        langgraph_path=_langgraph_path(task.path),
         langgraph_checkpoint_ns=task_ns,
     )
     return metadata
+
+
+def _langgraph_path(path: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A task's path as LangGraph's metadata shows it: a Send task's ends in ``False``
+    (LangGraph's flag for a call made from a ``@task``, which relaygraph has not)."""
+    if len(path) == 2 and path[0] == PUSH:
+        return (*path, False)
+    return tuple(path)
 
 
 @contextlib.contextmanager
