@@ -30,7 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from relaygraph.persistence.base import make_config
-from relaygraph.persistence.errors import CheckpointConflict
+from relaygraph.persistence.errors import (
+    CheckpointConflict,
+    CorruptCheckpointError,
+    SerializationError,
+)
 from relaygraph.persistence.serde import Serializer
 from relaygraph.runtime.algorithm import should_interrupt
 from relaygraph.runtime.constants import ERROR, INTERRUPT
@@ -386,7 +390,28 @@ class Engine:
             self.coordinator.mark_sent(sends[0][0].step, confirmed, later=later)
 
     def run_node(self, message: NodeMessage) -> str:
-        """Run one node task under a lease; returns what happened (for logs and tests)."""
+        """Run one node task under a lease; returns what happened (for logs and tests).
+
+        A thread whose stored data cannot be read (or a value that cannot be stored)
+        fails its run with the reason (``"unreadable"``): the worker goes on serving
+        other threads, and no retry meets the same bytes again.
+        """
+        try:
+            return self._run_node(message)
+        except (CorruptCheckpointError, SerializationError) as exc:
+            self.fail_unreadable(message.thread_id, message.run_id, message.step, exc)
+            return "unreadable"
+
+    def fail_unreadable(
+        self, thread_id: str, run_id: str, step: StepRef | None, exc: BaseException
+    ) -> None:
+        """End a run whose thread cannot be read or written (see :meth:`run_node`)."""
+        log.error("run %s of thread %r: unreadable thread: %s", run_id, thread_id, exc)
+        if step is not None:
+            self.coordinator.set_step_state(step, "failed")
+        self.finish(thread_id, run_id, "error", _describe(exc))
+
+    def _run_node(self, message: NodeMessage) -> str:
         coordinator, step = self.coordinator, message.step
         record = self.run_record(message.thread_id, message.run_id, fresh=False)
         try:
