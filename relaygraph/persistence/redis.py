@@ -66,6 +66,7 @@ from relaygraph.persistence.blobs import (
 )
 from relaygraph.persistence.errors import (
     CheckpointConflict,
+    CheckpointExistsError,
     CorruptCheckpointError,
     SerializationError,
 )
@@ -484,7 +485,13 @@ class RedisSaver(BaseCheckpointSaver):
         return thread_id, ns, checkpoint_id, run or None, args
 
     def _put_result(
-        self, result: Any, thread_id: str, ns: str, expected_head: Any, attempt: int
+        self,
+        result: Any,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str,
+        expected_head: Any,
+        attempt: int,
     ) -> tuple[str, frozenset[str]] | None:
         """None when committed, else what to resend: ("missing_base"|"missing_blob", channels).
 
@@ -493,6 +500,8 @@ class RedisSaver(BaseCheckpointSaver):
         status = _text(result[0])
         if status == "ok":
             return None
+        if status == "exists":
+            raise CheckpointExistsError(thread_id, ns, checkpoint_id)
         if status == "conflict":
             actual = _text(result[1]) if len(result) > 1 and result[1] else None
             expected = None if expected_head is None else str(expected_head)
@@ -695,7 +704,7 @@ class RedisSaver(BaseCheckpointSaver):
             )
             keys = self.thread_keys(thread_id)
             result = self._commit(client, scripts["commit"], keys, args, run_id, thread_id)
-            outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
+            outcome = self._put_result(result, thread_id, ns, checkpoint_id, expected_head, attempt)
             if outcome is None:
                 self._prime(thread_id, ns, checkpoint, args)
                 return make_config(thread_id, ns, checkpoint_id)
@@ -1043,7 +1052,7 @@ class RedisSaver(BaseCheckpointSaver):
             )
             keys = self.thread_keys(thread_id)
             result = await self._acommit(client, scripts["commit"], keys, args, run_id, thread_id)
-            outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
+            outcome = self._put_result(result, thread_id, ns, checkpoint_id, expected_head, attempt)
             if outcome is None:
                 self._prime(thread_id, ns, checkpoint, args)
                 return make_config(thread_id, ns, checkpoint_id)

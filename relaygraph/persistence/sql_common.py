@@ -50,6 +50,7 @@ from relaygraph.persistence.blobs import (
 )
 from relaygraph.persistence.errors import (
     CheckpointConflict,
+    CheckpointExistsError,
     CorruptCheckpointError,
     RelaygraphError,
     SerializationError,
@@ -565,6 +566,22 @@ LIMIT {int(size)}"""
         thread_id, ns, new_id = put.thread_id, put.checkpoint_ns, put.checkpoint["id"]
         yield from self._drop_if_expired(thread_id, now)
         head_key = [thread_id, ns]
+        stored = yield Query(
+            "SELECT parent_checkpoint_id, header, metadata FROM relaygraph_checkpoints"
+            " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+            + self.dialect.for_update,
+            [thread_id, ns, new_id],
+            "one",
+        )
+        # Immutable: the same checkpoint again is a no-op (a retry), other content under a
+        # stored id is refused after the compare-and-set (which speaks first); the raise
+        # rolls the transaction back.
+        if stored is not None and (stored[0], bytes(stored[1]), bytes(stored[2])) == (
+            put.parent_id,
+            put.header,
+            put.metadata,
+        ):
+            return False
         if expected_head is ANY_HEAD:
             yield Query(
                 "INSERT INTO relaygraph_heads (thread_id, checkpoint_ns, checkpoint_id)"
@@ -595,6 +612,8 @@ LIMIT {int(size)}"""
                     "one",
                 )
                 raise CheckpointConflict(thread_id, ns, expected_head, row[0] if row else None)
+        if stored is not None:
+            raise CheckpointExistsError(thread_id, ns, new_id)
         blobs, rewritten = yield from self._settle_blobs(put, serde)
         if blobs:
             yield Query(
@@ -606,10 +625,7 @@ LIMIT {int(size)}"""
             f"""INSERT INTO relaygraph_checkpoints (thread_id, checkpoint_ns, checkpoint_id,
     parent_checkpoint_id, run_id, header, metadata, metadata_json)
 VALUES (?, ?, ?, ?, ?, ?, ?, {self.dialect.json_param})
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
-    parent_checkpoint_id = excluded.parent_checkpoint_id, run_id = excluded.run_id,
-    header = excluded.header, metadata = excluded.metadata,
-    metadata_json = excluded.metadata_json""",
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING""",
             [
                 thread_id,
                 ns,
