@@ -817,9 +817,9 @@ class Engine:
             self.finish(step.thread_id, run_id, "interrupted")
             return
         try:
-            self._publish(
-                step.thread_id, run_id, run.finish_step(tasks), f"{step.checkpoint_id}:barrier"
-            )
+            if not self._commit_barrier(step, run, tasks):
+                self.coordinator.set_step_state(step, "cancelled")
+                return  # the run ended while its step ran: nothing was stored
             crash_point("after_commit")
             metrics.count_step_committed(graph_name)
         except CheckpointConflict:
@@ -842,6 +842,37 @@ class Engine:
             self.finish(step.thread_id, run_id, "interrupted")
             return
         self.schedule(graph, run, record)
+
+    def _commit_barrier(self, step: StepRef, run: Run, tasks: dict[str, Any]) -> bool:
+        """Fold the step's writes and commit the next checkpoint with its events in one
+        script that checks, in the same atomic step, that the run is still active
+        (commit_step.lua, as hop.lua does). False when it is not: nothing was stored.
+        Raises :class:`CheckpointConflict` when the thread's head moved."""
+        thread_id, run_id = step.thread_id, step.run_id
+        barrier = capture(self.saver, run.finish_step(tasks), f"{step.checkpoint_id}:barrier")
+        put = barrier.put
+        reply = None
+        if put is not None:
+            sections: list[tuple[str, list[Any]]] = [("commit", put.args)]
+            sections += self._event_sections(barrier.events)
+            reply = self.coordinator.commit_step(
+                step, put.keys, sections, lambda pipe: self.saver.registry_commands(pipe, put)
+            )
+        if reply is not None and reply[0] == "ok":
+            self.saver.put_done(put, barrier.committed)
+            return True
+        if reply is not None and reply[0] == "refused":
+            return False
+        if reply is not None and reply[0] == "conflict":
+            actual = reply[1] or None
+            raise CheckpointConflict(thread_id, step.checkpoint_ns, step.checkpoint_id, actual)
+        # No script (or the saver must resend blobs): the saver's own put, then the events.
+        try:
+            if barrier.put_call is not None:
+                self.saver.put(*barrier.put_call.args, **barrier.put_call.kwargs)
+        finally:
+            self.emit_many(thread_id, run_id, barrier.events)
+        return True
 
 
 class _Renewer:
