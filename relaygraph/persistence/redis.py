@@ -883,9 +883,25 @@ class RedisSaver(BaseCheckpointSaver):
         return self._thread_ids_from_keys(keys)
 
     def delete_thread(self, thread_id: str) -> None:
-        """Delete everything a thread owns (one ``DEL`` of its keys)."""
+        """Delete everything a thread owns: one ``DEL`` of its keys, and its entry in the
+        run registry of each run that committed on it (a run's set goes when emptied)."""
         client, _ = self._sync()
-        client.delete(*self.thread_keys(str(thread_id)))
+        thread_id = str(thread_id)
+        keys = self.thread_keys(thread_id)
+        runs = self._runs_of(client.zrange(keys[10], 0, -1))
+        client.delete(*keys)
+        self._unregister(runs, thread_id)
+        if runs:
+            pipe = client.pipeline(transaction=False)
+            for run_id in sorted(runs):
+                pipe.srem(self.run_key(run_id), thread_id)
+            pipe.execute()
+
+    def _unregister(self, runs: set[str], thread_id: str) -> None:
+        """Forget that ``runs`` recorded ``thread_id`` (its next commit records it again)."""
+        with self._lock:
+            for run_id in runs:
+                self._runs_seen.pop((run_id, thread_id), None)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread's whole history to an empty thread (ValueError if it is not)."""
@@ -1148,7 +1164,13 @@ class RedisSaver(BaseCheckpointSaver):
     async def adelete_thread(self, thread_id: str) -> None:
         """Async :meth:`delete_thread`."""
         client, _ = await self._async()
-        await client.delete(*self.thread_keys(str(thread_id)))
+        thread_id = str(thread_id)
+        keys = self.thread_keys(thread_id)
+        runs = self._runs_of(await client.zrange(keys[10], 0, -1))
+        await client.delete(*keys)
+        self._unregister(runs, thread_id)
+        for run_id in sorted(runs):
+            await client.srem(self.run_key(run_id), thread_id)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Async :meth:`copy_thread`."""
