@@ -186,3 +186,25 @@ def test_a_commit_whose_reply_was_lost_is_not_reported_as_a_conflict(
     assert head.checkpoint["channel_values"] == {"a": 2}
     assert head.parent_config == _config(thread.thread_id, first)
     saver.close()
+
+
+# -- list filters: a server-side pre-filter may only let more rows through ----------------
+
+
+def test_list_filters_agree_with_python_equality_on_every_saver(
+    saver: BaseCheckpointSaver,
+) -> None:
+    thread = Thread(saver)
+    one = thread.commit({"a": 1}, flag=1, ratio=1.0, off=0)
+    true = thread.commit({"a": 2}, flag=True, ratio=True, off=False)
+    other = thread.commit({"a": 3}, flag=2, ratio=0.5, off=2)
+
+    def ids(**filter: Any) -> list[str]:
+        listed = saver.list(_config(thread.thread_id), filter=filter)
+        return sorted(t.config["configurable"]["checkpoint_id"] for t in listed)
+
+    assert ids(flag=True) == sorted([one, true])  # 1 == True in Python, as everywhere else
+    assert ids(flag=1) == sorted([one, true])
+    assert ids(ratio=1) == sorted([one, true])
+    assert ids(off=False) == sorted([one, true])
+    assert ids(flag=2) == [other]
