@@ -65,6 +65,7 @@ _HOMES: dict[str, str] = {
     "MissingThreadIdError": "relaygraph.persistence.errors",
     "CheckpointConflict": "relaygraph.persistence.errors",
     "CheckpointExistsError": "relaygraph.persistence.errors",
+    "CheckpointNotFoundError": "relaygraph.persistence.errors",
     "SerializationError": "relaygraph.persistence.errors",
     "CorruptCheckpointError": "relaygraph.persistence.errors",
     "GraphRecursionError": "relaygraph.runtime.errors",

@@ -302,3 +302,35 @@ def test_relaygraph_postgres_from_conn_string_both_ways(rg: Any) -> None:
                 assert build(rg, saver).get_state(config).values == {"count": 1}
         finally:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+# -- (f) a checkpoint_id the thread does not have --------------------------------------
+
+MISSING_ID = "1ef00000-0000-6000-8000-000000000000"
+
+
+def test_langgraph_starts_a_new_lineage_at_an_unknown_checkpoint_id() -> None:
+    graph = build(LANGGRAPH)
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"count": 0}, config)
+    at_missing = {"configurable": {"thread_id": "t", "checkpoint_id": MISSING_ID}}
+    graph.update_state(at_missing, {"count": 41})
+    # the update was written as a new root, detached from the thread's history
+    assert graph.get_state(config).values == {"count": 41}
+
+
+@pytest.mark.parametrize("call", ["invoke", "stream", "update_state", "bulk_update_state"])
+def test_relaygraph_refuses_an_unknown_checkpoint_id(rg: Any, call: str) -> None:
+    graph = build(rg)
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"count": 0}, config)
+    history = list(graph.get_state_history(config))
+    at_missing = {"configurable": {"thread_id": "t", "checkpoint_id": MISSING_ID}}
+    with pytest.raises(relaygraph.CheckpointNotFoundError, match=MISSING_ID) as info:
+        ENTRY_POINTS[call](rg, graph, at_missing)
+    assert isinstance(info.value, LookupError) and "'t'" in str(info.value)
+    assert len(list(graph.get_state_history(config))) == len(history)
+    # a known checkpoint id still forks from it
+    oldest = history[-1].config
+    graph.update_state(oldest, {"count": 7}, as_node="bump")
+    assert graph.get_state(config).values == {"count": 7}

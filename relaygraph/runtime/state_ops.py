@@ -33,7 +33,7 @@ from relaygraph.runtime.constants import (
 )
 from relaygraph.runtime.effects import SaverCall
 from relaygraph.runtime.errors import InvalidUpdateError
-from relaygraph.runtime.loop import checkpoint_metadata
+from relaygraph.runtime.loop import checkpoint_metadata, missing_checkpoint
 from relaygraph.runtime.types import Interrupt, PregelTask, StateSnapshot, StateUpdate
 
 if TYPE_CHECKING:
@@ -204,6 +204,7 @@ def bulk_update(
         raise InvalidUpdateError("bulk_update_state needs at least one superstep of updates")
     read = _read_config(config)
     saved = yield SaverCall("get_tuple", (read,))
+    missing_checkpoint(read, saved)
     if saved is not None:
         checkpoint = copy_checkpoint(saved.checkpoint)
         parent_config = saved.config
