@@ -26,6 +26,6 @@ def test_a_semantic_search_beyond_the_cap_is_a_clear_error(redis_search_url: str
 
     with redis_store(index={"embed": embed, "dims": 2}) as store:
         store.put(("docs",), "k", {"text": "hello"})
-        with pytest.raises(ValueError, match="at most 1,000,000.*limit=2000000"):
+        with pytest.raises(ValueError, match=r"at most 1,000,000.*limit=2000000"):
             store.search(("docs",), query="hi", limit=2_000_000)
         assert [i.key for i in store.search(("docs",), query="hi", limit=5)] == ["k"]
