@@ -488,8 +488,13 @@ class Coordinator:
             [keys.active, keys.run(run_id), keys.queue, keys.runs],
             [run_id, status, now_ms(), error, self.run_ttl],
         )
-        self.redis.zrem(RUNS, json.dumps([thread_id, run_id]))
-        return reply.decode() if isinstance(reply, bytes) else (reply or "")
+        next_run = reply.decode() if isinstance(reply, bytes) else (reply or "")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(RUNS, json.dumps([thread_id, run_id]))
+        if next_run:  # the sweeper starts it if the caller dies before it does
+            pipe.zadd(RUNS, {json.dumps([thread_id, next_run]): now_ms()})
+        pipe.execute()
+        return next_run
 
     def touch_run(self, thread_id: str, run_id: str, **fields: Any) -> None:
         """Record progress of a run (and any changed fields)."""

@@ -859,6 +859,7 @@ class Engine:
                 step, put.keys, sections, lambda pipe: self.saver.registry_commands(pipe, put)
             )
         if reply is not None and reply[0] == "ok":
+            assert put is not None
             self.saver.put_done(put, barrier.committed)
             return True
         if reply is not None and reply[0] == "refused":

@@ -64,10 +64,12 @@ class Sweeper:
         self._sweep_runs(report)
         if report:
             log.info(
-                "recovery: requeued %d task(s), took over %d barrier(s), rescheduled %d run(s)",
+                "recovery: requeued %d task(s), took over %d barrier(s), rescheduled %d "
+                "run(s), %d entr(ies) failed",
                 len(report.requeued),
                 len(report.barriers),
                 len(report.rescheduled),
+                len(report.failed),
             )
         return report
 

@@ -358,3 +358,23 @@ def test_client_delete_removes_every_key_of_a_thread_without_a_scan(
     assert scans == []
     leftover = set(inline.redis.scan_iter(count=1000)) - before
     assert leftover == set(), sorted(leftover)
+
+
+def test_a_queued_run_handed_the_thread_by_a_dying_process_is_started_by_the_sweeper(
+    server: EmbeddedRedis,
+) -> None:
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    first = inline.submit("chain", "t")
+    queued = inline.client.submit(
+        "chain", {"n": 0, "trail": []}, thread_id="t", multitask_strategy="enqueue"
+    )
+    inline.queue.popleft()  # the first run's worker dies...
+    # ...right after finish_run handed the thread over, before it started the next run
+    assert inline.coordinator.finish_run("t", first.id, "error", "died") == queued.id
+    member = _run_member("t", queued.id)
+    assert inline.redis.zscore(RUNS, member) is not None
+    inline.redis.zadd(RUNS, {member: 0})
+    report = Sweeper(inline.engine).sweep()
+    assert report.rescheduled == [f"t/{queued.id} (start)"], report
+    inline.drain()
+    assert inline.coordinator.run_status("t", queued.id) == "success"
