@@ -294,8 +294,10 @@ class Client:
         keys = ThreadKeys(thread_id)
         run_ids = [r.decode() for r in self.redis.zrange(keys.runs, 0, -1)]
         doomed = [keys.active, keys.queue, keys.runs]
+        pipe = self.redis.pipeline(transaction=False)
         for run_id in run_ids:
-            fields = self.redis.hkeys(keys.run(run_id))
+            pipe.hkeys(keys.run(run_id))
+        for run_id, fields in zip(run_ids, pipe.execute(), strict=True):
             doomed += [f.decode()[2:] for f in fields if f.startswith(b"k:")]
             doomed += [keys.run(run_id), keys.events(run_id), keys.event_keys(run_id)]
         for start in range(0, len(doomed), 500):
