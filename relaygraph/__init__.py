@@ -66,6 +66,8 @@ _HOMES: dict[str, str] = {
     "RelaygraphError": "relaygraph.persistence.errors",
     "MissingThreadIdError": "relaygraph.persistence.errors",
     "CheckpointConflict": "relaygraph.persistence.errors",
+    "CheckpointExistsError": "relaygraph.persistence.errors",
+    "CheckpointNotFoundError": "relaygraph.persistence.errors",
     "SerializationError": "relaygraph.persistence.errors",
     "CorruptCheckpointError": "relaygraph.persistence.errors",
     "GraphRecursionError": "relaygraph.runtime.errors",

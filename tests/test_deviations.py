@@ -12,7 +12,8 @@ Every test pairs LangGraph's behaviour (observed on langgraph 1.2) with relaygra
 (f) StateSnapshot.tasks[].error keeps the node's exception type (LangGraph: a str);
 (g) list_namespaces drops a namespace with its last item (LangGraph's InMemoryStore keeps it);
 (h) cache_policy, compile(cache=) and other unimplemented add_node arguments are refused
-    by name, never ignored.
+    by name, never ignored;
+(i) a checkpoint_id the thread does not have is an error (LangGraph starts a new lineage).
 """
 
 from __future__ import annotations
@@ -461,3 +462,35 @@ def test_relaygraph_refuses_compile_cache_and_unknown_arguments(rg: Any) -> None
     )
     assert builder.nodes["c"].destinations == {"a": ""}
     assert builder.nodes["c"].retry_policy.max_attempts == 2
+
+
+# -- (i) a checkpoint_id the thread does not have --------------------------------------
+
+MISSING_ID = "1ef00000-0000-6000-8000-000000000000"
+
+
+def test_langgraph_starts_a_new_lineage_at_an_unknown_checkpoint_id() -> None:
+    graph = build(LANGGRAPH)
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"count": 0}, config)
+    at_missing = {"configurable": {"thread_id": "t", "checkpoint_id": MISSING_ID}}
+    graph.update_state(at_missing, {"count": 41})
+    # the update was written as a new root, detached from the thread's history
+    assert graph.get_state(config).values == {"count": 41}
+
+
+@pytest.mark.parametrize("call", ["invoke", "stream", "update_state", "bulk_update_state"])
+def test_relaygraph_refuses_an_unknown_checkpoint_id(rg: Any, call: str) -> None:
+    graph = build(rg)
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"count": 0}, config)
+    history = list(graph.get_state_history(config))
+    at_missing = {"configurable": {"thread_id": "t", "checkpoint_id": MISSING_ID}}
+    with pytest.raises(relaygraph.CheckpointNotFoundError, match=MISSING_ID) as info:
+        ENTRY_POINTS[call](rg, graph, at_missing)
+    assert isinstance(info.value, LookupError) and "'t'" in str(info.value)
+    assert len(list(graph.get_state_history(config))) == len(history)
+    # a known checkpoint id still forks from it
+    oldest = history[-1].config
+    graph.update_state(oldest, {"count": 7}, as_node="bump")
+    assert graph.get_state(config).values == {"count": 7}

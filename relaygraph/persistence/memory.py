@@ -37,7 +37,7 @@ from relaygraph.persistence.blobs import (
     encode_header,
     load_channel_values,
 )
-from relaygraph.persistence.errors import CheckpointConflict
+from relaygraph.persistence.errors import CheckpointConflict, CheckpointExistsError
 from relaygraph.persistence.serde import Serializer
 
 __all__ = ["InMemorySaver", "MemorySaver"]
@@ -234,8 +234,19 @@ class InMemorySaver(BaseCheckpointSaver):
         with self._lock:
             spaces = self._threads.get(thread_id, {})
             space = spaces.get(checkpoint_ns) or _Namespace()
+            # Immutable: the same checkpoint again is a no-op (a retry), other content under
+            # a stored id is refused (after the compare-and-set, which speaks first).
+            stored = space.checkpoints.get(checkpoint_id)
+            if stored is not None and (stored.header, stored.metadata, stored.parent_id) == (
+                header,
+                meta,
+                parent_id,
+            ):
+                return make_config(thread_id, checkpoint_ns, checkpoint_id)
             if expected_head is not ANY_HEAD and space.head != expected_head:
                 raise CheckpointConflict(thread_id, checkpoint_ns, expected_head, space.head)
+            if stored is not None:
+                raise CheckpointExistsError(thread_id, checkpoint_ns, checkpoint_id)
             # Also write any version the caller forgot in new_versions but nothing stores.
             wanted = dict(new_versions)
             for channel, version in versions.items():

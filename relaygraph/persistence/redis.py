@@ -66,6 +66,7 @@ from relaygraph.persistence.blobs import (
 )
 from relaygraph.persistence.errors import (
     CheckpointConflict,
+    CheckpointExistsError,
     CorruptCheckpointError,
     SerializationError,
 )
@@ -484,7 +485,13 @@ class RedisSaver(BaseCheckpointSaver):
         return thread_id, ns, checkpoint_id, run or None, args
 
     def _put_result(
-        self, result: Any, thread_id: str, ns: str, expected_head: Any, attempt: int
+        self,
+        result: Any,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str,
+        expected_head: Any,
+        attempt: int,
     ) -> tuple[str, frozenset[str]] | None:
         """None when committed, else what to resend: ("missing_base"|"missing_blob", channels).
 
@@ -493,6 +500,8 @@ class RedisSaver(BaseCheckpointSaver):
         status = _text(result[0])
         if status == "ok":
             return None
+        if status == "exists":
+            raise CheckpointExistsError(thread_id, ns, checkpoint_id)
         if status == "conflict":
             actual = _text(result[1]) if len(result) > 1 and result[1] else None
             expected = None if expected_head is None else str(expected_head)
@@ -695,7 +704,7 @@ class RedisSaver(BaseCheckpointSaver):
             )
             keys = self.thread_keys(thread_id)
             result = self._commit(client, scripts["commit"], keys, args, run_id, thread_id)
-            outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
+            outcome = self._put_result(result, thread_id, ns, checkpoint_id, expected_head, attempt)
             if outcome is None:
                 self._prime(thread_id, ns, checkpoint, args)
                 return make_config(thread_id, ns, checkpoint_id)
@@ -874,9 +883,25 @@ class RedisSaver(BaseCheckpointSaver):
         return self._thread_ids_from_keys(keys)
 
     def delete_thread(self, thread_id: str) -> None:
-        """Delete everything a thread owns (one ``DEL`` of its keys)."""
+        """Delete everything a thread owns: one ``DEL`` of its keys, and its entry in the
+        run registry of each run that committed on it (a run's set goes when emptied)."""
         client, _ = self._sync()
-        client.delete(*self.thread_keys(str(thread_id)))
+        thread_id = str(thread_id)
+        keys = self.thread_keys(thread_id)
+        runs = self._runs_of(client.zrange(keys[10], 0, -1))
+        client.delete(*keys)
+        self._unregister(runs, thread_id)
+        if runs:
+            pipe = client.pipeline(transaction=False)
+            for run_id in sorted(runs):
+                pipe.srem(self.run_key(run_id), thread_id)
+            pipe.execute()
+
+    def _unregister(self, runs: set[str], thread_id: str) -> None:
+        """Forget that ``runs`` recorded ``thread_id`` (its next commit records it again)."""
+        with self._lock:
+            for run_id in runs:
+                self._runs_seen.pop((run_id, thread_id), None)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread's whole history to an empty thread (ValueError if it is not)."""
@@ -1043,7 +1068,7 @@ class RedisSaver(BaseCheckpointSaver):
             )
             keys = self.thread_keys(thread_id)
             result = await self._acommit(client, scripts["commit"], keys, args, run_id, thread_id)
-            outcome = self._put_result(result, thread_id, ns, expected_head, attempt)
+            outcome = self._put_result(result, thread_id, ns, checkpoint_id, expected_head, attempt)
             if outcome is None:
                 self._prime(thread_id, ns, checkpoint, args)
                 return make_config(thread_id, ns, checkpoint_id)
@@ -1139,7 +1164,13 @@ class RedisSaver(BaseCheckpointSaver):
     async def adelete_thread(self, thread_id: str) -> None:
         """Async :meth:`delete_thread`."""
         client, _ = await self._async()
-        await client.delete(*self.thread_keys(str(thread_id)))
+        thread_id = str(thread_id)
+        keys = self.thread_keys(thread_id)
+        runs = self._runs_of(await client.zrange(keys[10], 0, -1))
+        await client.delete(*keys)
+        self._unregister(runs, thread_id)
+        for run_id in sorted(runs):
+            await client.srem(self.run_key(run_id), thread_id)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Async :meth:`copy_thread`."""

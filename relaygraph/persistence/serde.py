@@ -13,6 +13,12 @@ Registered classes are stored under their registered *name* and found again by t
 alone: nothing read back ever imports a module or unpickles anything (design invariant 12).
 A value outside the allow-list fails at ``dumps`` time with a :class:`SerializationError`
 naming where it was going (``where``), its type and its path inside the value.
+
+Nesting is capped (:data:`MAX_DEPTH`): each typed value (tuple, set, model, ...) is a
+nested msgpack document, and reading one re-enters msgpack's C unpacker, whose frames are
+large; without a cap a few hundred nested tuples exhaust the C stack and kill the process
+(SIGSEGV) before Python's recursion limit can fire. ``dumps`` refuses a deeper value and
+``loads`` refuses deeper bytes (crafted or corrupt), both with a :class:`SerializationError`.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import msgpack
 from relaygraph.persistence.errors import SerializationError
 
 __all__ = [
+    "MAX_DEPTH",
     "Serializer",
     "StoredError",
     "default_serializer",
@@ -61,6 +68,39 @@ _NAMEDTUPLE = 14
 _ERROR = 15
 
 _KNOWN_CODES = frozenset(range(_BIGINT, _ERROR + 1))
+_BIGINT_BYTES = b"\x00"  # marks a _BIGINT payload of signed big-endian bytes (else: digits)
+
+MAX_DEPTH = 16
+"""How deep typed values (tuple, set, frozenset, datetime, registered types, ...) may nest
+inside one another; lists and dicts between them do not count (msgpack caps those at 511
+per level). Every level costs C stack: ~45 KB to read, and up to 511 native frames
+(~0.5 KB each) to write, so 16 levels stay within half of a thread's default 8 MB."""
+
+_depth = threading.local()
+
+
+class _TooDeep(ValueError):
+    """More than :data:`MAX_DEPTH` nested typed values (raised while packing or unpacking)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"typed values (tuples, sets, models, ...) nested more than {MAX_DEPTH} deep"
+        )
+
+
+def _enter() -> int:
+    """One level deeper (this thread); returns the depth to restore with :func:`_leave`."""
+    depth = getattr(_depth, "n", 0)
+    if depth >= MAX_DEPTH:
+        raise _TooDeep()
+    _depth.n = depth + 1
+    return depth
+
+
+def _leave(depth: int) -> None:
+    _depth.n = depth
+
+
 _KINDS = {_ENUM: "enum", _DATACLASS: "dataclass", _MODEL: "model", _NAMEDTUPLE: "namedtuple"}
 
 
@@ -237,7 +277,11 @@ def _pack(value: Any) -> bytes:
 
 
 def _ext(code: int, value: Any) -> msgpack.ExtType:
-    return msgpack.ExtType(code, _pack(value))
+    depth = _enter()
+    try:
+        return msgpack.ExtType(code, _pack(value))
+    finally:
+        _leave(depth)
 
 
 def _model_fields(obj: Any) -> tuple[dict[str, Any], list[str]]:
@@ -254,8 +298,9 @@ def _model_fields(obj: Any) -> tuple[dict[str, Any], list[str]]:
 def _default(obj: Any) -> Any:
     """msgpack's hook for everything it does not pack natively (with ``strict_types``)."""
     kind = type(obj)
-    if kind is int:  # beyond 64 bits
-        return msgpack.ExtType(_BIGINT, str(obj).encode())
+    if kind is int:  # beyond 64 bits; bytes, as str() stops at 4,300 digits
+        size = (obj.bit_length() + 8) // 8  # room for the sign bit
+        return msgpack.ExtType(_BIGINT, _BIGINT_BYTES + obj.to_bytes(size, "big", signed=True))
     if kind is tuple:
         return _ext(_TUPLE, list(obj))
     if kind is set:
@@ -329,12 +374,18 @@ def _ext_hook(code: int, data: bytes) -> Any:
     if code not in _KNOWN_CODES:
         raise ValueError(f"unknown extension type {code}")
     if code == _BIGINT:
-        return int(data.decode())
+        if data[:1] == _BIGINT_BYTES:
+            return int.from_bytes(data[1:], "big", signed=True)
+        return int(data.decode())  # digits: what versions before bytes stored
     if code == _UUID:
         return uuid.UUID(bytes=data)
     if code == _DECIMAL:
         return Decimal(data.decode())
-    value = _unpack(data)
+    depth = _enter()
+    try:
+        value = _unpack(data)
+    finally:
+        _leave(depth)
     if code == _TUPLE:
         return tuple(value)
     if code == _SET:
@@ -479,6 +530,9 @@ class Serializer:
             _import_runtime_types()
         try:
             return _pack(value)
+        except (_TooDeep, RecursionError) as exc:
+            # RecursionError: deep registered types can exhaust Python frames first
+            raise self._too_deep(value, where, exc) from None
         except (TypeError, ValueError, OverflowError, UnicodeEncodeError) as exc:
             raise self._explain(value, where, exc) from None
 
@@ -494,6 +548,18 @@ class Serializer:
             error = SerializationError(f"cannot read {where or 'value'}: {what} ({detail})")
             error.where = where  # type: ignore[attr-defined]
             raise error from exc
+
+    @staticmethod
+    def _too_deep(value: Any, where: str | None, cause: Exception) -> SerializationError:
+        detail = str(cause) if isinstance(cause, _TooDeep) else "Python's recursion limit"
+        error = SerializationError(
+            f"cannot store {where or 'value'} of type {_describe(type(value))}: it nests too "
+            f"deep ({detail}); the limit is {MAX_DEPTH} levels of tuples, sets and registered "
+            "types, and msgpack's own limit for lists and dicts"
+        )
+        error.where = where  # type: ignore[attr-defined]
+        error.path = None  # type: ignore[attr-defined]
+        return error
 
     @staticmethod
     def _explain(value: Any, where: str | None, cause: Exception) -> SerializationError:

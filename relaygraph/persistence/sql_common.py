@@ -50,6 +50,7 @@ from relaygraph.persistence.blobs import (
 )
 from relaygraph.persistence.errors import (
     CheckpointConflict,
+    CheckpointExistsError,
     CorruptCheckpointError,
     RelaygraphError,
     SerializationError,
@@ -105,7 +106,36 @@ class Dialect:
     for_update: str  # row lock suffix for SELECTs that guard a thread (empty on SQLite)
     lock_migrations: str | None  # statement serializing concurrent setup() calls
     text_param: str  # a text parameter comparable with key columns (collation included)
+    # Key limits (None: none): bytes of thread_id / checkpoint_ns, and of the other ids
+    # (checkpoint id, channel, version, task id, run id); whether NUL is refused.
+    max_thread_bytes: int | None = None
+    max_id_bytes: int | None = None
+    refuses_nul: bool = False
     _cache: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def check_ids(self, thread_id: str | None, ns: str | None, **ids: Any) -> None:
+        """A ValueError naming the field when this database cannot store an id as a key:
+        up front, instead of the driver's error half-way through an operation."""
+        if self.max_thread_bytes is None and not self.refuses_nul:
+            return
+        parts = [("thread_id", thread_id, self.max_thread_bytes)]
+        parts.append(("checkpoint_ns", ns, self.max_thread_bytes))
+        parts += [(name, value, self.max_id_bytes) for name, value in ids.items()]
+        for name, value, limit in parts:
+            if value is None:
+                continue
+            text = str(value)
+            if self.refuses_nul and "\0" in text:
+                raise ValueError(
+                    f"{name} must not contain NUL characters ({self.name} text cannot hold "
+                    f"them): {text[:60]!r}"
+                )
+            size = len(text.encode("utf-8", "surrogatepass"))
+            if limit is not None and size > limit:
+                raise ValueError(
+                    f"{name} is {size} bytes; {self.name} keys hold at most {limit} bytes "
+                    f"(an index row must fit a page): {text[:60]!r}..."
+                )
 
     def sql(self, text: str) -> str:
         """``text`` with ``?`` placeholders rewritten for this database's driver."""
@@ -128,6 +158,10 @@ class Dialect:
         ):
             return None
         if self.name == "postgres":
+            # jsonb equality keeps true and 1 (false and 0) apart, Python's == does not:
+            # such values are filtered in Python only, so no row is dropped here.
+            if isinstance(value, bool) or (isinstance(value, (int, float)) and value in (0, 1)):
+                return None
             return "c.metadata_json -> CAST(? AS TEXT) = CAST(? AS jsonb)", [
                 key,
                 json.dumps(_jsonable(value)),
@@ -149,6 +183,11 @@ POSTGRES = Dialect(
     " FOR UPDATE",
     "SELECT pg_advisory_xact_lock(hashtext('relaygraph.migrations:' || current_schema()))",
     'CAST(? AS TEXT) COLLATE "C"',
+    # A B-tree entry holds at most 2,704 bytes: the widest key (writes: thread, namespace,
+    # checkpoint, task, index) stays below it.
+    max_thread_bytes=1000,
+    max_id_bytes=256,
+    refuses_nul=True,
 )
 
 
@@ -565,6 +604,22 @@ LIMIT {int(size)}"""
         thread_id, ns, new_id = put.thread_id, put.checkpoint_ns, put.checkpoint["id"]
         yield from self._drop_if_expired(thread_id, now)
         head_key = [thread_id, ns]
+        stored = yield Query(
+            "SELECT parent_checkpoint_id, header, metadata FROM relaygraph_checkpoints"
+            " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+            + self.dialect.for_update,
+            [thread_id, ns, new_id],
+            "one",
+        )
+        # Immutable: the same checkpoint again is a no-op (a retry), other content under a
+        # stored id is refused after the compare-and-set (which speaks first); the raise
+        # rolls the transaction back.
+        if stored is not None and (stored[0], bytes(stored[1]), bytes(stored[2])) == (
+            put.parent_id,
+            put.header,
+            put.metadata,
+        ):
+            return False
         if expected_head is ANY_HEAD:
             yield Query(
                 "INSERT INTO relaygraph_heads (thread_id, checkpoint_ns, checkpoint_id)"
@@ -595,6 +650,8 @@ LIMIT {int(size)}"""
                     "one",
                 )
                 raise CheckpointConflict(thread_id, ns, expected_head, row[0] if row else None)
+        if stored is not None:
+            raise CheckpointExistsError(thread_id, ns, new_id)
         blobs, rewritten = yield from self._settle_blobs(put, serde)
         if blobs:
             yield Query(
@@ -606,10 +663,7 @@ LIMIT {int(size)}"""
             f"""INSERT INTO relaygraph_checkpoints (thread_id, checkpoint_ns, checkpoint_id,
     parent_checkpoint_id, run_id, header, metadata, metadata_json)
 VALUES (?, ?, ?, ?, ?, ?, ?, {self.dialect.json_param})
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
-    parent_checkpoint_id = excluded.parent_checkpoint_id, run_id = excluded.run_id,
-    header = excluded.header, metadata = excluded.metadata,
-    metadata_json = excluded.metadata_json""",
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING""",
             [
                 thread_id,
                 ns,
@@ -1022,6 +1076,8 @@ class SqlSaver(BaseCheckpointSaver):
             raise CorruptCheckpointError(f"{where}: corrupt header: {exc}") from exc
         try:
             metadata = self.serde.loads(raw.metadata, where="checkpoint metadata")
+            if not isinstance(metadata, dict):
+                raise SerializationError(f"metadata is a {type(metadata).__name__}, not a mapping")
         except SerializationError as exc:
             raise CorruptCheckpointError(f"{where}: corrupt metadata: {exc}") from exc
         checkpoint["channel_values"] = load_channel_values(
@@ -1072,6 +1128,16 @@ class SqlSaver(BaseCheckpointSaver):
                 )
         wanted = {c: v for c, v in new_versions.items() if versions.get(c) == v}
         run_id = (metadata or {}).get("run_id")
+        check = self.dialect.check_ids
+        check(
+            thread_id_of(config),
+            checkpoint_ns_of(config),
+            checkpoint_id=checkpoint_id,
+            parent_checkpoint_id=checkpoint_id_of(config),
+            run_id=None if run_id is None else str(run_id),
+        )
+        for channel, version in versions.items():
+            check(None, None, channel=channel, version=str(version))
         return _PreparedPut(
             thread_id=thread_id_of(config),
             checkpoint_ns=checkpoint_ns_of(config),
@@ -1093,6 +1159,9 @@ class SqlSaver(BaseCheckpointSaver):
         checkpoint_id = checkpoint_id_of(config)
         if checkpoint_id is None:
             raise ValueError("put_writes needs a config naming a checkpoint_id")
+        self.dialect.check_ids(
+            thread_id, checkpoint_ns_of(config), checkpoint_id=checkpoint_id, task_id=task_id
+        )
         rows = [
             (
                 channel,
@@ -1110,6 +1179,12 @@ class SqlSaver(BaseCheckpointSaver):
         before: dict[str, Any] | None,
     ) -> dict[str, Any]:
         configurable = (config or {}).get("configurable") or {}
+        self.dialect.check_ids(
+            None if config is None else thread_id_of(config),
+            checkpoint_ns_of(config),
+            checkpoint_id=checkpoint_id_of(config),
+            before=checkpoint_id_of(before),
+        )
         return {
             "thread_id": None if config is None else thread_id_of(config),
             "ns": checkpoint_ns_of(config) if "checkpoint_ns" in configurable else None,
@@ -1135,6 +1210,7 @@ class SqlSaver(BaseCheckpointSaver):
     def get_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
         """The checkpoint ``config`` names, or the namespace's head when it names none."""
         args = (thread_id_of(config), checkpoint_ns_of(config), checkpoint_id_of(config))
+        self.dialect.check_ids(args[0], args[1], checkpoint_id=args[2])
         now = time.time()
         page = self._run(lambda: self._ops.get(*args, now), write=False)
         self._refresh(page)
@@ -1177,6 +1253,7 @@ class SqlSaver(BaseCheckpointSaver):
     async def aget_tuple(self, config: dict[str, Any]) -> CheckpointTuple | None:
         """Async :meth:`get_tuple`."""
         args = (thread_id_of(config), checkpoint_ns_of(config), checkpoint_id_of(config))
+        self.dialect.check_ids(args[0], args[1], checkpoint_id=args[2])
         now = time.time()
         page = await self._arun(lambda: self._ops.get(*args, now), write=False)
         await self._arefresh(page)

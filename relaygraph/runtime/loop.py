@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from relaygraph.persistence.base import ANY_HEAD, make_config
+from relaygraph.persistence.errors import CheckpointNotFoundError
 from relaygraph.runtime.algorithm import (
     Task,
     apply_writes,
@@ -66,6 +67,18 @@ class RunResult:
         self.interrupts: list[Interrupt] = []
         self.status = "pending"
         self.config: dict[str, Any] | None = None
+
+
+def missing_checkpoint(read: dict[str, Any], saved: Any) -> None:
+    """Raise :class:`CheckpointNotFoundError` when ``read`` names a checkpoint id that
+    reading found nothing for (LangGraph would silently start a new lineage there)."""
+    configurable = read.get("configurable") or {}
+    if saved is None and configurable.get("checkpoint_id"):
+        raise CheckpointNotFoundError(
+            str(configurable.get("thread_id")),
+            str(configurable.get("checkpoint_ns") or ""),
+            str(configurable["checkpoint_id"]),
+        )
 
 
 def checkpoint_metadata(
@@ -346,7 +359,9 @@ def run_loop(
     result = RunResult()
     saved = None
     if run.saver is not None:
-        saved = yield SaverCall("get_tuple", (run.read_config(),))
+        read = run.read_config()
+        saved = yield SaverCall("get_tuple", (read,))
+        missing_checkpoint(read, saved)
     run.load(saved)
     yield from run.begin(input)
     while True:

@@ -33,7 +33,7 @@ from relaygraph.runtime.constants import (
 )
 from relaygraph.runtime.effects import SaverCall
 from relaygraph.runtime.errors import InvalidUpdateError
-from relaygraph.runtime.loop import checkpoint_metadata
+from relaygraph.runtime.loop import checkpoint_metadata, missing_checkpoint
 from relaygraph.runtime.stored_errors import restore_error
 from relaygraph.runtime.types import Interrupt, PregelTask, StateSnapshot, StateUpdate
 
@@ -246,6 +246,7 @@ def bulk_update(
         raise InvalidUpdateError("bulk_update_state needs at least one superstep of updates")
     read = _read_config(config)
     saved = yield SaverCall("get_tuple", (read,))
+    missing_checkpoint(read, saved)
     if saved is not None:
         checkpoint = copy_checkpoint(saved.checkpoint)
         parent_config = saved.config
@@ -276,6 +277,12 @@ def bulk_update(
         if done:
             apply_writes(checkpoint, channels, done, graph.next_version)
     stored_versions = dict(saved.checkpoint["channel_versions"]) if saved else {}
+    # An update of the head builds on it by compare-and-set: of two concurrent updates the
+    # second fails with CheckpointConflict instead of silently dropping the first. An
+    # update at a named (older) checkpoint forks from it, whatever the head.
+    expected: Any = ANY_HEAD
+    if "checkpoint_id" not in read["configurable"]:
+        expected = saved.checkpoint["id"] if saved is not None else None
     for updates in supersteps:
         if not updates:
             raise InvalidUpdateError("a superstep of bulk_update_state has no updates")
@@ -292,8 +299,10 @@ def bulk_update(
             k: v for k, v in new["channel_versions"].items() if stored_versions.get(k) != v
         }
         parent_config = yield SaverCall(
-            "put", (parent_config, new, metadata, new_versions), {"expected_head": ANY_HEAD}
+            "put", (parent_config, new, metadata, new_versions), {"expected_head": expected}
         )
+        if expected is not ANY_HEAD:
+            expected = new["id"]
         stored_versions = dict(new["channel_versions"])
         checkpoint = copy_checkpoint(new)
         step += 1

@@ -131,11 +131,11 @@ def build_engine(celery: Celery, registry: GraphRegistry | None = None) -> Engin
                 "fields": [f.strip() for f in settings.store_fields.split(",") if f.strip()],
             }
         store = RedisStore.from_conn_string(settings.store_url, index=index)
-    saver = RedisSaver.from_conn_string(settings.redis_url)
+    saver = RedisSaver.from_conn_string(settings.redis_url, ttl=settings.thread_ttl)
     return Engine(
         registry or GraphRegistry(settings.graphs),
         saver,
-        Coordinator(client, lease_ttl=settings.lease_ttl, saver=saver),
+        Coordinator(client, lease_ttl=settings.lease_ttl, saver=saver, run_ttl=settings.run_ttl),
         settings,
         enqueuer(celery),
         store=store,

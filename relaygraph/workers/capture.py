@@ -32,6 +32,8 @@ class Captured:
     """The commit, if the generator committed a checkpoint."""
     committed: Any = None
     """The checkpoint that commit stores."""
+    put_call: SaverCall | None = None
+    """The ``put`` call itself (to make it through the saver when a script cannot)."""
     result: Any = None
     """What the generator returned."""
 
@@ -61,6 +63,7 @@ def capture(saver: Any, effects: Generator[Any, Any, Any], event_prefix: str) ->
             config, checkpoint = effect.args[0], effect.args[1]
             captured.put = saver.prepare_put(*effect.args, **effect.kwargs)
             captured.committed = checkpoint
+            captured.put_call = effect
             value = make_config(
                 config["configurable"]["thread_id"],
                 config["configurable"].get("checkpoint_ns", ""),

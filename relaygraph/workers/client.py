@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -24,7 +25,7 @@ from relaygraph.runtime.runtime import CONTEXT_KEY, coerce_context
 from relaygraph.runtime.types import Command, StateSnapshot
 from relaygraph.workers.coordination import Coordinator, StepRef
 from relaygraph.workers.engine import DEFAULT_STREAM_MODES, stream_modes
-from relaygraph.workers.keys import ThreadKeys
+from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
 from relaygraph.workers.registry import GraphRegistry, fingerprint
 from relaygraph.workers.settings import WorkerSettings
 
@@ -140,7 +141,9 @@ class Client:
             settings = settings.model_copy(update={"redis_url": redis_url})
         self.settings = settings
         self.redis = redis.Redis.from_url(settings.redis_url)
-        self.coordinator = Coordinator(self.redis, lease_ttl=settings.lease_ttl)
+        self.coordinator = Coordinator(
+            self.redis, lease_ttl=settings.lease_ttl, run_ttl=settings.run_ttl
+        )
         self.registry = GraphRegistry(graphs if graphs is not None else settings.graphs)
         self.serde = Serializer()
         self._app = celery_app
@@ -161,7 +164,9 @@ class Client:
         if self._saver is None:
             from relaygraph.persistence.redis import RedisSaver
 
-            self._saver = RedisSaver.from_conn_string(self.settings.redis_url)
+            self._saver = RedisSaver.from_conn_string(
+                self.settings.redis_url, ttl=self.settings.thread_ttl
+            )
         return self._saver
 
     def close(self) -> None:
@@ -234,8 +239,7 @@ class Client:
             self._cancel(thread_id, other, "interrupted", hand_over=False)
             if decision == "rollback":
                 self.saver.delete_for_runs([other])
-        if decision != "queued":
-            self.coordinator.touch_run(thread_id, run_id)
+        if decision != "queued":  # the run is indexed already: if this dies, the sweeper starts it
             self.app.send_task("relaygraph.start_run", args=[thread_id, run_id])
         return Run(self, thread_id, run_id)
 
@@ -266,8 +270,8 @@ class Client:
             next_run = self.coordinator.finish_run(thread_id, run_id, status)
             if next_run:
                 self.app.send_task("relaygraph.start_run", args=[thread_id, next_run])
-        else:
-            self.redis.hset(ThreadKeys(thread_id).run(run_id), "status", status)
+        else:  # the thread is the new run's already: only the status (and retention)
+            self.coordinator.finish_run(thread_id, run_id, status)
 
     # -- threads ---------------------------------------------------------------------------
 
@@ -293,11 +297,34 @@ class Client:
         return self._bound(graph).update_state(config, values, as_node=as_node)
 
     def delete(self, thread_id: str) -> None:
-        """Delete the thread's checkpoints and its run records."""
+        """Delete the thread's checkpoints and its run records, steps and events.
+
+        No keyspace scan: the thread's run index names its runs, and each run's record
+        names its steps (runs already gone by retention left nothing to delete); the
+        sweeper's three indexes are scanned for the thread's entries only.
+        """
         self.saver.delete_thread(thread_id)
         keys = ThreadKeys(thread_id)
-        for key in self.redis.scan_iter(match=f"{keys.base}:*", count=1000):
-            self.redis.delete(key)
+        run_ids = [r.decode() for r in self.redis.zrange(keys.runs, 0, -1)]
+        doomed = [keys.active, keys.queue, keys.runs]
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.hkeys(keys.run(run_id))
+        for run_id, fields in zip(run_ids, pipe.execute(), strict=True):
+            doomed += [f.decode()[2:] for f in fields if f.startswith(b"k:")]
+            doomed += [keys.run(run_id), keys.events(run_id), keys.event_keys(run_id)]
+        for start in range(0, len(doomed), 500):
+            self.redis.delete(*doomed[start : start + 500])
+        pattern = _glob_escape(json.dumps([thread_id])[:-1]) + ",*"
+        for index in (LEASES, BARRIERS, RUNS):
+            members = [m for m, _ in self.redis.zscan_iter(index, match=pattern, count=1000)]
+            for start in range(0, len(members), 500):
+                self.redis.zrem(index, *members[start : start + 500])
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally in a SCAN pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 class AsyncClient:

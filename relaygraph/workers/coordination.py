@@ -24,7 +24,8 @@ from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
 __all__ = ["Acquired", "Coordinator", "StepRef", "compose", "event_batch", "now_ms"]
 
 _LUA = Path(__file__).with_name("lua")
-_COMPOSED = ("finish_task", "hop")  # need the saver's scripts as functions (see compose)
+# Scripts that need the saver's scripts as functions (see compose).
+_COMPOSED = ("finish_task", "hop", "commit_step")
 _SLICE = """local function slice(t, from, n)
   local out = {}
   for i = 0, n - 1 do out[i + 1] = t[from + i] end
@@ -94,8 +95,16 @@ class Acquired:
 class Coordinator:
     """Runs the protocol's scripts with a redis-py client (``decode_responses`` off)."""
 
-    def __init__(self, redis: Any, *, lease_ttl: float = 5.0, saver: Any = None) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        lease_ttl: float = 5.0,
+        saver: Any = None,
+        run_ttl: int = 7 * 24 * 3600,
+    ) -> None:
         self.redis = redis
+        self.run_ttl = max(0, int(run_ttl))  # finished runs' records and steps (0: forever)
         self._lane = ScriptLane(redis)  # the leases asked ahead (acquire_later)
         self.ttl_ms = int(lease_ttl * 1000)
         self.saver = saver
@@ -131,8 +140,9 @@ class Coordinator:
         members = {step.member(tid): deadline for tid, _ in tasks}
         # The lease index rides in the same round trip; nx leaves the entries of a step
         # registered before alone (the sweeper drops entries of finished tasks).
+        run_key = ThreadKeys(step.thread_id).run(run_id)
         (created,) = self._pipeline(
-            [("register_step", [step.key], args)],
+            [("register_step", [step.key, run_key], args)],
             lambda pipe: pipe.zadd(LEASES, members, nx=True),
         )
         return bool(created)
@@ -348,7 +358,7 @@ class Coordinator:
         """
         keys = ThreadKeys(step.thread_id)
         member = next_step.member() if next_step is not None and next_tasks else ""
-        args: list[Any] = [task_id, epoch, now_ms(), member]
+        args: list[Any] = [task_id, epoch, now_ms(), member, self.run_ttl]
         for name, values in sections:
             args += [name, len(values), *values]
         script_keys = [
@@ -374,6 +384,35 @@ class Coordinator:
         (reply,) = self._pipeline([("hop", script_keys, args)], indexes)
         return [_text(part) for part in reply]
 
+    def commit_step(
+        self,
+        step: StepRef,
+        saver_keys: list[str],
+        sections: list[tuple[str, list[Any]]],
+        extra: Any = None,
+    ) -> list[str] | None:
+        """A barrier's commit and events, only while the run is active (commit_step.lua).
+
+        ``sections``: the saver's ``commit`` arguments first, then ``event`` sections.
+        The reply is ``["ok"]``, ``["refused", "run"]`` or the commit's own refusal (in
+        both nothing was stored); None when this coordinator has no saver scripts.
+        """
+        if "commit_step" not in self._scripts:
+            return None
+        keys = ThreadKeys(step.thread_id)
+        args: list[Any] = [now_ms()]
+        for name, values in sections:
+            args += [name, len(values), *values]
+        script_keys = [
+            *saver_keys,
+            step.key,
+            keys.run(step.run_id),
+            keys.events(step.run_id),
+            keys.event_keys(step.run_id),
+        ]
+        (reply,) = self._pipeline([("commit_step", script_keys, args)], extra)
+        return [_text(part) for part in reply]
+
     def requeue(self, step: StepRef, task_id: str, queued_grace_ms: int) -> int:
         """Recovery: a new epoch for a stuck task (see requeue.lua), or -1."""
         args = [task_id, now_ms(), queued_grace_ms, self.ttl_ms]
@@ -384,9 +423,14 @@ class Coordinator:
         return bool(self._run("claim_barrier", [step.key], [now_ms(), self.ttl_ms]))
 
     def set_step_state(self, step: StepRef, state: str) -> None:
-        """Mark a step committed / failed / interrupted / cancelled; drop it from indexes."""
-        self.redis.hset(step.key, "state", state)
-        self.redis.zrem(BARRIERS, step.member())
+        """Mark a step committed / failed / interrupted / cancelled (it is kept the run TTL
+        from now on); drop it from indexes."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(step.key, "state", state)
+        if self.run_ttl:
+            pipe.expire(step.key, self.run_ttl)
+        pipe.zrem(BARRIERS, step.member())
+        pipe.execute()
 
     def step_info(self, step: StepRef) -> dict[str, str]:
         """The step hash, decoded."""
@@ -403,13 +447,27 @@ class Coordinator:
     def submit_run(
         self, thread_id: str, run_id: str, strategy: str, fields: dict[str, Any]
     ) -> tuple[str, str]:
-        """Create a run record; returns (decision, other run id) — see submit_run.lua."""
+        """Create a run record; returns (decision, other run id) — see submit_run.lua.
+
+        The run index entry rides in the same round trip (it lives in another cluster
+        slot, so it cannot be in the script): a client that dies before sending the run's
+        start message leaves a run the sweeper finds and starts. A run that did not become
+        active (rejected, queued) is taken out of the index again; one the client died
+        before taking out, the sweeper drops.
+        """
         keys = ThreadKeys(thread_id)
-        args: list[Any] = [run_id, strategy, now_ms()]
+        now = now_ms()
+        args: list[Any] = [run_id, strategy, now]
         for name, value in fields.items():
             args.extend((name, value))
-        reply = self._run("submit_run", [keys.active, keys.run(run_id), keys.queue], args)
+        member = json.dumps([thread_id, run_id])
+        (reply,) = self._pipeline(
+            [("submit_run", [keys.active, keys.run(run_id), keys.queue, keys.runs], args)],
+            lambda pipe: pipe.zadd(RUNS, {member: now}),
+        )
         decision, other = (part.decode() if isinstance(part, bytes) else part for part in reply)
+        if decision in ("reject", "queued"):
+            self.redis.zrem(RUNS, member)
         return decision, other
 
     def claim_start(self, thread_id: str, run_id: str, worker: str) -> bool:
@@ -427,11 +485,16 @@ class Coordinator:
         keys = ThreadKeys(thread_id)
         reply = self._run(
             "finish_run",
-            [keys.active, keys.run(run_id), keys.queue],
-            [run_id, status, now_ms(), error],
+            [keys.active, keys.run(run_id), keys.queue, keys.runs],
+            [run_id, status, now_ms(), error, self.run_ttl],
         )
-        self.redis.zrem(RUNS, json.dumps([thread_id, run_id]))
-        return reply.decode() if isinstance(reply, bytes) else (reply or "")
+        next_run = reply.decode() if isinstance(reply, bytes) else (reply or "")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(RUNS, json.dumps([thread_id, run_id]))
+        if next_run:  # the sweeper starts it if the caller dies before it does
+            pipe.zadd(RUNS, {json.dumps([thread_id, next_run]): now_ms()})
+        pipe.execute()
+        return next_run
 
     def touch_run(self, thread_id: str, run_id: str, **fields: Any) -> None:
         """Record progress of a run (and any changed fields)."""

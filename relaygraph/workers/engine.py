@@ -30,7 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from relaygraph.persistence.base import make_config
-from relaygraph.persistence.errors import CheckpointConflict
+from relaygraph.persistence.errors import (
+    CheckpointConflict,
+    CorruptCheckpointError,
+    SerializationError,
+)
 from relaygraph.persistence.serde import Serializer
 from relaygraph.runtime.algorithm import should_interrupt
 from relaygraph.runtime.constants import ERROR
@@ -397,7 +401,28 @@ class Engine:
             self.coordinator.mark_sent(sends[0][0].step, confirmed, later=later)
 
     def run_node(self, message: NodeMessage) -> str:
-        """Run one node task under a lease; returns what happened (for logs and tests)."""
+        """Run one node task under a lease; returns what happened (for logs and tests).
+
+        A thread whose stored data cannot be read (or a value that cannot be stored)
+        fails its run with the reason (``"unreadable"``): the worker goes on serving
+        other threads, and no retry meets the same bytes again.
+        """
+        try:
+            return self._run_node(message)
+        except (CorruptCheckpointError, SerializationError) as exc:
+            self.fail_unreadable(message.thread_id, message.run_id, message.step, exc)
+            return "unreadable"
+
+    def fail_unreadable(
+        self, thread_id: str, run_id: str, step: StepRef | None, exc: BaseException
+    ) -> None:
+        """End a run whose thread cannot be read or written (see :meth:`run_node`)."""
+        log.error("run %s of thread %r: unreadable thread: %s", run_id, thread_id, exc)
+        if step is not None:
+            self.coordinator.set_step_state(step, "failed")
+        self.finish(thread_id, run_id, "error", _describe(exc))
+
+    def _run_node(self, message: NodeMessage) -> str:
         coordinator, step = self.coordinator, message.step
         record = self.run_record(message.thread_id, message.run_id, fresh=False)
         try:
@@ -808,9 +833,9 @@ class Engine:
             self.finish(step.thread_id, run_id, "interrupted")
             return
         try:
-            self._publish(
-                step.thread_id, run_id, run.finish_step(tasks), f"{step.checkpoint_id}:barrier"
-            )
+            if not self._commit_barrier(step, run, tasks):
+                self.coordinator.set_step_state(step, "cancelled")
+                return  # the run ended while its step ran: nothing was stored
             crash_point("after_commit")
             metrics.count_step_committed(graph_name)
         except CheckpointConflict:
@@ -841,6 +866,38 @@ class Engine:
         key = f"{run.checkpoint['id']}:breakpoint"
         self._publish(thread_id, run_id, run.at_breakpoint(), key)
         self.finish(thread_id, run_id, "interrupted")
+
+    def _commit_barrier(self, step: StepRef, run: Run, tasks: dict[str, Any]) -> bool:
+        """Fold the step's writes and commit the next checkpoint with its events in one
+        script that checks, in the same atomic step, that the run is still active
+        (commit_step.lua, as hop.lua does). False when it is not: nothing was stored.
+        Raises :class:`CheckpointConflict` when the thread's head moved."""
+        thread_id, run_id = step.thread_id, step.run_id
+        barrier = capture(self.saver, run.finish_step(tasks), f"{step.checkpoint_id}:barrier")
+        put = barrier.put
+        reply = None
+        if put is not None:
+            sections: list[tuple[str, list[Any]]] = [("commit", put.args)]
+            sections += self._event_sections(barrier.events)
+            reply = self.coordinator.commit_step(
+                step, put.keys, sections, lambda pipe: self.saver.registry_commands(pipe, put)
+            )
+        if reply is not None and reply[0] == "ok":
+            assert put is not None
+            self.saver.put_done(put, barrier.committed)
+            return True
+        if reply is not None and reply[0] == "refused":
+            return False
+        if reply is not None and reply[0] == "conflict":
+            actual = reply[1] or None
+            raise CheckpointConflict(thread_id, step.checkpoint_ns, step.checkpoint_id, actual)
+        # No script (or the saver must resend blobs): the saver's own put, then the events.
+        try:
+            if barrier.put_call is not None:
+                self.saver.put(*barrier.put_call.args, **barrier.put_call.kwargs)
+        finally:
+            self.emit_many(thread_id, run_id, barrier.events)
+        return True
 
 
 class _Renewer:

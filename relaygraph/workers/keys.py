@@ -47,6 +47,12 @@ class ThreadKeys:
         """Runs waiting for the active one (multitask strategy ``enqueue``)."""
         return f"{self.base}:queue"
 
+    @property
+    def runs(self) -> str:
+        """Sorted set of the thread's runs: score +inf while unfinished, else the finish time
+        (ms); finished ones leave it after the run TTL. What ``Client.delete`` removes."""
+        return f"{self.base}:runs"
+
     def run(self, run_id: str) -> str:
         """Hash of a run: status, graph, input, config, error."""
         return f"{self.base}:run:{run_id}"

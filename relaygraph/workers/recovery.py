@@ -16,13 +16,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from relaygraph.persistence.base import make_config
+from relaygraph.persistence.errors import CorruptCheckpointError, SerializationError
 from relaygraph.workers import metrics
 from relaygraph.workers.coordination import StepRef, now_ms
 from relaygraph.workers.engine import Engine, NodeMessage
-from relaygraph.workers.keys import BARRIERS, LEASES, RUNS
+from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
 
 __all__ = ["SweepReport", "Sweeper"]
 
@@ -36,9 +38,11 @@ class SweepReport:
     requeued: list[str] = field(default_factory=list)
     barriers: list[str] = field(default_factory=list)
     rescheduled: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    """Entries that raised (logged; the pass went on with the others)."""
 
     def __bool__(self) -> bool:
-        return bool(self.requeued or self.barriers or self.rescheduled)
+        return bool(self.requeued or self.barriers or self.rescheduled or self.failed)
 
 
 class Sweeper:
@@ -60,94 +64,144 @@ class Sweeper:
         self._sweep_runs(report)
         if report:
             log.info(
-                "recovery: requeued %d task(s), took over %d barrier(s), rescheduled %d run(s)",
+                "recovery: requeued %d task(s), took over %d barrier(s), rescheduled %d "
+                "run(s), %d entr(ies) failed",
                 len(report.requeued),
                 len(report.barriers),
                 len(report.rescheduled),
+                len(report.failed),
             )
         return report
 
+    def _each(
+        self, index: str, report: SweepReport, handle: Callable[[bytes, SweepReport], None]
+    ) -> None:
+        """``handle`` every due entry of ``index``; one that raises is logged and put back
+        a lease TTL later, and the pass goes on (one bad entry never stops recovery)."""
+        stale = now_ms() - 2 * self.engine.coordinator.ttl_ms if index == RUNS else now_ms()
+        redis = self.engine.coordinator.redis
+        for member in redis.zrangebyscore(index, 0, stale, start=0, num=self.batch):
+            try:
+                handle(member, report)
+            except Exception as exc:
+                log.exception("recovery: %s entry %r failed", index, member)
+                report.failed.append(f"{index} {member!r}: {type(exc).__name__}: {exc}")
+                later = now_ms() + self.engine.coordinator.ttl_ms  # not on every pass
+                if index == RUNS:  # run entries are due once stale
+                    later -= 2 * self.engine.coordinator.ttl_ms
+                try:
+                    redis.zadd(index, {member: later}, xx=True)
+                except Exception:  # Redis itself is down: the next pass sees it again
+                    log.debug("recovery: could not postpone %r", member, exc_info=True)
+
     def _sweep_leases(self, report: SweepReport) -> None:
+        self._each(LEASES, report, self._sweep_lease)
+
+    def _sweep_lease(self, member: bytes, report: SweepReport) -> None:
         engine = self.engine
         redis, coordinator = engine.coordinator.redis, engine.coordinator
         grace_ms = int(engine.settings.queued_grace * 1000)
-        for member in redis.zrangebyscore(LEASES, 0, now_ms(), start=0, num=self.batch):
-            step, task_id = StepRef.from_member(member)
-            info = coordinator.step_info(step)
-            status = info.get(f"s:{task_id}")
-            if status is None or status in ("done", "error", "interrupted"):
+        step, task_id = StepRef.from_member(member)
+        info = coordinator.step_info(step)
+        status = info.get(f"s:{task_id}")
+        if status is None or status in ("done", "error", "interrupted"):
+            redis.zrem(LEASES, member)
+            return
+        # Resolve what the message needs before the epoch is raised: a lookup that
+        # fails must not leave a task fenced out with nothing sent for it.
+        name = info.get(f"n:{task_id}", "")
+        graph = engine.graph(info["graph"], None)
+        options = graph.nodes[name].options
+        epoch = coordinator.requeue(step, task_id, grace_ms)
+        if epoch < 0:
+            deadline = _stuck_at(info, task_id, grace_ms, coordinator.ttl_ms)
+            if info.get("state") != "running":
                 redis.zrem(LEASES, member)
-                continue
-            epoch = coordinator.requeue(step, task_id, grace_ms)
-            if epoch < 0:
-                deadline = _stuck_at(info, task_id, grace_ms, coordinator.ttl_ms)
-                if info.get("state") != "running":
-                    redis.zrem(LEASES, member)
-                else:
-                    redis.zadd(LEASES, {member: max(deadline, now_ms() + 100)})
-                continue
-            redis.zadd(LEASES, {member: now_ms() + coordinator.ttl_ms})  # until confirmed sent
-            if status == "running":
-                metrics.count_lease_expiry()
-            metrics.count_recovery("task")
-            name = info.get(f"n:{task_id}", "")
-            graph = engine.graph(info["graph"], None)
-            message = NodeMessage(
-                info["graph"],
-                step.thread_id,
-                step.checkpoint_ns,
-                step.checkpoint_id,
-                task_id,
-                epoch,
-                info["run"],
-                node=name,
-            )
-            engine.send(message, graph.nodes[name].options)
-            report.requeued.append(f"{step.thread_id}/{name}@{epoch}")
+            else:
+                redis.zadd(LEASES, {member: max(deadline, now_ms() + 100)})
+            return
+        redis.zadd(LEASES, {member: now_ms() + coordinator.ttl_ms})  # until confirmed sent
+        if status == "running":
+            metrics.count_lease_expiry()
+        metrics.count_recovery("task")
+        message = NodeMessage(
+            info["graph"],
+            step.thread_id,
+            step.checkpoint_ns,
+            step.checkpoint_id,
+            task_id,
+            epoch,
+            info["run"],
+            node=name,
+        )
+        engine.send(message, options)
+        report.requeued.append(f"{step.thread_id}/{name}@{epoch}")
 
     def _sweep_barriers(self, report: SweepReport) -> None:
+        self._each(BARRIERS, report, self._sweep_barrier)
+
+    def _sweep_barrier(self, member: bytes, report: SweepReport) -> None:
         engine = self.engine
         redis, coordinator = engine.coordinator.redis, engine.coordinator
-        for member in redis.zrangebyscore(BARRIERS, 0, now_ms(), start=0, num=self.batch):
-            step, _ = StepRef.from_member(member)
-            info = coordinator.step_info(step)
-            if info.get("state") != "barrier":
-                redis.zrem(BARRIERS, member)
-                continue
-            if coordinator.claim_barrier(step):
-                redis.zadd(BARRIERS, {member: now_ms() + coordinator.ttl_ms})
+        step, _ = StepRef.from_member(member)
+        info = coordinator.step_info(step)
+        if info.get("state") != "barrier":
+            redis.zrem(BARRIERS, member)
+            return
+        if coordinator.claim_barrier(step):
+            redis.zadd(BARRIERS, {member: now_ms() + coordinator.ttl_ms})
+            try:
                 engine.barrier(info["graph"], step, info["run"])
-                metrics.count_recovery("barrier")
-                report.barriers.append(f"{step.thread_id}@{step.checkpoint_id}")
+            except (CorruptCheckpointError, SerializationError) as exc:
+                engine.fail_unreadable(step.thread_id, info["run"], step, exc)
+                return
+            metrics.count_recovery("barrier")
+            report.barriers.append(f"{step.thread_id}@{step.checkpoint_id}")
 
     def _sweep_runs(self, report: SweepReport) -> None:
+        self._each(RUNS, report, self._sweep_run)
+
+    def _sweep_run(self, member: bytes, report: SweepReport) -> None:
         engine = self.engine
         redis, coordinator = engine.coordinator.redis, engine.coordinator
-        stale = now_ms() - 2 * coordinator.ttl_ms
-        for member in redis.zrangebyscore(RUNS, 0, stale, start=0, num=self.batch):
-            thread_id, run_id = json.loads(member)
+        thread_id, run_id = json.loads(member)
+        try:
             record = engine.run_record(thread_id, run_id)
-            if record.get("status") not in ("pending", "running"):
+        except LookupError:  # a rejected submission, or a deleted thread
+            redis.zrem(RUNS, member)
+            return
+        if record.get("status") not in ("pending", "running"):
+            redis.zrem(RUNS, member)
+            return
+        if record.get("status") == "pending":
+            active = redis.get(ThreadKeys(thread_id).active)
+            if active is None or active.decode() != run_id:
+                # queued behind the active run: handing over starts it, not the sweeper
                 redis.zrem(RUNS, member)
-                continue
+                return
+        try:
             head = engine.saver.get_tuple(make_config(thread_id, "", ""))
-            if record.get("status") == "pending" or head is None:
-                coordinator.touch_run(thread_id, run_id)
-                engine.start_run(thread_id, run_id)
-                report.rescheduled.append(f"{thread_id}/{run_id} (start)")
-                continue
-            step = StepRef(thread_id, "", head.checkpoint["id"], run_id)
-            if redis.exists(step.key):
-                coordinator.touch_run(thread_id, run_id)
-                self._reindex(step, report)
-                continue
-            graph = engine.graph(record["graph"], record.get("fingerprint"))
-            run = engine._run_for(graph, record, thread_id)
-            run.load(head)
+        except (CorruptCheckpointError, SerializationError) as exc:
+            engine.fail_unreadable(thread_id, run_id, None, exc)
+            redis.zrem(RUNS, member)
+            return
+        if record.get("status") == "pending" or head is None:
             coordinator.touch_run(thread_id, run_id)
-            engine.schedule(graph, run, record)
-            metrics.count_recovery("run")
-            report.rescheduled.append(f"{thread_id}/{run_id}")
+            engine.start_run(thread_id, run_id)
+            report.rescheduled.append(f"{thread_id}/{run_id} (start)")
+            return
+        step = StepRef(thread_id, "", head.checkpoint["id"], run_id)
+        if redis.exists(step.key):
+            coordinator.touch_run(thread_id, run_id)
+            self._reindex(step, report)
+            return
+        graph = engine.graph(record["graph"], record.get("fingerprint"))
+        run = engine._run_for(graph, record, thread_id)
+        run.load(head)
+        coordinator.touch_run(thread_id, run_id)
+        engine.schedule(graph, run, record)
+        metrics.count_recovery("run")
+        report.rescheduled.append(f"{thread_id}/{run_id}")
 
     def _reindex(self, step: StepRef, report: SweepReport) -> None:
         """Put a stalled step back into the indexes the other sweeps scan.

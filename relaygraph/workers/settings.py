@@ -36,6 +36,16 @@ class WorkerSettings(BaseSettings):
     visibility_timeout: int = Field(3600, description="broker redelivery, above the longest node")
     stream_maxlen: int = Field(10_000, description="events kept per run stream")
     stream_ttl: int = Field(7 * 24 * 3600, description="seconds a run's events are kept")
+    run_ttl: int = Field(
+        7 * 24 * 3600,
+        ge=0,
+        description="seconds a finished run's record and its finished steps are kept (0: forever)",
+    )
+    thread_ttl: float | None = Field(
+        None,
+        gt=0,
+        description="the workers' saver expires a thread this long after its last write or read",
+    )
     default_queue: str = Field("relaygraph", description="queue of nodes without queue=")
     metrics_port: int | None = Field(None, description="serve Prometheus /metrics on this port")
     json_logs: bool = Field(False, description="log JSON lines with thread/run/node/step")

@@ -92,3 +92,25 @@ def test_every_setting_is_documented() -> None:
         if f"`RELAYGRAPH_{name.upper()}`" not in operations
     ]
     assert not missing, f"settings missing from docs/operations.md: {missing}"
+
+
+def test_the_auth_variant_sets_a_password_everywhere(compose: dict[str, Any]) -> None:
+    auth = yaml.safe_load((ROOT / "docker-compose.auth.yml").read_text())
+    schema_file = (
+        importlib.resources.files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json"
+    )
+    jsonschema.validate(auth, json.loads(schema_file.read_text()))
+    redis_service = auth["services"]["redis"]
+    assert "--requirepass" in redis_service["command"]
+    password = redis_service["command"][redis_service["command"].index("--requirepass") + 1]
+    assert password.startswith("${REDIS_PASSWORD:?")
+    # the override keeps every option of the base server command
+    base = compose["services"]["redis"]["command"]
+    assert redis_service["command"][: len(base)] == base
+    assert redis_service["environment"]["REDISCLI_AUTH"] == password  # the healthcheck's
+    for name in ("worker", "flower"):
+        env = auth["services"][name]["environment"]
+        for key in ("RELAYGRAPH_REDIS_URL", "RELAYGRAPH_STORE_URL"):
+            assert env[key].startswith("redis://:${REDIS_PASSWORD:?"), (name, key)
+            assert env[key].endswith("@redis:6379/0")
+    assert "REDIS_PASSWORD=" in (ROOT / ".env.example").read_text()

@@ -76,3 +76,50 @@ def test_workers_shut_down_gracefully_and_disruptions_are_bounded() -> None:
         pdb["spec"]["selector"]["matchLabels"]
         == by_kind("Deployment")["spec"]["selector"]["matchLabels"]
     )
+
+
+def _flower_container() -> dict[str, Any]:
+    flower = next(
+        doc for _, doc in resources() if doc["metadata"]["name"] == "relaygraph-flower"
+        and doc["kind"] == "Deployment"
+    )  # fmt: skip
+    (container,) = flower["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _start_flower(tmp_path: Path, basic_auth: str | None) -> Any:
+    """Run the Flower container's start command with a stand-in ``celery`` on PATH."""
+    import os
+    import subprocess
+
+    fake = tmp_path / "celery"
+    fake.write_text('#!/bin/sh\necho "celery $*"\n')
+    fake.chmod(0o755)
+    container = _flower_container()
+    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    if basic_auth is not None:
+        env["FLOWER_BASIC_AUTH"] = basic_auth
+    return subprocess.run(
+        [*container["command"], *container["args"]], env=env, capture_output=True, text=True
+    )
+
+
+def _shipped_basic_auth() -> str:
+    secret = next(doc for _, doc in resources() if doc["kind"] == "Secret")
+    return secret["stringData"]["FLOWER_BASIC_AUTH"]
+
+
+@pytest.mark.parametrize("value", ["shipped", None, "", "admin:", "change-me:change-me"])
+def test_flower_refuses_to_start_with_the_placeholder_password(
+    tmp_path: Path, value: str | None
+) -> None:
+    started = _start_flower(tmp_path, _shipped_basic_auth() if value == "shipped" else value)
+    assert started.returncode == 64, started
+    assert "FLOWER_BASIC_AUTH" in started.stderr and "refusing" in started.stderr
+    assert "celery" not in started.stdout
+
+
+def test_flower_starts_with_a_real_password(tmp_path: Path) -> None:
+    started = _start_flower(tmp_path, "admin:0123456789abcdef")
+    assert started.returncode == 0, started
+    assert started.stdout.strip() == "celery -A relaygraph.workers.app flower --port=5555"

@@ -2,14 +2,20 @@
 -- ARGV: ttl, ns, id, expect ("*" any head, "-" no head, "=" the id in ARGV[5]), expected id,
 --       header, cv, run id ("" for none), then per blob: channel, version, base version
 --       ("" for a full blob), bytes.
--- Returns {"ok"}, {"conflict", actual head or ""}, {"missing_base", channel...} (append
--- blobs whose base is gone) or {"missing_blob", channel...} (versions nothing stores); all
--- checks run before the first write, so a refused commit stores nothing.
+-- Returns {"ok"}, {"conflict", actual head or ""}, {"exists"} (the id is stored with other
+-- content: checkpoints are immutable), {"missing_base", channel...} (append blobs whose base
+-- is gone) or {"missing_blob", channel...} (versions nothing stores); all checks run before
+-- the first write, so a refused commit stores nothing.
 local ttl, ns, id = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local expect, expected = ARGV[4], ARGV[5]
+-- The same checkpoint again (a retry whose first reply was lost) is a no-op: checked before
+-- the compare-and-set, which the first attempt already moved.
+local stored = redis.call("HGET", KEYS[HDR], ns .. SEP .. id)
+if stored and stored == ARGV[6] then return {"ok"} end
 local head = redis.call("HGET", KEYS[HEADS], ns)
 if expect == "-" and head then return {"conflict", head} end
 if expect == "=" and head ~= expected then return {"conflict", head or ""} end
+if stored then return {"exists"} end
 
 -- An append blob is only valid if its base is stored (it may have been pruned).
 local missing, written = {}, {}

@@ -53,6 +53,7 @@ DEFAULT_NAME = "relaygraph_store"
 _PAGE = 1000  # documents per FT.SEARCH page / FT.CURSOR read when paging client-side
 _LOCK_MS = 120_000  # the setup lock's lease, renewed while documents are rewritten
 _COUNTS_FRESH = 1.0  # seconds a namespace count read stays the plan's basis (see _nearest)
+_MAX_RESULTS = 1_000_000  # RediSearch's MAXSEARCHRESULTS: deeper pages are read in pages
 
 # Writes one item: keeps created_at of a live previous version, stamps updated_at from
 # the server clock and a store-wide sequence (the recency order), then sets or clears
@@ -80,12 +81,16 @@ if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PERSIST', K
 return 1
 """
 
-# Deletes one item, taking it out of the counts of its namespace prefixes (KEYS[2]).
+# Deletes one item, taking it out of the counts of its namespace prefixes (KEYS[2]); a count
+# that reaches zero is removed, so an emptied namespace leaves nothing behind.
 _DELETE_SCRIPT = """
+local function uncount(field)
+  if redis.call('HINCRBY', KEYS[2], field, -1) <= 0 then redis.call('HDEL', KEYS[2], field) end
+end
 local ok, pfx = pcall(redis.call, 'JSON.GET', KEYS[1], '$.pfx')
 if ok and pfx then
-  for tag in string.gmatch(pfx, '%x+') do redis.call('HINCRBY', KEYS[2], tag, -1) end
-  redis.call('HINCRBY', KEYS[2], 'all', -1)
+  for tag in string.gmatch(pfx, '%x+') do uncount(tag) end
+  uncount('all')
 end
 return redis.call('DEL', KEYS[1])
 """
@@ -806,6 +811,11 @@ class RedisStore(BaseStore):
         if query_vector is None or self.index is None:
             rows = yield from self._newest(expr, exact, check, op.offset, op.limit)
             return [(None, row) for row in rows]
+        if wanted > _MAX_RESULTS:
+            raise ValueError(
+                f"search: offset + limit of a semantic search is at most {_MAX_RESULTS:,} "
+                f"(got offset={op.offset}, limit={op.limit}); page with a smaller limit"
+            )
         # Only a namespace prefix filters on the server: its item count can pick the plan.
         counted = rq.prefix_tag(op.namespace_prefix) if op.namespace_prefix else None
         if value_expr != rq.TRUE:
@@ -849,13 +859,14 @@ class RedisStore(BaseStore):
                 3,
             )
 
-        if exact:
+        wanted = offset + limit
+        if exact and wanted <= _MAX_RESULTS:
             [reply] = yield [command(expr, offset, limit)]
             rows, _ = rq.parse_search_reply(reply)
             return [row for row in rows if check(row)]
-        wanted = offset + limit
+        # Keyset pages, never past the server's result cap (an offset beyond it included).
         matched: list[rq.Row] = []
-        page = max(2 * wanted, 64)
+        page = min(max(2 * wanted, 64), 10 * _PAGE)
         query = expr
         while True:
             [reply] = yield [command(query, 0, page)]

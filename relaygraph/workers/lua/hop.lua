@@ -3,8 +3,9 @@
 -- register the next step's tasks and append the step's events.
 -- KEYS: 1-12 the RedisSaver's keys of the thread, 13 step hash, 14 run hash, 15 next step
 --       hash, 16 run event stream, 17 run event keys, 18.. broker queue lists (publish)
--- ARGV: task_id, epoch, now_ms, next step member ('' when nothing is registered), then
---       sections "name, n, n arguments" in this order: commit (exactly one), writes (any),
+-- ARGV: task_id, epoch, now_ms, next step member ('' when nothing is registered), seconds
+--       the committed step is kept (0: forever), then sections "name, n, n arguments" in
+--       this order: commit (exactly one), writes (any),
 --       register (at most one), broker (at most one: task id, broker id pairs), publish
 --       (at most one: task id, queue key index from 1, Celery message triples: the next
 --       tasks go on the broker with the commit, already 'sent'), event (any).
@@ -25,7 +26,7 @@ if run_status ~= 'pending' and run_status ~= 'running' then return {'refused', '
 
 -- Read the sections and check their shape before anything is written: a script error
 -- does not roll back what ran before it.
-local sections, at = {}, 5
+local sections, at = {}, 6
 while at <= #ARGV do
   local name, n = ARGV[at], tonumber(ARGV[at + 1])
   if not KNOWN[name] or not n or at + 1 + n > #ARGV then
@@ -59,10 +60,11 @@ for _, section in ipairs(sections) do
     if reply[1] ~= 'ok' then return reply end  -- the saver stored nothing
     redis.call('HSET', step, 's:' .. tid, 'done', 'state', 'committed')
     redis.call('HINCRBY', step, 'done', 1)
+    if tonumber(ARGV[5]) > 0 then redis.call('EXPIRE', step, ARGV[5]) end
   elseif name == 'writes' then
     saver_writes(saver_keys, args)
   elseif name == 'register' then
-    register_step({KEYS[15]}, args)
+    register_step({KEYS[15], run}, args)
   elseif name == 'broker' then
     for i = 1, #args, 2 do redis.call('HSET', KEYS[15], 'c:' .. args[i], args[i + 1]) end
   elseif name == 'publish' then
