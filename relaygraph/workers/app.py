@@ -157,7 +157,7 @@ def send_options(
         "epoch": message.epoch,
         "run_id": message.run_id,
         "step": message.step_number,
-        "node": message.node or name.split(".", 1)[-1],
+        "node": message.node or name.split(" ", 2)[1].split(".", 1)[-1],
     }
     return {
         "name": NODE_TASK,
