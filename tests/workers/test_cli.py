@@ -159,8 +159,10 @@ def _start_dev(tmp: Path, *, ignore_sigint: bool = False, extra: tuple[str, ...]
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    """One dev fleet for the client commands' tests; stopped by SIGTERM at the end."""
-    fleet = _start_dev(tmp_path_factory.mktemp("dev"))
+    """One dev fleet (with the offline model) for the client commands' tests; stopped by
+    SIGTERM at the end, leaving no process behind."""
+    extra = ("--store-embed", "default", "--store-fields", "fact")
+    fleet = _start_dev(tmp_path_factory.mktemp("dev"), extra=extra)
     try:
         fleet.wait_ready()
         yield fleet
@@ -208,41 +210,61 @@ def test_dev_fleet_runs_a_graph_and_stops_everything_on_ctrl_c(tmp_path: Path) -
         fleet.kill()
 
 
-def test_dev_fleet_stopped_by_sigterm_leaves_no_process_and_flower_is_loopback_only(
-    tmp_path: Path,
-) -> None:
+def test_dev_fleet_stopped_by_sigterm_leaves_no_process_behind(tmp_path: Path) -> None:
     fleet = _start_dev(tmp_path)
     try:
         fleet.wait_ready()
-        output = fleet.output()
-        assert re.search(r"^export RELAYGRAPH_REDIS_URL=\S+ RELAYGRAPH_GRAPHS=\S+$", output, re.M)
-        # the exported lines are all another shell needs (no state file there)
-        shell_env = {**_base_env(tmp_path / "elsewhere.json"), "RELAYGRAPH_REDIS_URL": fleet.url,
-                     "RELAYGRAPH_GRAPHS": GRAPHS}  # fmt: skip
-        ran = _cli("submit", "linear", "-t", "flower-thread", "-i", '{"items": []}', env=shell_env)
-        assert ran.returncode == 0, ran.stdout + ran.stderr
-        # Flower: on loopback only, its API open there (FLOWER_UNAUTHENTICATED_API)
-        listening = _listening(fleet.flower_port)
-        assert listening and listening <= {"127.0.0.1"}, listening
-        names: list[str] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(names) < 4:
-            url = f"http://127.0.0.1:{fleet.flower_port}/api/tasks"
-            with urllib.request.urlopen(url, timeout=5) as answer:
-                tasks = json.load(answer)
-            names = sorted(t["name"] for t in tasks.values() if "flower-thread" in t["name"])
-            time.sleep(0.3)
-        # the task list shows thread and step in the name (Flower lists no kwargs)
-        assert names == [
-            f"node linear.{node} thread=flower-thread step={step}"
-            for node, step in (("__start__", 0), ("a", 1), ("b", 2), ("c", 3))
-        ]
         assert len(fleet.processes) >= 4  # redis, worker, its pool child, flower
         fleet.stop(signal.SIGTERM)
         assert fleet.process.returncode == 0
-        assert "recovery sweep failed" not in fleet.output()
+        output = fleet.output()
+        assert "recovery sweep failed" not in output and "Traceback" not in output, output
+        assert not (tmp_path / "dev.json").exists()
     finally:
         fleet.kill()
+
+
+def test_flower_is_on_loopback_with_its_api_and_lists_thread_and_step(dev: Dev) -> None:
+    output = dev.output()
+    assert re.search(r"^export RELAYGRAPH_REDIS_URL=\S+ RELAYGRAPH_GRAPHS=\S+$", output, re.M)
+    # the exported settings are all another shell needs (it has no state file)
+    shell_env = {**_base_env(Path("/nonexistent/dev.json")), "RELAYGRAPH_REDIS_URL": dev.url,
+                 "RELAYGRAPH_GRAPHS": GRAPHS}  # fmt: skip
+    thread = f"flower-{uuid.uuid4().hex[:8]}"
+    ran = _cli("submit", "linear", "-t", thread, "-i", '{"items": []}', env=shell_env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    listening = _listening(dev.flower_port)
+    assert listening and listening <= {"127.0.0.1"}, listening
+    names: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(names) < 4:
+        # no login: the loopback fleet sets FLOWER_UNAUTHENTICATED_API
+        url = f"http://127.0.0.1:{dev.flower_port}/api/tasks"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            tasks = json.load(answer)
+        names = sorted(t["name"] for t in tasks.values() if thread in t["name"])
+        time.sleep(0.3)
+    # the task list shows names, not kwargs: thread and step are in the name
+    assert names == [
+        f"node linear.{node} thread={thread} step={step}"
+        for node, step in (("__start__", 0), ("a", 1), ("b", 2), ("c", 3))
+    ]
+
+
+def test_the_offline_model_is_ready_with_the_fleet(dev: Dev) -> None:
+    # dev said "ready" after the workers loaded the model (before the pool forked): the
+    # first run pays no import, and the loading printed no progress bars as warnings
+    thread = f"memory-{uuid.uuid4().hex[:8]}"
+    for text in ("I love Python", "I live in Paris", "recall which programming language"):
+        said = _cli("submit", "assistant", "-t", thread, "-i",
+                    json.dumps({"messages": [["user", text]]}), env=dev.env)  # fmt: skip
+        assert said.returncode == 0, said.stdout + said.stderr
+    with Client(dev.url, graphs=GRAPHS) as client:
+        answer = client.get_state("assistant", thread).values["messages"][-1].content
+    assert answer == "Closest memory: i love python"
+    output = dev.output()
+    assert "Loading weights" not in output and "it/s]" not in output
+    assert "recovery: requeued" not in output  # nothing taken for lost while loading
 
 
 def _listening(port: int) -> set[str]:
