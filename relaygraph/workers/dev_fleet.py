@@ -102,7 +102,10 @@ class DevFleet:
                 for k, v in env.items()
                 if k in ("RELAYGRAPH_REDIS_URL", "RELAYGRAPH_GRAPHS") and v
             }
-            write_state(DevState(os.getpid(), shared, self._flower_url()))
+            try:
+                write_state(DevState(os.getpid(), shared, self._flower_url()))
+            except OSError as exc:  # the exports below still say what to set
+                self.say(f"(no state file for the other commands: {exc})")
             exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in shared.items())
             self.say(f"export {exports}")
             self.say("ready: the fleet takes work; Ctrl-C stops it")
@@ -189,6 +192,7 @@ class DevFleet:
                 ):
                     flower_up = True
             if len(answered) >= self.workers and flower_up:
+                celery.close()
                 return
             time.sleep(0.2)
         raise DevFleetError(

@@ -428,6 +428,12 @@ def test_without_a_fleet_or_settings_the_cli_says_what_to_set(tmp_path: Path) ->
     # a state file whose fleet is gone is not a fleet
     (tmp_path / "none.json").write_text(json.dumps({"pid": 2**22 + 1, "env": {}}))
     assert _cli("runs", "t", env=env).returncode == 2
+    # a Redis that does not answer: one line, status 1
+    nowhere = "redis://127.0.0.1:1/0"
+    result = _cli("runs", "t", env={**env, "RELAYGRAPH_REDIS_URL": nowhere})
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot reach Redis at {nowhere}: ")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_submit_names_a_bad_stream_mode_before_anything_is_sent() -> None:
