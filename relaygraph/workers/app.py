@@ -157,7 +157,8 @@ def send_options(
         "epoch": message.epoch,
         "run_id": message.run_id,
         "step": message.step_number,
-        "node": message.node or name.split(" ", 2)[1].split(".", 1)[-1],
+        # the name is "node <graph>.<node> thread=... step=..." (see Engine._route)
+        "node": message.node or name.removeprefix("node ").split(" ", 1)[0].split(".", 1)[-1],
     }
     return {
         "name": NODE_TASK,
