@@ -92,6 +92,7 @@ def _configure() -> None:
         )
 
 
+# The client's multitask strategies (not imported from it: --help stays quick).
 STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
 
 
