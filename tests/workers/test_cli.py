@@ -131,11 +131,16 @@ class Dev:
         assert not left, f"left running: {left}\n{self.output()[-3000:]}"
 
     def kill(self) -> None:
-        """Test cleanup: whatever is left, SIGKILLed."""
-        for pid in [self.process.pid, *self.processes]:
+        """Test cleanup after a failure: SIGTERM, then SIGKILL whatever is left."""
+        pids = self.processes | _descendants(self.process.pid)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(30)
+        for pid in _alive({self.process.pid, *pids}):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(10)
 
 
