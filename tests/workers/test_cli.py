@@ -25,6 +25,9 @@ from relaygraph.persistence.redis_server import free_port
 from relaygraph.workers.client import Client
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+# The tests on the shared `dev` fleet stay on one xdist worker (`--dist loadgroup`): one
+# fleet with the offline model, not one per worker.
+ON_DEV = pytest.mark.xdist_group("relaygraph-cli-dev")
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAPHS = (
@@ -229,6 +232,7 @@ def test_dev_fleet_stopped_by_sigterm_leaves_no_process_behind(tmp_path: Path) -
         fleet.kill()
 
 
+@ON_DEV
 def test_flower_is_on_loopback_with_its_api_and_lists_thread_and_step(dev: Dev) -> None:
     output = dev.output()
     assert re.search(r"^export RELAYGRAPH_REDIS_URL=\S+ RELAYGRAPH_GRAPHS=\S+$", output, re.M)
@@ -256,6 +260,7 @@ def test_flower_is_on_loopback_with_its_api_and_lists_thread_and_step(dev: Dev) 
     ]
 
 
+@ON_DEV
 def test_the_offline_model_is_ready_with_the_fleet(dev: Dev) -> None:
     # dev said "ready" after the workers loaded the model (before the pool forked): the
     # first run pays no import, and the loading printed no progress bars as warnings
@@ -304,6 +309,7 @@ def test_dev_refuses_a_taken_flower_port_before_starting_anything(tmp_path: Path
     assert not (tmp_path / "dev.json").exists()
 
 
+@ON_DEV
 def test_bad_input_is_refused_at_submit_before_anything_is_queued(dev: Dev) -> None:
     for value, reason in (
         ({"messages": 5}, "cannot convert int to a message: 5"),
@@ -319,6 +325,7 @@ def test_bad_input_is_refused_at_submit_before_anything_is_queued(dev: Dev) -> N
     assert redis.Redis.from_url(dev.url).llen("relaygraph") == 0
 
 
+@ON_DEV
 @pytest.mark.parametrize(
     ("graph", "reason"),
     [
@@ -338,6 +345,7 @@ def test_a_write_the_state_cannot_take_fails_the_run_at_once(
     assert "recovery: requeued" not in dev.output()
 
 
+@ON_DEV
 def test_failed_runs_fail_the_command_with_the_whole_error(dev: Dev) -> None:
     thread = f"fail-{uuid.uuid4().hex[:8]}"
     failed = _cli("submit", "failing", "-t", thread, "-i", '{"items": []}', env=dev.env)
@@ -359,6 +367,7 @@ def test_failed_runs_fail_the_command_with_the_whole_error(dev: Dev) -> None:
     assert answered.returncode == 0 and "status: success" in answered.stdout, answered.stderr
 
 
+@ON_DEV
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -381,6 +390,7 @@ def test_usage_errors_are_one_line_with_status_2(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+@ON_DEV
 def test_a_thread_that_does_not_exist_is_an_error(dev: Dev) -> None:
     for args in (("runs", "ghost"), ("threads", "state", "linear", "ghost"),
                  ("threads", "history", "linear", "ghost")):  # fmt: skip
@@ -389,6 +399,7 @@ def test_a_thread_that_does_not_exist_is_an_error(dev: Dev) -> None:
         assert result.stderr.startswith("error: thread 'ghost' has no "), result.stderr
 
 
+@ON_DEV
 def test_json_output_whole_ids_and_runs_newest_first(dev: Dev) -> None:
     thread = f"json-{uuid.uuid4().hex[:8]}"
     ids = []
