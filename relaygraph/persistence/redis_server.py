@@ -156,7 +156,8 @@ class EmbeddedRedis:
     ``modules=True`` loads RediSearch and RedisJSON; ``appendonly`` turns on the AOF in
     ``dir`` (a temporary directory, removed on :meth:`stop`, when ``dir`` is None).
     ``password`` turns on ``requirepass`` (and goes into :attr:`url`). ``extra_args`` are
-    appended to the command line (``["--maxmemory", "100mb"]``).
+    appended to the command line (``["--maxmemory", "100mb"]``). ``new_session`` puts the
+    server in a session of its own, out of reach of the terminal's Ctrl-C.
     """
 
     def __init__(
@@ -171,8 +172,10 @@ class EmbeddedRedis:
         binary: str | os.PathLike[str] | None = None,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 30.0,
+        new_session: bool = False,
     ) -> None:
         self.host = host
+        self.new_session = new_session
         self.password = password
         self.requested_port = port
         self.port: int = port or 0
@@ -264,6 +267,9 @@ class EmbeddedRedis:
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
                 stderr=stderr,
+                # Its own session: a terminal's Ctrl-C reaches the owner, which stops the
+                # server last (``relaygraph dev``), not the server at once.
+                start_new_session=self.new_session,
                 # Linux signals the death of the starting *thread*: only tie the server to
                 # the main thread, or a server started from a worker thread would die with it.
                 preexec_fn=_die_with_parent

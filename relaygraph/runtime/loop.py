@@ -303,16 +303,21 @@ class Run:
         """Store a finished task's writes (or error / interrupt); stream its update."""
         yield from _record_outcome(self, outcome)
 
-    def finish_step(self, tasks: dict[str, Task]) -> Generator[Any, Any, set[str]]:
-        """Apply the step's writes in task order and commit the next checkpoint."""
+    def apply_step(self, tasks: dict[str, Task]) -> set[str]:
+        """Apply the step's writes in task order (no I/O: raises what a reducer raises)."""
         graph = self.graph
-        updated = apply_writes(
-            self.checkpoint,
-            self.channels,
-            tasks.values(),
-            graph.next_version,
-            graph.finish_triggers,
+        return apply_writes(
+            self.checkpoint, self.channels, tasks.values(), graph.next_version, graph.finish_triggers
         )
+
+    def finish_step(
+        self, tasks: dict[str, Task], updated: set[str] | None = None
+    ) -> Generator[Any, Any, set[str]]:
+        """Apply the step's writes in task order (unless ``updated`` says
+        :meth:`apply_step` did) and commit the next checkpoint."""
+        graph = self.graph
+        if updated is None:
+            updated = self.apply_step(tasks)
         if self.emits("values") and updated & graph.state_key_set:
             yield Emit("values", graph.read_state(self.channels))
         yield from self.commit("loop")

@@ -157,7 +157,8 @@ def send_options(
         "epoch": message.epoch,
         "run_id": message.run_id,
         "step": message.step_number,
-        "node": message.node or name.split(".", 1)[-1],
+        # the name is "node <graph>.<node> thread=... step=..." (see Engine._route)
+        "node": message.node or name.removeprefix("node ").split(" ", 1)[0].split(".", 1)[-1],
     }
     return {
         "name": NODE_TASK,
@@ -202,12 +203,36 @@ def _start_sweeper(sender: Any = None, **_: Any) -> None:
     _sweepers.append(sweeper)
 
 
+def _warm_up(sender: Any = None, **_: Any) -> None:
+    """Before the pool forks: import the graphs and load the store's embedding model.
+
+    Slow first imports (torch for the offline model takes tens of seconds) then happen
+    once, in the main process, before the worker says it is ready; every pool process
+    inherits them instead of paying them inside its first task, where they held up a
+    task whose lease or start claim was not yet taken (and the sweeper took it for lost).
+    """
+    celery = getattr(sender, "app", None) or app
+    settings: WorkerSettings = celery.relaygraph_settings
+    try:
+        registry = GraphRegistry(settings.graphs)
+        for name in registry.names():
+            registry.get(name)
+        if settings.store_url and settings.store_embed:
+            from relaygraph.persistence.embeddings import default_embeddings, is_default_model
+
+            if is_default_model(settings.store_embed):
+                default_embeddings()  # cached per process: the engines reuse it
+    except Exception:  # the task that needs it reports the error where it matters
+        log.warning("warming up before the pool starts failed", exc_info=True)
+
+
 def _stop_sweeper(**_: Any) -> None:
     while _sweepers:
         _sweepers.pop().stop()
 
 
 _sweepers: list[Any] = []
+signals.worker_init.connect(_warm_up, weak=False)
 signals.worker_ready.connect(_start_sweeper, weak=False)
 signals.worker_shutdown.connect(_stop_sweeper, weak=False)
 

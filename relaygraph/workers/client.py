@@ -29,7 +29,16 @@ from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
 from relaygraph.workers.registry import GraphRegistry, fingerprint
 from relaygraph.workers.settings import WorkerSettings
 
-__all__ = ["AsyncClient", "Client", "Run", "RunEvent", "RunRejectedError", "RunTimeoutError"]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "InvalidInputError",
+    "Run",
+    "RunEvent",
+    "RunRejectedError",
+    "RunTimeoutError",
+    "check_input",
+]
 
 STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
 FINAL = frozenset({"success", "error", "interrupted", "cancelled"})
@@ -41,6 +50,29 @@ class RunRejectedError(RelaygraphError):
 
 class RunTimeoutError(RelaygraphError, TimeoutError):
     """``Run.wait`` gave up before the run finished."""
+
+
+class InvalidInputError(RelaygraphError, ValueError):
+    """A run's input is one its graph cannot apply (refused before anything is queued)."""
+
+
+def check_input(name: str, graph: Any, input: Any) -> None:
+    """Raise :class:`InvalidInputError` when ``graph`` cannot apply ``input``.
+
+    What the run's first step would do with it, without I/O: coerce it with the graph's
+    input schema, then fold each value into an empty copy of its channel (so a reducer
+    such as ``add_messages`` checks it). A ``Command`` or None continues a thread: it is
+    checked against the thread's state when the run starts.
+    """
+    if input is None or isinstance(input, Command):
+        return
+    try:
+        for key, value in graph.coerce_input(input).items():
+            prototype = graph.channel_prototypes.get(key)
+            if prototype is not None:
+                prototype.empty_copy().update([value])
+    except Exception as exc:
+        raise InvalidInputError(f"input of graph {name!r}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -210,6 +242,7 @@ class Client:
         if not thread_id:
             raise ValueError("submit() needs a thread_id")
         compiled = self.registry.get(graph)
+        check_input(graph, compiled, input)
         run_config = copy.deepcopy(config or {})
         run_config.setdefault("configurable", {})["thread_id"] = thread_id
         if interrupt_before:

@@ -669,7 +669,9 @@ class Engine:
         """A node task's queue, its name in Flower and its time limits."""
         queue = options.get("queue") or self.settings.default_queue
         limits = {k: v for k, v in options.items() if k in ("time_limit", "soft_time_limit")}
-        return queue, f"node {message.graph}.{message.node}", limits
+        # Flower's task list shows the name (not the kwargs): thread and step belong in it.
+        name = f"node {message.graph}.{message.node} thread={message.thread_id}"
+        return queue, f"{name} step={message.step_number}", limits
 
     def _outbox_section(
         self, record: dict[str, Any], run: Run, tasks: dict[str, Any], broker_ids: dict[str, str]
@@ -722,7 +724,13 @@ class Engine:
         checkpoints are the same as in-process.
         """
         graph, step, run_id = run.graph, message.step, message.run_id
-        barrier = capture(self.saver, run.finish_step(tasks), f"{step.checkpoint_id}:barrier")
+        try:
+            updated = run.apply_step(tasks)
+        except Exception:  # the writes cannot be applied: the barrier fails the run with it
+            return False
+        barrier = capture(
+            self.saver, run.finish_step(tasks, updated), f"{step.checkpoint_id}:barrier"
+        )
         if barrier.put is None or barrier.committed is None:
             return False
         end, next_tasks = self._after_commit(graph, run, record, tasks)
@@ -833,7 +841,17 @@ class Engine:
             self.finish(step.thread_id, run_id, "interrupted")
             return
         try:
-            if not self._commit_barrier(step, run, tasks):
+            updated = run.apply_step(tasks)
+        except Exception as exc:
+            # A write the graph cannot apply (a reducer's TypeError, a bad message role):
+            # the run's error now, never a worker death to retry.
+            self.coordinator.set_step_state(step, "failed")
+            names = sorted({repr(task.name) for task in tasks.values()})
+            who = f"node {names[0]}" if len(names) == 1 else f"nodes {', '.join(names)}"
+            self.finish(step.thread_id, run_id, "error", f"{who}: {_describe(exc)}")
+            return
+        try:
+            if not self._commit_barrier(step, run, tasks, updated):
                 self.coordinator.set_step_state(step, "cancelled")
                 return  # the run ended while its step ran: nothing was stored
             crash_point("after_commit")
@@ -867,13 +885,17 @@ class Engine:
         self._publish(thread_id, run_id, run.at_breakpoint(), key)
         self.finish(thread_id, run_id, "interrupted")
 
-    def _commit_barrier(self, step: StepRef, run: Run, tasks: dict[str, Any]) -> bool:
-        """Fold the step's writes and commit the next checkpoint with its events in one
-        script that checks, in the same atomic step, that the run is still active
+    def _commit_barrier(
+        self, step: StepRef, run: Run, tasks: dict[str, Any], updated: set[str]
+    ) -> bool:
+        """Commit the next checkpoint (the step's writes, applied as ``updated`` says) with
+        its events in one script that checks, in the same atomic step, that the run is still active
         (commit_step.lua, as hop.lua does). False when it is not: nothing was stored.
         Raises :class:`CheckpointConflict` when the thread's head moved."""
         thread_id, run_id = step.thread_id, step.run_id
-        barrier = capture(self.saver, run.finish_step(tasks), f"{step.checkpoint_id}:barrier")
+        barrier = capture(
+            self.saver, run.finish_step(tasks, updated), f"{step.checkpoint_id}:barrier"
+        )
         put = barrier.put
         reply = None
         if put is not None:

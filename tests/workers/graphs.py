@@ -186,3 +186,39 @@ REGISTRY = ",".join(
     f"{name}=tests.workers.graphs:{name}"
     for name in ("linear", "fanout", "ask", "slow", "crashy", "flaky", "gpu", "agent")
 )
+
+
+def _badwrite() -> Any:
+    """A node whose update the state cannot take: ``items`` is a list, the node writes 5."""
+
+    def bad(state: Counter) -> dict[str, Any]:
+        return {"items": 5}
+
+    builder = StateGraph(Counter).add_node("a", bad).add_edge(START, "a")
+    return builder.compile()
+
+
+def _badpair() -> Any:
+    """Two parallel nodes (a step with a barrier), one of them writing what cannot apply."""
+
+    def bad(state: Counter) -> dict[str, Any]:
+        return {"total": "many"}
+
+    builder = StateGraph(Counter).add_node("good", _step("good")).add_node("bad", bad)
+    builder.add_edge(START, "good").add_edge(START, "bad")
+    return builder.compile()
+
+
+def _failing() -> Any:
+    """A node that raises: the run's error, at once."""
+
+    def fail(state: Counter) -> dict[str, Any]:
+        raise ValueError("the node refuses: " + "x" * 150)
+
+    builder = StateGraph(Counter).add_node("fail", fail).add_edge(START, "fail")
+    return builder.compile()
+
+
+badwrite = _badwrite()
+badpair = _badpair()
+failing = _failing()

@@ -1,4 +1,5 @@
-"""Flower shows the fleet: node tasks named `node <graph>.<node>`, with thread, run and step."""
+"""Flower shows the fleet: node tasks named `node <graph>.<node> thread=<id> step=<n>`, with
+the run in their kwargs."""
 
 from __future__ import annotations
 
@@ -70,7 +71,11 @@ def test_flower_lists_node_tasks_with_thread_run_and_step(
                 break
             time.sleep(0.5)
         names = sorted(t["name"] for t in nodes)
-        assert names == ["node linear.__start__", "node linear.a", "node linear.b", "node linear.c"]
+        # the list shows names (not kwargs): thread and step are in them
+        assert names == [
+            f"node linear.{node} thread=flower-thread step={step}"
+            for node, step in (("__start__", 0), ("a", 1), ("b", 2), ("c", 3))
+        ]
         for task in nodes:
             kwargs = str(task.get("kwargs"))
             assert "flower-thread" in kwargs and run.id in kwargs and "'step'" in kwargs
