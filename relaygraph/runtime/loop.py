@@ -307,7 +307,11 @@ class Run:
         """Apply the step's writes in task order (no I/O: raises what a reducer raises)."""
         graph = self.graph
         return apply_writes(
-            self.checkpoint, self.channels, tasks.values(), graph.next_version, graph.finish_triggers
+            self.checkpoint,
+            self.channels,
+            tasks.values(),
+            graph.next_version,
+            graph.finish_triggers,
         )
 
     def finish_step(
