@@ -188,6 +188,19 @@ def recover(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8123,
+    workers: Annotated[int, typer.Option(help="server processes")] = 1,
+    loglevel: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Serve the HTTP API that langgraph-sdk clients speak; runs go to the workers."""
+    from relaygraph.api.server import serve as run_server
+
+    run_server(host=host, port=port, workers=workers, log_level=loglevel)
+
+
+@app.command()
 def dev(
     workers: Annotated[int, typer.Option(help="worker processes")] = 2,
     flower_port: Annotated[int, typer.Option()] = 5555,
@@ -196,8 +209,10 @@ def dev(
         str, typer.Option(help="embeddings of the store's semantic index ('default': offline)")
     ] = "",
     store_fields: Annotated[str, typer.Option(help="value paths to embed")] = "$",
+    api_port: Annotated[int, typer.Option(help="HTTP API port (0: no API)")] = 8123,
 ) -> None:
-    """Start an embedded Redis with search, N workers and Flower; Ctrl-C stops them all.
+    """Start an embedded Redis with search, N workers, Flower and the HTTP API; Ctrl-C
+    stops them all.
 
     The workers' memory store (``RedisStore``) lives on the same embedded Redis; give
     ``--store-embed default`` for semantic search with the offline model.
@@ -245,8 +260,16 @@ def dev(
                 env=env,
             )
         )
+        if api_port:
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "relaygraph.cli", "serve", "--port", str(api_port)],
+                    env=env,
+                )
+            )
+        api = f" | api http://127.0.0.1:{api_port}" if api_port else ""
         console.print(
-            f"redis {server.url} | {workers} workers | flower http://127.0.0.1:{flower_port}"
+            f"redis {server.url} | {workers} workers | flower http://127.0.0.1:{flower_port}{api}"
         )
         try:
             while all(child.poll() is None for child in children):

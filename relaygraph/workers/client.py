@@ -183,12 +183,15 @@ class Client:
         interrupt_before: list[str] | str | None = None,
         interrupt_after: list[str] | str | None = None,
         stream_mode: str | Sequence[str] = DEFAULT_STREAM_MODES,
+        extra: dict[str, str] | None = None,
     ) -> Run:
         """Submit a run of registered graph ``graph`` on ``thread_id``; returns at once.
 
         ``stream_mode`` says what the run records in its event stream (:meth:`Run.stream`):
         any of ``values``, ``updates``, ``custom`` and ``debug`` (opt-in: a snapshot of
-        the whole state per step); the final ``status`` event is always there.
+        the whole state per step); the final ``status`` event is always there. ``extra``
+        adds fields to the run record, written in the same script (the HTTP API keeps its
+        run metadata there); they cannot replace the record's own fields.
         """
         modes = stream_modes(stream_mode)
         if multitask_strategy not in STRATEGIES:
@@ -204,6 +207,7 @@ class Client:
             run_config["interrupt_after"] = interrupt_after
         run_id = str(uuid.uuid4())
         fields = {
+            **(extra or {}),
             "graph": graph,
             "fingerprint": fingerprint(compiled),
             "input": self.serde.dumps(input, where="run input"),
