@@ -327,6 +327,7 @@ class Backend:
             "temporary": "1" if temporary else "",
         }
         self.records.create(thread_id, {"graph_id": graph_name})  # a no-op if it exists
+        previous = self.redis.get(ThreadKeys(thread_id).active)
         try:
             run = self.client.submit(
                 graph_name,
@@ -342,6 +343,9 @@ class Backend:
         except RunRejectedError as exc:
             raise ApiError(409, str(exc)) from exc
         self.records.add_run(thread_id, run.id)
+        if previous and body.multitask_strategy == "rollback":
+            # The submit cancelled it and dropped its checkpoints; its record goes too.
+            self._drop_run(thread_id, previous.decode())
         record = self.records.get(thread_id)
         if record is not None and "graph_id" not in record["metadata"]:
             self.records.update(

@@ -27,7 +27,12 @@ def not_found(what: str, ident: str) -> ApiError:
 
 def _field(error: dict[str, Any]) -> str:
     # ("body", "stream_mode", 0) -> "stream_mode[0]": the name a caller wrote
-    parts = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+    # pydantic names the union member it tried ("literal[...]", "list[...]"): not a field
+    parts = [
+        str(p)
+        for p in error.get("loc", ())
+        if p not in ("body", "query", "path", "header") and "[" not in str(p)
+    ]
     name = ""
     for part in parts:
         name += f"[{part}]" if part.isdigit() else (f".{part}" if name else part)

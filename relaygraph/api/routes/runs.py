@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
@@ -166,7 +166,7 @@ async def stream_stateless(
 async def join_stream(
     thread_id: str,
     run_id: str,
-    stream_mode: list[StreamMode] | None = Query(None),
+    stream_mode: list[str] | None = Query(None),
     cancel_on_disconnect: bool = False,
     last_event_id: str | None = Header(None),
     backend: Backend = Depends(get_backend),
@@ -175,7 +175,10 @@ async def join_stream(
     info = await run_in_threadpool(backend.run_record, thread_id, run_id)
     if info.get("graph") in backend.client.registry.names():
         backend.graph(info["graph"])  # its module registers the types its events carry
-    modes = list(stream_mode or (info.get("api_stream_modes") or "values").split(","))
+    modes = [mode for mode in stream_mode or () if mode]  # the SDK sends "" for none
+    if unknown := sorted(set(modes) - set(get_args(StreamMode))):
+        raise ApiError(422, f"stream_mode: {unknown} are not stream modes")
+    modes = modes or (info.get("api_stream_modes") or "values").split(",")
     return _stream_response(
         backend,
         thread_id,
