@@ -61,7 +61,9 @@ def api_redis() -> Iterator[EmbeddedRedis]:
 
 
 @pytest.fixture(scope="session")
-def api_fleet(api_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiFleet]:
+def api_fleet(
+    api_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiFleet]:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),

@@ -43,9 +43,7 @@ def test_background_run_join_get_list(sync_client: Any) -> None:
     assert run["status"] in ("pending", "running") and run["metadata"] == {"n": 1}
     assert run["thread_id"] == thread_id
     assert sync_client.threads.get(thread_id)["status"] == "busy"
-    assert sync_client.runs.join(thread_id, run["run_id"]) == {
-        "items": ["first", "slow", "last"]
-    }
+    assert sync_client.runs.join(thread_id, run["run_id"]) == {"items": ["first", "slow", "last"]}
     done = sync_client.runs.get(thread_id, run["run_id"])
     assert done["status"] == "success"
     assert sync_client.threads.get(thread_id)["status"] == "idle"
@@ -121,9 +119,7 @@ def test_interrupt_and_resume(sync_client: Any) -> None:
     thread_id = sync_client.threads.create()["thread_id"]
     parts = list(sync_client.runs.stream(thread_id, "ask", input={"items": []}))
     interrupts = [
-        p.data["__interrupt__"]
-        for p in parts
-        if p.event == "values" and "__interrupt__" in p.data
+        p.data["__interrupt__"] for p in parts if p.event == "values" and "__interrupt__" in p.data
     ]
     assert interrupts and interrupts[0][0]["value"] == "your name?"
     thread = sync_client.threads.get(thread_id)
@@ -136,9 +132,7 @@ def test_interrupt_and_resume(sync_client: Any) -> None:
 
 def test_interrupt_before_and_after(sync_client: Any) -> None:
     thread_id = sync_client.threads.create()["thread_id"]
-    stopped = sync_client.runs.wait(
-        thread_id, "steps", input={"items": []}, interrupt_before=["b"]
-    )
+    stopped = sync_client.runs.wait(thread_id, "steps", input={"items": []}, interrupt_before=["b"])
     assert stopped == {"items": ["a"]}
     assert sync_client.threads.get_state(thread_id)["next"] == ["b"]
     assert sync_client.runs.wait(thread_id, "steps", input=None, interrupt_after=["b"]) == {

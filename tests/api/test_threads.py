@@ -50,9 +50,10 @@ def test_thread_lifecycle(sync_client: Any) -> None:
     other = sync_client.threads.create(metadata={"tag": tag, "user": "cy"})
     found = sync_client.threads.search(metadata={"tag": tag})
     assert [t["thread_id"] for t in found] == [other["thread_id"], thread_id]  # newest first
-    assert sync_client.threads.search(metadata={"tag": tag, "user": "bob"}, limit=5)[0][
-        "thread_id"
-    ] == thread_id
+    assert (
+        sync_client.threads.search(metadata={"tag": tag, "user": "bob"}, limit=5)[0]["thread_id"]
+        == thread_id
+    )
     assert len(sync_client.threads.search(metadata={"tag": tag}, limit=1, offset=1)) == 1
     assert sync_client.threads.search(metadata={"tag": tag}, status="busy") == []
     sync_client.threads.delete(thread_id)
