@@ -92,3 +92,11 @@ def test_every_setting_is_documented() -> None:
         if f"`RELAYGRAPH_{name.upper()}`" not in operations
     ]
     assert not missing, f"settings missing from docs/operations.md: {missing}"
+
+
+def test_api_service_serves_and_checks_ok(compose: dict[str, Any]) -> None:
+    api = compose["services"]["api"]
+    assert api["command"][:2] == ["relaygraph", "serve"]
+    assert "/ok" in " ".join(api["healthcheck"]["test"])
+    assert api["environment"]["RELAYGRAPH_REDIS_URL"] == "redis://redis:6379/0"
+    assert api["depends_on"]["redis"]["condition"] == "service_healthy"

@@ -76,3 +76,14 @@ def test_workers_shut_down_gracefully_and_disruptions_are_bounded() -> None:
         pdb["spec"]["selector"]["matchLabels"]
         == by_kind("Deployment")["spec"]["selector"]["matchLabels"]
     )
+
+
+def test_api_deployment_probes_ok_and_service_targets_it() -> None:
+    docs = {doc["metadata"]["name"] + "/" + doc["kind"]: doc for _, doc in resources()}
+    api = docs["relaygraph-api/Deployment"]
+    container = api["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][:2] == ["relaygraph", "serve"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/ok", "port": "http"}
+    service = docs["relaygraph-api/Service"]
+    assert service["spec"]["selector"] == api["spec"]["selector"]["matchLabels"]
