@@ -23,6 +23,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("langgraph_sdk")
 
 ROOT = Path(__file__).resolve().parents[2]
+ASSISTANT = "assistant=relaygraph.examples.assistant:graph"  # docs/api.md's example
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -71,7 +72,7 @@ def api_fleet(
         "RELAYGRAPH_STORE_URL": api_redis.url,
         "RELAYGRAPH_STORE_EMBED": "default",
         "RELAYGRAPH_STORE_FIELDS": "text",
-        "RELAYGRAPH_GRAPHS": REGISTRY,
+        "RELAYGRAPH_GRAPHS": f"{REGISTRY},{ASSISTANT}",
         "RELAYGRAPH_LEASE_TTL": "2",
         "RELAYGRAPH_SWEEP_INTERVAL": "0.5",
         "RELAYGRAPH_TEST_SLOW": "2",
