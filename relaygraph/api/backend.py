@@ -288,10 +288,9 @@ class Backend:
         graph = self.graph(graph_name)
         if body.input is not None and body.command is not None:
             raise ApiError(422, "input and command: give one of them, not both")
-        if body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id"):
-            raise ApiError(
-                422, "checkpoint_id: running from an older checkpoint is not supported yet"
-            )
+        checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
+        if checkpoint_id and thread_id is None:
+            raise ApiError(422, "checkpoint_id: a stateless run has no checkpoints to start from")
         for field in ("interrupt_before", "interrupt_after"):
             names = getattr(body, field)
             if isinstance(names, list) and (unknown := sorted(set(names) - set(graph.nodes))):
@@ -326,6 +325,8 @@ class Backend:
             "api_stream_modes": ",".join(body.modes),
             "temporary": "1" if temporary else "",
         }
+        if checkpoint_id:
+            self._fork(graph_name, thread_id, checkpoint_id)
         self.records.create(thread_id, {"graph_id": graph_name})  # a no-op if it exists
         previous = self.redis.get(ThreadKeys(thread_id).active)
         try:
@@ -352,6 +353,18 @@ class Backend:
                 thread_id, {"graph_id": graph_name, "assistant_id": assistant_id_of(graph_name)}
             )
         return self.run(thread_id, run.id)
+
+    def _fork(self, graph_name: str, thread_id: str, checkpoint_id: str) -> None:
+        """Make a copy of checkpoint ``checkpoint_id`` the thread's head, so the run goes on
+        from there (LangGraph's replay / fork); the checkpoints after it stay in history."""
+        if self.redis.exists(ThreadKeys(thread_id).active):
+            raise ApiError(
+                409, f"thread {thread_id!r} is busy: a run from checkpoint_id needs it idle"
+            )
+        config = {"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}}
+        if self.client.saver.get_tuple(config) is None:
+            raise not_found("checkpoint", checkpoint_id)
+        self.client._bound(graph_name).update_state(config, None)
 
     def run_record(self, thread_id: str, run_id: str) -> dict[str, str]:
         """The run hash (decoded, without input and config); 404 for an unknown run."""

@@ -255,3 +255,20 @@ def _wait_for(check: Any, timeout: float = 30) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def test_run_from_an_older_checkpoint(sync_client: Any) -> None:
+    thread_id = sync_client.threads.create()["thread_id"]
+    sync_client.runs.wait(thread_id, "steps", input={"items": ["in"]})
+    history = sync_client.threads.get_history(thread_id)
+    after_a = next(h for h in history if h["next"] == ["b"])
+    replayed = sync_client.runs.wait(
+        thread_id, "steps", input=None, checkpoint_id=after_a["checkpoint"]["checkpoint_id"]
+    )
+    assert replayed == {"items": ["in", "a", "b", "c"]}  # b and c ran again from there
+    newer = sync_client.threads.get_history(thread_id, limit=100)
+    assert len(newer) == len(history) + 3  # the fork and two steps; the old branch stays
+    with pytest.raises(httpx.HTTPStatusError, match="404") as caught:
+        sync_client.runs.wait(thread_id, "steps", input=None, checkpoint_id=str(uuid.uuid4()))
+    assert "checkpoint" in caught.value.response.text
+    assert len(sync_client.threads.get_history(thread_id, limit=100)) == len(newer)
