@@ -272,3 +272,25 @@ def test_run_from_an_older_checkpoint(sync_client: Any) -> None:
         sync_client.runs.wait(thread_id, "steps", input=None, checkpoint_id=str(uuid.uuid4()))
     assert "checkpoint" in caught.value.response.text
     assert len(sync_client.threads.get_history(thread_id, limit=100)) == len(newer)
+
+
+async def test_async_client_runs(client: Any) -> None:
+    thread_id = (await client.threads.create())["thread_id"]
+    parts = [
+        part
+        async for part in client.runs.stream(
+            thread_id, "steps", input={"items": []}, stream_mode=["updates", "custom"]
+        )
+    ]
+    assert [p.event for p in parts if p.event != "custom"] == [
+        "metadata", "updates", "updates", "updates", "end"
+    ]  # fmt: skip
+    run = await client.runs.create(thread_id, "ask", input={"items": []})
+    assert (await client.runs.join(thread_id, run["run_id"]))["__interrupt__"][0]["value"] == (
+        "your name?"
+    )
+    resumed = await client.runs.wait(thread_id, "ask", command={"resume": "Bo"})
+    assert resumed["items"][-1] == "hello Bo"
+    await client.runs.create(thread_id, "slow", input={"items": []})
+    with pytest.raises(ConflictError):
+        await client.runs.create(thread_id, "slow", input=None, multitask_strategy="reject")
