@@ -260,6 +260,9 @@ def dev(
                 env=env,
             )
         )
+        if api_port and not _port_free(api_port):
+            console.print(f"[yellow]port {api_port} is in use: no API (give --api-port)[/]")
+            api_port = 0
         if api_port:
             children.append(
                 subprocess.Popen(
@@ -285,6 +288,17 @@ def dev(
                     child.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from relaygraph.persistence.redis_server import free_port
@@ -36,7 +37,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_dev_fleet_runs_a_graph_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     log = tmp_path / "dev.log"
-    port = free_port()
+    port, api_port = free_port(), free_port()
     dev = subprocess.Popen(
         [
             sys.executable,
@@ -49,6 +50,8 @@ def test_dev_fleet_runs_a_graph_and_stops_everything_on_ctrl_c(tmp_path: Path) -
             str(port),
             "--graphs",
             GRAPHS,
+            "--api-port",
+            str(api_port),
         ],
         env=env,
         cwd=ROOT,
@@ -63,6 +66,7 @@ def test_dev_fleet_runs_a_graph_and_stops_everything_on_ctrl_c(tmp_path: Path) -
             url = found.group(1) if found else None
             time.sleep(0.2)
         assert url, log.read_text()
+        assert f"api http://127.0.0.1:{api_port}" in log.read_text()
         client_env = {**env, "RELAYGRAPH_REDIS_URL": url, "RELAYGRAPH_GRAPHS": GRAPHS}
         submitted = _cli(
             "submit",
@@ -95,6 +99,15 @@ def test_dev_fleet_runs_a_graph_and_stops_everything_on_ctrl_c(tmp_path: Path) -
         with Client(url, graphs=GRAPHS) as client:
             answer = client.get_state("assistant", "chat").values["messages"][-1].content
         assert answer == "I know: i love python"
+        api = f"http://127.0.0.1:{api_port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the API child may still be importing
+            try:
+                found = httpx.post(f"{api}/assistants/search", json={}, timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert {a["graph_id"] for a in found.json()} == {"linear", "assistant"}
         recovered = _cli("recover", "--once", env=client_env)
         assert recovered.returncode == 0 and "requeued 0" in recovered.stdout
     finally:
