@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+import anyio
 from sse_starlette import ServerSentEvent
 
 from relaygraph.api.encode import to_json
@@ -171,7 +172,9 @@ async def sse_stream(
                 )
         ended = True
     finally:
-        if ended and on_end is not None:
-            await on_end()
-        elif not ended and on_disconnect is not None:
-            await on_disconnect()
+        # A client that left cancels this generator: shield the clean-up from that.
+        with anyio.CancelScope(shield=True):
+            if ended and on_end is not None:
+                await on_end()
+            elif not ended and on_disconnect is not None:
+                await on_disconnect()

@@ -294,3 +294,16 @@ async def test_async_client_runs(client: Any) -> None:
     await client.runs.create(thread_id, "slow", input={"items": []})
     with pytest.raises(ConflictError):
         await client.runs.create(thread_id, "slow", input=None, multitask_strategy="reject")
+
+
+def test_delete_active_run_refused_and_cancel_on_disconnect(sync_client: Any) -> None:
+    thread_id = sync_client.threads.create()["thread_id"]
+    stream = sync_client.runs.stream(thread_id, "slow", input={"items": []}, on_disconnect="cancel")
+    run_id = next(stream).data["run_id"]  # metadata
+    with pytest.raises(ConflictError, match="cancel it first"):
+        sync_client.runs.delete(thread_id, run_id)
+    stream.close()  # the client goes away mid-run: the run is cancelled
+    _wait_for(lambda: sync_client.runs.get(thread_id, run_id)["status"] == "interrupted")
+    assert sync_client.threads.get(thread_id)["status"] == "idle"
+    sync_client.runs.delete(thread_id, run_id)
+    assert sync_client.runs.list(thread_id) == []
