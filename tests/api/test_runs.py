@@ -202,10 +202,18 @@ def test_multitask_strategies(sync_client: Any) -> None:
 
 def test_stateless_runs(sync_client: Any) -> None:
     said = {"messages": [{"role": "user", "content": "hi"}]}
-    assert _text(sync_client.runs.wait(None, "echo", input=said)) == "echo: hi"
+    created: list[Any] = []
+    result = sync_client.runs.wait(None, "echo", input=said, on_run_created=created.append)
+    assert _text(result) == "echo: hi"
+    with pytest.raises(NotFoundError):  # its thread is gone with the run
+        sync_client.threads.get(created[0]["thread_id"])
     parts = list(sync_client.runs.stream(None, "echo", input=said, stream_mode="values"))
     assert parts[-1].event == "end"
     assert parts[-2].data["messages"][-1]["content"] == "echo: hi"
+    kept = sync_client.runs.wait(
+        None, "echo", input=said, on_completion="keep", on_run_created=created.append
+    )
+    assert sync_client.threads.get(created[1]["thread_id"])["values"] == kept
 
 
 def test_failed_run(sync_client: Any) -> None:

@@ -89,7 +89,7 @@ async def wait_stateless(body: RunCreate, backend: Backend = Depends(get_backend
     result = await run_in_threadpool(backend.result, thread_id, run_id)
     if body.on_completion == "delete":
         await run_in_threadpool(backend.drop_temporary, thread_id)
-    return JSONResponse(result)
+    return JSONResponse(result, headers={"Content-Location": _location(thread_id, run_id)})
 
 
 # -- streams -------------------------------------------------------------------------------
