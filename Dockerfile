@@ -1,4 +1,4 @@
-# A slim image for relaygraph workers and Flower, running as a non-root user.
+# A slim image for relaygraph workers, the HTTP API and Flower, running as a non-root user.
 # Build with the offline embedding model: docker build --build-arg EMBEDDINGS=1 .
 FROM python:3.11-slim
 
@@ -11,9 +11,9 @@ COPY pyproject.toml README.md ./
 COPY relaygraph ./relaygraph
 RUN if [ "$EMBEDDINGS" = "1" ]; then \
         pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 && \
-        pip install ".[workers,postgres,embeddings]"; \
+        pip install ".[workers,postgres,api,embeddings]"; \
     else \
-        pip install ".[workers,postgres]"; \
+        pip install ".[workers,postgres,api]"; \
     fi
 
 USER relaygraph

@@ -401,6 +401,19 @@ def recover(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(metavar="HOST", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="port to listen on")] = 8123,
+    workers: Annotated[int, typer.Option(metavar="N", help="server processes")] = 1,
+    loglevel: Annotated[str, typer.Option(metavar="LEVEL", help="uvicorn's log level")] = "info",
+) -> None:
+    """Serve the HTTP API that langgraph-sdk clients speak; runs go to the workers."""
+    from relaygraph.api.server import serve as run_server
+
+    run_server(host=host, port=port, workers=workers, log_level=loglevel)
+
+
+@app.command()
 def dev(
     workers: Annotated[int, typer.Option(metavar="N", help="worker processes")] = 2,
     flower_port: Annotated[int, typer.Option(metavar="PORT", help="Flower's port")] = 5555,
@@ -421,8 +434,12 @@ def dev(
         ),
     ] = "",
     store_fields: Annotated[str, typer.Option(metavar="PATHS", help="value paths to embed")] = "$",
+    api_port: Annotated[
+        int, typer.Option(metavar="PORT", help="HTTP API port (0: no API)")
+    ] = 8123,
 ) -> None:
-    """Start an embedded Redis with search, N workers and Flower on this machine.
+    """Start an embedded Redis with search, N workers, Flower and the HTTP API on this
+    machine.
 
     The workers' memory store (RedisStore) lives on the same embedded Redis; give
     --store-embed default for semantic search with the offline model. Prints "ready"
@@ -435,6 +452,7 @@ def dev(
         workers=workers,
         flower_port=flower_port,
         flower_address=flower_address,
+        api_port=api_port,
         graphs=graphs,
         store_embed=store_embed,
         store_fields=store_fields,

@@ -1,4 +1,5 @@
-"""The lesson's exercise on a worker fleet: embedded Redis, two workers, Flower, a SIGKILL.
+"""The lesson's exercise on a worker fleet: embedded Redis, two workers, Flower, the HTTP
+API (one question asked through langgraph-sdk), a SIGKILL.
 
 Everything it starts it stops again, also on Ctrl-C or an error. Started by
 ``python -m relaygraph.demo`` (``make demo``).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 import urllib.request
@@ -93,6 +95,33 @@ def _flower_tasks(port: int) -> int:
         return -1
 
 
+def _start_api(fleet: LocalFleet, port: int) -> str:
+    """``relaygraph serve`` on ``port`` as fleet process ``api``; its URL once it answers."""
+    argv = [sys.executable, "-m", "relaygraph.cli", "serve", "--port", str(port)]
+    fleet.start("api", [*argv, "--loglevel", "warning"])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/ok", timeout=1):
+                return url
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the API did not start:\n{fleet.log('api')[-2000:]}")
+
+
+def _ask_over_http(url: str, text: str) -> str:
+    """One run of the assistant through the HTTP API with LangGraph's own client."""
+    from langgraph_sdk import get_sync_client
+
+    sdk = get_sync_client(url=url, api_key=None)
+    thread = sdk.threads.create(metadata={"demo": True})
+    said = {"messages": [{"role": "user", "content": text}]}
+    config = {"configurable": {"user_id": "alice"}}
+    result = sdk.runs.wait(thread["thread_id"], "assistant", input=said, config=config)
+    return result["messages"][-1]["content"]
+
+
 def run_distributed() -> int:
     """Run the exercise on two workers; exit status 0 when every check held."""
     from relaygraph.workers.client import Client
@@ -128,6 +157,8 @@ def run_distributed() -> int:
                 fleet.start_flower(flower_port)
                 for name in ("worker1", "worker2"):
                     fleet.wait_for(name, b"ready.")
+                status.update("starting the HTTP API (relaygraph serve)...")
+                api_url = _start_api(fleet, free_port())
                 settings = WorkerSettings(redis_url=redis_server.url, graphs=GRAPHS)
                 with Client(settings=settings) as client:
                     status.update("thread t1: telling the assistant three facts...")
@@ -143,6 +174,11 @@ def run_distributed() -> int:
                     status.update("thread t2: semantic recall with the offline model...")
                     _, recalled, _ = _say(client, "t2", "recall outdoor activities")
                     checks.append(("semantic recall", recalled, "hiking" in recalled))
+                    status.update("a new thread through the HTTP API (langgraph-sdk)...")
+                    over_http = _ask_over_http(api_url, "What do you know about me?")
+                    checks.append(
+                        ("langgraph-sdk over HTTP", over_http, "i love python" in over_http)
+                    )
                     status.update("thread t2: a run whose worker is killed mid-node...")
                     marker.unlink(missing_ok=True)
                     run = client.submit(
@@ -161,7 +197,7 @@ def run_distributed() -> int:
                     fleet.kill(victim)
                     outcome = run.wait(timeout=120)
                     recovered = time.monotonic() - killed_at
-                    survivor = next(iter(fleet.processes.keys() - {"flower"}), "?")
+                    survivor = next(iter(fleet.processes.keys() - {"flower", "api"}), "?")
                     reply = client.get_state("assistant", "t2").values["messages"][-1].content
                     checks.append(
                         (
@@ -195,7 +231,8 @@ def run_distributed() -> int:
         table.add_row(name, shown, "[green]ok[/]" if ok else "[red]FAIL[/]")
     console.print(table)
     console.print(
-        f"Flower was at http://127.0.0.1:{flower_port} (run `relaygraph dev` to keep a fleet up). "
+        f"Flower was at http://127.0.0.1:{flower_port}, the HTTP API at {api_url} "
+        "(run `relaygraph dev` to keep a fleet up). "
         f"{sum(ok for *_, ok in checks)}/{len(checks)} checks held in "
         f"{time.monotonic() - started:.0f}s; everything started was stopped."
     )

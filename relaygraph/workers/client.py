@@ -225,6 +225,7 @@ class Client:
         interrupt_after: list[str] | str | None = None,
         stream_mode: str | Sequence[str] = DEFAULT_STREAM_MODES,
         context: Any = None,
+        extra: dict[str, str] | None = None,
     ) -> Run:
         """Submit a run of registered graph ``graph`` on ``thread_id``; returns at once.
 
@@ -235,6 +236,8 @@ class Client:
         ``context`` is the run's static context (``runtime.context`` in its nodes, as
         ``invoke(..., context=...)``): stored with the run and serialized like its input,
         so a dataclass or pydantic context must be registered with ``register_type``.
+        ``extra`` adds fields to the run record, written in the same script (the HTTP API
+        keeps its run metadata there); they cannot replace the record's own fields.
         """
         modes = stream_modes(stream_mode)
         if multitask_strategy not in STRATEGIES:
@@ -255,6 +258,7 @@ class Client:
             )
         run_id = str(uuid.uuid4())
         fields = {
+            **(extra or {}),
             "graph": graph,
             "fingerprint": fingerprint(compiled),
             "input": self.serde.dumps(input, where="run input"),

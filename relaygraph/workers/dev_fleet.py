@@ -47,6 +47,7 @@ class DevFleet:
         workers: int = 2,
         flower_port: int = 5555,
         flower_address: str = "127.0.0.1",
+        api_port: int = 8123,
         graphs: str = "",
         store_embed: str = "",
         store_fields: str = "$",
@@ -56,6 +57,7 @@ class DevFleet:
     ) -> None:
         self.workers = workers
         self.flower_port, self.flower_address = flower_port, flower_address
+        self.api_port = api_port
         self.graphs = graphs or os.environ.get("RELAYGRAPH_GRAPHS", "")
         self.store_embed, self.store_fields = store_embed, store_fields
         self.say = say
@@ -79,7 +81,9 @@ class DevFleet:
                 f"Flower on {self.flower_address} would be open to the network without a "
                 "login: set FLOWER_BASIC_AUTH=user:password, or keep --flower-address 127.0.0.1"
             )
-        self._check_port()
+        self._check_port("Flower", self.flower_port, "--flower-port")
+        if self.api_port:
+            self._check_port("The HTTP API", self.api_port, "--api-port (0: no API)")
         previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
         server = EmbeddedRedis(new_session=True)
         try:
@@ -92,9 +96,12 @@ class DevFleet:
                 # Nobody else can reach it: let the documented /api/... work without login.
                 flower_env["FLOWER_UNAUTHENTICATED_API"] = "true"
             self._start("flower", self._flower_argv(), flower_env)
+            if self.api_port:
+                self._start("api", self._api_argv(), env)
+            api = f" | api {self._url(self.api_port)}" if self.api_port else ""
             self.say(
                 f"redis {server.url} | {self.workers} workers | "
-                f"flower http://{self.flower_address}:{self.flower_port}"
+                f"flower {self._url(self.flower_port)}{api}"
             )
             self._wait_ready(server.url)
             shared = {
@@ -123,25 +130,28 @@ class DevFleet:
 
     # -- starting ----------------------------------------------------------------------
 
-    def _check_port(self) -> None:
-        """Refuse a taken Flower port before starting anything."""
+    def _check_port(self, what: str, port: int, option: str) -> None:
+        """Refuse a taken port before starting anything."""
         family = socket.AF_INET6 if ":" in self.flower_address else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                probe.bind((self.flower_address, self.flower_port))
+                probe.bind((self.flower_address, port))
             except OSError as exc:
                 raise DevFleetError(
-                    f"Flower's port {self.flower_address}:{self.flower_port} is not free "
-                    f"({exc.strerror}); pick another with --flower-port"
+                    f"{what}'s port {self.flower_address}:{port} is not free "
+                    f"({exc.strerror}); pick another with {option}"
                 ) from exc
 
     def _loopback(self) -> bool:
         return self.flower_address in ("127.0.0.1", "localhost", "::1")
 
     def _flower_url(self) -> str:
+        return self._url(self.flower_port)
+
+    def _url(self, port: int) -> str:
         host = f"[{self.flower_address}]" if ":" in self.flower_address else self.flower_address
-        return f"http://{host}:{self.flower_port}"
+        return f"http://{host}:{port}"
 
     def _env(self, url: str) -> dict[str, str]:
         env = {
@@ -164,6 +174,10 @@ class DevFleet:
         return [sys.executable, "-m", "celery", "-A", "relaygraph.workers.app", "flower",
                 f"--port={self.flower_port}", f"--address={self.flower_address}"]  # fmt: skip
 
+    def _api_argv(self) -> list[str]:
+        return [sys.executable, "-m", "relaygraph.cli", "serve", "--host", self.flower_address,
+                "--port", str(self.api_port)]  # fmt: skip
+
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         # A group of its own: the terminal's Ctrl-C reaches only this process, which stops
         # the children in order, and a killpg takes a worker's pool children too.
@@ -172,7 +186,7 @@ class DevFleet:
         )
 
     def _wait_ready(self, url: str) -> None:
-        """Until every worker answers a ping and Flower accepts connections."""
+        """Until every worker answers a ping, and Flower and the API accept connections."""
         from relaygraph.workers.app import create_app
         from relaygraph.workers.settings import WorkerSettings
 
@@ -180,6 +194,7 @@ class DevFleet:
         deadline = time.monotonic() + self.ready_timeout
         answered: set[str] = set()
         flower_up = False
+        api_up = not self.api_port
         while time.monotonic() < deadline:
             self._check_children("during startup")
             if len(answered) < self.workers:
@@ -191,14 +206,20 @@ class DevFleet:
                     socket.create_connection((self.flower_address, self.flower_port), timeout=0.5),
                 ):
                     flower_up = True
-            if len(answered) >= self.workers and flower_up:
+            if not api_up:
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection((self.flower_address, self.api_port), timeout=0.5),
+                ):
+                    api_up = True
+            if len(answered) >= self.workers and flower_up and api_up:
                 celery.close()
                 return
             time.sleep(0.2)
         raise DevFleetError(
             f"the fleet was not ready after {self.ready_timeout:.0f}s "
             f"({len(answered)}/{self.workers} workers answered, flower "
-            f"{'up' if flower_up else 'down'})"
+            f"{'up' if flower_up else 'down'}, api {'up' if api_up else 'down'})"
         )
 
     def _serve(self) -> None:
@@ -223,9 +244,12 @@ class DevFleet:
         raise _Stop(signum)
 
     def _shutdown(self, server: Any) -> None:
-        """Workers (warm shutdown), then Flower, then Redis; then nothing left in a group."""
-        workers = [c for n, c in self.children.items() if n != "flower"]
+        """The API, workers (warm shutdown), then Flower, then Redis; then nothing left in a
+        group."""
+        workers = [c for n, c in self.children.items() if n not in ("flower", "api")]
         flower = [c for n, c in self.children.items() if n == "flower"]
+        api = [c for n, c in self.children.items() if n == "api"]
+        self._stop_group(api, 5.0)
         self._stop_group(workers, self.worker_grace)
         self._stop_group(flower, 5.0)
         server.stop()

@@ -114,3 +114,11 @@ def test_the_auth_variant_sets_a_password_everywhere(compose: dict[str, Any]) ->
             assert env[key].startswith("redis://:${REDIS_PASSWORD:?"), (name, key)
             assert env[key].endswith("@redis:6379/0")
     assert "REDIS_PASSWORD=" in (ROOT / ".env.example").read_text()
+
+
+def test_api_service_serves_and_checks_ok(compose: dict[str, Any]) -> None:
+    api = compose["services"]["api"]
+    assert api["command"][:2] == ["relaygraph", "serve"]
+    assert "/ok" in " ".join(api["healthcheck"]["test"])
+    assert api["environment"]["RELAYGRAPH_REDIS_URL"] == "redis://redis:6379/0"
+    assert api["depends_on"]["redis"]["condition"] == "service_healthy"

@@ -123,3 +123,14 @@ def test_flower_starts_with_a_real_password(tmp_path: Path) -> None:
     started = _start_flower(tmp_path, "admin:0123456789abcdef")
     assert started.returncode == 0, started
     assert started.stdout.strip() == "celery -A relaygraph.workers.app flower --port=5555"
+
+
+def test_api_deployment_probes_ok_and_service_targets_it() -> None:
+    docs = {doc["metadata"]["name"] + "/" + doc["kind"]: doc for _, doc in resources()}
+    api = docs["relaygraph-api/Deployment"]
+    container = api["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][:2] == ["relaygraph", "serve"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/ok", "port": "http"}
+    service = docs["relaygraph-api/Service"]
+    assert service["spec"]["selector"] == api["spec"]["selector"]["matchLabels"]

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -99,6 +100,7 @@ class Dev:
     log: Path
     env: dict[str, str]
     flower_port: int
+    api_port: int = 0
     url: str = ""
     processes: set[int] = field(default_factory=set)
 
@@ -147,9 +149,12 @@ class Dev:
             self.process.wait(10)
 
 
-def _start_dev(tmp: Path, *, ignore_sigint: bool = False, extra: tuple[str, ...] = ()) -> Dev:
+def _start_dev(
+    tmp: Path, *, ignore_sigint: bool = False, extra: tuple[str, ...] = (), api: bool = False
+) -> Dev:
     env = _base_env(tmp / "dev.json")
     port = free_port()
+    api_port = free_port() if api else 0  # 0: dev starts no API
     log = tmp / "dev.log"
 
     def before_exec() -> None:
@@ -158,11 +163,11 @@ def _start_dev(tmp: Path, *, ignore_sigint: bool = False, extra: tuple[str, ...]
 
     process = subprocess.Popen(
         [sys.executable, "-m", "relaygraph.cli", "dev", "--workers", "1",
-         "--flower-port", str(port), "--graphs", GRAPHS, *extra],
+         "--flower-port", str(port), "--api-port", str(api_port), "--graphs", GRAPHS, *extra],
         env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         preexec_fn=before_exec,
     )  # fmt: skip
-    return Dev(process, log, env, port)
+    return Dev(process, log, env, port, api_port)
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +187,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
 def test_dev_fleet_runs_a_graph_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
     # Started with SIGINT ignored, as `make test &` or a CI runner may start it: Python then
     # never raises KeyboardInterrupt, and the old dev ran on for ever after Ctrl-C (issue 11).
-    fleet = _start_dev(tmp_path, ignore_sigint=True)
+    fleet = _start_dev(tmp_path, ignore_sigint=True, api=True)
     try:
         fleet.wait_ready()
         # no RELAYGRAPH_* set: the commands find the running fleet through its state file
@@ -207,6 +212,11 @@ def test_dev_fleet_runs_a_graph_and_stops_everything_on_ctrl_c(tmp_path: Path) -
         with Client(fleet.url, graphs=GRAPHS) as client:
             answer = client.get_state("assistant", "chat").values["messages"][-1].content
         assert answer == "I know: i love python"
+        # the HTTP API dev started answers for the same graphs (ready waited for it)
+        api = f"http://127.0.0.1:{fleet.api_port}"
+        assert f"api {api}" in fleet.output()
+        found = httpx.post(f"{api}/assistants/search", json={}, timeout=10)
+        assert {a["graph_id"] for a in found.json()} == {"linear", "assistant"}
         recovered = _cli("recover", "--once", env=env)
         assert recovered.returncode == 0 and "requeued 0" in recovered.stdout
         fleet.stop(signal.SIGINT)  # within 30 s, or TimeoutExpired (it never stopped)

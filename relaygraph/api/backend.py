@@ -1,0 +1,519 @@
+"""What the routes do, on the workers' Client and Redis: assistants, threads, runs.
+
+Everything a request needs is read from Redis on the spot (run records, thread records,
+checkpoints); the process keeps only connections and the loaded graphs, so any replica
+answers any request.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from relaygraph.api.encode import iso, to_json
+from relaygraph.api.errors import ApiError, not_found
+from relaygraph.api.records import ThreadRecords
+from relaygraph.api.schemas import RunCreate
+from relaygraph.api.settings import ApiSettings
+from relaygraph.runtime.types import Command, StateSnapshot
+from relaygraph.workers.client import FINAL, Client, RunRejectedError
+from relaygraph.workers.engine import STREAM_MODES
+from relaygraph.workers.keys import ThreadKeys
+
+__all__ = ["Backend", "assistant_id_of", "engine_modes"]
+
+_ASSISTANTS = uuid.UUID("6f1c1b7e-6d1e-4b43-9d0e-7d1e5b0f6a52")
+ACTIVE = frozenset({"pending", "running"})
+
+
+def assistant_id_of(graph: str) -> str:
+    """The stable assistant id of a registered graph (the same on every replica)."""
+    return str(uuid.uuid5(_ASSISTANTS, graph))
+
+
+def engine_modes(requested: list[str]) -> tuple[str, ...]:
+    """What a run must record for the SDK modes ``requested``.
+
+    ``messages`` and ``messages-tuple`` both read the run's ``messages`` events (recorded
+    once the engine has that mode); modes the engine has no events for record nothing.
+    """
+    wanted = {"messages" if mode == "messages-tuple" else mode for mode in requested}
+    modes = tuple(sorted(wanted & STREAM_MODES))
+    return modes or ("values",)
+
+
+def run_status(raw: str) -> str:
+    """A run's status in the SDK's words (a cancelled run is ``interrupted``)."""
+    return "interrupted" if raw == "cancelled" else raw
+
+
+class Backend:
+    """The API's operations; one per process, shared by the routes."""
+
+    def __init__(self, settings: ApiSettings, graphs: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        self.client = Client(settings=settings, graphs=graphs)
+        self.redis = self.client.redis
+        self.records = ThreadRecords(self.redis)
+        self.aredis = aioredis.Redis.from_url(settings.redis_url)
+        self._store: Any = None
+
+    def close(self) -> None:
+        """Release the sync connections (the async client closes with the app)."""
+        self.client.close()
+
+    # -- assistants ------------------------------------------------------------------
+
+    def assistants(self) -> list[dict[str, Any]]:
+        """One assistant per registered graph."""
+        return [self.assistant(name) for name in self.client.registry.names()]
+
+    def graph_name(self, assistant_id: str) -> str:
+        """The graph an assistant id (or a graph name, as the SDK allows) names; 404."""
+        names = self.client.registry.names()
+        if assistant_id in names:
+            return assistant_id
+        for name in names:
+            if assistant_id_of(name) == assistant_id:
+                return name
+        raise not_found("assistant", assistant_id)
+
+    def assistant(self, name: str) -> dict[str, Any]:
+        """The assistant of graph ``name``."""
+        epoch = iso(0)
+        return {
+            "assistant_id": assistant_id_of(name),
+            "graph_id": name,
+            "name": name,
+            "description": None,
+            "config": {},
+            "context": {},
+            "metadata": {"created_by": "system"},
+            "version": 1,
+            "created_at": epoch,
+            "updated_at": epoch,
+        }
+
+    def graph(self, name: str) -> Any:
+        """The compiled graph registered as ``name``."""
+        return self.client.registry.get(name)
+
+    # -- threads ---------------------------------------------------------------------
+
+    def require_thread(self, thread_id: str) -> dict[str, Any]:
+        """The thread's record; 404 for an unknown thread."""
+        record = self.records.get(thread_id)
+        if record is None:
+            raise not_found("thread", thread_id)
+        return record
+
+    def create_thread(
+        self, thread_id: str | None, metadata: dict[str, Any] | None, if_exists: str
+    ) -> dict[str, Any]:
+        """Create a thread (409 when it exists, unless ``if_exists='do_nothing'``)."""
+        thread_id = thread_id or str(uuid.uuid4())
+        if not self.records.create(thread_id, metadata or {}) and if_exists != "do_nothing":
+            raise ApiError(409, f"thread {thread_id!r} already exists")
+        return self.thread(thread_id)
+
+    def thread_graph(self, thread_id: str, record: dict[str, Any] | None = None) -> str | None:
+        """The graph a thread runs (its ``graph_id`` metadata), if known here."""
+        record = record or self.require_thread(thread_id)
+        name = record["metadata"].get("graph_id")
+        return name if name in self.client.registry.names() else None
+
+    def thread(self, thread_id: str) -> dict[str, Any]:
+        """The thread as the SDK shows it: record, status, current values, interrupts."""
+        record = self.require_thread(thread_id)
+        graph = self.thread_graph(thread_id, record)
+        snapshot = self.client.get_state(graph, thread_id) if graph else None
+        interrupts = {}
+        if snapshot is not None:
+            for task in snapshot.tasks:
+                if task.interrupts:
+                    interrupts[task.id] = to_json(task.interrupts)
+        return {
+            "thread_id": thread_id,
+            "created_at": iso(record["created"]),
+            "updated_at": iso(record["updated"]),
+            "metadata": record["metadata"],
+            "status": self.thread_status(thread_id, snapshot),
+            "values": to_json(snapshot.values) if snapshot is not None else None,
+            "interrupts": interrupts,
+        }
+
+    def thread_status(self, thread_id: str, snapshot: StateSnapshot | None = None) -> str:
+        """busy (a run is active), interrupted, error (its last run failed) or idle."""
+        if self.redis.exists(ThreadKeys(thread_id).active):
+            return "busy"
+        if snapshot is not None and snapshot.interrupts:
+            return "interrupted"
+        last = self.records.run_ids(thread_id, 0, 1)
+        if last:
+            status = self.client.coordinator.run_status(thread_id, last[0])
+            if status == "error":
+                return "error"
+            if status == "interrupted" and snapshot is not None and snapshot.next:
+                return "interrupted"
+        return "idle"
+
+    def search_threads(
+        self,
+        metadata: dict[str, Any] | None,
+        ids: list[str] | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+    ) -> list[dict[str, Any]]:
+        """Threads whose metadata contains ``metadata`` (and of ``status``), newest first."""
+        found: list[dict[str, Any]] = []
+        wanted = set(ids) if ids else None
+        skipped = 0
+        for thread_id in self.records.ids():
+            if wanted is not None and thread_id not in wanted:
+                continue
+            record = self.records.get(thread_id)
+            if record is None:
+                continue
+            if metadata and any(record["metadata"].get(k) != v for k, v in metadata.items()):
+                continue
+            thread = self.thread(thread_id)
+            if status and thread["status"] != status:
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            found.append(thread)
+            if len(found) >= limit:
+                break
+        return found
+
+    def update_thread(self, thread_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        """Merge metadata into the thread's."""
+        self.require_thread(thread_id)
+        self.records.update(thread_id, metadata)
+        return self.thread(thread_id)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Cancel the thread's active run, then delete its checkpoints, runs and record."""
+        self.require_thread(thread_id)
+        active = self.redis.get(ThreadKeys(thread_id).active)
+        if active:
+            self.client._cancel(thread_id, active.decode(), "cancelled")
+        self.client.delete(thread_id)
+        self.records.delete(thread_id)
+
+    def copy_thread(self, thread_id: str) -> dict[str, Any]:
+        """A new thread with the same metadata and a copy of the whole history."""
+        record = self.require_thread(thread_id)
+        new_id = str(uuid.uuid4())
+        self.client.saver.copy_thread(thread_id, new_id)
+        self.records.create(new_id, record["metadata"])
+        return self.thread(new_id)
+
+    # -- state ---------------------------------------------------------------------
+
+    def _bound_graph(self, thread_id: str) -> Any:
+        graph = self.thread_graph(thread_id)
+        if graph is None:
+            raise ApiError(
+                409,
+                f"thread {thread_id!r} has no graph yet: run it first, or create it with "
+                "metadata graph_id naming a registered graph",
+            )
+        return self.client._bound(graph)
+
+    def state(self, thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
+        """The thread's state now, or at ``checkpoint_id`` (404 for an unknown one)."""
+        graph = self._bound_graph(thread_id)
+        config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
+        if checkpoint_id:
+            config["configurable"]["checkpoint_id"] = checkpoint_id
+            if self.client.saver.get_tuple(config) is None:
+                raise not_found("checkpoint", checkpoint_id)
+        return state_json(graph.get_state(config))
+
+    def update_state(
+        self,
+        thread_id: str,
+        values: Any,
+        as_node: str | None,
+        checkpoint_id: str | None,
+    ) -> dict[str, Any]:
+        """``update_state`` as node ``as_node`` (409 while a run is active)."""
+        graph = self._bound_graph(thread_id)
+        if as_node is not None and as_node not in graph.nodes:
+            raise ApiError(422, f"as_node: {as_node!r} is not a node of the thread's graph")
+        if self.redis.exists(ThreadKeys(thread_id).active):
+            raise ApiError(409, f"thread {thread_id!r} is busy: a run is active")
+        config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
+        if checkpoint_id:
+            config["configurable"]["checkpoint_id"] = checkpoint_id
+        try:
+            saved = graph.update_state(config, values, as_node=as_node)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ApiError(422, f"values: {exc}") from exc
+        self.records.touch(thread_id)
+        return {"checkpoint": checkpoint_json(saved)}
+
+    def history(
+        self,
+        thread_id: str,
+        limit: int,
+        before: str | dict[str, Any] | None,
+        metadata: dict[str, Any] | None,
+    ) -> list[dict[str, Any]]:
+        """The thread's checkpoints as states, newest first."""
+        graph = self._bound_graph(thread_id)
+        if isinstance(before, dict):
+            before = before.get("checkpoint_id")
+        before_config = {"configurable": {"thread_id": thread_id, "checkpoint_id": before}}
+        snapshots = graph.get_state_history(
+            {"configurable": {"thread_id": thread_id}},
+            filter=metadata or None,
+            before=before_config if before else None,
+            limit=limit,
+        )
+        return [state_json(snapshot) for snapshot in snapshots]
+
+    # -- runs ----------------------------------------------------------------------
+
+    def create_run(self, thread_id: str | None, body: RunCreate) -> dict[str, Any]:
+        """Submit a run to the workers; 404 / 409 / 422 before anything is stored."""
+        graph_name = self.graph_name(body.assistant_id)
+        graph = self.graph(graph_name)
+        if body.input is not None and body.command is not None:
+            raise ApiError(422, "input and command: give one of them, not both")
+        checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
+        if checkpoint_id and thread_id is None:
+            raise ApiError(422, "checkpoint_id: a stateless run has no checkpoints to start from")
+        for field in ("interrupt_before", "interrupt_after"):
+            names = getattr(body, field)
+            if isinstance(names, list) and (unknown := sorted(set(names) - set(graph.nodes))):
+                raise ApiError(422, f"{field}: {unknown} are not nodes of graph {graph_name!r}")
+        temporary = thread_id is None
+        if temporary:
+            thread_id = str(uuid.uuid4())
+        else:
+            assert thread_id is not None
+            if self.records.get(thread_id) is None and body.if_not_exists != "create":
+                raise not_found("thread", thread_id)
+        assert thread_id is not None
+        input = body.input
+        if body.command is not None:
+            input = Command(
+                update=body.command.get("update"),
+                resume=body.command.get("resume"),
+                goto=body.command.get("goto") or (),
+            )
+        config = copy.deepcopy(body.config or {})
+        configurable = config.setdefault("configurable", {})
+        configurable.setdefault("assistant_id", assistant_id_of(graph_name))
+        configurable.setdefault("graph_id", graph_name)
+        if body.context:
+            for key, value in body.context.items():
+                configurable.setdefault(key, value)
+        if body.metadata:
+            config["metadata"] = {**config.get("metadata", {}), **body.metadata}
+        extra = {
+            "assistant_id": assistant_id_of(graph_name),
+            "metadata": json.dumps(body.metadata or {}),
+            "api_stream_modes": ",".join(body.modes),
+            "temporary": "1" if temporary else "",
+        }
+        if checkpoint_id:
+            self._fork(graph_name, thread_id, checkpoint_id)
+        self.records.create(thread_id, {"graph_id": graph_name})  # a no-op if it exists
+        previous = self.redis.get(ThreadKeys(thread_id).active)
+        try:
+            run = self.client.submit(
+                graph_name,
+                input,
+                thread_id=thread_id,
+                config=config,
+                multitask_strategy=body.multitask_strategy,
+                interrupt_before=_names(graph, body.interrupt_before),
+                interrupt_after=_names(graph, body.interrupt_after),
+                stream_mode=engine_modes(body.modes),
+                extra=extra,
+            )
+        except RunRejectedError as exc:
+            raise ApiError(409, str(exc)) from exc
+        self.records.add_run(thread_id, run.id)
+        if previous and body.multitask_strategy == "rollback":
+            # The submit cancelled it and dropped its checkpoints; its record goes too.
+            self._drop_run(thread_id, previous.decode())
+        record = self.records.get(thread_id)
+        if record is not None and "graph_id" not in record["metadata"]:
+            self.records.update(
+                thread_id, {"graph_id": graph_name, "assistant_id": assistant_id_of(graph_name)}
+            )
+        return self.run(thread_id, run.id)
+
+    def _fork(self, graph_name: str, thread_id: str, checkpoint_id: str) -> None:
+        """Make a copy of checkpoint ``checkpoint_id`` the thread's head, so the run goes on
+        from there (LangGraph's replay / fork); the checkpoints after it stay in history."""
+        if self.redis.exists(ThreadKeys(thread_id).active):
+            raise ApiError(
+                409, f"thread {thread_id!r} is busy: a run from checkpoint_id needs it idle"
+            )
+        config = {"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}}
+        if self.client.saver.get_tuple(config) is None:
+            raise not_found("checkpoint", checkpoint_id)
+        self.client._bound(graph_name).update_state(config, None)
+
+    def run_record(self, thread_id: str, run_id: str) -> dict[str, str]:
+        """The run hash (decoded, without input and config); 404 for an unknown run."""
+        raw = self.client.coordinator.run_info(thread_id, run_id)
+        if "status" not in raw:
+            raise not_found("run", run_id)
+        return {k: v.decode(errors="replace") for k, v in raw.items() if k not in ("input",)}
+
+    def run(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        """The run as the SDK shows it."""
+        info = self.run_record(thread_id, run_id)
+        return {
+            "run_id": run_id,
+            "thread_id": thread_id,
+            "assistant_id": info.get("assistant_id") or assistant_id_of(info.get("graph", "")),
+            "created_at": iso(info.get("created")),
+            "updated_at": iso(info.get("updated") or info.get("created")),
+            "status": run_status(info["status"]),
+            "metadata": json.loads(info.get("metadata") or "{}"),
+            "multitask_strategy": info.get("strategy", "reject"),
+            "kwargs": {"stream_mode": (info.get("api_stream_modes") or "values").split(",")},
+        }
+
+    def runs(
+        self, thread_id: str, limit: int, offset: int, status: str | None
+    ) -> list[dict[str, Any]]:
+        """The thread's runs, newest first."""
+        self.require_thread(thread_id)
+        runs = []
+        for run_id in self.records.run_ids(thread_id):
+            try:
+                run = self.run(thread_id, run_id)
+            except ApiError:
+                continue  # expired with its thread's retention
+            if status is None or run["status"] == status:
+                runs.append(run)
+        return runs[offset : offset + limit]
+
+    def cancel_run(self, thread_id: str, run_id: str, action: str) -> None:
+        """Stop an active run (``interrupt``: keep its checkpoints; ``rollback``: drop the
+        run and what it wrote)."""
+        info = self.run_record(thread_id, run_id)
+        if info["status"] not in ACTIVE and info["status"] != "interrupted":
+            raise ApiError(409, f"run {run_id!r} is {info['status']}: nothing to cancel")
+        # A run waiting behind another (enqueue) leaves the queue first, so the thread's
+        # hand-over never makes a cancelled run active.
+        self.redis.lrem(ThreadKeys(thread_id).queue, 0, run_id)
+        if info["status"] in ACTIVE:
+            self.client._cancel(thread_id, run_id, "cancelled")
+        if action == "rollback":
+            self.client.saver.delete_for_runs([run_id])
+            self._drop_run(thread_id, run_id)
+
+    def delete_run(self, thread_id: str, run_id: str) -> None:
+        """Delete a finished run's record and events (409 while it is active)."""
+        info = self.run_record(thread_id, run_id)
+        if info["status"] in ACTIVE:
+            raise ApiError(409, f"run {run_id!r} is {info['status']}: cancel it first")
+        self._drop_run(thread_id, run_id)
+
+    def _drop_run(self, thread_id: str, run_id: str) -> None:
+        keys = ThreadKeys(thread_id)
+        self.redis.delete(keys.run(run_id), keys.events(run_id), keys.event_keys(run_id))
+        self.records.remove_run(thread_id, run_id)
+
+    def result(self, thread_id: str, run_id: str) -> Any:
+        """What ``/runs/wait`` and ``join`` answer: the thread's values after the run, with
+        ``__interrupt__`` when it stopped at one, or ``__error__`` when it failed."""
+        info = self.run_record(thread_id, run_id)
+        graph = info.get("graph")
+        values: Any = {}
+        snapshot = None
+        if graph in self.client.registry.names():
+            snapshot = self.client.get_state(graph, thread_id)
+            values = to_json(snapshot.values)
+        if info["status"] == "error":
+            error, _, message = info.get("error", "").partition(": ")
+            return {"__error__": {"error": error or "Error", "message": message or error}}
+        if snapshot is not None and snapshot.interrupts and isinstance(values, dict):
+            values = {**values, "__interrupt__": to_json(snapshot.interrupts)}
+        return values
+
+    def is_final(self, thread_id: str, run_id: str) -> bool:
+        """Whether the run is over (final or stopped at an interrupt)."""
+        return self.client.coordinator.run_status(thread_id, run_id) in FINAL | {None}
+
+    def drop_temporary(self, thread_id: str) -> None:
+        """Delete the thread of a stateless run once it is over."""
+        self.client.delete(thread_id)
+        self.records.delete(thread_id)
+
+    # -- store ---------------------------------------------------------------------
+
+    @property
+    def store(self) -> Any:
+        """The RedisStore the workers use (``RELAYGRAPH_STORE_URL``, else the Redis URL)."""
+        if self._store is None:
+            from relaygraph.persistence.store.redis import RedisStore
+
+            settings = self.settings
+            index = None
+            if settings.store_embed:
+                fields = [f.strip() for f in settings.store_fields.split(",") if f.strip()]
+                index = {"embed": settings.store_embed, "dims": settings.store_dims}
+                index["fields"] = fields
+            url = settings.store_url or settings.redis_url
+            self._store = RedisStore.from_conn_string(url, index=index)  # type: ignore[arg-type]
+        return self._store
+
+
+def _names(graph: Any, names: str | list[str] | None) -> list[str] | None:
+    if names == "*":
+        return list(graph.nodes)
+    return names or None  # type: ignore[return-value]
+
+
+def checkpoint_json(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A checkpoint config as the SDK's ``Checkpoint``."""
+    if not config:
+        return None
+    configurable = config.get("configurable", {})
+    return {
+        "thread_id": configurable.get("thread_id"),
+        "checkpoint_ns": configurable.get("checkpoint_ns", ""),
+        "checkpoint_id": configurable.get("checkpoint_id"),
+        "checkpoint_map": configurable.get("checkpoint_map"),
+    }
+
+
+def state_json(snapshot: StateSnapshot) -> dict[str, Any]:
+    """A StateSnapshot as the SDK's ``ThreadState``."""
+    return {
+        "values": to_json(snapshot.values),
+        "next": list(snapshot.next),
+        "checkpoint": checkpoint_json(snapshot.config),
+        "metadata": to_json(snapshot.metadata or {}),
+        "created_at": snapshot.created_at,
+        "parent_checkpoint": checkpoint_json(snapshot.parent_config),
+        "tasks": [
+            {
+                "id": task.id,
+                "name": task.name,
+                "error": repr(task.error) if task.error is not None else None,
+                "interrupts": to_json(task.interrupts),
+                "checkpoint": None,
+                "state": None,
+                "result": to_json(task.result),
+            }
+            for task in snapshot.tasks
+        ],
+        "interrupts": to_json(snapshot.interrupts),
+    }

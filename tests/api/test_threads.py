@@ -1,0 +1,120 @@
+"""System routes, assistants and threads through the official sync and async clients."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
+
+
+def test_ok_and_info(api_url: str) -> None:
+    assert httpx.get(f"{api_url}/ok").json() == {"ok": True}
+    info = httpx.get(f"{api_url}/info").json()
+    assert "echo" in info["graphs"] and info["flags"]["assistants"] is True
+
+
+def test_assistants(sync_client: Any) -> None:
+    found = sync_client.assistants.search(limit=100)
+    by_graph = {a["graph_id"]: a for a in found}
+    assert {"echo", "facts", "steps", "ask", "slow", "fail"} <= set(by_graph)
+    echo = by_graph["echo"]
+    # stable: the same id from any lookup (by id or by graph name), on any replica
+    assert sync_client.assistants.get(echo["assistant_id"]) == echo
+    assert sync_client.assistants.get("echo")["assistant_id"] == echo["assistant_id"]
+    assert sync_client.assistants.search(graph_id="steps")[0]["graph_id"] == "steps"
+    drawing = sync_client.assistants.get_graph("steps")
+    assert {n["id"] for n in drawing["nodes"]} >= {"a", "b", "c"}
+    assert {"source": "a", "target": "b", "conditional": False} in drawing["edges"]
+    schemas = sync_client.assistants.get_schemas(echo["assistant_id"])
+    assert schemas["graph_id"] == "echo" and "messages" in schemas["state_schema"]["properties"]
+    with pytest.raises(NotFoundError):
+        sync_client.assistants.get(str(uuid.uuid4()))
+
+
+def test_thread_lifecycle(sync_client: Any) -> None:
+    tag = uuid.uuid4().hex
+    thread = sync_client.threads.create(metadata={"tag": tag, "user": "ann"})
+    assert thread["status"] == "idle" and thread["metadata"]["tag"] == tag
+    thread_id = thread["thread_id"]
+    assert sync_client.threads.get(thread_id)["metadata"] == {"tag": tag, "user": "ann"}
+    # if_exists: raise -> 409, do_nothing -> the existing thread, metadata untouched
+    with pytest.raises(ConflictError):
+        sync_client.threads.create(thread_id=thread_id, metadata={"tag": "other"})
+    same = sync_client.threads.create(thread_id=thread_id, if_exists="do_nothing")
+    assert same["metadata"]["tag"] == tag
+    updated = sync_client.threads.update(thread_id, metadata={"user": "bob"})
+    assert updated["metadata"] == {"tag": tag, "user": "bob"}
+    other = sync_client.threads.create(metadata={"tag": tag, "user": "cy"})
+    found = sync_client.threads.search(metadata={"tag": tag})
+    assert [t["thread_id"] for t in found] == [other["thread_id"], thread_id]  # newest first
+    assert (
+        sync_client.threads.search(metadata={"tag": tag, "user": "bob"}, limit=5)[0]["thread_id"]
+        == thread_id
+    )
+    assert len(sync_client.threads.search(metadata={"tag": tag}, limit=1, offset=1)) == 1
+    assert sync_client.threads.search(metadata={"tag": tag}, status="busy") == []
+    sync_client.threads.delete(thread_id)
+    with pytest.raises(NotFoundError):
+        sync_client.threads.get(thread_id)
+    with pytest.raises(NotFoundError):
+        sync_client.threads.delete(thread_id)
+    assert [t["thread_id"] for t in sync_client.threads.search(metadata={"tag": tag})] == [
+        other["thread_id"]
+    ]
+
+
+def test_state_history_update_and_copy(sync_client: Any) -> None:
+    thread = sync_client.threads.create()
+    thread_id = thread["thread_id"]
+    result = sync_client.runs.wait(thread_id, "steps", input={"items": ["in"]})
+    assert result == {"items": ["in", "a", "b", "c"]}
+    state = sync_client.threads.get_state(thread_id)
+    assert state["values"] == result and state["next"] == []
+    assert state["checkpoint"]["thread_id"] == thread_id
+    history = sync_client.threads.get_history(thread_id, limit=10)
+    assert [h["values"]["items"][-1] for h in history[:4]] == ["c", "b", "a", "in"]
+    older = history[2]["checkpoint"]["checkpoint_id"]
+    at = sync_client.threads.get_state(thread_id, checkpoint_id=older)
+    assert at["values"]["items"] == ["in", "a"] and at["next"] == ["b"]
+    assert len(sync_client.threads.get_history(thread_id, limit=2)) == 2
+    before = sync_client.threads.get_history(thread_id, before=history[1]["checkpoint"], limit=10)
+    assert before[0]["checkpoint"]["checkpoint_id"] == older
+    # update_state as a node: the next step follows that node's edges
+    saved = sync_client.threads.update_state(thread_id, {"items": ["edit"]}, as_node="a")
+    assert saved["checkpoint"]["thread_id"] == thread_id
+    edited = sync_client.threads.get_state(thread_id)
+    assert edited["values"]["items"][-1] == "edit" and edited["next"] == ["b"]
+    assert sync_client.threads.get(thread_id)["values"]["items"][-1] == "edit"
+    # copy: the same history under a new id, independent of the original
+    copy = sync_client.threads.copy(thread_id)
+    assert copy["thread_id"] != thread_id
+    assert sync_client.threads.get_state(copy["thread_id"])["values"] == edited["values"]
+    sync_client.threads.delete(thread_id)
+    assert sync_client.threads.get_state(copy["thread_id"])["values"] == edited["values"]
+    with pytest.raises(NotFoundError):
+        sync_client.threads.get_state(thread_id)
+
+
+def test_state_errors(sync_client: Any) -> None:
+    thread_id = sync_client.threads.create()["thread_id"]
+    with pytest.raises(ConflictError, match="no graph yet"):
+        sync_client.threads.get_state(thread_id)
+    sync_client.runs.wait(thread_id, "steps", input={"items": []})
+    with pytest.raises(NotFoundError, match="checkpoint"):
+        sync_client.threads.get_state(thread_id, checkpoint_id=str(uuid.uuid4()))
+    with pytest.raises(UnprocessableEntityError, match="as_node"):
+        sync_client.threads.update_state(thread_id, {"items": ["x"]}, as_node="nope")
+    with pytest.raises(UnprocessableEntityError, match="limit"):
+        sync_client.threads.search(limit=0)
+
+
+async def test_async_client_threads(client: Any) -> None:
+    thread = await client.threads.create(metadata={"async": True})
+    got = await client.threads.get(thread["thread_id"])
+    assert got["metadata"] == {"async": True}
+    await client.threads.delete(thread["thread_id"])
+    with pytest.raises(NotFoundError):
+        await client.threads.get(thread["thread_id"])
