@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from relaygraph.workers.settings import WorkerSettings
 
@@ -19,3 +19,18 @@ class ApiSettings(WorkerSettings):
     api_key: SecretStr | None = Field(
         None, description="when set, every route but /ok needs this value as x-api-key"
     )
+
+    @field_validator("api_key")
+    @classmethod
+    def _not_the_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        # deploy/'s Secret ships a placeholder: an API "protected" by a published key is
+        # open, so refuse to start with it rather than serve.
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+            raise ValueError(
+                "RELAYGRAPH_API_KEY is the shipped placeholder: set a real key "
+                "(e.g. $(openssl rand -hex 32)) or unset it"
+            )
+        return value
+
+
+_PLACEHOLDERS = frozenset({"change-me", "changeme", "change_me"})

@@ -85,3 +85,15 @@ def test_api_key_required(keyed_url: str) -> None:
 def test_no_key_configured(api_url: str) -> None:
     assert httpx.get(f"{api_url}/info").status_code == 200
     assert httpx.get(f"{api_url}/info", headers={"x-api-key": "anything"}).status_code == 200
+
+
+@pytest.mark.parametrize("placeholder", ["change-me", "CHANGE-ME", " changeme "])
+def test_the_shipped_placeholder_key_is_refused(placeholder: str) -> None:
+    """deploy/'s Secret ships a placeholder key: a server must not start with it."""
+    from pydantic import ValidationError
+
+    from relaygraph.api.settings import ApiSettings
+
+    with pytest.raises(ValidationError, match="placeholder"):
+        ApiSettings(api_key=placeholder)
+    assert ApiSettings(api_key="a-real-key").api_key is not None
