@@ -216,7 +216,7 @@ def test_dev_fleet_runs_a_graph_and_stops_everything_on_ctrl_c(tmp_path: Path) -
         api = f"http://127.0.0.1:{fleet.api_port}"
         assert f"api {api}" in fleet.output()
         found = httpx.post(f"{api}/assistants/search", json={}, timeout=10)
-        assert {a["graph_id"] for a in found.json()} == {"linear", "assistant"}
+        assert {"linear", "assistant"} <= {a["graph_id"] for a in found.json()}
         recovered = _cli("recover", "--once", env=env)
         assert recovered.returncode == 0 and "requeued 0" in recovered.stdout
         fleet.stop(signal.SIGINT)  # within 30 s, or TimeoutExpired (it never stopped)
