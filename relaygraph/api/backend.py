@@ -409,10 +409,7 @@ class Backend:
         info = self.run_record(thread_id, run_id)
         if info["status"] not in ACTIVE and info["status"] != "interrupted":
             raise ApiError(409, f"run {run_id!r} is {info['status']}: nothing to cancel")
-        # A run waiting behind another (enqueue) leaves the queue first, so the thread's
-        # hand-over never makes a cancelled run active.
-        self.redis.lrem(ThreadKeys(thread_id).queue, 0, run_id)
-        if info["status"] in ACTIVE:
+        if info["status"] in ACTIVE:  # a queued run leaves the queue (finish_run.lua)
             self.client._cancel(thread_id, run_id, "cancelled")
         if action == "rollback":
             self.client.saver.delete_for_runs([run_id])

@@ -192,6 +192,33 @@ def test_cancel_stops_scheduling(redis_server: Any, tmp_path: Path, client: Clie
         fleet.stop()
 
 
+def test_a_cancelled_queued_run_never_takes_the_thread(
+    redis_server: Any, tmp_path: Path, client: Client
+) -> None:
+    """Cancelling a run that waits behind another (enqueue) takes it out of the queue: when
+    the active run ends, the thread is free, not held by a run nothing will start."""
+    marker = tmp_path / "slow.pid"
+    fleet = Fleet(
+        redis_server.url, tmp_path, RELAYGRAPH_TEST_MARKER=str(marker), RELAYGRAPH_TEST_SLOW="1"
+    )
+    try:
+        fleet.start("w1")
+        first = client.submit("slow", {"items": [], "total": 0}, thread_id="t")
+        waiting = client.submit(
+            "slow", {"items": [], "total": 0}, thread_id="t", multitask_strategy="enqueue"
+        )
+        assert waiting.status == "pending"
+        waiting.cancel()
+        assert first.wait(timeout=60) == "success"
+        assert waiting.status == "cancelled"
+        keys = ThreadKeys("t")
+        assert client.redis.get(keys.active) is None and client.redis.llen(keys.queue) == 0
+        after = client.submit("linear", {"items": [], "total": 0}, thread_id="t")  # not rejected
+        assert after.wait(timeout=60) == "success"
+    finally:
+        fleet.stop()
+
+
 def test_multitask_strategies(fleet: Fleet, client: Client) -> None:
     fleet.start("w1")
     first = client.submit("ask", {"items": [], "total": 0}, thread_id="t")

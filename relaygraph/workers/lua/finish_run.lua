@@ -23,6 +23,9 @@ if KEYS[4] then
     end
   end
 end
+-- A run that ends while it waits in the queue (cancelled) leaves it: the hand-over below
+-- must never make an ended run active (nothing would start it; the thread stays busy).
+redis.call('LREM', KEYS[3], 0, ARGV[1])
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return '' end
 local next_run = redis.call('LPOP', KEYS[3])
 if next_run then
