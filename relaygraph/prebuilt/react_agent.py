@@ -295,9 +295,7 @@ def create_react_agent(
     if response_format is not None:
         workflow.add_node("generate_structured_response", generate_structured_response)
 
-    if not tool_list:
-        if response_format is not None:
-            workflow.add_edge("agent", "generate_structured_response")
+    def compile_graph() -> Any:
         return workflow.compile(
             checkpointer=checkpointer,
             store=store,
@@ -306,6 +304,11 @@ def create_react_agent(
             debug=debug,
             name=name,
         )
+
+    if not tool_list:
+        if response_format is not None:
+            workflow.add_edge("agent", "generate_structured_response")
+        return compile_graph()
 
     def should_continue(state: Any) -> Any:
         last = _state_value(state, "messages")[-1]
@@ -334,14 +337,7 @@ def create_react_agent(
         workflow.add_conditional_edges("tools", route_tool_responses, ["agent", END])
     else:
         workflow.add_edge("tools", "agent")
-    return workflow.compile(
-        checkpointer=checkpointer,
-        store=store,
-        interrupt_before=interrupt_before,
-        interrupt_after=interrupt_after,
-        debug=debug,
-        name=name,
-    )
+    return compile_graph()
 
 
 create_tool_calling_executor = create_react_agent
