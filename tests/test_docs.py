@@ -36,6 +36,8 @@ FLEET_EXAMPLES: dict[str, list[str]] = {
         "updates {'respond': {'messages': [AIMessage(content=\"Got it! I'll remember that.\"",
         "status {'status': 'success'",
     ],
+    # docs/agents.md: the example agent's answer, printed token by token from the fleet.
+    "agents.md#4": ["Got it, I will remember that."],
     # docs/distributed.md: the same with a user id, then the run's status and last reply.
     "distributed.md#0": [
         "HumanMessage(content='I love Python'",
@@ -45,7 +47,9 @@ FLEET_EXAMPLES: dict[str, list[str]] = {
 
 #: What the example assistant needs of its workers: the store (with the semantic index the
 #: demo gives it, the offline model) on the same Redis, which therefore needs the modules.
-ASSISTANT = "assistant=relaygraph.examples.assistant:graph"
+ASSISTANT = (
+    "assistant=relaygraph.examples.assistant:graph,agent=relaygraph.examples.agent:graph"
+)
 
 
 def markdown_examples() -> list[tuple[str, str]]:

@@ -112,4 +112,4 @@ fail = _fail()
 
 REGISTRY = ",".join(
     f"{name}=tests.api.graphs:{name}" for name in ("echo", "facts", "steps", "ask", "slow", "fail")
-)
+) + ",agent=relaygraph.examples.agent:graph"  # an LLM agent whose model streams its answer

@@ -91,6 +91,32 @@ def test_stream_modes(sync_client: Any) -> None:
     assert [p.event for p in only] == ["metadata", "updates", "updates", "updates", "end"]
 
 
+AGENT_ANSWER = "Tell me something to remember, or ask what I remember about a topic."
+
+
+def test_an_agents_tokens_stream_through_the_sdk(sync_client: Any) -> None:
+    """messages-tuple: the agent's model tokens, as the worker produces them; messages:
+    the SDK's partial/complete form of the same."""
+    thread_id = sync_client.threads.create()["thread_id"]
+    hello = {"messages": [{"role": "user", "content": "hello"}]}
+    parts = list(
+        sync_client.runs.stream(thread_id, "agent", input=hello, stream_mode="messages-tuple")
+    )
+    tokens = [p.data for p in parts if p.event == "messages"]
+    chunks = [(m, meta) for m, meta in tokens if m["type"] == "AIMessageChunk"]
+    assert len(chunks) > 5, "the answer came word by word"
+    assert "".join(m["content"] for m, _ in chunks) == AGENT_ANSWER
+    assert {meta["langgraph_node"] for _, meta in chunks} == {"agent"}
+    assert all(meta["thread_id"] == thread_id for _, meta in chunks)
+    partial = list(
+        sync_client.runs.stream(thread_id, "agent", input=hello, stream_mode="messages")
+    )
+    events = [p.event for p in partial]
+    assert "messages/metadata" in events and "messages/partial" in events
+    last = [p.data for p in partial if p.event == "messages/partial"][-1]
+    assert last[0]["content"] == AGENT_ANSWER
+
+
 def test_join_stream_and_last_event_id(sync_client: Any) -> None:
     thread_id = sync_client.threads.create()["thread_id"]
     run = sync_client.runs.create(
