@@ -379,6 +379,15 @@ class Coordinator:
         args = [task_id, now_ms(), queued_grace_ms, self.ttl_ms]
         return int(self._run("requeue", [step.key], args))
 
+    def requeue_reserved(self, step: StepRef, task_id: str, mark: str) -> int:
+        """Recovery: a new epoch for a task reserved (``mark``) by a worker found dead
+        (see requeue_reserved.lua and :mod:`relaygraph.workers.reservations`), or -1."""
+        return int(self._run("requeue_reserved", [step.key], [task_id, now_ms(), mark]))
+
+    def script(self, name: str) -> Any:
+        """The registered script ``name`` (for a caller that sends it on its own lane)."""
+        return self._scripts[name]
+
     def claim_barrier(self, step: StepRef) -> bool:
         """Recovery: take over a barrier whose holder died."""
         return bool(self._run("claim_barrier", [step.key], [now_ms(), self.ttl_ms]))
