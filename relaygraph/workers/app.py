@@ -20,7 +20,7 @@ from relaygraph.workers.engine import Engine, NodeMessage, RetryLater
 from relaygraph.workers.registry import GraphRegistry
 from relaygraph.workers.settings import WorkerSettings
 
-__all__ = ["app", "celery_settings", "create_app", "get_engine"]
+__all__ = ["app", "celery_settings", "create_app", "get_engine", "reservations_of", "run_worker"]
 
 log = logging.getLogger("relaygraph.workers")
 
@@ -184,6 +184,26 @@ def enqueuer(celery: Celery) -> Any:
         return celery.send_task(**send_options(message, queue, name, task_id, **limits)).id
 
     return enqueue
+
+
+def run_worker(argv: list[str], celery: Celery | None = None) -> int:
+    """Run ``celery worker`` with ``argv`` (``["worker", ...]``); its exit code.
+
+    Celery's own ``worker_main`` drops the code: after ``Unrecoverable error:
+    WorkerLostError('Could not start worker processes')`` it returns normally, so a
+    supervisor that restarts a worker only on failure would leave it down.
+    """
+    from celery.bin.celery import celery as command
+    from click.exceptions import Exit
+
+    command.params[0].default = celery or app  # what Celery.start does: the --app default
+    try:
+        code = command.main(args=argv, standalone_mode=False)
+    except Exit as exc:
+        code = exc.exit_code
+    finally:
+        command.params[0].default = None
+    return code if isinstance(code, int) else 0
 
 
 def _start_sweeper(sender: Any = None, **_: Any) -> None:
