@@ -35,13 +35,11 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
-from relaygraph.persistence.redis_lane import ScriptLane
 from relaygraph.workers.coordination import Coordinator, StepRef, now_ms
 from relaygraph.workers.keys import LEASES, WORKERS
 
@@ -70,9 +68,12 @@ class Reservations:
         self.coordinator = coordinator
         self.worker = worker
         self.interval = interval
-        self._lane = ScriptLane(coordinator.redis)
+        pool = coordinator.redis.connection_pool
+        self._make = lambda: pool.connection_class(**pool.connection_kwargs)
+        self._connection: Any = None  # made on first mark, in this process (see _send)
+        self._pid = 0
         self._script = coordinator.script("reserve")
-        self._unread: tuple[Callable[[], list[Any]], list[str], list[Any]] | None = None
+        self._unread: tuple[list[str], list[Any]] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,8 +102,21 @@ class Reservations:
             ("ZADD", LEASES, "XX", "LT", now_ms() + self.coordinator.ttl_ms, step.member(task_id)),
         ]
         with self._lock:  # the consumer's thread, and flush() from any other
+            if self._pid != os.getpid():  # a fork's child: its parent's replies are not its
+                self._unread = None
             self._read_unread()
-            self._unread = (self._lane.send(commands), keys, args)
+            self._send(commands)
+            self._unread = (keys, args)
+
+    def _send(self, commands: list[tuple[Any, ...]]) -> None:
+        """Write ``commands`` on this process's mark connection; replies read later."""
+        if self._connection is None or self._pid != os.getpid():  # a fork makes its own
+            self._connection, self._pid = self._make(), os.getpid()
+        try:
+            self._connection.send_packed_command(self._connection.pack_commands(commands))
+        except BaseException:
+            self._connection.disconnect()
+            raise
 
     def flush(self) -> None:
         """Read the replies of the last mark (a test or a shutdown wants them settled)."""
@@ -112,11 +126,17 @@ class Reservations:
     def _read_unread(self) -> None:
         if self._unread is None:
             return
-        read, keys, args = self._unread
+        keys, args = self._unread
         self._unread = None
+        replies: list[Any] = []
         try:
-            replies = read()
+            for _ in range(2):  # the script's reply, the index update's
+                try:
+                    replies.append(self._connection.read_response())
+                except ResponseError as error:  # read whole: the socket stays in step
+                    replies.append(error)
         except Exception:  # the connection broke: the sweeper's grace still covers the task
+            self._connection.disconnect()  # replies left unread: never reuse the socket
             log.warning("reservation mark: no reply", exc_info=True)
             return
         if isinstance(replies[0], NoScriptError):  # a restarted server: load, mark again
