@@ -234,8 +234,10 @@ def main() -> None:
     for table in tables:
         print_table(table)
     command = "python bench/distributed.py" + (" --quick" if args.quick else "")
-    if args.recovery_only:
-        return  # a partial run: printed, not saved over the full results
+    if args.recovery_only:  # a partial run: saved beside the full results, not over them
+        command += f" --recovery-only --kills {kills}"
+        print(f"\nsaved {save('recovery', tables, command)}")
+        return
     print(f"\nsaved {save('distributed', tables, command)}")
 
 
