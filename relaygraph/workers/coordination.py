@@ -177,13 +177,16 @@ class Coordinator:
 
         The lease index entry is written in the same round trip, before the answer is
         known: an entry for a task that did not get the lease is dropped by the sweeper.
+        It only ever moves earlier (``LT``): a duplicate delivery answered ``busy`` must
+        not put off the sweeper's look at a lease that expires before (its holder's pool
+        process was killed, and the broker redelivered the message seconds later).
         """
         run_key = ThreadKeys(step.thread_id).run(step.run_id)
         args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
         deadline = now_ms() + self.ttl_ms
         (reply,) = self._pipeline(
             [("acquire", [step.key, run_key], args)],
-            lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}),
+            lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}, lt=True),
         )
         return _acquired(reply)
 
@@ -203,7 +206,7 @@ class Coordinator:
         deadline = now_ms() + self.ttl_ms
         commands = [
             ("EVALSHA", self._scripts["acquire"].sha, 2, step.key, run_key, *args),
-            ("ZADD", LEASES, deadline, step.member(task_id)),
+            ("ZADD", LEASES, "LT", deadline, step.member(task_id)),
         ]
         read = self._lane.send(commands)
         answered: list[Acquired] = []
@@ -286,7 +289,7 @@ class Coordinator:
         deadline = now_ms() + self.ttl_ms
         raw, reply = self._pipeline(
             [("saver_read", read.keys, read.args), ("acquire", [step.key, run_key], args)],
-            lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}),
+            lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}, lt=True),
         )
         return _acquired(reply), raw
 

@@ -3,6 +3,7 @@ lease TTL of that worker's death, while a message waiting in a backlog keeps the
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -155,3 +156,19 @@ def test_liveness_is_renewed_and_long_dead_workers_are_forgotten(
     liveness = Liveness(inline.redis)
     assert liveness.deadline("recent") == recent
     assert liveness.deadline("never-seen") == 0
+
+
+def test_a_duplicate_delivery_does_not_put_off_the_look_at_an_expiring_lease(
+    server: EmbeddedRedis,  # noqa: F811
+) -> None:
+    inline = Inline(server.url, {"chain": _chain("a")})
+    inline.submit("chain", "t")
+    message = inline.queue.popleft()
+    step, member = message.step, message.step.member(message.task_id)
+    assert inline.coordinator.acquire(step, message.task_id, 0, 3, "w1").status == "ok"
+    due = inline.redis.zscore(LEASES, member)
+    time.sleep(0.05)
+    # the broker redelivers the message (its pool process was killed): the lease still
+    # runs, so the copy is answered busy, and the index keeps the lease's own deadline
+    assert inline.coordinator.acquire(step, message.task_id, 0, 3, "w2").status == "busy"
+    assert inline.redis.zscore(LEASES, member) == due
