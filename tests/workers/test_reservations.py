@@ -172,3 +172,23 @@ def test_a_duplicate_delivery_does_not_put_off_the_look_at_an_expiring_lease(
     # runs, so the copy is answered busy, and the index keeps the lease's own deadline
     assert inline.coordinator.acquire(step, message.task_id, 0, 3, "w2").status == "busy"
     assert inline.redis.zscore(LEASES, member) == due
+
+
+def test_a_retry_held_by_a_dead_worker_is_re_enqueued_when_due_not_before(
+    server: EmbeddedRedis,  # noqa: F811
+) -> None:
+    inline = Inline(server.url, {"chain": _chain("a")})
+    sweeper = Sweeper(inline.engine)
+    inline.submit("chain", "t")
+    message = inline.queue.popleft()
+    step, task_id = message.step, message.task_id
+    held = _reserved(inline, "w1")
+    held.mark(step, task_id, message.epoch)
+    held.flush()
+    inline.redis.hset(step.key, f"q:{task_id}", now_ms() + 60_000)  # a retry due in a minute
+    _lapse(inline, "w1")
+    _index_now(inline, message)
+    assert sweeper.sweep().requeued == []
+    inline.redis.hset(step.key, f"q:{task_id}", now_ms() - 1)  # due now
+    _index_now(inline, message)
+    assert len(sweeper.sweep().requeued) == 1
