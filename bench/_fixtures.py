@@ -46,6 +46,33 @@ def _slow() -> Any:
     return builder.compile()
 
 
+class Held(TypedDict):
+    n: int
+    hold: float
+    tag: str
+
+
+def _held() -> Any:
+    """before -> held (on queue 'side') -> after. The first attempt of 'held' with a
+    ``hold`` writes its pid to ``$BENCH_MARKERS/<tag>`` and holds its process that long;
+    a re-run (the marker exists) returns at once (the recovery benchmark's victim node)."""
+
+    def held(state: Held) -> dict[str, int]:
+        directory = os.environ.get("BENCH_MARKERS")
+        if directory and state["hold"]:
+            marker = os.path.join(directory, state["tag"])
+            if not os.path.exists(marker):
+                with open(marker, "w") as out:
+                    out.write(str(os.getpid()))
+                time.sleep(state["hold"])
+        return {"n": state["n"] + 1}
+
+    builder = StateGraph(Held).add_node("before", _hop).add_node("held", held, queue="side")
+    builder.add_node("after", _hop)
+    builder.add_edge(START, "before").add_edge("before", "held").add_edge("held", "after")
+    return builder.compile()
+
+
 def _loop(hops: int) -> Any:
     """An agent's shape: two nodes taking turns (model <-> tool) until ``hops`` nodes ran."""
     builder = StateGraph(Hops).add_node("model", _hop).add_node("tool", _hop)
@@ -75,8 +102,9 @@ chat = _chat()
 loop50 = _loop(50)
 short3 = _chain(3)
 slow = _slow()
+held = _held()
 GRAPHS = ",".join(
-    f"{n}=bench._fixtures:{n}" for n in ("chain50", "loop50", "short3", "slow", "chat")
+    f"{n}=bench._fixtures:{n}" for n in ("chain50", "loop50", "short3", "slow", "chat", "held")
 )
 
 # A bare Celery chain on the same broker: a task that enqueues itself, the baseline hop.

@@ -1,6 +1,6 @@
 """The distributed executor against bare Celery on the same broker, in one run.
 
-    python bench/distributed.py [--quick]
+    python bench/distributed.py [--quick] [--recovery-only] [--kills N]
 
 0. an agent's time to first token, on a worker through the run's event stream vs
    in-process (bench/_first_token.py);
@@ -12,9 +12,11 @@
    is relaygraph's;
 2. throughput: nodes per second with 1, 2 and 4 worker processes, 3-node runs on many
    threads at once;
-3. recovery: time from SIGKILL of a whole worker mid-node to the thread's next committed
-   step, next to Celery's own redelivery of an acks_late task with default settings
-   (visibility timeout 3600 s) watched for a fixed window.
+3. recovery: a thread's stall (SIGKILL to its next committed checkpoint), p50 / p99 / max
+   over many kills of each kind: a pool process mid-node, a whole worker mid-node, a whole
+   worker holding a received-but-unstarted message, a whole worker killed as it receives
+   one (bench/_recovery.py); next to Celery's own redelivery of an acks_late task with
+   default settings (visibility timeout 3600 s) watched for a fixed window.
 
 Everything runs on a private embedded Redis; medians over repeats (the machine is shared).
 """
@@ -34,10 +36,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import _first_token  # noqa: E402
+from bench import _first_token, _recovery  # noqa: E402
 from bench._fixtures import GRAPHS  # noqa: E402
 from bench._results import Plot, Table, print_table, save  # noqa: E402
-from relaygraph.persistence.base import make_config  # noqa: E402
 from relaygraph.persistence.redis_server import EmbeddedRedis  # noqa: E402
 from relaygraph.workers.client import Client  # noqa: E402
 from relaygraph.workers.keys import ThreadKeys  # noqa: E402
@@ -182,36 +183,6 @@ def throughput(url: str, logs: Path, processes: int, runs: int) -> float:
         workers.stop()
 
 
-def recovery(url: str, logs: Path, repeats: int) -> list[float]:
-    times = []
-    for i in range(repeats):
-        marker = logs / f"slow-{i}.pid"
-        workers = Workers(url, logs, BENCH_MARKER=str(marker), BENCH_SLOW="2")
-        try:
-            workers.relaygraph(f"a{i}")
-            workers.relaygraph(f"b{i}")
-            client = Client(settings=WorkerSettings(redis_url=url, graphs=GRAPHS))
-            thread = f"rec-{i}"
-            run = client.submit("slow", {"n": 0}, thread_id=thread)
-            while not (marker.exists() and marker.read_text()):
-                time.sleep(0.01)
-            pid = int(marker.read_text())
-            holder = next(n for n, p in workers.procs.items() if os.getpgid(pid) == p.pid)
-            head = client.saver.get_tuple(make_config(thread, "", ""))
-            killed = time.perf_counter()
-            workers.kill(holder)
-            while True:  # the next committed step: the slow node's, re-run elsewhere
-                now = client.saver.get_tuple(make_config(thread, "", ""))
-                if now.checkpoint["id"] != head.checkpoint["id"]:
-                    break
-                time.sleep(0.01)
-            times.append(time.perf_counter() - killed - 2.0)  # minus the node's own 2 s
-            assert run.wait(timeout=60) == "success"
-        finally:
-            workers.stop()
-    return times
-
-
 def celery_redelivery(url: str, logs: Path, window: float) -> float | None:
     """Seconds until Celery alone redelivers a killed worker's acks_late task, or None."""
     import redis
@@ -242,25 +213,46 @@ def celery_redelivery(url: str, logs: Path, window: float) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument(
+        "--recovery-only", action="store_true", help="only the recovery section (3)"
+    )
+    parser.add_argument("--kills", type=int, help="kills of each kind (default 3, 20 in full)")
+    parser.add_argument(
+        "--first-token-only", action="store_true", help="only an agent's time to first token (0)"
+    )
     args = parser.parse_args()
     hop_repeats = 5 if args.quick else 25  # one run is under a second: many, for a steady median
+    kills = args.kills or (3 if args.quick else 20)
+    tables = []
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(modules=False) as server:
         logs = Path(tmp)
-        hops = hop_latency(server.url, logs, hop_repeats)
-        first_tokens = first_token(server.url, logs, 10 if args.quick else 40)
-        rates = {n: throughput(server.url, logs, n, 20 if args.quick else 60) for n in (1, 2, 4)}
-        recovered = recovery(server.url, logs, 2 if args.quick else 5)
-        window = 30.0 if args.quick else 60.0
-        redelivered = celery_redelivery(server.url, logs, window)
-    tables = [
-        hop_table(hops),
-        first_token_table(*first_tokens),
-        throughput_table(rates),
-        recovery_table(recovered, redelivered, window),
-    ]
+        if not args.recovery_only and not args.first_token_only:
+            hops = hop_latency(server.url, logs, hop_repeats)
+            rates = {
+                n: throughput(server.url, logs, n, 20 if args.quick else 60) for n in (1, 2, 4)
+            }
+            tables += [hop_table(hops), throughput_table(rates)]
+        if not args.recovery_only:
+            first_tokens = first_token(server.url, logs, 10 if args.quick else 40)
+            tables.append(first_token_table(*first_tokens))
+        if not args.first_token_only:
+            stalls = _recovery.measure(
+                server.url, logs, Workers(server.url, logs).env, ROOT, kills
+            )
+            window = 30.0 if args.quick else 60.0
+            redelivered = celery_redelivery(server.url, logs, window)
+            tables.append(recovery_table(stalls, redelivered, window))
     for table in tables:
         print_table(table)
     command = "python bench/distributed.py" + (" --quick" if args.quick else "")
+    if args.recovery_only:  # a partial run: saved beside the full results, not over them
+        command += f" --recovery-only --kills {kills}"
+        print(f"\nsaved {save('recovery', tables, command)}")
+        return
+    if args.first_token_only:
+        command += " --first-token-only"
+        print(f"\nsaved {save('first_token', tables, command)}")
+        return
     print(f"\nsaved {save('distributed', tables, command)}")
 
 
@@ -342,20 +334,36 @@ def throughput_table(rates: dict[int, float]) -> Table:
     return table
 
 
-def recovery_table(recovered: list[float], redelivered: float | None, window: float) -> Table:
-    """SIGKILL of a whole worker mid-node to the thread's next committed step."""
+def recovery_table(
+    stalls: dict[str, list[float]], redelivered: float | None, window: float
+) -> Table:
+    """A thread's stall after each kind of SIGKILL: p50 / p99 / max over many kills."""
     table = Table(
-        "Recovery after SIGKILL of a whole worker mid-node (s)",
-        ["measure", "relaygraph", "Celery alone"],
+        "Recovery: a thread's stall after a SIGKILL (s)",
+        ["kill", "kills", "p50", "p99", "max"],
         notes=[
-            "relaygraph: lease TTL 5 s, sweep every 1 s (the defaults); the node's own 2 s "
-            "are subtracted",
+            "stall: from the SIGKILL to the thread's next committed checkpoint (the killed "
+            "node's step, run again elsewhere); lease TTL 5 s, sweep every 1 s, queued grace "
+            "30 s (the defaults)",
+            "a message a worker received but never started has no lease: the worker's "
+            "reservation mark and liveness (renewed every lease TTL / 3) let the sweeper "
+            "re-enqueue it; before them it waited out the 30 s queued grace",
+            "p99 by linear interpolation between the sorted samples",
             "Celery alone: an acks_late task of a killed worker is redelivered only after "
-            "its visibility timeout (3600 s by default)",
+            "its visibility timeout (3600 s by default): "
+            + (f"{redelivered:.1f} s" if redelivered is not None else f"not within {window:.0f} s"),
         ],
+        plot=Plot("bar", x="kill", y=["p50", "p99", "max"], ylabel="seconds"),
     )
-    celery = round(redelivered, 1) if redelivered is not None else f"not within {window:.0f} s"
-    table.add("to the thread's next committed step", statistics.median(recovered), celery)
+    for kind, label in _recovery.KINDS.items():
+        values = stalls[kind]
+        table.add(
+            label,
+            len(values),
+            statistics.median(values),
+            _recovery.percentile(values, 0.99),
+            max(values),
+        )
     return table
 
 

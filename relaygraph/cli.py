@@ -142,8 +142,10 @@ def worker(
     loglevel: Annotated[str, typer.Option()] = "info",
     hostname: Annotated[str | None, typer.Option(help="Celery node name")] = None,
 ) -> None:
-    """Run a Celery worker with relaygraph's app (and its recovery sweeper)."""
+    """Run a Celery worker with relaygraph's app (and its recovery sweeper); exits non-zero
+    whenever Celery's worker does (e.g. its pool processes could not start)."""
     from relaygraph.workers.app import app as celery_app
+    from relaygraph.workers.app import run_worker
 
     settings = celery_app.relaygraph_settings
     argv = [
@@ -156,7 +158,9 @@ def worker(
         argv.append("--events")
     if hostname:
         argv.append(f"--hostname={hostname}")
-    celery_app.worker_main(argv)
+    code = run_worker(argv, celery_app)
+    if code:
+        raise typer.Exit(code)
 
 
 GRAPH = typer.Argument(metavar="GRAPH", help="registered graph name")

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 from typing import Any
 
 from celery import Celery, signals
 
+from relaygraph.workers.coordination import StepRef
 from relaygraph.workers.engine import Engine, NodeMessage, RetryLater
 from relaygraph.workers.registry import GraphRegistry
 from relaygraph.workers.settings import WorkerSettings
 
-__all__ = ["app", "celery_settings", "create_app", "get_engine"]
+__all__ = ["app", "celery_settings", "create_app", "get_engine", "reservations_of", "run_worker"]
 
 log = logging.getLogger("relaygraph.workers")
 
@@ -185,6 +187,26 @@ def enqueuer(celery: Celery) -> Any:
     return enqueue
 
 
+def run_worker(argv: list[str], celery: Celery | None = None) -> int:
+    """Run ``celery worker`` with ``argv`` (``["worker", ...]``); its exit code.
+
+    Celery's own ``worker_main`` drops the code: after ``Unrecoverable error:
+    WorkerLostError('Could not start worker processes')`` it returns normally, so a
+    supervisor that restarts a worker only on failure would leave it down.
+    """
+    from celery.bin.celery import celery as command
+    from click.exceptions import Exit
+
+    command.params[0].default = celery or app  # what Celery.start does: the --app default
+    try:
+        code = command.main(args=argv, standalone_mode=False)
+    except Exit as exc:
+        code = exc.exit_code
+    finally:
+        command.params[0].default = None
+    return code if isinstance(code, int) else 0
+
+
 def _start_sweeper(sender: Any = None, **_: Any) -> None:
     from relaygraph.workers.recovery import Sweeper
 
@@ -198,6 +220,7 @@ def _start_sweeper(sender: Any = None, **_: Any) -> None:
         from relaygraph.workers.metrics import start_metrics_server
 
         start_metrics_server(settings.metrics_port)
+    reservations_of(celery, getattr(sender, "hostname", ""))  # alive before its first mark
     sweeper = Sweeper(get_engine(celery))
     sweeper.start_background(celery.relaygraph_settings.sweep_interval)
     _sweepers.append(sweeper)
@@ -229,12 +252,78 @@ def _warm_up(sender: Any = None, **_: Any) -> None:
 def _stop_sweeper(**_: Any) -> None:
     while _sweepers:
         _sweepers.pop().stop()
+    while _reservations:
+        _reservations.popitem()[1].stop()
+
+
+def reservations_of(celery: Celery, hostname: str = "") -> Any:
+    """The worker main process's :class:`~relaygraph.workers.reservations.Reservations`
+    (started on first use: registered alive, renewed every heartbeat interval)."""
+    from relaygraph.workers.reservations import Reservations, worker_id
+
+    key = id(celery)
+    with _engine_lock:
+        held = _reservations.get(key)
+    if held is None:
+        engine = get_engine(celery)
+        held = Reservations(
+            engine.coordinator,
+            worker_id(hostname or socket.gethostname()),
+            celery.relaygraph_settings.heartbeat,
+        )
+        held.start()
+        with _engine_lock:
+            held = _reservations.setdefault(key, held)
+    return held
+
+
+def _mark_reserved(sender: Any = None, request: Any = None, **_: Any) -> None:
+    """A node message reached this worker (Celery's ``task_received``, in the main
+    process, before it goes to a pool process): mark it reserved by this worker."""
+    if request is None or request.type != NODE_TASK:
+        return
+    try:
+        kwargs = request.kwargs
+        step = StepRef(
+            kwargs["thread_id"], kwargs["checkpoint_ns"], kwargs["checkpoint_id"], kwargs["run_id"]
+        )
+        celery = getattr(sender, "app", None) or app
+        reservations_of(celery, getattr(sender, "hostname", "")).mark(
+            step, kwargs["task_id"], int(kwargs["epoch"])
+        )
+    except Exception:  # never stop the consumer: the queued grace still covers the task
+        log.warning("could not mark a received node message", exc_info=True)
+    _crash_whole_worker("received")
+
+
+def _crash_whole_worker(point: str) -> None:
+    """Fault injection for the crash tests, as :func:`~relaygraph.workers.engine.crash_point`
+    (``RELAYGRAPH_CRASH_AT``, ``RELAYGRAPH_CRASH_FLAG``) but SIGKILLing the whole worker:
+    its process group when it leads one (``LocalFleet`` starts each worker so), else itself.
+    Point ``received``: a node message was marked reserved and not handed to the pool yet.
+    """
+    if os.environ.get("RELAYGRAPH_CRASH_AT") != point:
+        return
+    flag = os.environ.get("RELAYGRAPH_CRASH_FLAG")
+    if flag:
+        try:
+            os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return
+    # The mark was only written to the socket, its reply unread: what a SIGKILL leaves.
+    log.warning("crash point %s: killing the whole worker", point)
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 _sweepers: list[Any] = []
 signals.worker_init.connect(_warm_up, weak=False)
+
+_reservations: dict[int, Any] = {}
 signals.worker_ready.connect(_start_sweeper, weak=False)
 signals.worker_shutdown.connect(_stop_sweeper, weak=False)
+signals.task_received.connect(_mark_reserved, weak=False)
 
 app = create_app()
 """The app ``celery -A relaygraph.workers.app worker`` runs (settings from the environment)."""

@@ -187,13 +187,16 @@ class Coordinator:
 
         The lease index entry is written in the same round trip, before the answer is
         known: an entry for a task that did not get the lease is dropped by the sweeper.
+        It only ever moves earlier (``LT``): a duplicate delivery answered ``busy`` must
+        not put off the sweeper's look at a lease that expires before (its holder's pool
+        process was killed, and the broker redelivered the message seconds later).
         """
         run_key = ThreadKeys(step.thread_id).run(step.run_id)
         args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
         deadline = now_ms() + self.ttl_ms
         (reply,) = self._pipeline(
             [("acquire", [step.key, run_key], args)],
-            lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}),
+            lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}, lt=True),
         )
         return _acquired(reply)
 
@@ -213,7 +216,7 @@ class Coordinator:
         deadline = now_ms() + self.ttl_ms
         commands = [
             ("EVALSHA", self._scripts["acquire"].sha, 2, step.key, run_key, *args),
-            ("ZADD", LEASES, deadline, step.member(task_id)),
+            ("ZADD", LEASES, "LT", deadline, step.member(task_id)),
         ]
         read = self._lane.send(commands)
         answered: list[Acquired] = []
@@ -296,7 +299,7 @@ class Coordinator:
         deadline = now_ms() + self.ttl_ms
         raw, reply = self._pipeline(
             [("saver_read", read.keys, read.args), ("acquire", [step.key, run_key], args)],
-            lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}),
+            lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}, lt=True),
         )
         return _acquired(reply), raw
 
@@ -417,6 +420,15 @@ class Coordinator:
         """Recovery: a new epoch for a stuck task (see requeue.lua), or -1."""
         args = [task_id, now_ms(), queued_grace_ms, self.ttl_ms]
         return int(self._run("requeue", [step.key], args))
+
+    def requeue_reserved(self, step: StepRef, task_id: str, mark: str) -> int:
+        """Recovery: a new epoch for a task reserved (``mark``) by a worker found dead
+        (see requeue_reserved.lua and :mod:`relaygraph.workers.reservations`), or -1."""
+        return int(self._run("requeue_reserved", [step.key], [task_id, now_ms(), mark]))
+
+    def script(self, name: str) -> Any:
+        """The registered script ``name`` (for a caller that sends it on its own lane)."""
+        return self._scripts[name]
 
     def claim_barrier(self, step: StepRef) -> bool:
         """Recovery: take over a barrier whose holder died."""

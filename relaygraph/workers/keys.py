@@ -7,7 +7,7 @@ sweeper scans; the authoritative state is always in the thread's own keys.
 
 from __future__ import annotations
 
-__all__ = ["ThreadKeys", "hash_tag", "BARRIERS", "LEASES", "RUNS"]
+__all__ = ["ThreadKeys", "hash_tag", "BARRIERS", "LEASES", "RUNS", "WORKERS"]
 
 PREFIX = "rgw"  # the saver uses "rg"; the same hash tag keeps both in one slot
 LEASES = f"{PREFIX}:leases"
@@ -16,6 +16,8 @@ BARRIERS = f"{PREFIX}:barriers"
 """Global sorted set: step in its barrier -> barrier deadline (ms), for the sweeper."""
 RUNS = f"{PREFIX}:runs"
 """Global sorted set: active run -> time of its last progress (ms), for the sweeper."""
+WORKERS = f"{PREFIX}:workers"
+"""Global sorted set: worker main process -> liveness deadline (ms); see reservations.py."""
 
 
 def hash_tag(thread_id: str) -> str:

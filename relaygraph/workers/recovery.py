@@ -4,8 +4,9 @@ It runs in every worker (a background thread) and as ``relaygraph recover``. It 
 three global indexes and, for each entry, re-checks the thread's own keys in a script
 before acting, so any number of sweepers can run at once:
 
-* task leases that expired (a worker died mid-node) or tasks queued but never picked up:
-  a new epoch, and the task is enqueued again (the old holder is fenced out);
+* task leases that expired (a worker died mid-node), tasks whose message a dead worker
+  had received but not started (see reservations.py) or tasks queued but never picked
+  up: a new epoch, and the task is enqueued again (the old holder is fenced out);
 * barriers whose holder died between a step's last task and its commit: taken over;
 * runs with no progress for a while whose head has no scheduled step (a worker died
   between committing a checkpoint and enqueueing the next step): scheduled again.
@@ -25,6 +26,7 @@ from relaygraph.workers import metrics
 from relaygraph.workers.coordination import StepRef, now_ms
 from relaygraph.workers.engine import Engine, NodeMessage
 from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
+from relaygraph.workers.reservations import Liveness, reservation
 
 __all__ = ["SweepReport", "Sweeper"]
 
@@ -95,9 +97,10 @@ class Sweeper:
                     log.debug("recovery: could not postpone %r", member, exc_info=True)
 
     def _sweep_leases(self, report: SweepReport) -> None:
-        self._each(LEASES, report, self._sweep_lease)
+        liveness = Liveness(self.engine.coordinator.redis)  # the workers read once a pass
+        self._each(LEASES, report, lambda member, rep: self._sweep_lease(member, rep, liveness))
 
-    def _sweep_lease(self, member: bytes, report: SweepReport) -> None:
+    def _sweep_lease(self, member: bytes, report: SweepReport, liveness: Liveness) -> None:
         engine = self.engine
         redis, coordinator = engine.coordinator.redis, engine.coordinator
         grace_ms = int(engine.settings.queued_grace * 1000)
@@ -112,9 +115,17 @@ class Sweeper:
         name = info.get(f"n:{task_id}", "")
         graph = engine.graph(info["graph"], None)
         options = graph.nodes[name].options
-        epoch = coordinator.requeue(step, task_id, grace_ms)
+        # A message a worker received but never started: its worker's liveness, not the
+        # queued grace, says when it is lost (see reservations.py).
+        held = reservation(info, task_id)
+        if held is not None and liveness.deadline(held.worker) < now_ms():
+            epoch = coordinator.requeue_reserved(step, task_id, held.mark)
+        else:
+            epoch = coordinator.requeue(step, task_id, grace_ms)
         if epoch < 0:
             deadline = _stuck_at(info, task_id, grace_ms, coordinator.ttl_ms)
+            if held is not None:  # look again when its worker's liveness would lapse
+                deadline = min(deadline, liveness.deadline(held.worker) + 1)
             if info.get("state") != "running":
                 redis.zrem(LEASES, member)
             else:

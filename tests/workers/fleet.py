@@ -36,10 +36,14 @@ class Fleet(LocalFleet):
     def workers(self) -> dict[str, Any]:
         return self.processes
 
-    def start(self, name: str, argv: list[str] | None = None, **options: Any) -> Any:  # type: ignore[override]
+    def start(  # type: ignore[override]
+        self, name: str, argv: list[str] | None = None, env: dict[str, str] | None = None,
+        **options: Any,
+    ) -> Any:  # fmt: skip
         """``start(name)`` starts a worker (queues/concurrency as options); with ``argv``,
-        any process."""
+        any process. ``env`` adds to the fleet's environment for this process."""
         if argv is not None:
-            return super().start(name, argv)
+            return super().start(name, argv, env)
+        options["env"] = env
         options.setdefault("queues", "relaygraph")
         return self.start_worker(name, **options)

@@ -119,6 +119,26 @@ def _flaky() -> Any:
     return builder.compile()
 
 
+def _held() -> Any:
+    """'first' on the default queue, then 'second' on queue 'side'. The first 'second' to
+    run (no RELAYGRAPH_TEST_MARKER file yet) writes its pid there and holds its process
+    RELAYGRAPH_TEST_HOLD seconds: the crash tests kill it there, or let it keep a worker's
+    only process busy while that worker holds another thread's message unstarted."""
+
+    def second(state: Counter) -> dict[str, Any]:
+        marker = os.environ.get("RELAYGRAPH_TEST_MARKER")
+        if marker and not Path(marker).exists():
+            Path(marker).write_text(str(os.getpid()))
+            time.sleep(float(os.environ.get("RELAYGRAPH_TEST_HOLD", "0")))
+        return {"items": ["second"], "total": 1}
+
+    builder = StateGraph(Counter)
+    builder.add_node("first", _step("first")).add_node("second", second, queue="side")
+    builder.add_node("third", _step("third"))
+    builder.add_edge(START, "first").add_edge("first", "second").add_edge("second", "third")
+    return builder.compile()
+
+
 def _gpu() -> Any:
     builder = StateGraph(Counter)
     builder.add_node("cpu", _step("cpu")).add_node("gpu", _step("gpu"), queue="gpu")
@@ -181,10 +201,11 @@ slow = _slow()
 crashy = _crashy()
 flaky = _flaky()
 gpu = _gpu()
+held = _held()
 
 REGISTRY = ",".join(
     f"{name}=tests.workers.graphs:{name}"
-    for name in ("linear", "fanout", "ask", "slow", "crashy", "flaky", "gpu", "agent")
+    for name in ("linear", "fanout", "ask", "slow", "crashy", "flaky", "gpu", "agent", "held")
 )
 
 

@@ -31,7 +31,9 @@ def test_the_worker_command_passes_events_only_when_on(
     seen: list[list[str]] = []
     celery = worker_app.app
     monkeypatch.setattr(celery, "relaygraph_settings", WorkerSettings(task_events=events))
-    monkeypatch.setattr(celery, "worker_main", lambda argv: seen.append(list(argv)))
+    monkeypatch.setattr(
+        worker_app, "run_worker", lambda argv, celery=None: seen.append(list(argv)) or 0
+    )
     result = CliRunner().invoke(cli, ["worker", "--concurrency", "1"])
     assert result.exit_code == 0, result.output
     (argv,) = seen
