@@ -12,7 +12,10 @@ Semantic search uses the offline all-MiniLM-L6-v2 (384 dims) on both libraries: 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ import lesson_app as app
 import psycopg
 import pytest
 from differential.libs import LANGGRAPH, relaygraph_lib
+from lesson_blocks import LessonNotFound, find_lesson
 from psycopg.conninfo import make_conninfo
 
 from relaygraph.persistence.embeddings import default_embeddings
@@ -273,3 +277,39 @@ def test_bonus_semantic_recall(lib: Any) -> None:
         "Best match: i love hiking in the mountains"
     )
     assert app.say(graph, "recall anything", "t3", user="bob") == "Nothing."
+
+
+# -- the verbatim check: only through RELAYGRAPH_LESSON ------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_lesson_file_is_found_only_through_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("RELAYGRAPH_LESSON", raising=False)
+    with pytest.raises(LessonNotFound, match="set RELAYGRAPH_LESSON"):
+        find_lesson()
+    monkeypatch.setenv("RELAYGRAPH_LESSON", str(tmp_path / "missing.md"))
+    with pytest.raises(LessonNotFound, match="no such file"):
+        find_lesson()
+    copy = tmp_path / "lesson.md"
+    copy.write_text("# a copy\n")
+    monkeypatch.setenv("RELAYGRAPH_LESSON", str(copy))
+    assert find_lesson() == copy
+
+
+def test_without_the_variable_the_verbatim_check_is_not_collected_and_says_so() -> None:
+    """Collect tests/ (every module but the verbatim ones ignored by glob, for speed): the
+    verbatim modules are left out, not skipped, and the summary says so once. (Named
+    explicitly on the command line they are collected, and fail naming the variable.)"""
+    env = {k: v for k, v in os.environ.items() if k != "RELAYGRAPH_LESSON"}
+    others = ["*/test_[!l]*", "*/test_l[!e]*", "*/test_lesson.py", "*/test_lesson_on_savers.py"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist",
+         "-p", "no:randomly", "tests", *(f"--ignore-glob={glob}" for glob in others)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "no tests collected" in done.stdout, done.stdout + done.stderr
+    summary = "the verbatim check of an external copy of the lesson did not run"
+    assert done.stdout.count(summary) == 1, done.stdout
