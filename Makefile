@@ -1,11 +1,13 @@
 # The two commands of the README: `make demo` runs the main job, `make test` the whole suite.
-# Both create .venv and install everything on a fresh machine.
+# Both create .venv and install everything on a fresh machine. `make test-isolated` runs the
+# suite as a new user meets it: a clone of HEAD with nothing beside it, in a network
+# namespace where no service listens (.ci/test-isolated).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench report clean
+.PHONY: demo test test-isolated lint bench report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +22,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+test-isolated: $(STAMP)
+	VENV=$(VENV) bash .ci/test-isolated -n 2 --dist loadgroup -q
 
 # `make bench` runs every benchmark (each saves bench/results/<name>.json), then the report;
 # `make report` only redraws docs/img/bench-*.png and docs/benchmarks.md's tables from them.

@@ -1,14 +1,22 @@
-"""Root fixtures: private Redis servers with search and JSON, started once per test process.
+"""Root fixtures: the servers the suite starts itself, once per test process.
 
-Each xdist worker process starts its own embedded server (and cluster) on first use, so
-workers never share data; a test that uses one gets it flushed (``FLUSHALL SYNC``) first.
+Each xdist worker process starts its own embedded Redis with search and JSON (and cluster)
+on first use, so workers never share data; a test that uses one gets it flushed
+(``FLUSHALL SYNC``) first. A plain Redis and PostgreSQL come from ``servers.py``: the ones
+``RELAYGRAPH_TEST_REDIS_URL`` / ``RELAYGRAPH_TEST_POSTGRES_URL`` name, else embedded ones.
+
+The verbatim run of an external copy of the lesson (``test_lesson_verbatim.py`` and
+``persistence/test_lesson_verbatim_on_savers.py``) is collected only when
+``RELAYGRAPH_LESSON`` names the file; otherwise the summary says once that it did not run.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+import servers
 
 from relaygraph.persistence.redis_server import (
     EmbeddedCluster,
@@ -31,6 +39,22 @@ def redis_search_url(redis_search_server: EmbeddedRedis) -> str:
 
 
 @pytest.fixture(scope="session")
+def plain_redis_url() -> str:
+    """A Redis without modules (``$RELAYGRAPH_TEST_REDIS_URL`` or an embedded one).
+
+    Not flushed: it may be a server others use, so tests keep to their own key prefix.
+    """
+    return servers.plain_redis_url()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A PostgreSQL database tests may create schemas in (``$RELAYGRAPH_TEST_POSTGRES_URL``
+    or this process's embedded cluster, database ``test``)."""
+    return servers.postgres_url()
+
+
+@pytest.fixture(scope="session")
 def redis_cluster() -> EmbeddedCluster:
     """This worker's embedded 3-master Redis Cluster (flushed before every test using it)."""
     return shared_cluster()
@@ -45,3 +69,27 @@ def _clean_embedded_redis(request: pytest.FixtureRequest) -> Iterator[None]:
     if "redis_cluster" in names:
         request.getfixturevalue("redis_cluster").flush()
     yield
+
+
+# -- the verbatim lesson check: only when RELAYGRAPH_LESSON names the lesson --------------
+
+LESSON_VARIABLE = "RELAYGRAPH_LESSON"
+VERBATIM_MODULES = ("test_lesson_verbatim.py", "persistence/test_lesson_verbatim_on_savers.py")
+
+collect_ignore = [] if os.environ.get(LESSON_VARIABLE) else list(VERBATIM_MODULES)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    servers.opted_out()  # an unknown name in RELAYGRAPH_TEST_WITHOUT stops the run at once
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not os.environ.get(LESSON_VARIABLE):
+        terminalreporter.write_line(
+            f"lesson: the verbatim check of an external copy of the lesson did not run "
+            f"({LESSON_VARIABLE} is not set; the lesson's behaviours ran in test_lesson.py)"
+        )
+    if off := servers.opted_out():
+        terminalreporter.write_line(
+            f"backends turned off by {servers.OPT_OUT_VARIABLE}: {', '.join(sorted(off))}"
+        )

@@ -1,6 +1,8 @@
 """Extract the Python blocks of the persistence lesson and run them as written.
 
-The lesson (``checkpointing-and-memory.md``) is LangGraph code. :func:`to_relaygraph` rewrites
+The lesson is not part of the repository: ``RELAYGRAPH_LESSON`` names the file, and only
+then are the verbatim tests collected (``tests/conftest.py``). The lesson
+(``checkpointing-and-memory.md``) is LangGraph code. :func:`to_relaygraph` rewrites
 only its import lines (``langgraph.*`` / ``langchain_core.*`` -> relaygraph); the one other
 change is the OpenAI embeddings of the semantic-search block, which need a network service
 and an API key: :func:`offline_embeddings` swaps in relaygraph's offline default model
@@ -32,12 +34,9 @@ __all__ = [
 ]
 
 LESSON_NAME = "checkpointing-and-memory.md"
-_REPO = Path(__file__).resolve().parent.parent
-#: Where the lesson may live: $RELAYGRAPH_LESSON, a copy in the repository, the shared seed.
-_CANDIDATES = (
-    _REPO / "docs" / "lesson" / LESSON_NAME,
-    _REPO.parent / "shared" / "seed" / LESSON_NAME,
-)
+VARIABLE = "RELAYGRAPH_LESSON"
+# A relative $RELAYGRAPH_LESSON is relative to where pytest started (tests may chdir).
+_START = Path.cwd()
 
 #: Where each module the lesson imports from lives in relaygraph.
 MODULES: dict[str, str] = {
@@ -59,7 +58,7 @@ _HEADING = re.compile(r"^#+\s+(.*)$", re.MULTILINE)
 
 
 class LessonNotFound(FileNotFoundError):
-    """The lesson's markdown is in none of the known places."""
+    """``$RELAYGRAPH_LESSON`` is not set or names no file."""
 
 
 @dataclass(frozen=True)
@@ -76,14 +75,14 @@ class Block:
 
 
 def find_lesson() -> Path:
-    """The lesson's path (``$RELAYGRAPH_LESSON`` first)."""
-    env = os.environ.get("RELAYGRAPH_LESSON")
-    for path in ((Path(env),) if env else ()) + _CANDIDATES:
-        if path.is_file():
-            return path
-    raise LessonNotFound(
-        f"{LESSON_NAME} not found; set RELAYGRAPH_LESSON (looked in {_CANDIDATES})"
-    )
+    """The lesson's path: ``$RELAYGRAPH_LESSON`` (nothing outside the repository is guessed)."""
+    env = os.environ.get(VARIABLE)
+    if not env:
+        raise LessonNotFound(f"set {VARIABLE} to a copy of {LESSON_NAME}")
+    path = _START / Path(env).expanduser()
+    if not path.is_file():
+        raise LessonNotFound(f"{VARIABLE}={env}: no such file ({path})")
+    return path
 
 
 def load_blocks(path: Path | None = None) -> list[Block]:

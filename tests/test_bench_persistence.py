@@ -6,6 +6,7 @@ A smoke test only: it checks the shape of what the benchmark saves, never its nu
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,22 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.xdist_group("bench-persistence")
 
 
-def _postgres_reachable() -> bool:
-    import psycopg
-
-    sys.path.insert(0, str(ROOT))
-    from bench.persistence import POSTGRES
-
-    try:
-        with psycopg.connect(POSTGRES, connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
-def test_tiny_run_saves_every_table(tmp_path: Path) -> None:
-    if not _postgres_reachable():
-        pytest.skip("PostgreSQL is not reachable")
+def test_tiny_run_saves_every_table(tmp_path: Path, postgres_url: str) -> None:
     args = [
         *("--quick", "--turns", "6", "--rounds", "1", "--long-rounds", "1"),
         *("--store-sizes", "150", "--queries", "4", "--puts", "2"),
@@ -41,6 +27,7 @@ def test_tiny_run_saves_every_table(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "persistence.py"), *args],
         cwd=ROOT,
+        env={**os.environ, "RELAYGRAPH_BENCH_POSTGRES": postgres_url},
         capture_output=True,
         text=True,
         timeout=120,

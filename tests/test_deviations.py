@@ -24,12 +24,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypedDict
 
+import psycopg
 import pytest
-from differential.libs import LANGGRAPH, relaygraph_lib, relaygraph_missing
+from differential.libs import LANGGRAPH, relaygraph_lib
+from langgraph.checkpoint import sqlite as langgraph_sqlite
+from psycopg.conninfo import make_conninfo
 
 import relaygraph
-
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+from relaygraph.persistence import postgres as relaygraph_postgres
+from relaygraph.persistence import sqlite as relaygraph_sqlite
 
 
 class State(TypedDict, total=False):
@@ -51,8 +54,6 @@ def build(lib: Any, checkpointer: Any = None, *, ask: bool = False) -> Any:
 
 @pytest.fixture
 def rg() -> Any:
-    if reason := relaygraph_missing():
-        pytest.skip(f"relaygraph's public API is not complete yet: {reason}")
     return relaygraph_lib()
 
 
@@ -243,8 +244,8 @@ def test_relaygraph_resume_rejects_unknown_interrupt_id(rg: Any) -> None:
 
 
 def test_langgraph_sqlite_from_conn_string_is_only_a_context_manager(tmp_path: Any) -> None:
-    sqlite = pytest.importorskip("langgraph.checkpoint.sqlite")
-    saver = sqlite.SqliteSaver.from_conn_string(str(tmp_path / "lg.db"))  # the lesson's line
+    # the lesson's line
+    saver = langgraph_sqlite.SqliteSaver.from_conn_string(str(tmp_path / "lg.db"))
     graph_builder = LANGGRAPH.StateGraph(State).add_node("bump", lambda s: {"count": 1})
     graph_builder.add_edge(LANGGRAPH.START, "bump")
     with pytest.raises(TypeError):
@@ -252,7 +253,7 @@ def test_langgraph_sqlite_from_conn_string_is_only_a_context_manager(tmp_path: A
 
 
 def _sqlite_module() -> Any:
-    return pytest.importorskip("relaygraph.persistence.sqlite")
+    return relaygraph_sqlite
 
 
 @pytest.mark.parametrize("where", ["file", ":memory:"])
@@ -293,13 +294,12 @@ def test_relaygraph_async_sqlite_from_conn_string(rg: Any, tmp_path: Any) -> Non
 
 
 @pytest.mark.xdist_group("postgres")
-def test_relaygraph_postgres_from_conn_string_both_ways(rg: Any) -> None:
-    postgres = pytest.importorskip("relaygraph.persistence.postgres")
-    psycopg = pytest.importorskip("psycopg")
+def test_relaygraph_postgres_from_conn_string_both_ways(rg: Any, postgres_url: str) -> None:
+    postgres = relaygraph_postgres
     schema = f"deviation_{uuid.uuid4().hex[:12]}"
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    url = make_conninfo(postgres_url, options=f"-csearch_path={schema}")
     config = {"configurable": {"thread_id": "t"}}
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
         try:
             saver = postgres.PostgresSaver.from_conn_string(url)

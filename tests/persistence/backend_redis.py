@@ -2,8 +2,9 @@
 
 * ``redis``: this worker's embedded valkey-server (flushed for every saver);
 * ``redis-cluster``: this worker's embedded 3-master cluster (flushed for every saver);
-* ``redis-plain7``: the machine's shared Redis 7 on 127.0.0.1:6379, isolated by a unique key
-  prefix per saver and cleaned up afterwards (skipped when that server is not running).
+* ``redis-plain7``: a Redis without modules (``$RELAYGRAPH_TEST_REDIS_URL``, else this
+  worker's embedded valkey-server started without modules, see ``tests/servers.py``),
+  isolated by a unique key prefix per saver and cleaned up afterwards.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 
-import pytest
 import redis
+import servers
 
 from relaygraph.persistence.redis import RedisSaver
 from relaygraph.persistence.redis_server import shared_cluster, shared_server
-
-PLAIN_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @contextlib.contextmanager
@@ -42,16 +41,12 @@ def cluster_saver(**kwargs: object) -> Iterator[RedisSaver]:
 
 @contextlib.contextmanager
 def plain7_saver(**kwargs: object) -> Iterator[RedisSaver]:
-    """A saver on the shared plain Redis 7, under a key prefix nobody else uses."""
-    client = redis.Redis.from_url(PLAIN_REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        client.close()
-        pytest.skip("no plain Redis on 127.0.0.1:6379")
+    """A saver on a plain Redis (no modules), under a key prefix nobody else uses."""
+    url = servers.plain_redis_url()
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
     prefix = f"rgtest-{uuid.uuid4().hex[:12]}"
     try:
-        with RedisSaver.from_conn_string(PLAIN_REDIS_URL, prefix=prefix, **kwargs) as saver:  # type: ignore[arg-type]
+        with RedisSaver.from_conn_string(url, prefix=prefix, **kwargs) as saver:  # type: ignore[arg-type]
             yield saver
     finally:
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))

@@ -7,7 +7,7 @@ manager yielding a fresh, empty saver (and cleaning up after). Optional module a
 * ``MARKS``: pytest marks for all its params, e.g. ``[pytest.mark.xdist_group("redis")]``;
 * ``STORED_BYTES``: ``STORED_BYTES(saver, thread_id) -> int``, the bytes the backend holds
   for a thread (used to check that append-only channels grow linearly). Without it the
-  saver's own ``stored_bytes(thread_id)`` is used, and the test is skipped if neither exists.
+  saver's own ``stored_bytes(thread_id)`` is used, and the test fails if neither exists.
 
 Every test asking for ``saver`` runs once per factory.
 """
@@ -67,4 +67,4 @@ def stored_bytes(saver_backend: Backend, saver: BaseCheckpointSaver) -> Callable
         return lambda thread_id: measure(saver, thread_id)
     if hasattr(saver, "stored_bytes"):
         return saver.stored_bytes  # type: ignore[attr-defined]
-    pytest.skip(f"backend {saver_backend.name} cannot report its stored bytes")
+    pytest.fail(f"backend {saver_backend.name} cannot report its stored bytes")

@@ -10,9 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-
-pytest.importorskip("langgraph.checkpoint.conformance")
-
 from langgraph.checkpoint.conformance import validate
 from langgraph.checkpoint.conformance.capabilities import Capability
 from langgraph.checkpoint.conformance.initializer import RegisteredCheckpointer
