@@ -19,9 +19,6 @@ from relaygraph.workers.local_fleet import LocalFleet
 
 from .graphs import REGISTRY
 
-pytest.importorskip("fastapi")
-pytest.importorskip("langgraph_sdk")
-
 ROOT = Path(__file__).resolve().parents[2]
 ASSISTANT = "assistant=relaygraph.examples.assistant:graph"  # docs/api.md's example
 if str(ROOT) not in sys.path:

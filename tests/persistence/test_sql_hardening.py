@@ -32,7 +32,8 @@ def test_sqlite_metadata_that_is_not_a_mapping_is_corrupt(tmp_path: Path, stored
 
 
 def test_postgres_metadata_that_is_not_a_mapping_is_corrupt() -> None:
-    psycopg = pytest.importorskip("psycopg")
+    import psycopg
+
     from . import backend_postgres
 
     with backend_postgres.postgres_saver() as saver:
@@ -57,7 +58,6 @@ def test_postgres_metadata_that_is_not_a_mapping_is_corrupt() -> None:
     ids=["nul", "10kb", "multibyte"],
 )
 def test_postgres_refuses_thread_ids_it_cannot_key(thread_id: str, problem: str) -> None:
-    pytest.importorskip("psycopg")
     from . import backend_postgres
 
     with backend_postgres.postgres_saver() as saver:
@@ -78,7 +78,6 @@ def test_postgres_refuses_thread_ids_it_cannot_key(thread_id: str, problem: str)
 
 
 def test_postgres_refuses_task_and_channel_ids_it_cannot_key() -> None:
-    pytest.importorskip("psycopg")
     from . import backend_postgres
 
     with backend_postgres.postgres_saver() as saver:
