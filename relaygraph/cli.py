@@ -137,10 +137,14 @@ def _id_column(table: Table, name: str) -> None:
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(help="processes in the pool")] = 2,
-    queues: Annotated[str, typer.Option(help="comma-separated queues to serve")] = "",
-    loglevel: Annotated[str, typer.Option()] = "info",
-    hostname: Annotated[str | None, typer.Option(help="Celery node name")] = None,
+    concurrency: Annotated[int, typer.Option(metavar="N", help="processes in the pool")] = 2,
+    queues: Annotated[
+        str, typer.Option(metavar="QUEUES", help="comma-separated queues to serve")
+    ] = "",
+    loglevel: Annotated[str, typer.Option(metavar="LEVEL", help="Celery's log level")] = "info",
+    hostname: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Celery node name (name@%h)")
+    ] = None,
 ) -> None:
     """Run a Celery worker with relaygraph's app (and its recovery sweeper); exits non-zero
     whenever Celery's worker does (e.g. its pool processes could not start)."""

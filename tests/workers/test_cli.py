@@ -436,7 +436,9 @@ def test_json_output_whole_ids_and_runs_newest_first(dev: Dev) -> None:
 
 def test_help_is_plain_text() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
-    for command in ((), ("submit",), ("dev",), ("runs",), ("threads", "history")):
+    commands = [(), ("submit",), ("dev",), ("runs",), ("threads", "history")]
+    commands += [("worker",), ("serve",)]
+    for command in commands:
         result = _cli(*command, "--help", env=env)
         assert result.returncode == 0
         for raw in ("``", "<str>", "<bool>", "<int>", "╭"):
