@@ -16,7 +16,6 @@ asks for it; only ``RELAYGRAPH_TEST_WITHOUT`` (a comma-separated list of ``postg
 from __future__ import annotations
 
 import atexit
-import contextlib
 import importlib.util
 import os
 import pwd
@@ -33,7 +32,12 @@ from typing import Any
 
 import pytest
 
-from relaygraph.persistence.redis_server import EmbeddedRedis, free_port
+from relaygraph.persistence.redis_server import (
+    EmbeddedRedis,
+    die_with_parent,
+    free_port,
+    stop_process,
+)
 
 __all__ = [
     "OPT_OUT_VARIABLE",
@@ -107,25 +111,12 @@ def _unprivileged_user() -> pwd.struct_passwd | None:
 
 def _die_with_parent() -> None:
     """In the child, after it dropped privileges: fast shutdown when the test process dies."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGINT)
+    die_with_parent(signal.SIGINT)
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     """SIGINT (PostgreSQL's fast shutdown), then SIGKILL if it does not exit in time."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        proc.wait(timeout=timeout)
+    stop_process(proc, timeout, signal.SIGINT)
 
 
 class EmbeddedPostgres:

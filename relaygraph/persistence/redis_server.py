@@ -124,8 +124,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM the server when its parent dies.
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In the child, before exec: ask Linux to send ``sig`` to the server when its parent
+    dies (a ``preexec_fn``; other signals through ``functools.partial``).
 
     A test process killed with SIGKILL runs no cleanup; its server must not live on.
     """
@@ -133,15 +134,17 @@ def _die_with_parent() -> None:
 
     pr_set_pdeathsig = 1
     with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, sig)
 
 
-def _kill(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """Terminate a server process, waiting for it, and kill it if it does not exit."""
+def stop_process(
+    proc: subprocess.Popen[bytes], timeout: float = 10.0, sig: int = signal.SIGTERM
+) -> None:
+    """Stop a server process with ``sig``, wait for it, and kill it if it does not exit."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -272,12 +275,12 @@ class EmbeddedRedis:
                 start_new_session=self.new_session,
                 # Linux signals the death of the starting *thread*: only tie the server to
                 # the main thread, or a server started from a worker thread would die with it.
-                preexec_fn=_die_with_parent
+                preexec_fn=die_with_parent
                 if sys.platform == "linux" and threading.current_thread() is threading.main_thread()
                 else None,
             )
         # Never leave an orphan server behind, even when stop() is never called.
-        self._finalizer = weakref.finalize(self, _kill, self._proc)
+        self._finalizer = weakref.finalize(self, stop_process, self._proc)
         client = redis.Redis(
             host=self.host, port=self.port, password=self.password, socket_timeout=2
         )
@@ -285,7 +288,7 @@ class EmbeddedRedis:
             self._wait_ready(client)
             self._disable_lazy_free(client)
         except BaseException:
-            _kill(self._proc)
+            stop_process(self._proc)
             self._finalizer.detach()
             self._proc = None
             raise
@@ -336,7 +339,7 @@ class EmbeddedRedis:
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate the server (SIGTERM), wait for it, kill it when it does not exit."""
         if self._proc is not None:
-            _kill(self._proc, timeout)
+            stop_process(self._proc, timeout)
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
@@ -350,7 +353,7 @@ class EmbeddedRedis:
         restarted production Redis does); clients reconnect to the same URL.
         """
         if self._proc is not None:
-            _kill(self._proc, timeout)
+            stop_process(self._proc, timeout)
             self._proc = None
         if self._finalizer is not None:
             self._finalizer.detach()

@@ -302,14 +302,10 @@ def _crash_whole_worker(point: str) -> None:
     its process group when it leads one (``LocalFleet`` starts each worker so), else itself.
     Point ``received``: a node message was marked reserved and not handed to the pool yet.
     """
-    if os.environ.get("RELAYGRAPH_CRASH_AT") != point:
+    from relaygraph.workers.engine import crash_armed
+
+    if not crash_armed(point):
         return
-    flag = os.environ.get("RELAYGRAPH_CRASH_FLAG")
-    if flag:
-        try:
-            os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            return
     # The mark was only written to the socket, its reply unread: what a SIGKILL leaves.
     log.warning("crash point %s: killing the whole worker", point)
     if os.getpgrp() == os.getpid():

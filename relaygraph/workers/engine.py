@@ -950,20 +950,28 @@ def _warm_key(message: NodeMessage) -> tuple[str, str, str, str]:
     return (message.thread_id, message.checkpoint_ns, message.checkpoint_id, message.run_id)
 
 
+def crash_armed(name: str) -> bool:
+    """Whether a crash test asks this process to die at point ``name`` now
+    (``RELAYGRAPH_CRASH_AT``; with ``RELAYGRAPH_CRASH_FLAG``, only the first to get here)."""
+    if os.environ.get("RELAYGRAPH_CRASH_AT") != name:
+        return False
+    flag = os.environ.get("RELAYGRAPH_CRASH_FLAG")
+    if flag:
+        try:
+            os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+    return True
+
+
 def crash_point(name: str) -> None:
     """Fault injection for the crash tests: die here when ``RELAYGRAPH_CRASH_AT`` names it.
 
     With ``RELAYGRAPH_CRASH_FLAG`` (a file path) only the first process to get here dies.
     Points: ``node_running``, ``after_register``, ``before_barrier``, ``after_commit``.
     """
-    if os.environ.get("RELAYGRAPH_CRASH_AT") != name:
+    if not crash_armed(name):
         return
-    flag = os.environ.get("RELAYGRAPH_CRASH_FLAG")
-    if flag:
-        try:
-            os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            return
     log.warning("crash point %s: exiting", name)
     os._exit(137)
 
