@@ -508,14 +508,23 @@ class Coordinator:
         pipe.execute()
         return next_run
 
-    def touch_run(self, thread_id: str, run_id: str, **fields: Any) -> None:
-        """Record progress of a run (and any changed fields)."""
+    def touch_run(self, thread_id: str, run_id: str, **fields: Any) -> bool:
+        """Record progress of a run (and any changed fields); False when ``status`` was to
+        become ``running`` but the run had ended meanwhile (cancelled, interrupted by another
+        submission): it then keeps its final status and the caller schedules nothing."""
         keys = ThreadKeys(thread_id)
         pipe = self.redis.pipeline(transaction=False)
-        if fields:
+        running = fields.get("status") == "running"
+        if running:  # never over a status set concurrently
+            args: list[Any] = [now_ms()]
+            for name, value in fields.items():
+                args += [name, value]
+            self._scripts["mark_running"](keys=[keys.run(run_id)], args=args, client=pipe)
+        elif fields:
             pipe.hset(keys.run(run_id), mapping={**fields, "updated": now_ms()})
         pipe.zadd(RUNS, {json.dumps([thread_id, run_id]): now_ms()})
-        pipe.execute()
+        replies = pipe.execute()
+        return bool(replies[0]) if running else True
 
     def run_status(self, thread_id: str, run_id: str) -> str | None:
         """Just the run's status (one small read)."""

@@ -301,7 +301,8 @@ class Engine:
                 data = record["input_bytes"]
                 input = self.serde.loads(data, where="run input") if data is not None else None
                 self._publish(thread_id, run_id, run.begin(input), f"start:{run_id}")
-            self.coordinator.touch_run(thread_id, run_id, status="running")
+            if not self.coordinator.touch_run(thread_id, run_id, status="running"):
+                return  # cancelled while it started: nothing more to schedule
         except Exception as exc:
             self.finish(thread_id, run_id, "error", _describe(exc))
             return
@@ -336,7 +337,9 @@ class Engine:
         self.coordinator.register_step(
             step, run_id, record["graph"], [(task.id, task.name) for task in tasks.values()]
         )
-        self.coordinator.touch_run(thread_id, run_id, step=step.member(), status="running")
+        if not self.coordinator.touch_run(thread_id, run_id, step=step.member(), status="running"):
+            self.coordinator.set_step_state(step, "cancelled")  # the run ended meanwhile
+            return
         crash_point("after_register")
         self._send_tasks(record, run, list(tasks.values()))
 

@@ -673,3 +673,20 @@ def test_a_short_node_costs_no_renewal() -> None:
     lease = keeper.hold("step", "t", 0)
     assert keeper.release(lease) is True
     assert renewals == []
+
+
+def test_marking_a_run_running_never_overwrites_an_ended_run(server: EmbeddedRedis) -> None:
+    """A cancel landing between a worker's status check and its "running" write wins: the
+    run keeps its final status and the worker is told to schedule nothing."""
+    client = redis.Redis.from_url(server.url)
+    coordinator = Coordinator(client, lease_ttl=2)
+    key = ThreadKeys("t").run("r1")
+    client.hset(key, mapping={"status": "pending"})
+    assert coordinator.touch_run("t", "r1", status="running", step="s1") is True
+    assert client.hget(key, "status") == b"running" and client.hget(key, "step") == b"s1"
+    client.hset(key, "status", "cancelled")
+    assert coordinator.touch_run("t", "r1", status="running", step="s2") is False
+    assert client.hget(key, "status") == b"cancelled" and client.hget(key, "step") == b"s2"
+    assert coordinator.touch_run("t", "gone", status="running") is False
+    assert not client.exists(ThreadKeys("t").run("gone"))  # a deleted run is not recreated
+    assert coordinator.touch_run("t", "r1", start_step=3) is True  # other fields as before
