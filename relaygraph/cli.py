@@ -226,6 +226,35 @@ def resume(
         _follow(run, True, as_json)
 
 
+class _TokenLine:
+    """``messages`` events as a person reads them: a model's tokens on one line per node
+    (``agent: The answer ...``), printed as they arrive; other messages as one line each."""
+
+    def __init__(self) -> None:
+        self.node: str | None = None
+
+    def show(self, data: Any) -> bool:
+        """Print a token of a ``(message chunk, metadata)`` event; False for anything else."""
+        if not (isinstance(data, tuple | list) and len(data) == 2):
+            return False
+        message, metadata = data
+        if type(message).__name__ != "AIMessageChunk" or not isinstance(message.content, str):
+            return False
+        node = str((metadata or {}).get("langgraph_node", "?"))
+        if node != self.node:
+            self.end()
+            console.print(f"{node}: ", end="", markup=False, highlight=False)
+            self.node = node
+        console.print(message.content, end="", markup=False, highlight=False, soft_wrap=True)
+        return True
+
+    def end(self) -> None:
+        """Close an open token line."""
+        if self.node is not None:
+            console.print()
+            self.node = None
+
+
 def _follow(run: Any, wait: bool, as_json: bool) -> None:
     """Print the run's events until it ends, then its status; a failed run fails the command."""
     if not as_json:
@@ -234,9 +263,15 @@ def _follow(run: Any, wait: bool, as_json: bool) -> None:
         if as_json:
             _print_json({"run_id": run.id, "thread_id": run.thread_id, "status": run.status})
         return
+    tokens = _TokenLine()
     for event in run.stream(timeout=3600):
-        if not as_json and event.mode != "status":
-            console.print(f"[dim]{event.id}[/] {event.mode}: {event.data!r}", soft_wrap=True)
+        if as_json or event.mode == "status":
+            continue
+        if event.mode == "messages" and tokens.show(event.data):
+            continue
+        tokens.end()
+        console.print(f"[dim]{event.id}[/] {event.mode}: {event.data!r}", soft_wrap=True)
+    tokens.end()
     status, error = run.status, run.error
     if as_json:
         _print_json(

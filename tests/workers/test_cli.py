@@ -40,6 +40,7 @@ GRAPHS = (
             ("badwrite", "tests.workers.graphs"),
             ("badpair", "tests.workers.graphs"),
             ("failing", "tests.workers.graphs"),
+            ("agent", "tests.workers.graphs"),
         )
     )
     + ",assistant=relaygraph.examples.assistant:graph"
@@ -398,6 +399,19 @@ def test_usage_errors_are_one_line_with_status_2(
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.startswith(message), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@ON_DEV
+def test_submit_prints_a_models_tokens_as_a_line_of_text(dev: Dev) -> None:
+    thread = f"agent-{uuid.uuid4().hex[:8]}"
+    question = json.dumps({"messages": [["user", "What is 2 + 3?"]]})
+    said = _cli(
+        "submit", "agent", "-t", thread, "-i", question, "--stream-mode", "messages,updates",
+        env=dev.env,
+    )  # fmt: skip
+    assert said.returncode == 0, said.stdout + said.stderr
+    assert "agent: The sum is 5, as the tool says.\n" in said.stdout, said.stdout
+    assert "updates: {'tools'" in said.stdout and "status: success" in said.stdout
 
 
 @ON_DEV
