@@ -133,3 +133,23 @@ def test_changing_a_snapshot_does_not_change_the_next_read(saver: Any) -> None:
             message.content = "changed"
     assert [m.content for m in graph.get_state(config).values["messages"]] == [
         "question", "answer"]
+
+
+def test_async_reads_are_isolated_too(saver: Any) -> None:
+    """aget_state / aget_state_history decode afresh as their sync twins do."""
+    import asyncio
+
+    graph = _graph(saver, lambda state: {"messages": [AIMessage("answer", id="a1")]})
+    config = _config()
+    graph.invoke({"messages": [HumanMessage("question", id="q1")]}, config)
+
+    async def read_change_read() -> list[str]:
+        snapshot = await graph.aget_state(config)
+        snapshot.values["messages"][1].content = "changed"
+        async for old in graph.aget_state_history(config):
+            for message in old.values.get("messages", []):
+                message.content = "changed"
+        again = await graph.aget_state(config)
+        return [m.content for m in again.values["messages"]]
+
+    assert asyncio.run(read_change_read()) == ["question", "answer"]
