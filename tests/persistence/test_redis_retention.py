@@ -18,16 +18,16 @@ def _keys(url: str) -> set[bytes]:
 def test_delete_thread_leaves_no_run_registry_entry(redis_search_url: str) -> None:
     with RedisSaver.from_conn_string(redis_search_url) as saver:
         kept = Thread(saver, "kept")
-        kept.commit({"a": 1}, run_id="shared")
+        kept.commit({"a": 1}, run_id="common")
         before = _keys(redis_search_url)
         doomed = Thread(saver, "doomed")
-        doomed.commit({"a": 1}, run_id="shared")
+        doomed.commit({"a": 1}, run_id="common")
         doomed.commit({"a": 2}, run_id="only-doomed")
         assert saver.run_key("only-doomed").encode() in _keys(redis_search_url)
         saver.delete_thread("doomed")
         assert _keys(redis_search_url) == before
         with redis.Redis.from_url(redis_search_url) as client:
-            assert client.smembers(saver.run_key("shared")) == {b"kept"}
+            assert client.smembers(saver.run_key("common")) == {b"kept"}
         # A thread of that id committing again under the same run is recorded again.
         again = Thread(saver, "doomed")
         again.commit({"a": 3}, run_id="only-doomed")
