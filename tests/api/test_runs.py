@@ -205,7 +205,11 @@ def test_multitask_strategies(sync_client: Any) -> None:
     assert sync_client.runs.get(thread_id, first["run_id"])["status"] == "success"
     # interrupt: the active run stops, its checkpoints stay, the new one runs
     active = sync_client.runs.create(thread_id, "slow", input={"items": ["i1"]})
-    _wait_for(lambda: sync_client.runs.get(thread_id, active["run_id"])["status"] == "running")
+    # "running" is set when the run's first task starts, before its input is committed: wait
+    # for the input checkpoint so there is something of the interrupted run to keep
+    _wait_for(
+        lambda: "i1" in sync_client.threads.get_state(thread_id)["values"].get("items", [])
+    )
     newer = sync_client.runs.create(
         thread_id, "steps", input={"items": ["i2"]}, multitask_strategy="interrupt"
     )
