@@ -8,6 +8,8 @@ on first use, so workers never share data; a test that uses one gets it flushed
 The verbatim run of an external copy of the lesson (``test_lesson_verbatim.py`` and
 ``persistence/test_lesson_verbatim_on_savers.py``) is collected only when
 ``RELAYGRAPH_LESSON`` names the file; otherwise the summary says once that it did not run.
+Likewise the tests of the RabbitMQ topologies are skipped when there is no RabbitMQ to use
+(``servers.rabbitmq_url``), and the summary counts them.
 """
 
 from __future__ import annotations
@@ -89,7 +91,25 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"lesson: the verbatim check of an external copy of the lesson did not run "
             f"({LESSON_VARIABLE} is not set; the lesson's behaviours ran in test_lesson.py)"
         )
+    if missing := _skipped_for(terminalreporter, servers.RABBITMQ_MISSING):
+        terminalreporter.write_line(
+            f"rabbitmq: {len(missing)} test(s) of the RabbitMQ topologies did not run "
+            f"({missing[0]})"
+        )
     if off := servers.opted_out():
         terminalreporter.write_line(
             f"backends turned off by {servers.OPT_OUT_VARIABLE}: {', '.join(sorted(off))}"
         )
+
+
+def _skipped_for(terminalreporter: pytest.TerminalReporter, reason: str) -> list[str]:
+    """The reasons of the tests skipped with a reason starting with ``reason`` (the reports
+    of every xdist worker reach the controller that prints the summary)."""
+    found = []
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
+        text = text.removeprefix("Skipped: ")
+        if text.startswith(reason):
+            found.append(text)
+    return found

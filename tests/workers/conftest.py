@@ -14,6 +14,7 @@ from relaygraph.workers.settings import WorkerSettings
 
 from .fleet import Fleet
 from .graphs import REGISTRY
+from .topologies import Topology, open_topology
 
 # Workers import the test graphs as "tests.workers.graphs" (with the repository root on
 # their path); make the same name importable here whatever way pytest was started.
@@ -42,4 +43,19 @@ def fleet(redis_server: EmbeddedRedis, tmp_path: Path) -> Iterator[Fleet]:
 def client(redis_server: EmbeddedRedis) -> Iterator[Client]:
     settings = WorkerSettings(redis_url=redis_server.url, graphs=REGISTRY, lease_ttl=2)
     with Client(settings=settings) as c:
+        yield c
+
+
+@pytest.fixture
+def topology(request: pytest.FixtureRequest) -> Iterator[Topology]:
+    """The deployment a test runs on: ``redis`` unless parametrized (``indirect``) with
+    another of ``topologies.ALL``; skipped, saying so, when it needs a missing RabbitMQ."""
+    with open_topology(getattr(request, "param", "redis")) as deployment:
+        yield deployment
+
+
+@pytest.fixture
+def topology_client(topology: Topology) -> Iterator[Client]:
+    """A client of ``topology`` with the short leases of the test fleets."""
+    with topology.client(lease_ttl=2) as c:
         yield c
