@@ -346,6 +346,17 @@ class EmbeddedRedis:
         self._proc = None
         self._cleanup_dir()
 
+    def kill(self) -> None:
+        """SIGKILL the server, as a crashed machine would; its folder stays until
+        :meth:`stop`."""
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+            self._proc.wait(10)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+
     def restart(self, timeout: float = 10.0) -> EmbeddedRedis:
         """Stop the server and start it again on the same port and directory.
 
@@ -393,47 +404,65 @@ class EmbeddedRedis:
 
 
 class EmbeddedCluster:
-    """A local Redis Cluster of ``masters`` cluster-enabled embedded nodes (no replicas).
+    """A local Redis Cluster of ``masters`` cluster-enabled embedded nodes, each with
+    ``replicas`` replicas; a context manager.
 
-    Slots are split evenly with ``CLUSTER ADDSLOTSRANGE`` and the nodes introduced with
-    ``CLUSTER MEET``; :meth:`start` returns once every node reports ``cluster_state:ok``.
+    Slots are split evenly over the masters with ``CLUSTER ADDSLOTSRANGE``, the nodes
+    introduced with ``CLUSTER MEET`` and each replica attached with ``CLUSTER REPLICATE``;
+    :meth:`start` returns once every node reports ``cluster_state:ok`` and every replica's
+    link to its master is up. ``node_timeout`` (ms) is how long a master must be
+    unreachable before its replica takes over: short for failover tests. Replicas always
+    fail over (``cluster-replica-validity-factor 0``), however stale they are.
     """
 
     def __init__(
         self,
         masters: int = 3,
         *,
+        replicas: int = 0,
         modules: bool = False,
         host: str = "127.0.0.1",
+        node_timeout: int = 5000,
         startup_timeout: float = 30.0,
     ) -> None:
         if masters < 1:
             raise ValueError("a cluster needs at least one master")
+        if replicas < 0:
+            raise ValueError("replicas must be 0 or more")
         self.masters = masters
+        self.replicas = replicas
         self.modules = modules
         self.host = host
+        self.node_timeout = node_timeout
         self.startup_timeout = startup_timeout
+        #: Every node: the masters first, then the replicas of master 0, 1, ... in turn.
         self.nodes: list[EmbeddedRedis] = []
         self._bus_ports: list[int] = []
 
     @property
     def url(self) -> str:
-        """URL of the first node (redis-py's RedisCluster discovers the others)."""
-        if not self.nodes:
-            raise EmbeddedRedisError("the embedded cluster is not running")
-        return self.nodes[0].url
+        """URL of the first running node (redis-py's RedisCluster discovers the others)."""
+        for node in self.nodes:
+            if node.running:
+                return node.url
+        raise EmbeddedRedisError("the embedded cluster is not running")
 
     @property
     def startup_nodes(self) -> list[tuple[str, int]]:
-        """``(host, port)`` of every node."""
-        return [(node.host, node.port) for node in self.nodes]
+        """``(host, port)`` of every running node."""
+        return [(node.host, node.port) for node in self.nodes if node.running]
+
+    def replicas_of(self, master: int) -> list[EmbeddedRedis]:
+        """The nodes started as replicas of master ``master`` (an index into the masters)."""
+        first = self.masters + master * self.replicas
+        return self.nodes[first : first + self.replicas]
 
     def start(self) -> EmbeddedCluster:
         """Start the nodes, assign slots, join them and wait for ``cluster_state:ok``."""
         if self.nodes:
             return self
         try:
-            for _ in range(self.masters):
+            for _ in range(self.masters * (1 + self.replicas)):
                 bus_port = free_port(self.host)
                 node = EmbeddedRedis(
                     modules=self.modules,
@@ -442,8 +471,11 @@ class EmbeddedCluster:
                     extra_args=[
                         *("--cluster-enabled", "yes"),
                         *("--cluster-config-file", "nodes.conf"),
-                        *("--cluster-node-timeout", "5000"),
+                        *("--cluster-node-timeout", str(self.node_timeout)),
                         *("--cluster-port", str(bus_port)),
+                        *("--cluster-replica-validity-factor", "0"),
+                        # a replica's first sync starts at once (the default waits 5 s)
+                        *("--repl-diskless-sync-delay", "0"),
                     ],
                 )
                 node.start()
@@ -459,33 +491,105 @@ class EmbeddedCluster:
         clients = [node.client(decode_responses=True) for node in self.nodes]
         try:
             per_node = CLUSTER_SLOTS // self.masters
-            for index, client in enumerate(clients):
+            for index, client in enumerate(clients[: self.masters]):
                 first = index * per_node
                 last = CLUSTER_SLOTS - 1 if index == self.masters - 1 else first + per_node - 1
                 client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
             for node, bus_port in zip(self.nodes[1:], self._bus_ports[1:], strict=True):
                 clients[0].execute_command("CLUSTER", "MEET", node.host, node.port, bus_port)
-            deadline = time.monotonic() + self.startup_timeout
-            while not all(self._ready(client) for client in clients):
-                if time.monotonic() > deadline:
-                    raise EmbeddedRedisError(
-                        f"the embedded cluster did not reach cluster_state:ok within "
-                        f"{self.startup_timeout}s"
-                    )
-                time.sleep(0.05)
+            self._wait("every node to know the others", lambda: all(map(self._met, clients)))
+            for master in range(self.masters):
+                master_id = clients[master].execute_command("CLUSTER", "MYID")
+                for replica in self.replicas_of(master):
+                    client = clients[self.nodes.index(replica)]
+                    client.execute_command("CLUSTER", "REPLICATE", master_id)
+            self._wait("cluster_state:ok", lambda: all(map(self._ready, clients)))
         finally:
             for client in clients:
                 client.close()
 
-    def _ready(self, client: Any) -> bool:
+    def _wait(self, what: str, condition: Any) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(
+                    f"the embedded cluster did not reach {what} within {self.startup_timeout}s"
+                )
+            time.sleep(0.05)
+
+    @staticmethod
+    def _info(client: Any) -> dict[str, Any]:
         info = client.cluster("INFO")
         if isinstance(info, str):  # older redis-py returns the raw text
             info = dict(line.split(":", 1) for line in info.split() if ":" in line)
-        return (
+        return info
+
+    def _met(self, client: Any) -> bool:
+        return int(self._info(client).get("cluster_known_nodes", 0)) == len(self.nodes)
+
+    def _ready(self, client: Any) -> bool:
+        info = self._info(client)
+        if not (
             str(info.get("cluster_state")) == "ok"
-            and int(info.get("cluster_known_nodes", 0)) == self.masters
+            and int(info.get("cluster_known_nodes", 0)) == len(self.nodes)
             and int(info.get("cluster_slots_ok", 0)) == CLUSTER_SLOTS
-        )
+        ):
+            return False
+        replication = client.info("replication")
+        return replication.get("role") == "master" or replication.get("master_link_status") == "up"
+
+    def primary_of(self, key: str | bytes) -> EmbeddedRedis:
+        """The running node that, by its own account, serves ``key``'s slot as a master."""
+        from redis.cluster import key_slot
+
+        slot = key_slot(key.encode() if isinstance(key, str) else key)
+        for node in self.nodes:
+            if node.running and slot in self._own_slots(node):
+                return node
+        raise EmbeddedRedisError(f"no running master serves slot {slot}")
+
+    @staticmethod
+    def _own_slots(node: EmbeddedRedis) -> range | set[int]:
+        """The slots ``node`` serves as a master by its own ``CLUSTER NODES`` line."""
+        with node.client(decode_responses=True, socket_timeout=2) as client:
+            text = client.execute_command("CLUSTER", "NODES")
+        for line in text.splitlines():
+            fields = line.split()
+            if "myself" not in fields[2]:
+                continue
+            if "master" not in fields[2]:
+                return set()
+            slots: set[int] = set()
+            for part in fields[8:]:
+                if not part.startswith("["):  # "[slot->-node]": a slot being migrated
+                    first, _, last = part.partition("-")
+                    slots.update(range(int(first), int(last or first) + 1))
+            return slots
+        return set()
+
+    def wait_for_failover(self, key: str | bytes, timeout: float = 30.0) -> EmbeddedRedis:
+        """After its master died: the replica that took ``key``'s slot over, once every
+        running node reports ``cluster_state:ok`` again."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                node = self.primary_of(key)
+                clients = [n.client(decode_responses=True, socket_timeout=2) for n in self.nodes]
+                try:
+                    if all(
+                        str(self._info(c).get("cluster_state")) == "ok"
+                        for c, n in zip(clients, self.nodes, strict=True)
+                        if n.running
+                    ):
+                        return node
+                finally:
+                    for c in clients:
+                        c.close()
+            except Exception:  # nodes may refuse or time out while they vote
+                pass
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(f"no replica took over within {timeout}s")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop every node."""
@@ -502,9 +606,13 @@ class EmbeddedCluster:
         return RedisCluster(startup_nodes=nodes, **kwargs)
 
     def flush(self) -> None:
-        """``FLUSHALL SYNC`` on every node."""
+        """``FLUSHALL SYNC`` on every master (replicas follow)."""
         for node in self.nodes:
-            node.flush()
+            if not node.running:
+                continue
+            with node.client(decode_responses=True) as client:
+                if client.info("replication").get("role") == "master":
+                    client.execute_command("FLUSHALL", "SYNC")
 
     def __enter__(self) -> EmbeddedCluster:
         return self.start()
@@ -513,7 +621,7 @@ class EmbeddedCluster:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"EmbeddedCluster(nodes={self.startup_nodes})"
+        return f"EmbeddedCluster(nodes={self.startup_nodes}, replicas={self.replicas})"
 
 
 _shared: dict[str, Any] = {}

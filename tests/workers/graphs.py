@@ -193,7 +193,26 @@ def _agent_loop() -> Any:
     return builder.compile()
 
 
+def _loop() -> Any:
+    """One node looping ``LOOP_HOPS`` times (a hop per step): a run stays in flight long
+    enough to be hit by a failure, and each hop is one commit."""
+
+    def tick(state: Counter) -> dict[str, Any]:
+        time.sleep(0.01)
+        return {"items": [state["total"]], "total": 1}
+
+    builder = StateGraph(Counter)
+    builder.add_node("tick", tick)
+    builder.add_edge(START, "tick")
+    builder.add_conditional_edges(
+        "tick", lambda s: "tick" if s["total"] < LOOP_HOPS else END, ["tick", END]
+    )
+    return builder.compile()
+
+
+LOOP_HOPS = 20
 linear = _linear()
+loop = _loop()
 agent = _agent_loop()
 fanout = _fanout()
 ask = _ask()
@@ -206,6 +225,7 @@ held = _held()
 REGISTRY = ",".join(
     f"{name}=tests.workers.graphs:{name}"
     for name in ("linear", "fanout", "ask", "slow", "crashy", "flaky", "gpu", "agent", "held")
+    + ("loop",)
 )
 
 

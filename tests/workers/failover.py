@@ -1,0 +1,141 @@
+"""A Redis Cluster failover under running threads, for the failover test and its benchmark.
+
+A 3-primary + 3-replica cluster holds the state (a short ``cluster-node-timeout``), a
+single Redis is the broker (Celery's Redis transport cannot run on a cluster; a separate
+one keeps RabbitMQ out of the measurement), a worker runs ``loop`` threads, and one
+primary is SIGKILLed mid-flight so that its replica takes over.
+
+Lost commits are counted from the outside: right before the kill, every checkpoint id the
+doomed primary holds (each thread's ``ixt`` index) is read; after the promotion the same
+indexes are read from the new primary. A checkpoint the old primary had committed, and so
+acknowledged to its worker, but the replica never received, is a lost commit. Commits made
+in the few milliseconds between the read and the kill are not seen (``window_ms``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from redis.cluster import key_slot
+
+from relaygraph import MemorySaver
+from relaygraph.persistence.redis import thread_tag
+from relaygraph.persistence.redis_server import EmbeddedCluster, EmbeddedRedis
+from relaygraph.workers.client import Client
+from relaygraph.workers.settings import WorkerSettings
+
+from . import graphs
+from .fleet import Fleet
+
+__all__ = ["FailoverResult", "run_failover"]
+
+INPUT = {"items": [], "total": 0}
+#: Index of the primary that is killed (not node 0, whose address the clients start from).
+VICTIM = 1
+
+
+@dataclass
+class FailoverResult:
+    """What one failover did to the runs in flight."""
+
+    runs: int  # threads submitted
+    on_victim: int  # of them, threads whose slot the killed primary served
+    committed: int  # checkpoints the killed primary held at the kill
+    lost: list[str]  # of them, checkpoint ids the promoted replica does not have
+    window_ms: float  # from the start of the read to the kill
+    failover_s: float  # from the kill to the replica serving the slots
+    finished: dict[str, str]  # thread -> final status
+    wrong: list[str]  # threads whose final values differ from the local executor's
+    seconds: float  # from the first submit to the last run's end
+
+
+def _ixt(thread: str) -> str:
+    return f"rg:{{{thread_tag(thread)}}}:ixt"
+
+
+def _checkpoints(node: EmbeddedRedis, threads: list[str]) -> set[tuple[str, bytes]]:
+    """(thread, ``id\\0ns``) of every checkpoint of ``threads`` that ``node`` holds."""
+    with node.client(socket_timeout=5) as client:
+        pipe = client.pipeline(transaction=False)
+        for thread in threads:
+            pipe.zrange(_ixt(thread), 0, -1)
+        replies = pipe.execute()
+    return {(t, member) for t, members in zip(threads, replies, strict=True) for member in members}
+
+
+def _wait_for_commits(node: EmbeddedRedis, threads: list[str], hops: int) -> None:
+    """Until each of ``threads`` has ``hops`` checkpoints on ``node`` (mid-run: a loop run
+    makes ``LOOP_HOPS`` + 2)."""
+    deadline = time.monotonic() + 60
+    while len(_checkpoints(node, threads)) < hops * len(threads):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the threads did not reach {hops} checkpoints on {node}")
+        time.sleep(0.01)
+
+
+def run_failover(
+    tmp: Path, *, commit_replicas: int = 0, threads: int = 9, kill_after: int = 5
+) -> FailoverResult:
+    """Run ``threads`` loop threads, kill the primary of some of them once those made
+    ``kill_after`` checkpoints each (on average), wait for every run to end (the cluster,
+    broker and worker are started and stopped here)."""
+    with (
+        EmbeddedCluster(3, replicas=1, node_timeout=1000) as cluster,
+        EmbeddedRedis(modules=False) as broker,
+    ):
+        fleet = Fleet(
+            cluster.url,
+            tmp,
+            RELAYGRAPH_BROKER_URL=broker.url,
+            RELAYGRAPH_COMMIT_REPLICAS=str(commit_replicas),
+        )
+        settings = WorkerSettings(
+            redis_url=cluster.url, broker_url=broker.url, graphs=graphs.REGISTRY, lease_ttl=2
+        )
+        try:
+            fleet.start("w1", concurrency=3)  # one start: a start is most of the cost
+            victim = cluster.nodes[VICTIM]
+            with Client(settings=settings) as client:
+                started = time.monotonic()
+                runs = [client.submit("loop", INPUT, thread_id=f"t{i}") for i in range(threads)]
+                ids = [run.thread_id for run in runs]
+                mine = [t for t in ids if key_slot(_ixt(t).encode()) in cluster._own_slots(victim)]
+                _wait_for_commits(victim, mine, kill_after)
+                read = time.monotonic()
+                before = _checkpoints(victim, mine)
+                victim.kill()
+                window_ms = (time.monotonic() - read) * 1000
+                killed = time.monotonic()
+                promoted = cluster.wait_for_failover(_ixt(mine[0]) if mine else "x")
+                failover_s = time.monotonic() - killed
+                after = _checkpoints(promoted, mine)
+                finished = {run.thread_id: run.wait(timeout=60, poll=0.05) for run in runs}
+                seconds = time.monotonic() - started
+                expected = local_values()
+                wrong = [
+                    t
+                    for t in ids
+                    if finished[t] != "success" or client.get_state("loop", t).values != expected
+                ]
+        finally:
+            fleet.stop()
+    return FailoverResult(
+        runs=threads,
+        on_victim=len(mine),
+        committed=len(before),
+        lost=sorted(f"{t}/{m.decode(errors='replace')}" for t, m in before - after),
+        window_ms=window_ms,
+        failover_s=failover_s,
+        finished=finished,
+        wrong=wrong,
+        seconds=seconds,
+    )
+
+
+def local_values() -> dict[str, Any]:
+    """The local executor's final values of a ``loop`` thread."""
+    compiled = graphs.loop.builder.compile(checkpointer=MemorySaver())
+    return compiled.invoke(INPUT, {"configurable": {"thread_id": "oracle"}})
