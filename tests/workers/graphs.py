@@ -222,11 +222,8 @@ flaky = _flaky()
 gpu = _gpu()
 held = _held()
 
-REGISTRY = ",".join(
-    f"{name}=tests.workers.graphs:{name}"
-    for name in ("linear", "fanout", "ask", "slow", "crashy", "flaky", "gpu", "agent", "held")
-    + ("loop",)
-)
+NAMES = ("linear", "fanout", "ask", "slow", "crashy", "flaky", "gpu", "agent", "held", "loop")
+REGISTRY = ",".join(f"{name}=tests.workers.graphs:{name}" for name in NAMES)
 
 
 def _badwrite() -> Any:
