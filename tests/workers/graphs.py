@@ -23,6 +23,7 @@ from relaygraph import (
     Send,
     StateGraph,
     get_stream_writer,
+    get_task_id,
     interrupt,
 )
 
@@ -195,10 +196,16 @@ def _agent_loop() -> Any:
 
 def _loop() -> Any:
     """One node looping ``LOOP_HOPS`` times (a hop per step): a run stays in flight long
-    enough to be hit by a failure, and each hop is one commit."""
+    enough to be hit by a failure, and each hop is one commit. With ``RELAYGRAPH_TEST_RAN``
+    (a file) each execution appends its task id there: a task that ran from a commit the
+    final history lacks shows that an acknowledged commit was lost."""
 
     def tick(state: Counter) -> dict[str, Any]:
         time.sleep(0.01)
+        ran = os.environ.get("RELAYGRAPH_TEST_RAN")
+        if ran:
+            with open(ran, "a") as log:  # one short O_APPEND write: lines never interleave
+                log.write(get_task_id() + "\n")
         return {"items": [state["total"]], "total": 1}
 
     builder = StateGraph(Counter)
