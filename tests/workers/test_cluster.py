@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import time
 import zlib
 from typing import Any
 
@@ -296,10 +297,15 @@ def _shortfalls() -> float:
 
 
 def test_commit_replicas_waits_for_a_replica_after_each_commit() -> None:
-    with EmbeddedRedis(modules=False) as primary:
+    no_delay = ["--repl-diskless-sync-delay", "0"]  # the replica syncs at once
+    with EmbeddedRedis(modules=False, extra_args=no_delay) as primary:
         args = ["--replicaof", primary.host, str(primary.port)]
         with EmbeddedRedis(modules=False, extra_args=args) as replica:
             replica_client = replica.client()
+            deadline = time.monotonic() + 10
+            while replica_client.info("replication").get("master_link_status") != "up":
+                assert time.monotonic() < deadline, "the replica never synced"
+                time.sleep(0.01)
             inline = ClusterInline(primary.url, commit_replicas=1, commit_replicas_timeout=5)
             before = _shortfalls()
             run = inline.submit("linear", "t")
