@@ -603,10 +603,16 @@ class Coordinator:
             args: list[Any] = [now_ms()]
             for name, value in fields.items():
                 args += [name, value]
-            (marked,) = self._pipeline(
-                [("mark_running", [keys.run(run_id)], args)],
-                lambda pipe: pipe.zadd(runs, {member: now_ms()}),
-            )
+
+            def then(pipe: Any) -> None:
+                pipe.zadd(runs, {member: now_ms()})
+                # a run's start commits its input checkpoint (the saver's own connection)
+                # before this: WAIT here covers it too, as it covers every earlier write
+                self._wait_replicas(pipe, keys.run(run_id))
+
+            replies: list[Any] = []
+            (marked,) = self._pipeline([("mark_running", [keys.run(run_id)], args)], then, replies)
+            self._check_replicas(replies)
             return bool(marked)
         pipe = self.redis.pipeline(transaction=False)
         if fields:
