@@ -71,3 +71,20 @@ def test_opt_out_is_explicit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(servers.OPT_OUT_VARIABLE, "postgres,mongo")
     with pytest.raises(pytest.UsageError, match="mongo"):
         servers.opted_out()
+
+
+def test_without_a_local_rabbitmq_its_tests_are_skipped_saying_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(servers.AMQP_VARIABLE, raising=False)
+    monkeypatch.delenv(servers.OPT_OUT_VARIABLE, raising=False)
+    nobody = servers.free_port()  # nothing listens there
+    monkeypatch.setattr(servers, "LOCAL_AMQP", ("127.0.0.1", nobody, "guest", "guest"))
+    with pytest.raises(pytest.skip.Exception, match=f"^{servers.RABBITMQ_MISSING} on "):
+        servers.rabbitmq_url()
+    # a configured broker is used as given, never probed nor skipped
+    monkeypatch.setenv(servers.AMQP_VARIABLE, f"amqp://guest:guest@127.0.0.1:{nobody}/x")
+    assert servers.rabbitmq_url().endswith(f":{nobody}/x")
+    monkeypatch.setenv(servers.OPT_OUT_VARIABLE, "rabbitmq")
+    with pytest.raises(pytest.skip.Exception, match="turned off by RELAYGRAPH_TEST_WITHOUT"):
+        servers.rabbitmq_url()

@@ -49,15 +49,15 @@ def test_every_kind_of_kill_in_one_fleet(
             fleet.start(name, queues="relaygraph,side", concurrency=2, wait=False)
         for name in ("w1", "w2"):
             fleet.wait_for(name, b"ready.")
-        held = client.submit("held", INPUT, thread_id="held")
-        runs = [client.submit("fanout", INPUT, thread_id=f"t{i}") for i in range(6)]
+        held = client.submit("held", INPUT, thread_id="kills-held")
+        runs = [client.submit("fanout", INPUT, thread_id=f"kills-{i}") for i in range(6)]
         pid = int(_wait_until(lambda: marker.exists() and marker.read_text(), "'second'"))
         assert fleet.holder_of(pid) is not None
         os.kill(pid, signal.SIGKILL)  # the pool process only: its worker lives on
         fleet.kill("w1")  # the whole worker, whatever it was running: w2 finishes the runs
         assert held.wait(timeout=60) == "success", held.error
         assert flag.exists(), "no pool child exited after a commit"
-        assert client.get_state("held", "held").values == local_values(graphs.held)
+        assert client.get_state("held", "kills-held").values == local_values(graphs.held)
         expected = local_values(graphs.fanout)
         for run in runs:
             assert run.wait(timeout=60) == "success", run.error
@@ -80,21 +80,27 @@ CASES = (
 )
 
 
+QUEUE = "catalogue"
+
+
 @pytest.fixture(scope="module", params=topologies.EXTRA)
 def topology_catalogue(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Client]:
     """A fleet of two workers serving the catalogue on one of the extra topologies."""
     with open_topology(request.param, appendonly=False) as deployment:
+        # a queue of its own: a kill test of this module may run while this fleet lives
         fleet = deployment.fleet(
-            tmp_path_factory.mktemp(request.param), RELAYGRAPH_GRAPHS=CATALOGUE
+            tmp_path_factory.mktemp(request.param),
+            RELAYGRAPH_GRAPHS=CATALOGUE,
+            RELAYGRAPH_DEFAULT_QUEUE=QUEUE,
         )
         try:
             for name in ("w1", "w2"):
-                fleet.start(name, wait=False)
+                fleet.start(name, queues=QUEUE, wait=False)
             for name in ("w1", "w2"):
                 fleet.wait_for(name, b"ready.")
-            with deployment.client(graphs=CATALOGUE) as client:
+            with deployment.client(graphs=CATALOGUE, default_queue=QUEUE) as client:
                 yield client
         finally:
             fleet.stop()

@@ -6,8 +6,8 @@
 * ``rabbitmq-cluster``: RabbitMQ, and a 3-primary Redis Cluster holds the state (Celery's
   Redis transport cannot run on a cluster, so this is the scaled-out shape).
 
-Every test gets private servers (a fresh Redis or a flushed cluster) and the RabbitMQ
-virtual host of its test process (``servers.rabbitmq_url``): queues are drained first.
+Every test gets a fresh Redis, or this process's embedded cluster, and the RabbitMQ virtual
+host of its test process (``servers.rabbitmq_url``), its queues drained first.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _purge(broker_url: str) -> None:
     from kombu import Connection
 
     with Connection(broker_url, connect_timeout=5) as conn:
-        for queue in ("relaygraph", "side", "elsewhere"):
+        for queue in ("relaygraph", "side"):
             # a queue not declared yet closes the channel it was named on: one each
             with contextlib.suppress(Exception), conn.channel() as channel:
                 channel.queue_purge(queue)
@@ -87,9 +87,9 @@ def open_topology(name: str, *, appendonly: bool = True) -> Iterator[Topology]:
         broker = servers.rabbitmq_url()  # skips the test when there is none
         _purge(broker)
     if name.endswith("cluster"):
-        cluster = shared_cluster()  # this process's 3-primary cluster, as redis_cluster
-        cluster.flush()
-        yield Topology(name, cluster.url, broker)
+        # This process's 3-primary cluster (the ``redis_cluster`` fixture's), not flushed:
+        # a module's fleet may still be using it. Tests on it use thread ids of their own.
+        yield Topology(name, shared_cluster().url, broker)
         return
     with EmbeddedRedis(modules=False, appendonly=appendonly) as server:
         yield Topology(name, server.url, broker)
