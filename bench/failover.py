@@ -132,8 +132,9 @@ def main() -> None:
                 "'lost': of them, missing on the promoted replica; 'acked+lost': nodes that "
                 "ran from a commit the final history lacks (the commit had returned to its "
                 "worker, which scheduled them); 'runs ok': runs that ended 'success' with "
-                f"the local executor's values; 'lagging': the replica stopped {args.lag} s "
-                "before the kill (SIGSTOP), resumed after it. Times are medians.",
+                f"the local executor's values; 'lagging': {args.lag} s before the kill the "
+                "replica was stopped (SIGSTOP) and its link dropped by the primary, then "
+                "resumed after the kill. Times are medians.",
             ],
         )
         for n in SETTINGS:
