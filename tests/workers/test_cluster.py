@@ -277,6 +277,7 @@ def test_a_broker_on_a_cluster_node_is_refused_with_a_clear_error(
     with Client(settings=settings, graphs=GRAPHS) as client:
         with pytest.raises(BrokerOnClusterError):
             client.submit("linear", EMPTY, thread_id="t")
+        assert client.redis.keys("*") == []  # refused before anything was stored
     from typer.testing import CliRunner
 
     from relaygraph.cli import app as cli
