@@ -1,19 +1,18 @@
-"""Crash tests and distributed-equals-local on the other deployments (issue 13).
+"""Crash tests and distributed-equals-local on the other deployments (issue 13): RabbitMQ +
+one Redis, and RabbitMQ + a 3-primary Redis Cluster (``topologies``).
 
-``test_crashes.py`` and ``test_catalogue.py`` run on one Redis as broker and state. Here a
-representative part of them runs on RabbitMQ + one Redis and on RabbitMQ + a 3-primary
-Redis Cluster (``topologies``): every kind of kill in one fleet, and a handful of catalogue
-cases. One fleet for all three kills keeps the added time to a worker start or two per
-topology: the suite is near its time budget.
+``test_crashes.py`` runs each kind of kill in its own test on one Redis as broker and state.
+Here every kind of kill happens in one fleet per topology, which keeps the added time to a
+worker start per topology: the suite is near its time budget. Likewise a catalogue case of
+each kind runs on each topology (``test_catalogue.py`` runs them all on one Redis).
 """
 
 from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,7 +22,7 @@ from . import graphs, topologies
 from .catalogue_graphs import REGISTRY as CATALOGUE
 from .test_catalogue import _local, _remote
 from .test_crashes import INPUT, _wait_until, local_values
-from .topologies import Topology, open_topology
+from .topologies import Topology
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -66,9 +65,12 @@ def test_every_kind_of_kill_in_one_fleet(
         fleet.stop()
 
 
-# A case of each kind: a fan-out with a reducer, messages, parallel interrupts answered in
-# turn, a breakpoint, a paused subgraph a node called, Command to a parent graph, deferred
-# nodes; each thread (values, next, history) compared with the in-process run.
+# A catalogue case of each kind: a fan-out with a reducer, messages, parallel interrupts
+# answered in turn, a breakpoint, a paused subgraph a node called, Command to a parent
+# graph, deferred nodes; each thread (values, next, history) compared with the in-process
+# run. One test per topology, not one per case: a fleet start is most of the cost, and a
+# module fixture would be started on every xdist worker (``xdist_group`` does not group
+# with this pytest: pytest-xdist issue 1386).
 CASES = (
     "fan_out_fan_in",
     "messages_state",
@@ -80,33 +82,17 @@ CASES = (
 )
 
 
-QUEUE = "catalogue"
-
-
-@pytest.fixture(scope="module", params=topologies.EXTRA)
-def topology_catalogue(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Client]:
-    """A fleet of two workers serving the catalogue on one of the extra topologies."""
-    with open_topology(request.param, appendonly=False) as deployment:
-        # a queue of its own: a kill test of this module may run while this fleet lives
-        fleet = deployment.fleet(
-            tmp_path_factory.mktemp(request.param),
-            RELAYGRAPH_GRAPHS=CATALOGUE,
-            RELAYGRAPH_DEFAULT_QUEUE=QUEUE,
-        )
-        try:
-            for name in ("w1", "w2"):
-                fleet.start(name, queues=QUEUE, wait=False)
-            for name in ("w1", "w2"):
-                fleet.wait_for(name, b"ready.")
-            with deployment.client(graphs=CATALOGUE, default_queue=QUEUE) as client:
-                yield client
-        finally:
-            fleet.stop()
-
-
-@pytest.mark.xdist_group("topology-catalogue")  # one fleet per topology, not per worker
-@pytest.mark.parametrize("name", CASES)
-def test_distributed_equals_local_on_each_topology(topology_catalogue: Any, name: str) -> None:
-    assert _remote(topology_catalogue, name) == _local(name)
+@pytest.mark.parametrize("topology", topologies.EXTRA, indirect=True)
+def test_catalogue_cases_equal_local(topology: Topology, tmp_path: Path) -> None:
+    fleet = topology.fleet(tmp_path, RELAYGRAPH_GRAPHS=CATALOGUE)
+    try:
+        for name in ("w1", "w2"):
+            fleet.start(name, wait=False)
+        for name in ("w1", "w2"):
+            fleet.wait_for(name, b"ready.")
+        with topology.client(graphs=CATALOGUE) as client:
+            prefix = f"topology-{uuid.uuid4().hex[:8]}"  # the shared cluster is not flushed
+            results = {name: (_remote(client, name, prefix), _local(name)) for name in CASES}
+        assert {name: pair for name, pair in results.items() if pair[0] != pair[1]} == {}
+    finally:
+        fleet.stop()
