@@ -143,7 +143,7 @@ def main() -> None:
                 for k in range(args.failovers):
                     folder = logs / f"failover-{n}-{lag}-{k}"
                     folder.mkdir()
-                    result = run_failover(folder, commit_replicas=n, lag=lag)
+                    result = run_failover(folder, commit_replicas=n, lag=lag, threads=9)
                     print(f"replicas={n} lag={lag} #{k + 1}: {result}", flush=True)
                     results.append(result)
                 runs = sum(r.runs for r in results)

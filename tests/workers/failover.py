@@ -86,7 +86,7 @@ def run_failover(
     tmp: Path,
     *,
     commit_replicas: int = 0,
-    threads: int = 9,
+    threads: int = 6,
     kill_after: int = 5,
     lag: float = 0.0,
 ) -> FailoverResult:
