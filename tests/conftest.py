@@ -93,8 +93,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
     if missing := _skipped_for(terminalreporter, servers.RABBITMQ_MISSING):
         terminalreporter.write_line(
-            f"rabbitmq: {len(missing)} test(s) of the RabbitMQ topologies did not run "
-            f"({missing[0]})"
+            f"rabbitmq: {len(missing)} test(s) of the RabbitMQ topologies did not run: {missing[0]}"
         )
     if off := servers.opted_out():
         terminalreporter.write_line(
