@@ -362,3 +362,29 @@ def test_the_api_submits_and_reads_runs_on_a_cluster(redis_cluster: EmbeddedClus
         found = http.post("/threads/search", json={"metadata": {"who": "cluster"}}).json()
         assert [t["thread_id"] for t in found] == [thread_id]
         assert app.state.backend.client.coordinator.cluster
+
+
+def test_a_lease_asked_ahead_on_a_cluster_survives_a_moved_slot(
+    redis_cluster: EmbeddedCluster,
+) -> None:
+    from redis.exceptions import MovedError
+
+    inline = ClusterInline(redis_cluster.url)
+    inline.submit("linear", "moved")
+    message = inline.queue.popleft()
+    # each of the two commands goes to its own shard's connection, answered later...
+    answer = inline.coordinator.acquire_later(message.step, message.task_id, 0, 3, "w1")
+    assert answer().status == "ok"
+    # ...and a redirect (a resharding moved the slot) is run again through the client
+    lane = inline.coordinator._lane
+    real_send = lane.send
+
+    def redirected(commands: list[tuple[Any, ...]]) -> Any:
+        real_send(commands)()  # as if they had gone to a node that no longer serves them
+        return lambda: [MovedError("1 127.0.0.1:1"), MovedError("1 127.0.0.1:1")]
+
+    lane.send = redirected
+    other = inline.coordinator.acquire_later(message.step, message.task_id, 0, 3, "w2")
+    assert other().status == "busy"  # answered by the real script: w1 holds the lease
+    member = message.step.member(message.task_id)
+    assert inline.redis.zscore(inline.coordinator.indexes.leases("moved"), member)
