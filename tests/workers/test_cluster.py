@@ -252,7 +252,7 @@ def test_the_sweeper_moves_entries_of_the_unsharded_indexes_into_their_buckets(
     member = message.step.member(message.task_id)
     leases = inline.coordinator.indexes.leases("old")
     inline.redis.zrem(leases, member)  # as that release wrote it: in rgw:leases
-    inline.redis.zadd(LEGACY_INDEXES["leases"], {member: 0})
+    inline.redis.zadd(LEGACY_INDEXES["leases"], {member: 0, "not json": 0})
     inline.redis.hset(message.step.key, f"q:{message.task_id}", 0)  # past the grace
     sweeper = Sweeper(inline.engine)
     sweeper.sweep()  # moves it
