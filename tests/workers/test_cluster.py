@@ -243,10 +243,16 @@ def test_the_sweeper_recovers_an_expired_lease_in_a_bucket_on_another_shard(
     assert remote(inline, "linear", thread_id) == local(graphs.linear, EMPTY)
 
 
+@pytest.mark.parametrize("topology", ["single", "cluster"])
 def test_the_sweeper_moves_entries_of_the_unsharded_indexes_into_their_buckets(
-    redis_cluster: EmbeddedCluster,
+    topology: str, request: pytest.FixtureRequest
 ) -> None:
-    inline = ClusterInline(redis_cluster.url)
+    """An upgrade in place: the release before kept one unsharded index (on one server)."""
+    if topology == "cluster":
+        url = request.getfixturevalue("redis_cluster").url
+    else:
+        url = request.getfixturevalue("redis_search_url")
+    inline = ClusterInline(url)
     run = inline.submit("linear", "old")
     message = inline.queue.popleft()  # sent by a worker of the release before, lost
     member = message.step.member(message.task_id)
