@@ -88,7 +88,7 @@ def open_topology(name: str, *, appendonly: bool = True) -> Iterator[Topology]:
         _purge(broker)
     if name.endswith("cluster"):
         # This process's 3-primary cluster (the ``redis_cluster`` fixture's), not flushed:
-        # a module's fleet may still be using it. Tests on it use thread ids of their own.
+        # the tests on it use thread ids of their own.
         yield Topology(name, shared_cluster().url, broker)
         return
     with EmbeddedRedis(modules=False, appendonly=appendonly) as server:
