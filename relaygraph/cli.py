@@ -55,6 +55,7 @@ def _reported() -> Iterator[None]:
     import redis
 
     from relaygraph.workers.client import InvalidInputError, RunRejectedError
+    from relaygraph.workers.connect import BrokerOnClusterError
     from relaygraph.workers.registry import UnknownGraphError
 
     try:
@@ -65,6 +66,8 @@ def _reported() -> Iterator[None]:
         _fail(str(exc), USAGE)
     except RunRejectedError as exc:
         _fail(str(exc), FAILED)
+    except BrokerOnClusterError as exc:
+        _fail(str(exc), USAGE)
     except redis.ConnectionError as exc:
         url = os.environ.get("RELAYGRAPH_REDIS_URL", "")
         _fail(f"cannot reach Redis at {url}: {exc}", FAILED)
@@ -150,8 +153,11 @@ def worker(
     whenever Celery's worker does (e.g. its pool processes could not start)."""
     from relaygraph.workers.app import app as celery_app
     from relaygraph.workers.app import run_worker
+    from relaygraph.workers.connect import check_broker
 
     settings = celery_app.relaygraph_settings
+    with _reported():
+        check_broker(settings.broker)  # before Celery connects to it
     argv = [
         "worker",
         f"--concurrency={concurrency}",
@@ -477,9 +483,7 @@ def dev(
         ),
     ] = "",
     store_fields: Annotated[str, typer.Option(metavar="PATHS", help="value paths to embed")] = "$",
-    api_port: Annotated[
-        int, typer.Option(metavar="PORT", help="HTTP API port (0: no API)")
-    ] = 8123,
+    api_port: Annotated[int, typer.Option(metavar="PORT", help="HTTP API port (0: no API)")] = 8123,
 ) -> None:
     """Start an embedded Redis with search, N workers, Flower and the HTTP API on this
     machine.

@@ -12,8 +12,6 @@ import json
 import uuid
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from relaygraph.api.encode import iso, to_json
 from relaygraph.api.errors import ApiError, not_found
 from relaygraph.api.records import ThreadRecords
@@ -21,6 +19,7 @@ from relaygraph.api.schemas import RunCreate
 from relaygraph.api.settings import ApiSettings
 from relaygraph.runtime.types import Command, StateSnapshot
 from relaygraph.workers.client import FINAL, Client, RunRejectedError
+from relaygraph.workers.connect import async_redis_client, is_cluster_client
 from relaygraph.workers.engine import STREAM_MODES
 from relaygraph.workers.keys import ThreadKeys
 
@@ -59,7 +58,8 @@ class Backend:
         self.client = Client(settings=settings, graphs=graphs)
         self.redis = self.client.redis
         self.records = ThreadRecords(self.redis)
-        self.aredis = aioredis.Redis.from_url(settings.redis_url)
+        # The same kind of client as the workers' (a single Redis, or a cluster).
+        self.aredis = async_redis_client(settings.redis_url, cluster=is_cluster_client(self.redis))
         self._store: Any = None
 
     def close(self) -> None:

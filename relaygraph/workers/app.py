@@ -112,15 +112,19 @@ def get_engine(celery: Celery) -> Engine:
 
 
 def build_engine(celery: Celery, registry: GraphRegistry | None = None) -> Engine:
-    """An engine for ``celery``'s settings; node tasks are enqueued on ``celery``."""
-    import redis
+    """An engine for ``celery``'s settings; node tasks are enqueued on ``celery``.
 
+    The Redis URL may name a single Redis or a Redis Cluster node (detected); a broker URL
+    naming a cluster node is refused (:class:`~relaygraph.workers.connect.BrokerOnClusterError`).
+    """
     from relaygraph.persistence.redis import RedisSaver
+    from relaygraph.workers.connect import check_broker, redis_client
     from relaygraph.workers.coordination import Coordinator
     from relaygraph.workers.outbox import Outbox, outbox_applies
 
     settings: WorkerSettings = celery.relaygraph_settings  # type: ignore[attr-defined]
-    client = redis.Redis.from_url(settings.redis_url)
+    check_broker(settings.broker)
+    client = redis_client(settings.redis_url)
     store = None
     if settings.store_url:
         from relaygraph.persistence.store.redis import RedisStore
@@ -137,7 +141,7 @@ def build_engine(celery: Celery, registry: GraphRegistry | None = None) -> Engin
     return Engine(
         registry or GraphRegistry(settings.graphs),
         saver,
-        Coordinator(client, lease_ttl=settings.lease_ttl, saver=saver, run_ttl=settings.run_ttl),
+        Coordinator(client, saver=saver, **settings.coordinator_options()),
         settings,
         enqueuer(celery),
         store=store,

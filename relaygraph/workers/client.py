@@ -17,15 +17,14 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from relaygraph.persistence.errors import RelaygraphError
 from relaygraph.persistence.serde import Serializer
 from relaygraph.runtime.runtime import CONTEXT_KEY, coerce_context
 from relaygraph.runtime.types import Command, StateSnapshot
+from relaygraph.workers.connect import check_broker, redis_client
 from relaygraph.workers.coordination import Coordinator, StepRef
 from relaygraph.workers.engine import DEFAULT_STREAM_MODES, stream_modes
-from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
+from relaygraph.workers.keys import LEGACY_INDEXES, ThreadKeys
 from relaygraph.workers.registry import GraphRegistry, fingerprint
 from relaygraph.workers.settings import WorkerSettings
 
@@ -158,6 +157,8 @@ class Client:
 
     ``graphs`` maps names to compiled graphs (or ``"module:attr"`` strings), as the workers'
     ``RELAYGRAPH_GRAPHS`` does; the client needs them for fingerprints and thread reads.
+    The Redis URL may name a single Redis or any node of a Redis Cluster (detected); with
+    a cluster, the broker (``RELAYGRAPH_BROKER_URL``) must be a single Redis or RabbitMQ.
     """
 
     def __init__(
@@ -172,10 +173,8 @@ class Client:
         if redis_url:
             settings = settings.model_copy(update={"redis_url": redis_url})
         self.settings = settings
-        self.redis = redis.Redis.from_url(settings.redis_url)
-        self.coordinator = Coordinator(
-            self.redis, lease_ttl=settings.lease_ttl, run_ttl=settings.run_ttl
-        )
+        self.redis = redis_client(settings.redis_url)
+        self.coordinator = Coordinator(self.redis, **settings.coordinator_options())
         self.registry = GraphRegistry(graphs if graphs is not None else settings.graphs)
         self.serde = Serializer()
         self._app = celery_app
@@ -187,6 +186,7 @@ class Client:
         if self._app is None:
             from relaygraph.workers.app import create_app
 
+            check_broker(self.settings.broker)
             self._app = create_app(self.settings)
         return self._app
 
@@ -338,7 +338,8 @@ class Client:
 
         No keyspace scan: the thread's run index names its runs, and each run's record
         names its steps (runs already gone by retention left nothing to delete); the
-        sweeper's three indexes are scanned for the thread's entries only.
+        sweeper's indexes are scanned for the thread's entries in its bucket only (and,
+        for one release, in the unsharded indexes of the release before).
         """
         self.saver.delete_thread(thread_id)
         keys = ThreadKeys(thread_id)
@@ -353,10 +354,11 @@ class Client:
         for start in range(0, len(doomed), 500):
             self.redis.delete(*doomed[start : start + 500])
         pattern = _glob_escape(json.dumps([thread_id])[:-1]) + ",*"
-        for index in (LEASES, BARRIERS, RUNS):
-            members = [m for m, _ in self.redis.zscan_iter(index, match=pattern, count=1000)]
-            for start in range(0, len(members), 500):
-                self.redis.zrem(index, *members[start : start + 500])
+        for kind in ("leases", "barriers", "runs"):
+            for index in (self.coordinator.indexes.of(kind, thread_id), LEGACY_INDEXES[kind]):
+                found = [m for m, _ in self.redis.zscan_iter(index, match=pattern, count=1000)]
+                for start in range(0, len(found), 500):
+                    self.redis.zrem(index, *found[start : start + 500])
 
 
 def _glob_escape(text: str) -> str:

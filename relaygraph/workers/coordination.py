@@ -8,6 +8,7 @@ only a hint: the sweeper re-checks the thread's own keys in a script before acti
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,9 +20,13 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from relaygraph.persistence.redis_lane import ScriptLane
-from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
+from relaygraph.workers import metrics
+from relaygraph.workers.connect import is_cluster_client
+from relaygraph.workers.keys import DEFAULT_BUCKETS, Indexes, ThreadKeys
 
 __all__ = ["Acquired", "Coordinator", "StepRef", "compose", "event_batch", "now_ms"]
+
+log = logging.getLogger("relaygraph.workers")
 
 _LUA = Path(__file__).with_name("lua")
 # Scripts that need the saver's scripts as functions (see compose).
@@ -102,10 +107,18 @@ class Coordinator:
         lease_ttl: float = 5.0,
         saver: Any = None,
         run_ttl: int = 7 * 24 * 3600,
+        index_buckets: int = DEFAULT_BUCKETS,
+        commit_replicas: int = 0,
+        commit_replicas_timeout: float = 1.0,
     ) -> None:
         self.redis = redis
         self.run_ttl = max(0, int(run_ttl))  # finished runs' records and steps (0: forever)
-        self._lane = ScriptLane(redis)  # the leases asked ahead (acquire_later)
+        self.indexes = Indexes(index_buckets)
+        self.cluster = is_cluster_client(redis)
+        # The leases asked ahead (acquire_later); a cluster client has no single pool.
+        self._lane = None if self.cluster else ScriptLane(redis)
+        self.commit_replicas = max(0, int(commit_replicas))
+        self.commit_replicas_timeout_ms = max(1, int(commit_replicas_timeout * 1000))
         self.ttl_ms = int(lease_ttl * 1000)
         self.saver = saver
         self._sent_later: list[tuple[str, list[str], list[Any]]] = []
@@ -141,14 +154,21 @@ class Coordinator:
         # The lease index rides in the same round trip; nx leaves the entries of a step
         # registered before alone (the sweeper drops entries of finished tasks).
         run_key = ThreadKeys(step.thread_id).run(run_id)
+        leases = self.indexes.leases(step.thread_id)
         (created,) = self._pipeline(
             [("register_step", [step.key, run_key], args)],
-            lambda pipe: pipe.zadd(LEASES, members, nx=True),
+            lambda pipe: pipe.zadd(leases, members, nx=True),
         )
         return bool(created)
 
-    def _pipeline(self, calls: list[tuple[str, list[str], list[Any]]], extra: Any = None) -> list:
-        """Scripts (and index updates ``extra(pipe)``) in one round trip; their replies.
+    def _pipeline(
+        self,
+        calls: list[tuple[str, list[str], list[Any]]],
+        extra: Any = None,
+        extra_replies: list[Any] | None = None,
+    ) -> list:
+        """Scripts (and index updates ``extra(pipe)``) in one round trip; their replies
+        (``extra``'s replies are appended to ``extra_replies`` when given).
 
         ``EVALSHA`` straight away (redis-py's own script pipelining asks ``SCRIPT EXISTS``
         first: a second round trip). A script the server does not know yet (first use, or
@@ -171,6 +191,8 @@ class Coordinator:
         for reply in replies[len(calls) :]:
             if isinstance(reply, Exception):
                 raise reply
+        if extra_replies is not None:
+            extra_replies.extend(replies[len(calls) :])
         out = []
         for (name, keys, args), reply in zip(calls, replies, strict=False):
             if isinstance(reply, NoScriptError):
@@ -194,9 +216,10 @@ class Coordinator:
         run_key = ThreadKeys(step.thread_id).run(step.run_id)
         args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
         deadline = now_ms() + self.ttl_ms
+        leases = self.indexes.leases(step.thread_id)
         (reply,) = self._pipeline(
             [("acquire", [step.key, run_key], args)],
-            lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}, lt=True),
+            lambda pipe: pipe.zadd(leases, {step.member(task_id): deadline}, lt=True),
         )
         return _acquired(reply)
 
@@ -211,12 +234,16 @@ class Coordinator:
         :mod:`relaygraph.persistence.redis_lane`). The answer must be read, in a
         ``finally`` by a caller that may fail before.
         """
+        if self._lane is None:  # a cluster: two slots, no one connection to send them on
+            acquired = self.acquire(step, task_id, epoch, max_attempts, worker)
+            return lambda: acquired
         run_key = ThreadKeys(step.thread_id).run(step.run_id)
         args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
         deadline = now_ms() + self.ttl_ms
+        leases = self.indexes.leases(step.thread_id)
         commands = [
             ("EVALSHA", self._scripts["acquire"].sha, 2, step.key, run_key, *args),
-            ("ZADD", LEASES, "LT", deadline, step.member(task_id)),
+            ("ZADD", leases, "LT", deadline, step.member(task_id)),
         ]
         read = self._lane.send(commands)
         answered: list[Acquired] = []
@@ -242,7 +269,8 @@ class Coordinator:
         args = [task_id, epoch, now_ms(), self.ttl_ms, worker]
         held = bool(self._run("heartbeat", [step.key], args))
         if held:
-            self.redis.zadd(LEASES, {step.member(task_id): now_ms() + self.ttl_ms})
+            leases = self.indexes.leases(step.thread_id)
+            self.redis.zadd(leases, {step.member(task_id): now_ms() + self.ttl_ms})
         return held
 
     def release(self, step: StepRef, task_id: str, epoch: int, due_ms: int | None = None) -> bool:
@@ -297,9 +325,10 @@ class Coordinator:
         run_key = ThreadKeys(step.thread_id).run(step.run_id)
         args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
         deadline = now_ms() + self.ttl_ms
+        leases = self.indexes.leases(step.thread_id)
         raw, reply = self._pipeline(
             [("saver_read", read.keys, read.args), ("acquire", [step.key, run_key], args)],
-            lambda pipe: pipe.zadd(LEASES, {step.member(task_id): deadline}, lt=True),
+            lambda pipe: pipe.zadd(leases, {step.member(task_id): deadline}, lt=True),
         )
         return _acquired(reply), raw
 
@@ -332,9 +361,12 @@ class Coordinator:
             keys.event_keys(step.run_id),
         ]
 
+        leases = self.indexes.leases(step.thread_id)
+        barriers = self.indexes.barriers(step.thread_id)
+
         def indexes(pipe: Any) -> None:
-            pipe.zrem(LEASES, step.member(task_id))
-            pipe.zadd(BARRIERS, {step.member(): deadline})
+            pipe.zrem(leases, step.member(task_id))
+            pipe.zadd(barriers, {step.member(): deadline})
 
         (reply,) = self._pipeline([("finish_task", script_keys, args)], indexes)
         return _text(reply)
@@ -374,17 +406,21 @@ class Coordinator:
             *queue_keys,
         ]
         deadline = now_ms() + self.ttl_ms
+        leases, runs = self.indexes.leases(step.thread_id), self.indexes.runs(step.thread_id)
 
         def indexes(pipe: Any) -> None:
             if extra is not None:
                 extra(pipe)
-            pipe.zrem(LEASES, step.member(task_id))
+            pipe.zrem(leases, step.member(task_id))
             if member:
                 assert next_step is not None
-                pipe.zadd(LEASES, {next_step.member(tid): deadline for tid in next_tasks})
-            pipe.zadd(RUNS, {json.dumps([step.thread_id, step.run_id]): now_ms()})
+                pipe.zadd(leases, {next_step.member(tid): deadline for tid in next_tasks})
+            pipe.zadd(runs, {json.dumps([step.thread_id, step.run_id]): now_ms()})
+            self._wait_replicas(pipe, step.key)
 
-        (reply,) = self._pipeline([("hop", script_keys, args)], indexes)
+        replies: list[Any] = []
+        (reply,) = self._pipeline([("hop", script_keys, args)], indexes, replies)
+        self._check_replicas(replies)
         return [_text(part) for part in reply]
 
     def commit_step(
@@ -413,8 +449,48 @@ class Coordinator:
             keys.events(step.run_id),
             keys.event_keys(step.run_id),
         ]
-        (reply,) = self._pipeline([("commit_step", script_keys, args)], extra)
+
+        def then(pipe: Any) -> None:
+            if extra is not None:
+                extra(pipe)
+            self._wait_replicas(pipe, step.key)
+
+        replies: list[Any] = []
+        (reply,) = self._pipeline([("commit_step", script_keys, args)], then, replies)
+        self._check_replicas(replies)
         return [_text(part) for part in reply]
+
+    def _wait_replicas(self, pipe: Any, key: str) -> None:
+        """``RELAYGRAPH_COMMIT_REPLICAS``: queue ``WAIT n timeout`` behind a commit script
+        in ``pipe``, on the connection that sent the script (on a cluster, to the node of
+        the thread's slot), so the round trip returns only once ``n`` replicas have the
+        commit or the timeout passed (see :meth:`_check_replicas`).
+
+        WAIT counts the writes of its own connection: behind the script on one
+        connection it covers the commit (replication is in order, so everything before).
+        """
+        if not self.commit_replicas:
+            return
+        options: dict[str, Any] = {}
+        if self.cluster:
+            options["target_nodes"] = self.redis.get_node_from_key(key)
+        timeout = self.commit_replicas_timeout_ms
+        pipe.execute_command("WAIT", self.commit_replicas, timeout, **options)
+
+    def _check_replicas(self, replies: list[Any]) -> None:
+        """Fewer replicas acknowledged a commit than ``commit_replicas`` asked: the commit
+        stands (WAIT cannot undo it), but it may be lost if its primary fails now."""
+        if not self.commit_replicas or not replies:
+            return
+        acked = int(replies[-1])
+        if acked < self.commit_replicas:
+            metrics.count_replica_shortfall()
+            log.warning(
+                "commit acknowledged by %d replica(s) of the %d asked within %d ms",
+                acked,
+                self.commit_replicas,
+                self.commit_replicas_timeout_ms,
+            )
 
     def requeue(self, step: StepRef, task_id: str, queued_grace_ms: int) -> int:
         """Recovery: a new epoch for a stuck task (see requeue.lua), or -1."""
@@ -425,6 +501,13 @@ class Coordinator:
         """Recovery: a new epoch for a task reserved (``mark``) by a worker found dead
         (see requeue_reserved.lua and :mod:`relaygraph.workers.reservations`), or -1."""
         return int(self._run("requeue_reserved", [step.key], [task_id, now_ms(), mark]))
+
+    def lock_buckets(self, token: str, ttl_ms: int) -> list[int]:
+        """The index buckets whose sweep lock ``token`` now holds for ``ttl_ms`` (taken,
+        or kept: a holder takes its own again), each in its bucket's slot, one round trip."""
+        buckets = range(self.indexes.buckets)
+        calls = [("sweep_lock", [self.indexes.lock(n)], [token, ttl_ms]) for n in buckets]
+        return [n for n, held in zip(buckets, self._pipeline(calls), strict=True) if held]
 
     def script(self, name: str) -> Any:
         """The registered script ``name`` (for a caller that sends it on its own lane)."""
@@ -441,7 +524,7 @@ class Coordinator:
         pipe.hset(step.key, "state", state)
         if self.run_ttl:
             pipe.expire(step.key, self.run_ttl)
-        pipe.zrem(BARRIERS, step.member())
+        pipe.zrem(self.indexes.barriers(step.thread_id), step.member())
         pipe.execute()
 
     def step_info(self, step: StepRef) -> dict[str, str]:
@@ -473,13 +556,14 @@ class Coordinator:
         for name, value in fields.items():
             args.extend((name, value))
         member = json.dumps([thread_id, run_id])
+        runs = self.indexes.runs(thread_id)
         (reply,) = self._pipeline(
             [("submit_run", [keys.active, keys.run(run_id), keys.queue, keys.runs], args)],
-            lambda pipe: pipe.zadd(RUNS, {member: now}),
+            lambda pipe: pipe.zadd(runs, {member: now}),
         )
         decision, other = (part.decode() if isinstance(part, bytes) else part for part in reply)
         if decision in ("reject", "queued"):
-            self.redis.zrem(RUNS, member)
+            self.redis.zrem(runs, member)
         return decision, other
 
     def claim_start(self, thread_id: str, run_id: str, worker: str) -> bool:
@@ -501,10 +585,11 @@ class Coordinator:
             [run_id, status, now_ms(), error, self.run_ttl],
         )
         next_run = reply.decode() if isinstance(reply, bytes) else (reply or "")
+        runs = self.indexes.runs(thread_id)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zrem(RUNS, json.dumps([thread_id, run_id]))
+        pipe.zrem(runs, json.dumps([thread_id, run_id]))
         if next_run:  # the sweeper starts it if the caller dies before it does
-            pipe.zadd(RUNS, {json.dumps([thread_id, next_run]): now_ms()})
+            pipe.zadd(runs, {json.dumps([thread_id, next_run]): now_ms()})
         pipe.execute()
         return next_run
 
@@ -513,18 +598,22 @@ class Coordinator:
         become ``running`` but the run had ended meanwhile (cancelled, interrupted by another
         submission): it then keeps its final status and the caller schedules nothing."""
         keys = ThreadKeys(thread_id)
-        pipe = self.redis.pipeline(transaction=False)
-        running = fields.get("status") == "running"
-        if running:  # never over a status set concurrently
+        runs, member = self.indexes.runs(thread_id), json.dumps([thread_id, run_id])
+        if fields.get("status") == "running":  # never over a status set concurrently
             args: list[Any] = [now_ms()]
             for name, value in fields.items():
                 args += [name, value]
-            self._scripts["mark_running"](keys=[keys.run(run_id)], args=args, client=pipe)
-        elif fields:
+            (marked,) = self._pipeline(
+                [("mark_running", [keys.run(run_id)], args)],
+                lambda pipe: pipe.zadd(runs, {member: now_ms()}),
+            )
+            return bool(marked)
+        pipe = self.redis.pipeline(transaction=False)
+        if fields:
             pipe.hset(keys.run(run_id), mapping={**fields, "updated": now_ms()})
-        pipe.zadd(RUNS, {json.dumps([thread_id, run_id]): now_ms()})
-        replies = pipe.execute()
-        return bool(replies[0]) if running else True
+        pipe.zadd(runs, {member: now_ms()})
+        pipe.execute()
+        return True
 
     def run_status(self, thread_id: str, run_id: str) -> str | None:
         """Just the run's status (one small read)."""

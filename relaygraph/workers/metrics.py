@@ -17,6 +17,7 @@ __all__ = [
     "count_duplicate",
     "count_lease_expiry",
     "count_recovery",
+    "count_replica_shortfall",
     "count_run",
     "count_step_committed",
     "observe_node",
@@ -42,6 +43,10 @@ DUPLICATES = Counter(
     "relaygraph_duplicate_deliveries_total",
     "Node messages absorbed as duplicates (already finished, running elsewhere, or stale)",
     ["reason"],
+)
+REPLICA_SHORTFALLS = Counter(
+    "relaygraph_commit_replica_shortfalls_total",
+    "Commits fewer replicas acknowledged than RELAYGRAPH_COMMIT_REPLICAS asked in time",
 )
 QUEUE_DEPTH = Gauge(
     "relaygraph_queue_depth", "Messages waiting in a queue", ["queue"], multiprocess_mode="max"
@@ -76,6 +81,11 @@ def count_recovery(kind: str) -> None:
 def count_duplicate(reason: str) -> None:
     """A node message was absorbed without running (``finished``, ``busy``, ``stale``)."""
     DUPLICATES.labels(reason).inc()
+
+
+def count_replica_shortfall() -> None:
+    """A commit's WAIT returned fewer replicas than ``RELAYGRAPH_COMMIT_REPLICAS``."""
+    REPLICA_SHORTFALLS.inc()
 
 
 def set_queue_depth(queue: str, depth: int) -> None:

@@ -1,8 +1,10 @@
 """The recovery sweeper: finds work a dead worker left behind and hands it to another.
 
 It runs in every worker (a background thread) and as ``relaygraph recover``. It scans
-three global indexes and, for each entry, re-checks the thread's own keys in a script
-before acting, so any number of sweepers can run at once:
+three global indexes, each sharded into buckets (one cluster slot per bucket, see
+:class:`~relaygraph.workers.keys.Indexes`); a pass sweeps the buckets whose sweep lock it
+holds (one sweeper per bucket at a time) and, for each entry, re-checks the thread's own
+keys in a script before acting, so any number of sweepers can run at once:
 
 * task leases that expired (a worker died mid-node), tasks whose message a dead worker
   had received but not started (see reservations.py) or tasks queued but never picked
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,8 +28,8 @@ from relaygraph.persistence.errors import CorruptCheckpointError, SerializationE
 from relaygraph.workers import metrics
 from relaygraph.workers.coordination import StepRef, now_ms
 from relaygraph.workers.engine import Engine, NodeMessage
-from relaygraph.workers.keys import BARRIERS, LEASES, RUNS, ThreadKeys
-from relaygraph.workers.reservations import Liveness, reservation
+from relaygraph.workers.keys import LEGACY_INDEXES, ThreadKeys
+from relaygraph.workers.reservations import FORGET_MS, Liveness, reservation
 
 __all__ = ["SweepReport", "Sweeper"]
 
@@ -50,9 +53,11 @@ class SweepReport:
 class Sweeper:
     """Re-enqueues expired tasks, takes over stuck barriers, reschedules stalled runs."""
 
-    def __init__(self, engine: Engine, *, batch: int = 500) -> None:
+    def __init__(self, engine: Engine, *, batch: int = 500, token: str | None = None) -> None:
         self.engine = engine
         self.batch = batch
+        # Sweepers of one engine (one process) share the bucket locks they take.
+        self.token = token or f"{engine.worker_name}:{os.getpid()}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -60,10 +65,18 @@ class Sweeper:
         """One pass over the indexes."""
         report = SweepReport()
         queue = self.engine.settings.default_queue
-        metrics.set_queue_depth(queue, int(self.engine.coordinator.redis.llen(queue)))
-        self._sweep_leases(report)
-        self._sweep_barriers(report)
-        self._sweep_runs(report)
+        coordinator = self.engine.coordinator
+        metrics.set_queue_depth(queue, int(coordinator.redis.llen(queue)))
+        lock_ms = max(100, int(self.engine.settings.sweep_interval * 1000))
+        buckets = coordinator.lock_buckets(self.token, lock_ms)
+        due = self._read(buckets)
+        liveness = Liveness(coordinator.redis, coordinator.indexes)  # read once a pass
+        for key, members in due["leases"]:
+            self._each(key, members, report, lambda k, m, r: self._sweep_lease(k, m, r, liveness))
+        for key, members in due["barriers"]:
+            self._each(key, members, report, self._sweep_barrier)
+        for key, members in due["runs"]:
+            self._each(key, members, report, self._sweep_run, runs=True)
         if report:
             log.info(
                 "recovery: requeued %d task(s), took over %d barrier(s), rescheduled %d "
@@ -75,32 +88,82 @@ class Sweeper:
             )
         return report
 
+    def _read(self, buckets: list[int]) -> dict[str, list[tuple[str, list[bytes]]]]:
+        """The due entries of ``buckets``' indexes per kind (``(index key, members)``), in
+        one round trip (a non-transactional pipeline: on a cluster, to every shard at
+        once), and the unsharded indexes of older releases moved into their buckets."""
+        coordinator = self.engine.coordinator
+        indexes, redis, now = coordinator.indexes, coordinator.redis, now_ms()
+        stale_run = now - 2 * coordinator.ttl_ms  # run entries are due once stale
+        pipe = redis.pipeline(transaction=False)
+        reads: list[tuple[str, str]] = []
+        for kind in ("leases", "barriers", "runs"):
+            pipe.zrange(LEGACY_INDEXES[kind], 0, self.batch - 1, withscores=True)
+        for bucket in buckets:
+            for kind in ("leases", "barriers", "runs"):
+                key = indexes.key(kind, bucket)
+                pipe.zrangebyscore(
+                    key, 0, stale_run if kind == "runs" else now, start=0, num=self.batch
+                )
+                reads.append((kind, key))
+            pipe.zremrangebyscore(indexes.key("workers", bucket), "-inf", now - FORGET_MS)
+        replies = pipe.execute()
+        legacy, replies = replies[:3], [r for n, r in enumerate(replies[3:]) if n % 4 != 3]
+        self._drain_legacy(dict(zip(("leases", "barriers", "runs"), legacy, strict=True)))
+        due: dict[str, list[tuple[str, list[bytes]]]] = {"leases": [], "barriers": [], "runs": []}
+        for (kind, key), members in zip(reads, replies, strict=True):
+            if members:
+                due[kind].append((key, members))
+        return due
+
+    def _drain_legacy(self, found: dict[str, list[tuple[bytes, float]]]) -> None:
+        """Move entries of the unsharded indexes (``rgw:leases``, ...: written by a release
+        before the buckets, or by its workers still running in a rolling upgrade) into
+        their buckets, keeping the earlier due time. To be dropped a release after the
+        buckets came in."""
+        if not any(found.values()):
+            return
+        indexes, redis = self.engine.coordinator.indexes, self.engine.coordinator.redis
+        pipe = redis.pipeline(transaction=False)
+        for kind, entries in found.items():
+            for member, score in entries:
+                thread_id = json.loads(member)[0]
+                pipe.zadd(indexes.of(kind, thread_id), {member: score}, lt=True)
+                pipe.zrem(LEGACY_INDEXES[kind], member)  # after: never in neither
+        pipe.execute()
+        log.info(
+            "recovery: moved %d entr(ies) of the unsharded indexes into their buckets",
+            sum(len(entries) for entries in found.values()),
+        )
+
     def _each(
-        self, index: str, report: SweepReport, handle: Callable[[bytes, SweepReport], None]
+        self,
+        index: str,
+        members: list[bytes],
+        report: SweepReport,
+        handle: Callable[[str, bytes, SweepReport], None],
+        runs: bool = False,
     ) -> None:
         """``handle`` every due entry of ``index``; one that raises is logged and put back
         a lease TTL later, and the pass goes on (one bad entry never stops recovery)."""
-        stale = now_ms() - 2 * self.engine.coordinator.ttl_ms if index == RUNS else now_ms()
         redis = self.engine.coordinator.redis
-        for member in redis.zrangebyscore(index, 0, stale, start=0, num=self.batch):
+        for member in members:
             try:
-                handle(member, report)
+                handle(index, member, report)
             except Exception as exc:
                 log.exception("recovery: %s entry %r failed", index, member)
                 report.failed.append(f"{index} {member!r}: {type(exc).__name__}: {exc}")
                 later = now_ms() + self.engine.coordinator.ttl_ms  # not on every pass
-                if index == RUNS:  # run entries are due once stale
+                if runs:  # run entries are due once stale
                     later -= 2 * self.engine.coordinator.ttl_ms
                 try:
                     redis.zadd(index, {member: later}, xx=True)
                 except Exception:  # Redis itself is down: the next pass sees it again
                     log.debug("recovery: could not postpone %r", member, exc_info=True)
 
-    def _sweep_leases(self, report: SweepReport) -> None:
-        liveness = Liveness(self.engine.coordinator.redis)  # the workers read once a pass
-        self._each(LEASES, report, lambda member, rep: self._sweep_lease(member, rep, liveness))
-
-    def _sweep_lease(self, member: bytes, report: SweepReport, liveness: Liveness) -> None:
+    def _sweep_lease(
+        self, index: str, member: bytes, report: SweepReport, liveness: Liveness
+    ) -> None:
         engine = self.engine
         redis, coordinator = engine.coordinator.redis, engine.coordinator
         grace_ms = int(engine.settings.queued_grace * 1000)
@@ -108,7 +171,7 @@ class Sweeper:
         info = coordinator.step_info(step)
         status = info.get(f"s:{task_id}")
         if status is None or status in ("done", "error", "interrupted"):
-            redis.zrem(LEASES, member)
+            redis.zrem(index, member)
             return
         # Resolve what the message needs before the epoch is raised: a lookup that
         # fails must not leave a task fenced out with nothing sent for it.
@@ -127,11 +190,11 @@ class Sweeper:
             if held is not None:  # look again when its worker's liveness would lapse
                 deadline = min(deadline, liveness.deadline(held.worker) + 1)
             if info.get("state") != "running":
-                redis.zrem(LEASES, member)
+                redis.zrem(index, member)
             else:
-                redis.zadd(LEASES, {member: max(deadline, now_ms() + 100)})
+                redis.zadd(index, {member: max(deadline, now_ms() + 100)})
             return
-        redis.zadd(LEASES, {member: now_ms() + coordinator.ttl_ms})  # until confirmed sent
+        redis.zadd(index, {member: now_ms() + coordinator.ttl_ms})  # until confirmed sent
         if status == "running":
             metrics.count_lease_expiry()
         metrics.count_recovery("task")
@@ -148,19 +211,16 @@ class Sweeper:
         engine.send(message, options)
         report.requeued.append(f"{step.thread_id}/{name}@{epoch}")
 
-    def _sweep_barriers(self, report: SweepReport) -> None:
-        self._each(BARRIERS, report, self._sweep_barrier)
-
-    def _sweep_barrier(self, member: bytes, report: SweepReport) -> None:
+    def _sweep_barrier(self, index: str, member: bytes, report: SweepReport) -> None:
         engine = self.engine
         redis, coordinator = engine.coordinator.redis, engine.coordinator
         step, _ = StepRef.from_member(member)
         info = coordinator.step_info(step)
         if info.get("state") != "barrier":
-            redis.zrem(BARRIERS, member)
+            redis.zrem(index, member)
             return
         if coordinator.claim_barrier(step):
-            redis.zadd(BARRIERS, {member: now_ms() + coordinator.ttl_ms})
+            redis.zadd(index, {member: now_ms() + coordinator.ttl_ms})
             try:
                 engine.barrier(info["graph"], step, info["run"])
             except (CorruptCheckpointError, SerializationError) as exc:
@@ -169,32 +229,29 @@ class Sweeper:
             metrics.count_recovery("barrier")
             report.barriers.append(f"{step.thread_id}@{step.checkpoint_id}")
 
-    def _sweep_runs(self, report: SweepReport) -> None:
-        self._each(RUNS, report, self._sweep_run)
-
-    def _sweep_run(self, member: bytes, report: SweepReport) -> None:
+    def _sweep_run(self, index: str, member: bytes, report: SweepReport) -> None:
         engine = self.engine
         redis, coordinator = engine.coordinator.redis, engine.coordinator
         thread_id, run_id = json.loads(member)
         try:
             record = engine.run_record(thread_id, run_id)
         except LookupError:  # a rejected submission, or a deleted thread
-            redis.zrem(RUNS, member)
+            redis.zrem(index, member)
             return
         if record.get("status") not in ("pending", "running"):
-            redis.zrem(RUNS, member)
+            redis.zrem(index, member)
             return
         if record.get("status") == "pending":
             active = redis.get(ThreadKeys(thread_id).active)
             if active is None or active.decode() != run_id:
                 # queued behind the active run: handing over starts it, not the sweeper
-                redis.zrem(RUNS, member)
+                redis.zrem(index, member)
                 return
         try:
             head = engine.saver.get_tuple(make_config(thread_id, "", ""))
         except (CorruptCheckpointError, SerializationError) as exc:
             engine.fail_unreadable(thread_id, run_id, None, exc)
-            redis.zrem(RUNS, member)
+            redis.zrem(index, member)
             return
         if record.get("status") == "pending" or head is None:
             coordinator.touch_run(thread_id, run_id)
@@ -231,7 +288,8 @@ class Sweeper:
                 metrics.count_recovery("barrier")
                 report.barriers.append(f"{step.thread_id}@{step.checkpoint_id}")
             else:
-                redis.zadd(BARRIERS, {step.member(): int(info.get("bd") or 0)}, nx=True)
+                barriers = coordinator.indexes.barriers(step.thread_id)
+                redis.zadd(barriers, {step.member(): int(info.get("bd") or 0)}, nx=True)
         elif state == "running":
             open_tasks = [
                 key[2:]
@@ -239,9 +297,10 @@ class Sweeper:
                 if key.startswith("s:") and status in ("queued", "sent", "running")
             ]
             grace_ms = int(engine.settings.queued_grace * 1000)
+            leases = coordinator.indexes.leases(step.thread_id)
             for task_id in open_tasks:
                 deadline = _stuck_at(info, task_id, grace_ms, coordinator.ttl_ms)
-                redis.zadd(LEASES, {step.member(task_id): deadline}, nx=True)
+                redis.zadd(leases, {step.member(task_id): deadline}, nx=True)
 
     # -- background thread --------------------------------------------------------------
 

@@ -15,8 +15,11 @@ So the main process of every worker
   (``ZADD XX LT``: never later than it was) — both sent without waiting for the reply,
   whose reading rides on the next mark, so the hot path pays a socket write, not a round
   trip;
-* keeps its liveness in ``rgw:workers`` (worker -> deadline ms), renewed every heartbeat
-  interval by a thread of its own.
+* keeps its liveness in the workers index of its bucket (``rgw:{idx:N}:workers``, worker ->
+  deadline ms), renewed every heartbeat interval by a thread of its own.
+
+On a Redis Cluster the mark's script and its index entry live in two slots, usually on two
+shards, so there the mark is one pipelined round trip (both shards at once) instead.
 
 The sweeper (:mod:`relaygraph.workers.recovery`) re-enqueues a task reserved by a worker
 whose liveness lapsed (requeue_reserved.lua, a new epoch: the dead worker's message is
@@ -41,7 +44,7 @@ from typing import Any
 from redis.exceptions import NoScriptError, ResponseError
 
 from relaygraph.workers.coordination import Coordinator, StepRef, now_ms
-from relaygraph.workers.keys import LEASES, WORKERS
+from relaygraph.workers.keys import LEGACY_INDEXES, Indexes
 
 __all__ = ["Liveness", "Reservation", "Reservations", "reservation", "worker_id"]
 
@@ -68,8 +71,10 @@ class Reservations:
         self.coordinator = coordinator
         self.worker = worker
         self.interval = interval
-        pool = coordinator.redis.connection_pool
-        self._make = lambda: pool.connection_class(**pool.connection_kwargs)
+        self._cluster = coordinator.cluster
+        if not self._cluster:
+            pool = coordinator.redis.connection_pool
+            self._make = lambda: pool.connection_class(**pool.connection_kwargs)
         self._connection: Any = None  # made on first mark, in this process (see _send)
         self._pid = 0
         self._script = coordinator.script("reserve")
@@ -80,7 +85,8 @@ class Reservations:
 
     def start(self) -> None:
         """Register this worker alive (before any mark names it) and keep it so."""
-        self.coordinator.redis.script_load(self._script.script)  # marks send EVALSHA only
+        if not self._cluster:  # marks send EVALSHA only (a cluster's pipeline loads it)
+            self.coordinator.redis.script_load(self._script.script)
         self.renew()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="relaygraph-alive")
         self._thread.start()
@@ -88,18 +94,27 @@ class Reservations:
     def renew(self) -> None:
         """Push this worker's liveness a lease TTL ahead; drop long-dead workers."""
         now = now_ms()
+        index = self.coordinator.indexes.workers(self.worker)
         pipe = self.coordinator.redis.pipeline(transaction=False)
-        pipe.zadd(WORKERS, {self.worker: now + self.coordinator.ttl_ms})
-        pipe.zremrangebyscore(WORKERS, "-inf", now - FORGET_MS)
+        pipe.zadd(index, {self.worker: now + self.coordinator.ttl_ms})
+        pipe.zremrangebyscore(index, "-inf", now - FORGET_MS)
         pipe.execute()
 
     def mark(self, step: StepRef, task_id: str, epoch: int) -> None:
         """Mark the task reserved by this worker (sent now, its reply read later)."""
         keys = [step.key]
         args: list[Any] = [task_id, epoch, self.worker]
+        leases = self.coordinator.indexes.leases(step.thread_id)
+        due = now_ms() + self.coordinator.ttl_ms
+        if self._cluster:
+            self.coordinator._pipeline(
+                [("reserve", keys, args)],
+                lambda pipe: pipe.zadd(leases, {step.member(task_id): due}, xx=True, lt=True),
+            )
+            return
         commands = [
             ("EVALSHA", self._script.sha, 1, *keys, *args),
-            ("ZADD", LEASES, "XX", "LT", now_ms() + self.coordinator.ttl_ms, step.member(task_id)),
+            ("ZADD", leases, "XX", "LT", due, step.member(task_id)),
         ]
         with self._lock:  # the consumer's thread, and flush() from any other
             if self._pid != os.getpid():  # a fork's child: its parent's replies are not its
@@ -124,7 +139,7 @@ class Reservations:
             self._read_unread()
 
     def _read_unread(self) -> None:
-        if self._unread is None:
+        if self._unread is None or self._connection is None:
             return
         keys, args = self._unread
         self._unread = None
@@ -183,18 +198,24 @@ def reservation(info: dict[str, str], task_id: str) -> Reservation | None:
 
 
 class Liveness:
-    """Workers' liveness deadlines (ms), read once per sweep when first needed."""
+    """Workers' liveness deadlines (ms), read once per sweep when first needed: every
+    bucket's workers index in one pipelined round trip (and, for one release, the
+    unsharded ``rgw:workers`` that workers of the release before keep renewing)."""
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Any, indexes: Indexes | None = None) -> None:
         self.redis = redis
+        self.indexes = indexes or Indexes()
         self._deadlines: dict[str, int] | None = None
 
     def deadline(self, worker: str) -> int:
         """Until when ``worker`` counts as alive (0: unknown, so dead)."""
         if self._deadlines is None:
-            entries = self.redis.zrange(WORKERS, 0, -1, withscores=True)
-            self._deadlines = {
-                (name.decode() if isinstance(name, bytes) else name): int(score)
-                for name, score in entries
-            }
+            pipe = self.redis.pipeline(transaction=False)
+            for key in [LEGACY_INDEXES["workers"], *self.indexes.all("workers")]:
+                pipe.zrange(key, 0, -1, withscores=True)
+            self._deadlines = {}
+            for entries in pipe.execute():
+                for name, score in entries:
+                    name = name.decode() if isinstance(name, bytes) else name
+                    self._deadlines[name] = max(int(score), self._deadlines.get(name, 0))
         return self._deadlines.get(worker, 0)

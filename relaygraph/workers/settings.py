@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,10 +57,33 @@ class WorkerSettings(BaseSettings):
     sent_events: bool = Field(
         False, description="a task-sent event per node message (one more broker write a hop)"
     )
+    index_buckets: int = Field(
+        16,
+        ge=1,
+        le=16384,
+        description="buckets (cluster slots) of each sweeper index; the same in every process",
+    )
+    commit_replicas: int = Field(
+        0, ge=0, description="WAIT for this many replicas after each step's commit (0: off)"
+    )
+    commit_replicas_timeout: float = Field(
+        1.0, gt=0, description="seconds a commit waits for commit_replicas at most"
+    )
     outbox: bool = Field(
         True,
         description="a hop's commit script also pushes the next node tasks (broker = redis_url)",
     )
+
+    def coordinator_options(self) -> dict[str, Any]:
+        """The :class:`~relaygraph.workers.coordination.Coordinator` keywords these settings
+        give (lease TTL, run TTL, index buckets, commit replicas)."""
+        return {
+            "lease_ttl": self.lease_ttl,
+            "run_ttl": self.run_ttl,
+            "index_buckets": self.index_buckets,
+            "commit_replicas": self.commit_replicas,
+            "commit_replicas_timeout": self.commit_replicas_timeout,
+        }
 
     @property
     def heartbeat(self) -> float:

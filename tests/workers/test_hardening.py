@@ -17,7 +17,7 @@ from relaygraph.persistence.base import make_config
 from relaygraph.persistence.redis_server import EmbeddedRedis
 from relaygraph.workers.client import Client, RunRejectedError
 from relaygraph.workers.coordination import Coordinator, StepRef
-from relaygraph.workers.keys import RUNS, ThreadKeys
+from relaygraph.workers.keys import Indexes, ThreadKeys
 from relaygraph.workers.recovery import Sweeper
 
 from .fleet import Fleet
@@ -109,6 +109,10 @@ def _dies_after(call: Any) -> Any:
     return dying
 
 
+def runs_index(thread_id: str) -> str:
+    return Indexes().runs(thread_id)
+
+
 def _run_member(thread_id: str, run_id: str) -> bytes:
     import json
 
@@ -123,9 +127,9 @@ def test_a_run_whose_submitter_died_before_its_start_message_is_started_by_the_s
     dying.coordinator.submit_run = _dies_after(dying.coordinator.submit_run)  # type: ignore[method-assign]
     with pytest.raises(ClientDied):
         dying.submit("chain", {"n": 0, "trail": []}, thread_id="t")
-    (member,) = inline.redis.zrange(RUNS, 0, -1)  # indexed with the submission itself
+    (member,) = inline.redis.zrange(runs_index("t"), 0, -1)  # indexed with the submission itself
     run_id = json.loads(member)[1]
-    inline.redis.zadd(RUNS, {member: 0})  # no progress for longer than the sweeper waits
+    inline.redis.zadd(runs_index("t"), {member: 0})  # no progress for longer than the sweeper waits
     report = Sweeper(inline.engine).sweep()
     assert report.rescheduled == [f"t/{run_id} (start)"], report
     inline.drain()
@@ -144,14 +148,16 @@ def test_a_queued_or_rejected_submission_is_never_started_by_the_sweeper(
     )
     with pytest.raises(RunRejectedError):
         inline.client.submit("chain", {"n": 0, "trail": []}, thread_id="t")
-    assert inline.redis.zscore(RUNS, _run_member("t", queued.id)) is None
+    assert inline.redis.zscore(runs_index("t"), _run_member("t", queued.id)) is None
     # A client that died before taking its entries out again: the sweeper drops them.
-    inline.redis.zadd(RUNS, {_run_member("t", queued.id): 0, _run_member("t", "gone"): 0})
+    inline.redis.zadd(
+        runs_index("t"), {_run_member("t", queued.id): 0, _run_member("t", "gone"): 0}
+    )
     report = Sweeper(inline.engine).sweep()
     assert report.rescheduled == [] and report.failed == [], report
     assert inline.coordinator.run_status("t", queued.id) == "pending"
-    assert inline.redis.zscore(RUNS, _run_member("t", queued.id)) is None
-    assert inline.redis.zscore(RUNS, _run_member("t", "gone")) is None
+    assert inline.redis.zscore(runs_index("t"), _run_member("t", queued.id)) is None
+    assert inline.redis.zscore(runs_index("t"), _run_member("t", "gone")) is None
     inline.drain()  # the first run ends and hands the thread to the queued one
     assert inline.status(first) == "success"
     assert inline.coordinator.run_status("t", queued.id) == "success"
@@ -180,7 +186,8 @@ def test_one_bad_lease_entry_does_not_stop_the_pass_nor_raise_its_epoch(
     epoch = inline.redis.hget(bad_message.step.key, f"e:{bad_message.task_id}")
     assert epoch == b"0"  # not fenced out with nothing sent for it
     # postponed, not dropped: a worker that has the graph can still recover it
-    due = inline.redis.zscore("rgw:leases", bad_message.step.member(bad_message.task_id))
+    leases = inline.coordinator.indexes.leases("bad")
+    due = inline.redis.zscore(leases, bad_message.step.member(bad_message.task_id))
     assert due is not None and due > 0
     inline.drain()
     assert inline.status(good) == "success"
@@ -199,7 +206,7 @@ def test_a_stalled_run_on_a_corrupt_thread_is_failed_by_the_sweeper(
         ).key
     )
     poison_thread(server.url, "bad")
-    inline.redis.zadd(RUNS, {_run_member("bad", run.id): 0})
+    inline.redis.zadd(runs_index("bad"), {_run_member("bad", run.id): 0})
     other = inline.submit("chain", "good")
     report = Sweeper(inline.engine).sweep()
     assert report.failed == [], report
@@ -372,8 +379,8 @@ def test_a_queued_run_handed_the_thread_by_a_dying_process_is_started_by_the_swe
     # ...right after finish_run handed the thread over, before it started the next run
     assert inline.coordinator.finish_run("t", first.id, "error", "died") == queued.id
     member = _run_member("t", queued.id)
-    assert inline.redis.zscore(RUNS, member) is not None
-    inline.redis.zadd(RUNS, {member: 0})
+    assert inline.redis.zscore(runs_index("t"), member) is not None
+    inline.redis.zadd(runs_index("t"), {member: 0})
     report = Sweeper(inline.engine).sweep()
     assert report.rescheduled == [f"t/{queued.id} (start)"], report
     inline.drain()

@@ -351,7 +351,8 @@ def test_a_malformed_hop_is_an_error_and_stores_nothing(
         )
     after = {key: inline.redis.dump(key) for key in inline.redis.keys("*")}
     changed = {key for key in after if before.get(key) != after[key]}
-    assert changed <= {b"rgw:leases", b"rgw:runs"}, changed  # the indexes are hints
+    indexes = {inline.coordinator.indexes.of(kind, "t").encode() for kind in ("leases", "runs")}
+    assert changed <= indexes, changed  # the indexes are hints
 
 
 def test_a_run_cancelled_while_its_node_runs_commits_nothing(
@@ -380,7 +381,7 @@ def test_a_run_cancelled_while_its_node_runs_commits_nothing(
 def _age(inline: Inline, step: StepRef, task_id: str, by_ms: int) -> None:
     """Make a task look queued ``by_ms`` ago, and due in the sweeper's lease index now."""
     inline.redis.hset(step.key, f"q:{task_id}", now_ms() - by_ms)
-    inline.redis.zadd("rgw:leases", {step.member(task_id): 0})
+    inline.redis.zadd(inline.coordinator.indexes.leases(step.thread_id), {step.member(task_id): 0})
 
 
 def test_a_step_whose_publisher_died_is_re_enqueued_after_a_lease_ttl(

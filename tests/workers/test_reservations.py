@@ -9,11 +9,21 @@ from typing import Any
 
 from relaygraph.persistence.redis_server import EmbeddedRedis
 from relaygraph.workers.coordination import now_ms
-from relaygraph.workers.keys import LEASES, WORKERS
+from relaygraph.workers.keys import LEGACY_INDEXES
 from relaygraph.workers.recovery import Sweeper
 from relaygraph.workers.reservations import Liveness, Reservations, reservation
 
 from .test_protocol_scripts import Inline, _chain, local_values, server  # noqa: F401
+
+
+def _leases(inline: Inline, message: Any) -> str:
+    """The lease index (bucket) of the message's thread."""
+    return inline.coordinator.indexes.leases(message.step.thread_id)
+
+
+def _workers(inline: Inline, worker: str) -> str:
+    """The liveness index (bucket) of ``worker``."""
+    return inline.coordinator.indexes.workers(worker)
 
 
 def _reserved(inline: Inline, worker: str) -> Reservations:
@@ -24,11 +34,11 @@ def _reserved(inline: Inline, worker: str) -> Reservations:
 
 def _lapse(inline: Inline, worker: str) -> None:
     """The worker died a lease TTL ago: its liveness deadline has passed."""
-    inline.redis.zadd(WORKERS, {worker: now_ms() - 1})
+    inline.redis.zadd(_workers(inline, worker), {worker: now_ms() - 1})
 
 
 def _index_now(inline: Inline, message: Any) -> None:
-    inline.redis.zadd(LEASES, {message.step.member(message.task_id): 0})
+    inline.redis.zadd(_leases(inline, message), {message.step.member(message.task_id): 0})
 
 
 def test_a_task_reserved_by_a_dead_worker_is_re_enqueued_long_before_the_grace(
@@ -45,13 +55,13 @@ def test_a_task_reserved_by_a_dead_worker_is_re_enqueued_long_before_the_grace(
     info = inline.coordinator.step_info(message.step)
     assert info[f"r:{message.task_id}"] == f"{message.epoch} w1"
     # the mark moved the task's index entry to a lease TTL from now (from the grace's end)
-    due = inline.redis.zscore(LEASES, message.step.member(message.task_id))
+    due = inline.redis.zscore(_leases(inline, message), message.step.member(message.task_id))
     assert due <= now_ms() + inline.coordinator.ttl_ms
     _index_now(inline, message)
     assert sweeper.sweep().requeued == []  # its worker is alive: it will start it
     assert inline.redis.hget(message.step.key, f"e:{message.task_id}") == b"0"
     # while the worker lives, the sweeper looks again when its liveness would lapse
-    assert inline.redis.zscore(LEASES, message.step.member(message.task_id)) <= (
+    assert inline.redis.zscore(_leases(inline, message), message.step.member(message.task_id)) <= (
         now_ms() + inline.coordinator.ttl_ms + 1
     )
     _lapse(inline, "w1")
@@ -77,7 +87,7 @@ def test_a_backlog_nobody_reserved_keeps_the_queued_grace(
     _index_now(inline, message)
     _lapse(inline, "w-gone")  # a dead worker that never received this message
     assert sweeper.sweep().requeued == []
-    due = inline.redis.zscore(LEASES, message.step.member(message.task_id))
+    due = inline.redis.zscore(_leases(inline, message), message.step.member(message.task_id))
     assert due > now_ms() + 10_000  # next look: at the grace's end
 
 
@@ -120,7 +130,7 @@ def test_reserve_marks_only_a_waiting_task_under_its_epoch_and_creates_no_key(
     held.mark(gone.step, gone.task_id, gone.epoch)
     held.flush()
     assert not inline.redis.exists(gone.step.key)
-    assert inline.redis.zscore(LEASES, gone.step.member(gone.task_id)) is None
+    assert inline.redis.zscore(_leases(inline, gone), gone.step.member(gone.task_id)) is None
 
 
 def test_a_mark_after_a_server_restart_loads_its_script_again(
@@ -141,20 +151,24 @@ def test_liveness_is_renewed_and_long_dead_workers_are_forgotten(
 ) -> None:
     inline = Inline(server.url, {"chain": _chain("a")})
     recent = now_ms() - 1000  # dead a second ago: kept (and dead)
-    inline.redis.zadd(WORKERS, {"ancient": now_ms() - 2 * 24 * 3600 * 1000, "recent": recent})
+    # in w1's bucket, which its renewal prunes (the sweeper prunes every bucket it sweeps)
+    index = _workers(inline, "w1")
+    inline.redis.zadd(index, {"ancient": now_ms() - 2 * 24 * 3600 * 1000, "recent": recent})
+    inline.redis.zadd(LEGACY_INDEXES["workers"], {"old-release": recent + 1})
     held = Reservations(inline.coordinator, "w1", interval=0.05)
     held.start()
     try:
-        first = inline.redis.zscore(WORKERS, "w1")
+        first = inline.redis.zscore(index, "w1")
         assert first >= now_ms() + inline.coordinator.ttl_ms - 1000
         deadline = now_ms() + 5000
-        while inline.redis.zscore(WORKERS, "w1") == first:
+        while inline.redis.zscore(index, "w1") == first:
             assert now_ms() < deadline, "liveness never renewed"
     finally:
         held.stop()
-    assert inline.redis.zscore(WORKERS, "ancient") is None
-    liveness = Liveness(inline.redis)
+    assert inline.redis.zscore(index, "ancient") is None
+    liveness = Liveness(inline.redis, inline.coordinator.indexes)
     assert liveness.deadline("recent") == recent
+    assert liveness.deadline("old-release") == recent + 1  # a worker not upgraded yet
     assert liveness.deadline("never-seen") == 0
 
 
@@ -166,12 +180,12 @@ def test_a_duplicate_delivery_does_not_put_off_the_look_at_an_expiring_lease(
     message = inline.queue.popleft()
     step, member = message.step, message.step.member(message.task_id)
     assert inline.coordinator.acquire(step, message.task_id, 0, 3, "w1").status == "ok"
-    due = inline.redis.zscore(LEASES, member)
+    due = inline.redis.zscore(_leases(inline, message), member)
     time.sleep(0.05)
     # the broker redelivers the message (its pool process was killed): the lease still
     # runs, so the copy is answered busy, and the index keeps the lease's own deadline
     assert inline.coordinator.acquire(step, message.task_id, 0, 3, "w2").status == "busy"
-    assert inline.redis.zscore(LEASES, member) == due
+    assert inline.redis.zscore(_leases(inline, message), member) == due
 
 
 def test_a_retry_held_by_a_dead_worker_is_re_enqueued_when_due_not_before(
