@@ -282,6 +282,7 @@ class Cost:
     redis: Snapshot
     worker_cpu: float
     polls: int  # the benchmark's own status reads (one HGETALL each), taken off the counts
+    client_cpu: float = 0.0  # the submitting (benchmark) process's CPU seconds
 
     @property
     def rate(self) -> float:
@@ -307,6 +308,10 @@ class Cost:
     @property
     def worker_us(self) -> float:
         return self.worker_cpu / self.tasks * 1e6
+
+    @property
+    def client_us(self) -> float:
+        return self.client_cpu / self.tasks * 1e6
 
     @property
     def net_bytes(self) -> float:
@@ -365,7 +370,7 @@ def _wait(client: Any, runs: list[Any], poll: float) -> int:
 
 def _run_cost(fleet: Fleet, client: Any, graph: str, runs: int, tasks: int, poll: float) -> Cost:
     tag = uuid.uuid4().hex[:8]
-    before, worker_before = fleet.topology.snapshot(), fleet.cpu()
+    before, worker_before, own = fleet.topology.snapshot(), fleet.cpu(), time.process_time()
     submitted = [
         client.submit(
             graph, {"n": 0}, thread_id=f"{graph}-{tag}-{i}", config={"recursion_limit": 200}
@@ -374,7 +379,8 @@ def _run_cost(fleet: Fleet, client: Any, graph: str, runs: int, tasks: int, poll
     ]
     polls = _wait(client, submitted, poll)
     delta = fleet.topology.snapshot() - before
-    return Cost(runs * tasks, delta.at, delta, fleet.cpu() - worker_before, polls)
+    own = time.process_time() - own
+    return Cost(runs * tasks, delta.at, delta, fleet.cpu() - worker_before, polls, own)
 
 
 def _hop_latency(client: Any, graph: str, tasks: int) -> tuple[float, int]:
