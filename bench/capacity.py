@@ -13,8 +13,8 @@
 4. the arithmetic from those to the Redis shards, worker cores and broker cores for 1,000 /
    10,000 / 100,000 nodes/s, checked against the cluster throughput run of (1).
 
-Prints the tables and saves them to bench/results/capacity.json (with the per-command
-breakdown beside them).
+Prints the tables and saves them to bench/results/capacity.json (the per-command
+breakdown beside them in bench/results/capacity/breakdown.json).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from bench import _topology  # noqa: E402
 from bench._capacity_graphs import GRAPHS as CHAT_GRAPHS  # noqa: E402
 from bench._fixtures import GRAPHS, Hops, _hop  # noqa: E402
 from bench._results import RESULTS, Plot, Table, print_table, save  # noqa: E402
+from bench._topology import median_cost  # noqa: E402
 from relaygraph import START, StateGraph  # noqa: E402
 from relaygraph.persistence.redis import thread_tag  # noqa: E402
 from relaygraph.persistence.redis_server import CLUSTER_SLOTS, EmbeddedCluster  # noqa: E402
@@ -49,6 +50,8 @@ TARGETS = (1_000, 10_000, 100_000)
 REDIS_BUSY = 0.5
 #: Worker and broker cores planned at 70% busy.
 CORE_BUSY = 0.7
+#: Pool processes per worker (one main process, one sweeper, per worker).
+PROCESSES_PER_WORKER = 4
 
 
 # -- 2. bytes per thread at rest ---------------------------------------------------------------
@@ -177,24 +180,42 @@ def index_buckets() -> list[int]:
 # -- 4. the arithmetic ---------------------------------------------------------------------------
 
 
-def model(cost: _topology.Cost, client_us: float) -> dict[str, Any]:
-    """Shards, worker cores and broker cores for each target rate from one measured cost."""
+def model(cost: _topology.Cost, idle: _topology.Snapshot) -> dict[str, Any]:
+    """Shards, worker cores and broker cores for each target rate from one measured cost.
+
+    Redis load = nodes/s x CPU per node + workers x what an idle worker's sweeper and
+    heartbeats cost (``idle``, one worker); a worker is planned with
+    :data:`PROCESSES_PER_WORKER` pool processes (one sweeper each worker).
+    """
     per_shard = REDIS_BUSY * 1e6 / cost.redis_us
+    idle_us = idle.cpu / idle.at * 1e6  # Redis CPU us per second, per idle worker
+    idle_cmds = idle.commands / idle.at
     rows = []
     for rate in TARGETS:
-        shards = max(3, math.ceil(rate / per_shard))
+        cores = math.ceil(rate * cost.worker_us / 1e6 / CORE_BUSY)
+        workers = math.ceil(cores / PROCESSES_PER_WORKER)
+        redis_us = rate * cost.redis_us + workers * idle_us
+        shards = max(3, math.ceil(redis_us / (REDIS_BUSY * 1e6)))
         rows.append(
             {
                 "nodes/s": rate,
                 "Redis primaries": shards,
-                "Redis cmds/s per primary": rate * cost.commands / shards,
-                "worker cores": math.ceil(rate * cost.worker_us / 1e6 / CORE_BUSY),
+                "Redis cmds/s per primary": (rate * cost.commands + workers * idle_cmds) / shards,
+                "worker cores": cores,
+                "workers": workers,
+                "sweeper cmds/s": workers * idle_cmds,
                 "broker cores": math.ceil(rate * (cost.broker_us or 0) / 1e6 / CORE_BUSY),
                 "node slots for 1 s nodes": rate,
             }
         )
-    total = cost.redis_us + cost.worker_us + (cost.broker_us or 0) + client_us
-    return {"per primary nodes/s": per_shard, "rows": rows, "cpu us per node": total}
+    total = cost.redis_us + cost.worker_us + (cost.broker_us or 0) + cost.client_us
+    return {
+        "per primary nodes/s": per_shard,
+        "rows": rows,
+        "cpu us per node": total,
+        "idle us": idle_us,
+        "idle cmds": idle_cmds,
+    }
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -225,7 +246,9 @@ def main() -> None:
     buckets = index_buckets()
     basis = "cluster" if "cluster" in measured else args.topologies[-1]
     cost = measured[basis].best()
-    arithmetic = model(cost, cost.client_us)
+    idle = measured[basis].idle
+    assert idle is not None
+    arithmetic = model(cost, idle)
     tables = _topology.tables(measured, processes)
     tables += [rest_table(rest), spread_table(shard_spread, buckets)]
     tables += [model_table(arithmetic, cost, basis), check_table(measured[basis], arithmetic, load)]
@@ -245,17 +268,22 @@ def main() -> None:
                 k: v / sum(c.tasks for c in r.hop_costs)
                 for k, v in _sum_calls(r.hop_costs, "usec").items()
             },
+            "idle calls per second": {k: v / r.idle.at for k, v in r.idle.calls().items()}
+            if r.idle
+            else {},
             "throughput per shard": [
                 {"cpu s": s.cpu, "commands": s.commands} for s in r.best().redis.shards
             ],
         }
         for name, r in measured.items()
     }
-    (RESULTS / "capacity-breakdown.json").write_text(
+    breakdown = RESULTS / "capacity" / "breakdown.json"  # beside, not read by report.py
+    breakdown.parent.mkdir(exist_ok=True)
+    breakdown.write_text(
         json.dumps({"command": command, "topologies": extra, "spread": shard_spread,
                     "at rest": rest, "buckets": buckets}, indent=1) + "\n"
     )  # fmt: skip
-    print(f"\nsaved {path} and {RESULTS / 'capacity-breakdown.json'}")
+    print(f"\nsaved {path} and {breakdown}")
 
 
 def _sum_calls(costs: list[_topology.Cost], what: str) -> dict[str, int]:
@@ -316,21 +344,26 @@ def model_table(arithmetic: dict[str, Any], cost: _topology.Cost, basis: str) ->
     per_shard = arithmetic["per primary nodes/s"]
     table = Table(
         "Capacity model: what 1,000 / 10,000 / 100,000 nodes/s need",
-        ["nodes/s", "Redis primaries", "cmds/s per primary", "worker cores", "broker cores",
-         "node slots (1 s nodes)"],
+        ["nodes/s", "Redis primaries", "cmds/s per primary", "worker cores", "workers",
+         "sweeper cmds/s", "broker cores", "node slots (1 s nodes)"],
         notes=[
             f"from the {_topology.LABELS[basis]} throughput run: {cost.redis_us:.0f} us of "
             f"Redis CPU, {cost.commands:.0f} commands, {cost.worker_us:.0f} us of worker "
-            f"CPU and {cost.broker_us or 0:.0f} us of broker CPU per node (trivial nodes)",
+            f"CPU and {cost.broker_us or 0:.0f} us of broker CPU per node (trivial nodes); "
+            f"an idle worker: {arithmetic['idle cmds']:.0f} commands and "
+            f"{arithmetic['idle us'] / 1000:.1f} ms of Redis CPU a second (sweeps, "
+            "heartbeats), counted per worker in the primaries",
             f"a primary planned at {REDIS_BUSY:.0%} of its one command core: "
             f"{per_shard:,.0f} nodes/s per primary, at least 3 primaries; worker and broker "
-            f"cores at {CORE_BUSY:.0%}; add each replica (a primary's copy) on top",
+            f"cores at {CORE_BUSY:.0%}, {PROCESSES_PER_WORKER} pool processes a worker; add "
+            "a replica per primary on top",
             "worker cores cover relaygraph's own work per node; a node's own CPU adds to "
             "them, and a node that waits (a model call) needs a slot for as long as it "
             "runs: slots = nodes/s x seconds per node (Little's law)",
         ],
         plot=Plot("bar", x="nodes/s", y=["Redis primaries", "worker cores"], ylabel="count",
                   log=True),
+        formats={"cmds/s per primary": ".0f", "sweeper cmds/s": ".0f"},
     )  # fmt: skip
     for row in arithmetic["rows"]:
         table.add(
@@ -338,6 +371,8 @@ def model_table(arithmetic: dict[str, Any], cost: _topology.Cost, basis: str) ->
             row["Redis primaries"],
             row["Redis cmds/s per primary"],
             row["worker cores"],
+            row["workers"],
+            row["sweeper cmds/s"],
             row["broker cores"],
             row["node slots for 1 s nodes"],
         )
@@ -345,23 +380,35 @@ def model_table(arithmetic: dict[str, Any], cost: _topology.Cost, basis: str) ->
 
 
 def check_table(result: _topology.Result, arithmetic: dict[str, Any], load: float) -> Table:
+    """The throughput run on the cluster against what the model's inputs predict for it."""
     cost = result.best()
     ceiling = 2 * 1e6 / arithmetic["cpu us per node"]
-    per_shard = [s.cpu / cost.seconds for s in cost.redis.shards]
+    shards = cost.redis.shards
     table = Table(
-        "Check: the model against the throughput run on this machine",
+        "Check: the model against the throughput run on the cluster, this machine",
         ["figure", "model", "measured"],
         notes=[
-            "model ceiling: this machine's 2 cores divided by the CPU a node costs all the "
-            "processes together (Redis, workers, broker, the submitting client); the run "
-            "shares the cores with other work, so the measured rate sits under it",
-            f"the machine's 1-minute load average around the runs: up to {load:.1f} (2 cores)",
+            "nodes/s: this machine's 2 cores divided by the CPU a node costs all the "
+            "processes together (Redis, workers, broker, the submitting client), against "
+            "the rate reached; the run shares the cores with other work, so the measured "
+            f"rate sits under it (1-minute load average around the runs: up to {load:.1f})",
+            "Redis CPU and commands per node: the model's figures come from the 50-node "
+            "chains on one worker; measured: the throughput run (many threads at once, "
+            "3-node runs with their submit and end)",
+            "shares: each primary's part of the commands and of the Redis CPU in the "
+            "throughput run; the model (even hash-tag spread) says a third each",
         ],
+        formats={"model": ".3g", "measured": ".3g"},
     )
     table.add("nodes/s on 2 cores", ceiling, cost.rate)
-    predicted = cost.rate * cost.redis_us / 1e6 / len(per_shard)
-    for index, busy in enumerate(per_shard):
-        table.add(f"Redis primary {index}: cores busy (model: an even share)", predicted, busy)
+    table.add("Redis CPU us per node", median_cost(result.hop_costs, "redis_us"), cost.redis_us)
+    table.add("Redis commands per node", median_cost(result.hop_costs, "commands"), cost.commands)
+    total_commands = sum(s.commands for s in shards) or 1
+    total_cpu = sum(s.cpu for s in shards) or 1.0
+    for index, shard in enumerate(shards):
+        table.add(f"primary {index}: share of commands", 1 / len(shards),
+                  shard.commands / total_commands)  # fmt: skip
+        table.add(f"primary {index}: share of Redis CPU", 1 / len(shards), shard.cpu / total_cpu)
     return table
 
 
