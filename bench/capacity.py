@@ -236,7 +236,7 @@ def main() -> None:
         measured = _topology.measure(
             args.topologies, logs, ALL_GRAPHS,
             hop_repeats=3 if args.quick else 8,
-            tp_runs=30 if args.quick else 80,
+            tp_runs=30 if args.quick else 120,
             tp_rounds=1 if args.quick else 3,
             processes=processes,
         )  # fmt: skip
