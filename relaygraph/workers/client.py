@@ -266,6 +266,7 @@ class Client:
             "strategy": multitask_strategy,
             "stream_modes": ",".join(modes),
         }
+        app = self.app  # a broker it cannot use is refused before anything is stored
         decision, other = self.coordinator.submit_run(thread_id, run_id, multitask_strategy, fields)
         if decision == "reject":
             raise RunRejectedError(
@@ -277,7 +278,7 @@ class Client:
             if decision == "rollback":
                 self.saver.delete_for_runs([other])
         if decision != "queued":  # the run is indexed already: if this dies, the sweeper starts it
-            self.app.send_task("relaygraph.start_run", args=[thread_id, run_id])
+            app.send_task("relaygraph.start_run", args=[thread_id, run_id])
         return Run(self, thread_id, run_id)
 
     def resume(

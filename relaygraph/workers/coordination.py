@@ -21,6 +21,7 @@ from redis.exceptions import NoScriptError
 
 from relaygraph.persistence.redis_lane import ScriptLane
 from relaygraph.workers import metrics
+from relaygraph.workers.cluster_lane import REDIRECTS, ClusterLane
 from relaygraph.workers.connect import is_cluster_client
 from relaygraph.workers.keys import DEFAULT_BUCKETS, Indexes, ThreadKeys
 
@@ -115,8 +116,8 @@ class Coordinator:
         self.run_ttl = max(0, int(run_ttl))  # finished runs' records and steps (0: forever)
         self.indexes = Indexes(index_buckets)
         self.cluster = is_cluster_client(redis)
-        # The leases asked ahead (acquire_later); a cluster client has no single pool.
-        self._lane = None if self.cluster else ScriptLane(redis)
+        # The leases asked ahead (acquire_later): on a cluster, a lane per shard.
+        self._lane = ClusterLane(redis) if self.cluster else ScriptLane(redis)
         self.commit_replicas = max(0, int(commit_replicas))
         self.commit_replicas_timeout_ms = max(1, int(commit_replicas_timeout * 1000))
         self.ttl_ms = int(lease_ttl * 1000)
@@ -234,9 +235,6 @@ class Coordinator:
         :mod:`relaygraph.persistence.redis_lane`). The answer must be read, in a
         ``finally`` by a caller that may fail before.
         """
-        if self._lane is None:  # a cluster: two slots, no one connection to send them on
-            acquired = self.acquire(step, task_id, epoch, max_attempts, worker)
-            return lambda: acquired
         run_key = ThreadKeys(step.thread_id).run(step.run_id)
         args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
         deadline = now_ms() + self.ttl_ms
@@ -252,9 +250,11 @@ class Coordinator:
             if answered:
                 return answered[0]
             reply, indexed = read()
+            if isinstance(indexed, REDIRECTS):  # a cluster's slot moved: via the client
+                indexed = self.redis.zadd(leases, {step.member(task_id): deadline}, lt=True)
             if isinstance(indexed, Exception):
                 raise indexed
-            if isinstance(reply, NoScriptError):  # first use on this server: load, run once
+            if isinstance(reply, (NoScriptError, *REDIRECTS)):  # first use here, or moved
                 reply = self._scripts["acquire"](keys=[step.key, run_key], args=args)
             elif isinstance(reply, Exception):
                 raise reply
@@ -603,10 +603,16 @@ class Coordinator:
             args: list[Any] = [now_ms()]
             for name, value in fields.items():
                 args += [name, value]
-            (marked,) = self._pipeline(
-                [("mark_running", [keys.run(run_id)], args)],
-                lambda pipe: pipe.zadd(runs, {member: now_ms()}),
-            )
+
+            def then(pipe: Any) -> None:
+                pipe.zadd(runs, {member: now_ms()})
+                # a run's start commits its input checkpoint (the saver's own connection)
+                # before this: WAIT here covers it too, as it covers every earlier write
+                self._wait_replicas(pipe, keys.run(run_id))
+
+            replies: list[Any] = []
+            (marked,) = self._pipeline([("mark_running", [keys.run(run_id)], args)], then, replies)
+            self._check_replicas(replies)
             return bool(marked)
         pipe = self.redis.pipeline(transaction=False)
         if fields:

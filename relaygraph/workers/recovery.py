@@ -109,7 +109,10 @@ class Sweeper:
             pipe.zremrangebyscore(indexes.key("workers", bucket), "-inf", now - FORGET_MS)
         replies = pipe.execute()
         legacy, replies = replies[:3], [r for n, r in enumerate(replies[3:]) if n % 4 != 3]
-        self._drain_legacy(dict(zip(("leases", "barriers", "runs"), legacy, strict=True)))
+        try:
+            self._drain_legacy(dict(zip(("leases", "barriers", "runs"), legacy, strict=True)))
+        except Exception:  # never at the buckets' expense: the next pass tries again
+            log.exception("recovery: moving the unsharded index entries failed")
         due: dict[str, list[tuple[str, list[bytes]]]] = {"leases": [], "barriers": [], "runs": []}
         for (kind, key), members in zip(reads, replies, strict=True):
             if members:
@@ -127,8 +130,12 @@ class Sweeper:
         pipe = redis.pipeline(transaction=False)
         for kind, entries in found.items():
             for member, score in entries:
-                thread_id = json.loads(member)[0]
-                pipe.zadd(indexes.of(kind, thread_id), {member: score}, lt=True)
+                try:
+                    thread_id = json.loads(member)[0]
+                except (ValueError, TypeError, IndexError, KeyError):
+                    log.warning("recovery: dropped a malformed %s entry %r", kind, member)
+                else:
+                    pipe.zadd(indexes.of(kind, str(thread_id)), {member: score}, lt=True)
                 pipe.zrem(LEGACY_INDEXES[kind], member)  # after: never in neither
         pipe.execute()
         log.info(
