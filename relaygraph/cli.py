@@ -483,7 +483,9 @@ def dev(
         ),
     ] = "",
     store_fields: Annotated[str, typer.Option(metavar="PATHS", help="value paths to embed")] = "$",
-    api_port: Annotated[int, typer.Option(metavar="PORT", help="HTTP API port (0: no API)")] = 8123,
+    api_port: Annotated[
+        int, typer.Option(metavar="PORT", help="HTTP API port (0: no API)")
+    ] = 8123,
 ) -> None:
     """Start an embedded Redis with search, N workers, Flower and the HTTP API on this
     machine.

@@ -23,7 +23,9 @@ from relaygraph.persistence.redis_server import EmbeddedRedis, free_port
 from relaygraph.workers.local_fleet import LocalFleet
 
 console = Console()
-GRAPHS = "assistant=relaygraph.examples.assistant:graph,agent=relaygraph.examples.agent:graph"
+GRAPHS = (
+    "assistant=relaygraph.examples.assistant:graph,agent=relaygraph.examples.agent:graph"
+)
 
 
 def _say(client: Any, thread: str, text: str, user: str = "alice") -> tuple[str, str, float]:

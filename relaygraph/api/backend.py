@@ -59,7 +59,8 @@ class Backend:
         self.redis = self.client.redis
         self.records = ThreadRecords(self.redis)
         # The same kind of client as the workers' (a single Redis, or a cluster).
-        self.aredis = async_redis_client(settings.redis_url, cluster=is_cluster_client(self.redis))
+        cluster = is_cluster_client(self.redis)
+        self.aredis = async_redis_client(settings.redis_url, cluster=cluster)
         self._store: Any = None
 
     def close(self) -> None:

@@ -65,11 +65,9 @@ def _decoder_for(cls: type) -> Callable[[dict[str, Any], list[str]], Any] | None
                 return None
         if "status" in values and values["status"] not in statuses:
             return None
-        extra = (
-            {k: v for k, v in fields.items() if k not in values}
-            if len(fields) > len(values)
-            else {}
-        )
+        extra = {k: v for k, v in fields.items() if k not in values} if len(fields) > len(
+            values
+        ) else {}
         if any(not isinstance(key, str) for key in extra):
             return None
         message = cls.__new__(cls)

@@ -225,9 +225,10 @@ def _normalized_left(left: Messages) -> list[BaseMessage]:
     """``left`` itself when it is a list of whole messages that all have ids, else a new list."""
     items = left if isinstance(left, list) else [left]
     kinds = set(map(type, items))
-    if all(
-        issubclass(t, BaseMessage) and not issubclass(t, BaseMessageChunk) for t in kinds
-    ) and None not in map(_get_id, items):
+    if (
+        all(issubclass(t, BaseMessage) and not issubclass(t, BaseMessageChunk) for t in kinds)
+        and None not in map(_get_id, items)
+    ):
         return items
     return [_with_id(_whole(m)) for m in convert_to_messages(items)]
 

@@ -44,13 +44,7 @@ Meta = tuple[tuple[str, ...], dict[str, Any]]
 # The run's configurable values LangGraph copies into a node's metadata. A model call inside
 # the node adds the task's own checkpoint_ns to its metadata when the run had none.
 _PROPAGATED = (
-    "thread_id",
-    "checkpoint_id",
-    "checkpoint_ns",
-    "task_id",
-    "run_id",
-    "assistant_id",
-    "graph_id",
+    "thread_id", "checkpoint_id", "checkpoint_ns", "task_id", "run_id", "assistant_id", "graph_id"
 )
 
 
@@ -176,7 +170,9 @@ def messages_handler_of(config: dict[str, Any]) -> MessagesHandler | None:
     return None
 
 
-def node_metadata(run_config: dict[str, Any], task: Any, step: int, task_ns: str) -> dict[str, Any]:
+def node_metadata(
+    run_config: dict[str, Any], task: Any, step: int, task_ns: str
+) -> dict[str, Any]:
     """The metadata a node's config carries (as LangGraph's): the run's and the task's.
 
     ``run_config`` is the config of the run the task belongs to (for a subgraph's run, the

@@ -136,7 +136,9 @@ class Sweeper:
                     log.warning("recovery: dropped a malformed %s entry %r", kind, member)
                 else:
                     pipe.zadd(indexes.of(kind, str(thread_id)), {member: score}, lt=True)
-                pipe.zrem(LEGACY_INDEXES[kind], member)  # after: never in neither
+                # after, on the one connection a single Redis (the old release's) has:
+                # an entry is never in neither
+                pipe.zrem(LEGACY_INDEXES[kind], member)
         pipe.execute()
         log.info(
             "recovery: moved %d entr(ies) of the unsharded indexes into their buckets",

@@ -26,12 +26,8 @@ QUESTION = {"messages": [HumanMessage("What is 2 + 3?", id="q1")]}
 def _shape(messages: list[Any]) -> list[tuple[Any, ...]]:
     """What must match: types, contents, tool calls and tool call ids (ids are random)."""
     return [
-        (
-            type(m).__name__,
-            m.content,
-            getattr(m, "tool_calls", None),
-            getattr(m, "tool_call_id", None),
-        )
+        (type(m).__name__, m.content, getattr(m, "tool_calls", None),
+         getattr(m, "tool_call_id", None))
         for m in messages
     ]
 
@@ -56,29 +52,19 @@ def test_agent_loop_on_workers_matches_the_local_executor(fleet: Fleet, client: 
     history = [s.next for s in client.get_state_history("agent", "t")]
     local_graph = graphs.agent.builder.compile(checkpointer=MemorySaver())
     local_graph.invoke(QUESTION, {"configurable": {"thread_id": "o"}})
-    assert history == [
-        s.next for s in local_graph.get_state_history({"configurable": {"thread_id": "o"}})
-    ]
+    assert history == [s.next for s in local_graph.get_state_history(
+        {"configurable": {"thread_id": "o"}})]
     # the messages stream: the same (type, content, node) sequence as in-process
-    remote_tokens = [
-        (type(m).__name__, m.content, meta["langgraph_node"])
-        for e in events
-        if e.mode == "messages"
-        for m, meta in [e.data]
-    ]
-    local_tokens = [
-        (type(m).__name__, m.content, meta["langgraph_node"])
-        for mode, data in local_chunks
-        if mode == "messages"
-        for m, meta in [data]
-    ]
+    remote_tokens = [(type(m).__name__, m.content, meta["langgraph_node"])
+                     for e in events if e.mode == "messages" for m, meta in [e.data]]
+    local_tokens = [(type(m).__name__, m.content, meta["langgraph_node"])
+                    for mode, data in local_chunks if mode == "messages" for m, meta in [data]]
     assert remote_tokens == local_tokens
     assert ("AIMessageChunk", "sum", "agent") in remote_tokens
 
 
-def test_tokens_reach_the_client_while_the_node_still_runs(
-    redis_server: Any, tmp_path: Any, client: Client
-) -> None:
+def test_tokens_reach_the_client_while_the_node_still_runs(redis_server: Any, tmp_path: Any,
+                                                            client: Client) -> None:
     fleet = Fleet(redis_server.url, tmp_path, RELAYGRAPH_TEST_AGENT_PAUSE="3")
     try:
         fleet.start("w1")
@@ -96,8 +82,7 @@ def test_tokens_reach_the_client_while_the_node_still_runs(
         rest = list(run.stream(after=seen[-1].id, timeout=60))
         assert rest[-1].data["status"] == "success"
         words = [seen[-1].data[0].content] + [
-            e.data[0].content for e in rest if e.mode == "messages"
-        ]
+            e.data[0].content for e in rest if e.mode == "messages"]
         assert "".join(words) == "The sum is 5, as the tool says."
     finally:
         fleet.stop()
