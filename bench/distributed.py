@@ -1,6 +1,7 @@
 """The distributed executor against bare Celery on the same broker, in one run.
 
     python bench/distributed.py [--quick] [--recovery-only] [--kills N]
+    python bench/distributed.py --topology single rabbitmq cluster  (bench/_topology.py)
 
 0. an agent's time to first token, on a worker through the run's event stream vs
    in-process (bench/_first_token.py);
@@ -36,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import _first_token, _recovery  # noqa: E402
+from bench import _first_token, _recovery, _topology  # noqa: E402
 from bench._fixtures import GRAPHS  # noqa: E402
 from bench._results import Plot, Table, print_table, save  # noqa: E402
 from relaygraph.persistence.redis_server import EmbeddedRedis  # noqa: E402
@@ -220,7 +221,17 @@ def main() -> None:
     parser.add_argument(
         "--first-token-only", action="store_true", help="only an agent's time to first token (0)"
     )
+    parser.add_argument(
+        "--topology",
+        nargs="+",
+        choices=_topology.NAMES,
+        help="only the deployments side by side (bench/_topology.py): hop latency, nodes/s, "
+        "Redis CPU and commands per hop",
+    )
     args = parser.parse_args()
+    if args.topology:
+        _topology_main(args.topology, args.quick)
+        return
     hop_repeats = 5 if args.quick else 25  # one run is under a second: many, for a steady median
     kills = args.kills or (3 if args.quick else 20)
     tables = []
@@ -254,6 +265,15 @@ def main() -> None:
         print(f"\nsaved {save('first_token', tables, command)}")
         return
     print(f"\nsaved {save('distributed', tables, command)}")
+
+
+def _topology_main(names: list[str], quick: bool) -> None:
+    tables = _topology.run(names, quick)
+    for table in tables:
+        print_table(table)
+    command = "python bench/distributed.py" + (" --quick" if quick else "")
+    command += " --topology " + " ".join(names)
+    print(f"\nsaved {save('topologies', tables, command)}")
 
 
 def first_token(url: str, logs: Path, repeats: int) -> tuple[list[float], list[float]]:
