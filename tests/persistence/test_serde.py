@@ -637,8 +637,17 @@ def test_dumps_list_of_anything_else_is_dumps_and_corrupt_flat_lists_are_clear()
     mixed = [Inner(), "text", 3]
     assert serde.dumps_list(mixed) == serde.dumps(mixed)
     assert serde.loads(serde.dumps_list([])) == []
-    bad = msgpack.packb(msgpack.ExtType(16, msgpack.packb([["tests.serde.Nope", {}, []]])))
+    unknown = [[["tests.serde.Nope", []]], [[]], [[0, 0]]]
+    bad = msgpack.packb(msgpack.ExtType(16, msgpack.packb(unknown)))
     with pytest.raises(SerializationError, match="unknown stored type"):
         serde.loads(bad)
     with pytest.raises(SerializationError):
         serde.loads(msgpack.packb(msgpack.ExtType(16, msgpack.packb([1, 2]))))
+    short = [[["tests.serde.Inner", ["tags", "when"]]], [[]], [[0, 0, None]]]
+    with pytest.raises(SerializationError, match="does not match its shape"):
+        serde.loads(msgpack.packb(msgpack.ExtType(16, msgpack.packb(short))))
+    # Field names are stored with each shape: a class that gained a field since still reads.
+    shape = ["relaygraph.HumanMessage", ["content", "type"]]
+    older = [[shape], [["type"]], [[0, 0, "hi", "human"]]]
+    (message,) = serde.loads(msgpack.packb(msgpack.ExtType(16, msgpack.packb(older))))
+    assert message.content == "hi" and message.model_fields_set == {"content"}
