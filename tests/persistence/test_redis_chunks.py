@@ -199,3 +199,29 @@ def test_messages_chunk_round_trip(redis_search_url: str, cold: RedisSaver) -> N
         back = got.checkpoint["channel_values"]["messages"]
         assert back == items and [type(m) for m in back] == [type(m) for m in items]
         assert [m.model_fields_set for m in back] == [m.model_fields_set for m in items]
+
+
+def test_the_commit_composed_into_the_executors_scripts_seals_the_same(
+    redis_search_url: str, cold: RedisSaver, raw: redis.Redis
+) -> None:
+    """The distributed executor runs the saver's commit as a Lua function of its own
+    scripts (prepare_put): sealing works there too, and a refusal stores nothing."""
+    from relaygraph.workers.coordination import compose
+
+    script = raw.register_script(
+        compose(
+            {"saver_commit": RedisSaver(url="redis://unused").script_source("commit")},
+            "return saver_commit(KEYS, ARGV)",
+        )
+    )
+    with RedisSaver.from_conn_string(redis_search_url) as saver:
+        chat = Chat(saver)
+        grow(chat, 2 * CHUNK - 1)
+        checkpoint, versions = chat.checkpoint(f"m{2 * CHUNK - 1}")
+        prepared = saver.prepare_put(cfg(chat.thread_id, chat.head), checkpoint, {}, versions)
+        assert any("\0" in str(arg) for arg in prepared.args[9::4])  # it seals a chunk
+        assert script(keys=prepared.keys, args=prepared.args) == [b"ok"]
+        saver.put_done(prepared, checkpoint)
+        transferred = count_blobs_read(cold)
+        assert texts(cold.get_tuple(cfg(chat.thread_id))) == said(2 * CHUNK)
+        assert transferred == [2 + 1 + 1]
