@@ -37,7 +37,7 @@ def test_tiny_run_saves_every_table(tmp_path: Path, postgres_url: str) -> None:
     assert saved["name"] == "persistence"
     assert saved["command"] == "python bench/persistence.py " + " ".join(args[:-2])
     titles = [table["title"] for table in saved["tables"]]
-    assert titles[0].startswith("Checkpoint savers") and titles[-1] == "Targets (issue 3)"
+    assert titles[0].startswith("Checkpoint savers") and titles[-1] == "Targets (issues 3 and 14)"
     assert any(title.startswith("Memory store") for title in titles)
     savers = saved["tables"][0]
     assert savers["columns"][1:3] == ["relaygraph Redis", "LangGraph Redis"]
@@ -52,4 +52,6 @@ def test_tiny_run_saves_every_table(tmp_path: Path, postgres_url: str) -> None:
         assert all(cell is None or cell > 0 for cell in row[1:3]), row
     targets = saved["tables"][-1]
     assert all(row[2] in ("yes", "**no**", "-") for row in targets["rows"])
-    assert "targets met" in done.stdout
+    assert {row[3] for row in targets["rows"]} == {3, 14}
+    assert targets["notes"][-1].endswith("targets met")
+    assert done.stdout.rstrip().splitlines()[-1].endswith("targets met")

@@ -10,7 +10,9 @@ Writes and reads are Lua scripts (``redis_lua/*.lua``), each one round trip:
 
 * ``commit``: stores header + changed blobs + index entries and moves the head only if it
   is still the expected one (compare-and-set); a lost race stores nothing and raises
-  :class:`CheckpointConflict`;
+  :class:`CheckpointConflict`. An append-only list is also sealed into immutable chunks of
+  ``_CHUNK`` items (:meth:`RedisSaver._chunk_args`), so that a reader with no cache (another
+  worker) fetches one chunk per ``_CHUNK`` items rather than one blob per step;
 * ``read``: header, every blob the checkpoint needs (append chains followed through plain
   base pointers, so Lua never decodes msgpack) and the pending writes. The client tells the
   script which versions it already holds resolved, so reading the head of a long
@@ -60,6 +62,7 @@ from relaygraph.persistence.blobs import (
     blobs_for_put,
     decode_blob,
     decode_header,
+    encode_blob,
     encode_empty_blob,
     encode_header,
     load_channel_values,
@@ -92,6 +95,11 @@ _KEY_NAMES = ("heads", "hdr", "cv", "ix", "ixt", "blob", "base", "wv", "wx", "ru
 _SEP = "\0"
 _BLOBS_AT = 8  # where the commit script's per-blob arguments start (see commit.lua)
 _WINDOW = 256  # index entries fetched per round trip when listing
+# Items per sealed chunk of an append-only list (see RedisSaver._chunk_args): a cold read
+# of n items fetches about n / _CHUNK chunks plus at most _CHUNK steps' blobs.
+_CHUNK = 32
+# A refused commit's status -> the _put_args keyword naming the channels to send otherwise.
+_RESEND = {"missing_base": "missing_bases", "missing_blob": "unstored", "missing_chunks": "rechunk"}
 
 
 @cache
@@ -432,6 +440,7 @@ class RedisSaver(BaseCheckpointSaver):
         expected_head: Any,
         missing_bases: frozenset[str] = frozenset(),
         unstored: frozenset[str] = frozenset(),
+        rechunk: frozenset[str] = frozenset(),
     ) -> tuple[str, str, str, str | None, list[Any]]:
         thread_id = thread_id_of(config)
         ns = _plain("checkpoint_ns", checkpoint_ns_of(config))
@@ -478,11 +487,54 @@ class RedisSaver(BaseCheckpointSaver):
             *(self.ttl or 0, ns, checkpoint_id, expect, expected),
             *(stored_header, cv, run),
         ]
+        values = checkpoint.get("channel_values") or {}
         for (channel, version), blob in blobs.items():
             kind, base, _ = decode_blob(blob)
             base_version = base[0] if kind == "append" and base else ""
-            args += [_plain("channel", channel), _plain("version", version), base_version, blob]
+            channel, version = _plain("channel", channel), _plain("version", version)
+            if base is not None and len(values[channel]) // _CHUNK > base[1] // _CHUNK:
+                sealed = self._chunk_args(
+                    channel, version, values[channel], base, from_start=channel in rechunk
+                )
+                args += sealed
+                base_version = sealed[-3]  # the last chunk sealed
+                blob = encode_blob(
+                    self.serde,
+                    values[channel],
+                    (base_version, len(values[channel]) // _CHUNK * _CHUNK),
+                    where=f"channel {channel!r}",
+                )
+            args += [channel, version, base_version, blob]
         return thread_id, ns, checkpoint_id, run or None, args
+
+    def _chunk_args(
+        self,
+        channel: str,
+        version: str,
+        value: list[Any],
+        base: tuple[str, int],
+        *,
+        from_start: bool = False,
+    ) -> list[Any]:
+        """Commit arguments sealing the chunks an append to ``value`` completes.
+
+        Chunk ``j`` holds items ``[j * _CHUNK, (j + 1) * _CHUNK)`` under the synthetic
+        version ``<version>\0<end>``, written once; the commit script links it to the
+        chunk before it (see ``chunk_blob`` in commit.lua). The version's own blob then
+        appends to the last chunk, so a cold read of a long list fetches one chunk per
+        ``_CHUNK`` items plus the blobs of the steps since the last seal. ``from_start``
+        seals every chunk of the list (the script found no chunk to link the first new
+        one to: a list stored before chunks existed), once.
+        """
+        out: list[Any] = []
+        base_version, base_len = base
+        dumps = getattr(self.serde, "dumps_list", self.serde.dumps)  # flat for messages
+        first = 0 if from_start else base_len // _CHUNK
+        for j in range(first, len(value) // _CHUNK):
+            start, end = j * _CHUNK, (j + 1) * _CHUNK
+            payload = dumps(value[start:end], where=f"channel {channel!r}")
+            out += [channel, f"{version}{_SEP}{end}", f"{_SEP}{start}{_SEP}{base_version}", payload]
+        return out
 
     def _put_result(
         self,
@@ -493,7 +545,7 @@ class RedisSaver(BaseCheckpointSaver):
         expected_head: Any,
         attempt: int,
     ) -> tuple[str, frozenset[str]] | None:
-        """None when committed, else what to resend: ("missing_base"|"missing_blob", channels).
+        """None when committed, else what to resend: (a :data:`_RESEND` status, channels).
 
         Raises :class:`CheckpointConflict` when the compare-and-set lost.
         """
@@ -506,7 +558,7 @@ class RedisSaver(BaseCheckpointSaver):
             actual = _text(result[1]) if len(result) > 1 and result[1] else None
             expected = None if expected_head is None else str(expected_head)
             raise CheckpointConflict(thread_id, ns, expected, actual)
-        if status in ("missing_base", "missing_blob") and attempt < 3:
+        if status in _RESEND and attempt < 3:
             return status, frozenset(_text(channel) for channel in result[1:])
         raise RuntimeError(f"unexpected commit result {result!r}")
 
@@ -725,7 +777,7 @@ class RedisSaver(BaseCheckpointSaver):
                 scoped.put(channel, versions[channel], value, appends.get(channel))
         empty = encode_empty_blob()
         for i in range(_BLOBS_AT, len(args), 4):  # channel, version, base, blob
-            if args[i + 3] == empty:
+            if args[i + 3] == empty and _SEP not in args[i + 1]:  # not a sealed chunk
                 self._remember(scope, args[i], args[i + 1], empty=True)
 
     def _needs_registry(self, run_id: str | None, thread_id: str) -> bool:
@@ -1387,7 +1439,7 @@ async def _acall(client: Any, script: Any, keys: list[str], args: list[Any]) -> 
 def _merge_resend(resend: dict[str, frozenset[str]], outcome: tuple[str, frozenset[str]]) -> None:
     """Fold a refused commit's answer into the keyword arguments of the next attempt."""
     status, channels = outcome
-    name = "missing_bases" if status == "missing_base" else "unstored"
+    name = _RESEND[status]
     resend[name] = resend.get(name, frozenset()) | channels
 
 

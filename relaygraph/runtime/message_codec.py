@@ -46,36 +46,50 @@ def _decoder_for(cls: type) -> Callable[[dict[str, Any], list[str]], Any] | None
     if any(name not in _FIELD_TYPES for name in declared):
         return None
     checks = [(name, _FIELD_TYPES[name]) for name in declared]
+    exact = tuple(declared)  # the stored shape of a message without extras
+    kinds = [_FIELD_TYPES[name] for name in declared]
+    dict_lists = [name for name in _LIST_OF_DICTS if name in declared]
+    has_status = "status" in declared
     own_type = cls.model_fields["type"].default  # type: ignore[attr-defined]
     statuses = ("success", "error")
     set_fields: dict[tuple[str, ...], frozenset[str]] = {}  # by the stored unset names
+    shapes: dict[tuple[type, ...], bool] = {}  # field types -> all as declared
+    new = cls.__new__
 
     def decode(fields: dict[str, Any], unset: list[str]) -> Any:
-        if fields.get("type") != own_type:
+        if type(fields) is not dict or fields.get("type") != own_type:
             return None
-        values: dict[str, Any] = {}
-        for name, kinds in checks:
-            value = fields.get(name, _NONE)
-            if value is _NONE or not isinstance(value, kinds):
+        if tuple(fields) == exact:  # the common shape: checked and used as it is
+            shape = tuple(map(type, fields.values()))
+            known = shapes.get(shape)
+            if known is None:  # once per combination of field types
+                known = shapes[shape] = all(map(issubclass, shape, kinds))
+            if not known:
                 return None
-            values[name] = value
-        for name in _LIST_OF_DICTS:
-            items = values.get(name)
+            values = fields
+            extra: dict[str, Any] = {}
+        else:
+            values = {}
+            for name, types in checks:
+                value = fields.get(name, _NONE)
+                if value is _NONE or not isinstance(value, types):
+                    return None
+                values[name] = value
+            extra = {k: v for k, v in fields.items() if k not in values}
+            if any(not isinstance(key, str) for key in extra):
+                return None
+        for name in dict_lists:
+            items = values[name]
             if items and not all(isinstance(item, dict) for item in items):
                 return None
-        if "status" in values and values["status"] not in statuses:
+        if has_status and values["status"] not in statuses:
             return None
-        extra = {k: v for k, v in fields.items() if k not in values} if len(fields) > len(
-            values
-        ) else {}
-        if any(not isinstance(key, str) for key in extra):
-            return None
-        message = cls.__new__(cls)
-        _set(message, "__dict__", values)
         key = tuple(unset)
         was_set = set_fields.get(key)
         if was_set is None:
             was_set = set_fields[key] = frozenset(declared).difference(unset)
+        message = new(cls)
+        _set(message, "__dict__", values)
         fields_set = set(was_set).union(extra) if extra else set(was_set)
         _set(message, "__pydantic_fields_set__", fields_set)
         _set(message, "__pydantic_extra__", extra)

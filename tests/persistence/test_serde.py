@@ -614,3 +614,40 @@ def test_a_message_class_outside_the_allow_list_is_refused() -> None:
 
     with pytest.raises(SerializationError, match="Custom"):
         Serializer().dumps({"messages": [Custom("x")]})
+
+
+def test_dumps_list_stores_a_list_of_models_flat_and_reads_it_back() -> None:
+    from relaygraph import AIMessage, HumanMessage, ToolMessage
+
+    items: list[Any] = [
+        HumanMessage(content="hi", id="1"),
+        AIMessage(content=[{"type": "text", "text": "x"}], tool_calls=[], name="bot"),
+        ToolMessage(content="ok", tool_call_id="c1", status="error", custom="kept"),
+        Outer(title="t", inner=Inner(tags={"a"}, when=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))),
+    ]
+    data = serde.dumps_list(items)
+    assert data != serde.dumps(items)
+    back = serde.loads(data)
+    assert back == items and [type(m) for m in back] == [type(m) for m in items]
+    assert [m.model_fields_set for m in back] == [m.model_fields_set for m in items]
+    assert back[2].custom == "kept"
+
+
+def test_dumps_list_of_anything_else_is_dumps_and_corrupt_flat_lists_are_clear() -> None:
+    mixed = [Inner(), "text", 3]
+    assert serde.dumps_list(mixed) == serde.dumps(mixed)
+    assert serde.loads(serde.dumps_list([])) == []
+    unknown = [[["tests.serde.Nope", []]], [[]], [[0, 0]]]
+    bad = msgpack.packb(msgpack.ExtType(16, msgpack.packb(unknown)))
+    with pytest.raises(SerializationError, match="unknown stored type"):
+        serde.loads(bad)
+    with pytest.raises(SerializationError):
+        serde.loads(msgpack.packb(msgpack.ExtType(16, msgpack.packb([1, 2]))))
+    short = [[["tests.serde.Inner", ["tags", "when"]]], [[]], [[0, 0, None]]]
+    with pytest.raises(SerializationError, match="does not match its shape"):
+        serde.loads(msgpack.packb(msgpack.ExtType(16, msgpack.packb(short))))
+    # Field names are stored with each shape: a class that gained a field since still reads.
+    shape = ["relaygraph.HumanMessage", ["content", "type"]]
+    older = [[shape], [["type"]], [[0, 0, "hi", "human"]]]
+    (message,) = serde.loads(msgpack.packb(msgpack.ExtType(16, msgpack.packb(older))))
+    assert message.content == "hi" and message.model_fields_set == {"content"}
