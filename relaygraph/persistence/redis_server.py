@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes  # here, not in the preexec_fn: the child may no longer read the stdlib
 import importlib.util
 import os
 import platform
@@ -130,8 +131,6 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
 
     A test process killed with SIGKILL runs no cleanup; its server must not live on.
     """
-    import ctypes
-
     pr_set_pdeathsig = 1
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, sig)
