@@ -29,7 +29,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import tuple_row
 
 from relaygraph.persistence.serde import Serializer
-from relaygraph.persistence.sql_common import (
+from relaygraph.persistence.sql import (
     POSTGRES,
     Op,
     Query,

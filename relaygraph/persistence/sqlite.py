@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from relaygraph.persistence.serde import Serializer
-from relaygraph.persistence.sql_common import (
+from relaygraph.persistence.sql import (
     SQLITE,
     Op,
     Query,
