@@ -30,6 +30,9 @@ class Dialect:
     max_thread_bytes: int | None = None
     max_id_bytes: int | None = None
     refuses_nul: bool = False
+    # Reads of one checkpoint and puts as one statement each (postgres_sql.py): for a
+    # server a round trip away, where every statement costs one.
+    one_round_trip: bool = False
     _cache: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def check_ids(self, thread_id: str | None, ns: str | None, **ids: Any) -> None:
@@ -107,4 +110,5 @@ POSTGRES = Dialect(
     max_thread_bytes=1000,
     max_id_bytes=256,
     refuses_nul=True,
+    one_round_trip=True,
 )

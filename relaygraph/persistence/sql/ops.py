@@ -8,6 +8,7 @@ only the :class:`~relaygraph.persistence.sql.dialect.Dialect` spells the differe
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -23,7 +24,8 @@ from relaygraph.persistence.errors import (
 from relaygraph.persistence.serde import Serializer
 from relaygraph.persistence.sql.cache import ResolvedValues
 from relaygraph.persistence.sql.dialect import Dialect
-from relaygraph.persistence.sql.query import Op, Query
+from relaygraph.persistence.sql.postgres_sql import CALL_PUT, GET_ONE
+from relaygraph.persistence.sql.query import SNAPSHOT, Op, Query
 from relaygraph.persistence.sql.rows import Key, PreparedPut, RawCheckpoint, RawPage, append_base
 from relaygraph.persistence.sql.statements import (
     EXPIRED,
@@ -40,7 +42,55 @@ from relaygraph.persistence.sql.statements import (
     writes_query,
 )
 
-__all__ = ["Ops"]
+__all__ = ["Ops", "probe_keys", "settle"]
+
+_INCOMPLETE: Any = object()  # a one-statement read that must start again in a snapshot
+
+Settled = dict[tuple[str, str], tuple[str | None, bytes]]
+"""Blobs to store: ``{(channel, version): (base version or None, blob)}``."""
+
+
+def probe_keys(
+    put: PreparedPut, blobs: dict[tuple[str, str], bytes]
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """The (channel, version) keys whose presence decides what ``put`` stores, and among
+    them those it relies on without sending: the bases of its append blobs and the versions
+    of the checkpoint it sends no blob for."""
+    bases = set()
+    for key, data in blobs.items():
+        base = append_base(data)
+        if base is not None:
+            bases.add((key[0], base))
+    need = bases | {key for key in put.versions.items() if key not in blobs}
+    return set(put.versions.items()) | set(blobs) | bases, need
+
+
+def settle(
+    put: PreparedPut, serde: Serializer, present: set[tuple[str, str]]
+) -> tuple[Settled, bool]:
+    """The blobs to store given the probed keys that are ``present``, and whether one of
+    them is a key already stored (written again: caches must forget it).
+
+    An append blob whose base is not stored becomes a full one, and a version of the
+    checkpoint that nothing stores (a caller that left it out of ``new_versions``) is
+    written too, as :class:`~relaygraph.persistence.memory.InMemorySaver` does.
+    """
+    blobs = dict(put.blobs)
+    bases = {}
+    for key, data in blobs.items():
+        base = append_base(data)
+        if base is not None:
+            bases[key] = (key[0], base)
+    redo = {key[0]: key[1] for key, base in bases.items() if base not in present}
+    missing = {
+        c: v for c, v in put.versions.items() if c not in put.new_versions and (c, v) not in present
+    }
+    if redo:
+        blobs.update(blobs_for_put(serde, put.checkpoint, redo, lambda c, v: False))
+    if missing:
+        blobs.update(blobs_for_put(serde, put.checkpoint, missing, lambda c, v: (c, v) in present))
+    settled: Settled = {key: (append_base(data), data) for key, data in blobs.items()}
+    return settled, any(key in present for key in put.blobs)
 
 
 class Ops:
@@ -109,13 +159,64 @@ class Ops:
     # -- reading ---------------------------------------------------------------------------
 
     def get(self, thread_id: str, ns: str, checkpoint_id: str | None, now: float) -> Op[Any]:
-        """The raw checkpoint and its blobs, or None."""
+        """The raw checkpoint and its blobs, or None.
+
+        With a one-round-trip dialect one statement usually answers; when it cannot (a row
+        written before migration 0002, a chain of blobs the cache does not cover) the read
+        starts again in a snapshot (:data:`SNAPSHOT`) with the statements below.
+        """
+        if self.dialect.one_round_trip:
+            page = yield from self._get_one(thread_id, ns, checkpoint_id, now)
+            if page is not _INCOMPLETE:
+                return page
+            yield SNAPSHOT
         row = yield Query(SELECT_ONE, [thread_id, ns, checkpoint_id, thread_id, ns, now], "one")
         if row is None:
             return None
         raw = RawCheckpoint(thread_id, ns, row[0], row[1], bytes(row[2]), bytes(row[3]))
         page = yield from self._complete([raw])
         return page
+
+    def _get_one(self, thread_id: str, ns: str, checkpoint_id: str | None, now: float) -> Op[Any]:
+        """One statement: the checkpoint, its writes and the blobs the cache lacks; or
+        :data:`_INCOMPLETE` when that is not enough to build it."""
+        known = self.cache.known(thread_id, ns)
+        skip = sorted((key[2], key[3]) for key in known)
+        row = yield Query(
+            GET_ONE,
+            [
+                [c for c, _ in skip],
+                [v for _, v in skip],
+                *(thread_id, ns, checkpoint_id, thread_id, ns, now),
+            ],
+            "one",
+        )
+        if row is None:
+            return None
+        raw = RawCheckpoint(thread_id, ns, row[0], row[1], bytes(row[2]), bytes(row[3]))
+        if not row[4]:
+            return _INCOMPLETE  # written before the versions were stored as arrays
+        try:
+            raw.versions = dict(decode_header(raw.header)["channel_versions"])
+        except SerializationError:
+            raw.versions = {}  # reported when the tuple is built
+        blobs = {
+            (thread_id, ns, c, v): bytes(d)
+            for c, v, d in zip(row[5] or (), row[6] or (), row[7] or (), strict=True)
+        }
+        cached = dict(known)
+        covered = self._coverage(cached)
+        for channel, version in raw.versions.items():
+            key = (thread_id, ns, channel, version)
+            if self._missing_base(key, blobs, covered) is not None:
+                return _INCOMPLETE
+        raw.writes = [
+            (task_id, channel, bytes(data))
+            for task_id, channel, data in zip(
+                row[8] or (), row[9] or (), row[10] or (), strict=True
+            )
+        ]
+        return RawPage([raw], blobs, exhausted=True, cached=cached)
 
     def list_page(
         self,
@@ -186,22 +287,17 @@ LIMIT {int(size)}"""
 
         A chain stops at a full blob or at a value in the cache (copied into ``cached``, so
         eviction cannot pull it away before the values are built). The keys themselves are
-        read exactly; the chain below them with one range scan per channel (versions sort
-        in the order they were made); exact reads then fetch whatever a range missed.
+        read exactly, and so is the first missing base of each channel (a warm reader lacks
+        one link at most: the input checkpoint between two reads); a chain longer than that
+        is read with one range scan per channel (versions sort in the order they were
+        made); exact reads then fetch whatever a range missed.
         """
         blobs: dict[Key, bytes] = {}
         tried: set[Key] = set()
         ranged: set[tuple[str, str, str]] = set()
+        linked: set[tuple[str, str, str]] = set()  # channels whose first missing base was read
 
-        def covered(key: Key) -> bool:
-            if key in cached:
-                return True
-            value = self.cache.get(key)
-            if value is EMPTY:
-                return False
-            cached[key] = value
-            return True
-
+        covered = self._coverage(cached)
         exact = {key for key in wanted if not covered(key)}
         ranges: dict[tuple[str, str, str], str] = {}
         while exact or ranges:
@@ -222,11 +318,27 @@ LIMIT {int(size)}"""
                 if base is None or base in tried:
                     continue
                 scope = base[:3]
-                if scope in ranged:
+                if scope in ranged or scope not in linked:
+                    linked.add(scope)
                     exact.add(base)
                 else:
                     ranges[scope] = max(ranges.get(scope, base[3]), base[3])
         return blobs
+
+    def _coverage(self, cached: dict[Key, Any]) -> Callable[[Key], bool]:
+        """``covered(key)``: whether the value at ``key`` is pinned in ``cached`` or in the
+        cache (then pinned, so eviction cannot pull it away before the values are built)."""
+
+        def covered(key: Key) -> bool:
+            if key in cached:
+                return True
+            value = self.cache.get(key)
+            if value is EMPTY:
+                return False
+            cached[key] = value
+            return True
+
+        return covered
 
     @staticmethod
     def _missing_base(
@@ -254,6 +366,8 @@ LIMIT {int(size)}"""
 
         Returns whether a version already stored was written again (caches must forget it).
         """
+        if self.dialect.one_round_trip:
+            return (yield from self._put_one(put, expected_head, serde, now))
         thread_id, ns, new_id = put.thread_id, put.checkpoint_ns, put.checkpoint["id"]
         yield from self._drop_if_expired(thread_id, now)
         head_key = [thread_id, ns]
@@ -331,23 +445,68 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING""",
         yield from self.touch([thread_id], now)
         return rewritten
 
-    def _settle_blobs(
-        self, put: PreparedPut, serde: Serializer
-    ) -> Op[tuple[dict[tuple[str, str], tuple[str | None, bytes]], bool]]:
-        """The blobs to store: ``put.blobs``, fixed up against what the thread already holds.
+    def _put_one(
+        self, put: PreparedPut, expected_head: Any, serde: Serializer, now: float
+    ) -> Op[bool]:
+        """:meth:`put` as one call of the server's ``relaygraph_put``: it sends the blobs of
+        ``put.blobs`` and names the stored ones they rely on; when one of those is missing
+        nothing is written and the put is settled (:func:`settle`) and sent again."""
+        if expected_head is ANY_HEAD:
+            mode, expected = 0, None
+        else:
+            mode, expected = (1, None) if expected_head is None else (2, str(expected_head))
+        new_id = put.checkpoint["id"]
+        blobs: Settled = {key: (append_base(data), data) for key, data in put.blobs.items()}
+        channels, versions = list(put.versions), list(put.versions.values())
+        for _ in range(4):
+            probe, need = probe_keys(put, {key: data for key, (_, data) in blobs.items()})
+            keys, probe_order, need_order = list(blobs), sorted(probe), sorted(need)
+            row = yield Query(
+                CALL_PUT,
+                [
+                    put.thread_id,
+                    put.checkpoint_ns,
+                    new_id,
+                    put.parent_id,
+                    put.run_id,
+                    put.header,
+                    put.metadata,
+                    put.metadata_json,
+                    channels,
+                    versions,
+                    mode,
+                    expected,
+                    [c for c, _ in keys],
+                    [v for _, v in keys],
+                    [blobs[key][0] for key in keys],
+                    [blobs[key][1] for key in keys],
+                    [c for c, _ in probe_order],
+                    [v for _, v in probe_order],
+                    [c for c, _ in need_order],
+                    [v for _, v in need_order],
+                    now,
+                    now + self.ttl if self.ttl else None,
+                ],
+                "one",
+            )
+            status, detail = row
+            if status in ("ok", "rewritten", "same"):
+                return status == "rewritten"
+            if status == "conflict":
+                raise CheckpointConflict(put.thread_id, put.checkpoint_ns, expected_head, detail)
+            if status == "exists":
+                raise CheckpointExistsError(put.thread_id, put.checkpoint_ns, new_id)
+            present = {(c, v) for c, v in json.loads(detail)}
+            blobs, _ = settle(put, serde, present)
+        raise RuntimeError(
+            f"put of checkpoint {new_id!r}: the blobs of thread {put.thread_id!r} kept "
+            "changing while it was stored; try again"
+        )
 
-        An append blob whose base is not stored becomes a full one, and a version of the
-        checkpoint that nothing stores (a caller that left it out of ``new_versions``) is
-        written too, as :class:`~relaygraph.persistence.memory.InMemorySaver` does.
-        """
-        blobs = dict(put.blobs)
-        bases = {}
-        for key, data in blobs.items():
-            base = append_base(data)
-            if base is not None:
-                bases[key] = (key[0], base)
-        probe = set(put.versions.items()) | set(blobs)
-        probe.update(bases.values())
+    def _settle_blobs(self, put: PreparedPut, serde: Serializer) -> Op[tuple[Settled, bool]]:
+        """The blobs to store: ``put.blobs``, fixed up against what the thread already holds
+        (see :func:`settle`)."""
+        probe, _ = probe_keys(put, put.blobs)
         present: set[tuple[str, str]] = set()
         if probe:
             keys = sorted(probe)
@@ -361,22 +520,7 @@ SELECT b.channel, b.version FROM relaygraph_blobs b JOIN want w
                 "all",
             )
             present = {(r[0], r[1]) for r in rows}
-        redo = {key[0]: key[1] for key, base in bases.items() if base not in present}
-        missing = {
-            c: v
-            for c, v in put.versions.items()
-            if c not in put.new_versions and (c, v) not in present
-        }
-        if redo:
-            blobs.update(blobs_for_put(serde, put.checkpoint, redo, lambda c, v: False))
-        if missing:
-            blobs.update(
-                blobs_for_put(serde, put.checkpoint, missing, lambda c, v: (c, v) in present)
-            )
-        settled: dict[tuple[str, str], tuple[str | None, bytes]] = {}
-        for key, data in blobs.items():
-            settled[key] = (append_base(data), data)
-        return settled, any(key in present for key in put.blobs)
+        return settle(put, serde, present)
 
     def put_writes(
         self,

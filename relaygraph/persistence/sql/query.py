@@ -12,10 +12,10 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-__all__ = ["Fetch", "Op", "Query", "run_async", "run_sync"]
+__all__ = ["SNAPSHOT", "Fetch", "Op", "Query", "run_async", "run_sync"]
 
 T = TypeVar("T")
-Fetch = Literal["none", "one", "all", "rowcount"]
+Fetch = Literal["none", "one", "all", "rowcount", "snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,8 @@ class Query:
     """One statement for a driver to run. SQL uses ``?`` placeholders in every dialect.
 
     ``many`` runs the statement once per parameter tuple in ``params``; ``fetch`` says what
-    to send back: nothing, one row (or None), all rows, or the affected row count.
+    to send back: nothing, one row (or None), all rows, or the affected row count
+    (``"snapshot"``: see :data:`SNAPSHOT`).
     """
 
     sql: str
@@ -34,6 +35,11 @@ class Query:
 
 Op = Generator[Query, Any, T]
 """A sans-IO database operation: yields queries, receives their results, returns a value."""
+
+SNAPSHOT = Query("", fetch="snapshot")
+"""Yielded by a read that a driver may start outside a transaction (``lazy``): from here on
+every statement must see one snapshot. A driver that already runs the operation in a
+transaction answers None and does nothing."""
 
 
 def run_sync(op: Op[T], execute: Callable[[Query], Any]) -> T:

@@ -34,6 +34,7 @@ from relaygraph.persistence.sql.dialect import Dialect
 from relaygraph.persistence.sql.ops import Ops
 from relaygraph.persistence.sql.query import Op
 from relaygraph.persistence.sql.rows import (
+    PreparedPut,
     RawPage,
     build_tuple,
     prepare_put,
@@ -103,11 +104,16 @@ class SqlSaver(BaseCheckpointSaver):
     # -- drivers (backend-specific) ------------------------------------------------------
 
     @abstractmethod
-    def _execute(self, op: Callable[[], Op[T]], *, write: bool) -> T:
-        """Run the generator ``op()`` in one transaction (IMMEDIATE when ``write``)."""
+    def _execute(self, op: Callable[[], Op[T]], *, write: bool, lazy: bool = False) -> T:
+        """Run the generator ``op()`` in one transaction (IMMEDIATE when ``write``).
+
+        ``lazy``: the operation's statements are each atomic alone until it yields
+        :data:`~relaygraph.persistence.sql.query.SNAPSHOT`, so a driver may run them outside
+        a transaction (autocommit) and open a read snapshot only then.
+        """
 
     @abstractmethod
-    async def _aexecute(self, op: Callable[[], Op[T]], *, write: bool) -> T:
+    async def _aexecute(self, op: Callable[[], Op[T]], *, write: bool, lazy: bool = False) -> T:
         """Async :meth:`_execute`."""
 
     def close(self) -> None:
@@ -171,19 +177,19 @@ class SqlSaver(BaseCheckpointSaver):
             f"{type(self).__name__}.setup() (or await .asetup()) once before using it"
         )
 
-    def _run(self, op: Callable[[], Op[T]], *, write: bool) -> T:
+    def _run(self, op: Callable[[], Op[T]], *, write: bool, lazy: bool = False) -> T:
         if not self._ready:
             check, check_writes = self._readiness()
             self._execute(check, write=check_writes)
             self._ready = True
-        return self._execute(op, write=write)
+        return self._execute(op, write=write, lazy=lazy)
 
-    async def _arun(self, op: Callable[[], Op[T]], *, write: bool) -> T:
+    async def _arun(self, op: Callable[[], Op[T]], *, write: bool, lazy: bool = False) -> T:
         if not self._ready:
             check, check_writes = self._readiness()
             await self._aexecute(check, write=check_writes)
             self._ready = True
-        return await self._aexecute(op, write=write)
+        return await self._aexecute(op, write=write, lazy=lazy)
 
     def _refresh(self, page: RawPage | None) -> None:
         """Refresh the expiry of threads just read (its own small write transaction)."""
@@ -244,7 +250,9 @@ class SqlSaver(BaseCheckpointSaver):
         args = (thread_id_of(config), checkpoint_ns_of(config), checkpoint_id_of(config))
         self.dialect.check_ids(args[0], args[1], checkpoint_id=args[2])
         now = time.time()
-        page = self._run(lambda: self._ops.get(*args, now), write=False)
+        page = self._run(
+            lambda: self._ops.get(*args, now), write=False, lazy=self.dialect.one_round_trip
+        )
         self._refresh(page)
         return self._first(page)
 
@@ -287,7 +295,9 @@ class SqlSaver(BaseCheckpointSaver):
         args = (thread_id_of(config), checkpoint_ns_of(config), checkpoint_id_of(config))
         self.dialect.check_ids(args[0], args[1], checkpoint_id=args[2])
         now = time.time()
-        page = await self._arun(lambda: self._ops.get(*args, now), write=False)
+        page = await self._arun(
+            lambda: self._ops.get(*args, now), write=False, lazy=self.dialect.one_round_trip
+        )
         await self._arefresh(page)
         return self._first(page)
 
@@ -333,8 +343,10 @@ class SqlSaver(BaseCheckpointSaver):
         """
         prepared = prepare_put(self.dialect, self.serde, config, checkpoint, metadata, new_versions)
         now = time.time()
-        if self._run(lambda: self._ops.put(prepared, expected_head, self.serde, now), write=True):
+        op = lambda: self._ops.put(prepared, expected_head, self.serde, now)  # noqa: E731
+        if self._run(op, write=True, lazy=self.dialect.one_round_trip):
             self._cache.clear()
+        self._prime(prepared)
         return make_config(prepared.thread_id, prepared.checkpoint_ns, checkpoint["id"])
 
     async def aput(
@@ -349,11 +361,23 @@ class SqlSaver(BaseCheckpointSaver):
         """Async :meth:`put`."""
         prepared = prepare_put(self.dialect, self.serde, config, checkpoint, metadata, new_versions)
         now = time.time()
-        if await self._arun(
-            lambda: self._ops.put(prepared, expected_head, self.serde, now), write=True
-        ):
+        op = lambda: self._ops.put(prepared, expected_head, self.serde, now)  # noqa: E731
+        if await self._arun(op, write=True, lazy=self.dialect.one_round_trip):
             self._cache.clear()
+        self._prime(prepared)
         return make_config(prepared.thread_id, prepared.checkpoint_ns, checkpoint["id"])
+
+    def _prime(self, put: PreparedPut) -> None:
+        """Remember the lists this put stored, so reading the new head reads no history
+        (unchanged channels were cached by the read that preceded it, if by anyone)."""
+        appends = put.checkpoint.get("channel_appends") or {}
+        values = put.checkpoint.get("channel_values") or {}
+        for channel, version in put.new_versions.items():
+            value = values.get(channel)
+            if isinstance(value, list):
+                base = appends.get(channel)
+                key = (put.thread_id, put.checkpoint_ns, channel, version)
+                self._cache.put(key, value, tuple(base) if base else None)
 
     def put_writes(
         self,
