@@ -203,6 +203,7 @@ class Ops:
         blobs = {
             (thread_id, ns, c, v): bytes(d)
             for c, v, d in zip(row[5] or (), row[6] or (), row[7] or (), strict=True)
+            if d is not None
         }
         cached = dict(known)
         covered = self._coverage(cached)

@@ -16,15 +16,14 @@ GET_ONE = f"""SELECT c.checkpoint_id, c.parent_checkpoint_id, c.header, c.metada
     c.versions IS NOT NULL, b.channels, b.versions, b.data, w.tasks, w.channels, w.data
 FROM relaygraph_checkpoints c
 CROSS JOIN LATERAL (
-    SELECT array_agg(x.channel) AS channels, array_agg(x.version) AS versions,
-        array_agg(x.data) AS data
+    SELECT array_agg(u.channel) AS channels, array_agg(u.version) AS versions,
+        array_agg((SELECT x.data FROM relaygraph_blobs x
+            WHERE x.thread_id = c.thread_id AND x.checkpoint_ns = c.checkpoint_ns
+              AND x.channel = u.channel AND x.version = u.version)) AS data
     FROM unnest(c.channels, c.versions) AS u(channel, version)
-    JOIN relaygraph_blobs x
-      ON x.thread_id = c.thread_id AND x.checkpoint_ns = c.checkpoint_ns
-     AND x.channel = u.channel AND x.version = u.version
-    WHERE NOT EXISTS (
-        SELECT 1 FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS k(channel, version)
-        WHERE k.channel = u.channel AND k.version = u.version)
+    WHERE NOT (u.channel, u.version) IN (
+        SELECT k.channel, k.version
+        FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS k(channel, version))
 ) b
 CROSS JOIN LATERAL (
     SELECT array_agg(x.task_id ORDER BY x.seq) AS tasks,
@@ -38,7 +37,9 @@ WHERE c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = COALESCE(CAS
      WHERE h.thread_id = ? AND h.checkpoint_ns = ?))
   AND NOT {EXPIRED}"""
 """The checkpoint (or head), the blobs of its versions but the ones given (cached by the
-reader), and its pending writes in order. Params: skip channels, skip versions, thread, ns,
+reader; a missing blob reads as NULL), and its pending writes in order. Each blob is a
+scalar subquery, so it is one primary-key lookup whatever the planner thinks of the table
+(as a join it may scan every blob of the thread). Params: skip channels, skip versions, thread, ns,
 checkpoint id or None, thread, ns, now."""
 
 CALL_PUT = """SELECT status, detail FROM relaygraph_put(

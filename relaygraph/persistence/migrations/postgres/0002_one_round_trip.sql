@@ -65,12 +65,13 @@ BEGIN
         RETURN QUERY SELECT 'exists'::TEXT, NULL::TEXT;
         RETURN;
     END IF;
-    SELECT COALESCE(array_agg(b.channel), '{}'), COALESCE(array_agg(b.version), '{}')
+    -- One primary-key lookup per key (a scalar subquery: a join may scan the thread's blobs).
+    SELECT COALESCE(array_agg(w.channel), '{}'), COALESCE(array_agg(w.version), '{}')
       INTO v_present_c, v_present_v
       FROM unnest(p_probe_channels, p_probe_versions) AS w(channel, version)
-      JOIN relaygraph_blobs b
-        ON b.thread_id = p_thread AND b.checkpoint_ns = p_ns
-       AND b.channel = w.channel AND b.version = w.version;
+     WHERE (SELECT TRUE FROM relaygraph_blobs b
+             WHERE b.thread_id = p_thread AND b.checkpoint_ns = p_ns
+               AND b.channel = w.channel AND b.version = w.version);
     IF EXISTS (
         SELECT 1 FROM unnest(p_need_channels, p_need_versions) AS n(channel, version)
          WHERE NOT EXISTS (
