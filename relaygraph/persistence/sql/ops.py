@@ -461,7 +461,7 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING""",
         channels, versions = list(put.versions), list(put.versions.values())
         for _ in range(4):
             probe, need = probe_keys(put, {key: data for key, (_, data) in blobs.items()})
-            keys, probe_order, need_order = list(blobs), sorted(probe), sorted(need)
+            keys, probe_order = list(blobs), sorted(probe)
             row = yield Query(
                 CALL_PUT,
                 [
@@ -483,8 +483,8 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING""",
                     [blobs[key][1] for key in keys],
                     [c for c, _ in probe_order],
                     [v for _, v in probe_order],
-                    [c for c, _ in need_order],
-                    [v for _, v in need_order],
+                    [key in need for key in probe_order],
+                    [key in blobs for key in probe_order],
                     now,
                     now + self.ttl if self.ttl else None,
                 ],

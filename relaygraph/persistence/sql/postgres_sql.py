@@ -48,7 +48,6 @@ CALL_PUT = """SELECT status, detail FROM relaygraph_put(
     CAST(? AS TEXT[]), CAST(? AS TEXT[]),
     CAST(? AS INTEGER), CAST(? AS TEXT),
     CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BYTEA[]),
-    CAST(? AS TEXT[]), CAST(? AS TEXT[]),
-    CAST(? AS TEXT[]), CAST(? AS TEXT[]),
+    CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BOOLEAN[]), CAST(? AS BOOLEAN[]),
     CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION))"""
 """A whole put (see the migration for its parameters and the statuses it returns)."""
