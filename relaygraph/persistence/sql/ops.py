@@ -197,7 +197,8 @@ class Ops:
         if not row[4]:
             return _INCOMPLETE  # written before the versions were stored as arrays
         try:
-            raw.versions = dict(decode_header(raw.header)["channel_versions"])
+            raw.decoded = decode_header(raw.header)
+            raw.versions = dict(raw.decoded["channel_versions"])
         except SerializationError:
             raw.versions = {}  # reported when the tuple is built
         blobs = {
@@ -269,7 +270,8 @@ LIMIT {int(size)}"""
         keys: set[Key] = set()
         for raw in raws:
             try:
-                raw.versions = dict(decode_header(raw.header)["channel_versions"])
+                raw.decoded = decode_header(raw.header)
+                raw.versions = dict(raw.decoded["channel_versions"])
             except SerializationError:
                 raw.versions = {}  # reported when the tuple is built
             keys.update((raw.thread_id, raw.checkpoint_ns, c, v) for c, v in raw.versions.items())
@@ -370,15 +372,22 @@ LIMIT {int(size)}"""
         if self.dialect.one_round_trip:
             return (yield from self._put_one(put, expected_head, serde, now))
         thread_id, ns, new_id = put.thread_id, put.checkpoint_ns, put.checkpoint["id"]
-        yield from self._drop_if_expired(thread_id, now)
         head_key = [thread_id, ns]
-        stored = yield Query(
-            "SELECT parent_checkpoint_id, header, metadata FROM relaygraph_checkpoints"
-            " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
-            + self.dialect.for_update,
-            [thread_id, ns, new_id],
+        # The thread's expiry and the id's stored row, in one statement (the put holds the
+        # write lock: nothing changes them before it ends).
+        row = yield Query(
+            """SELECT t.expires_at, c.parent_checkpoint_id, c.header, c.metadata
+FROM (SELECT 1) AS one
+LEFT JOIN relaygraph_threads t ON t.thread_id = ?
+LEFT JOIN relaygraph_checkpoints c
+  ON c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = ?""",
+            [thread_id, thread_id, ns, new_id],
             "one",
         )
+        stored = None if row[2] is None else row[1:]
+        if row[0] is not None and row[0] <= now:
+            yield from self._delete_thread(thread_id)
+            stored = None
         # Immutable: the same checkpoint again is a no-op (a retry), other content under a
         # stored id is refused after the compare-and-set (which speaks first); the raise
         # rolls the transaction back.

@@ -63,6 +63,7 @@ class RawCheckpoint:
     metadata: bytes
     versions: dict[str, str] = field(default_factory=dict)
     writes: list[tuple[str, str, bytes]] = field(default_factory=list)
+    decoded: Checkpoint | None = None  # the header, once decoded for its versions
 
 
 @dataclass(slots=True)
@@ -127,7 +128,8 @@ def build_tuple(
     thread_id, ns, checkpoint_id = raw.thread_id, raw.checkpoint_ns, raw.checkpoint_id
     where = f"checkpoint {checkpoint_id!r} of thread {thread_id!r} (namespace {ns!r})"
     try:
-        checkpoint = decode_header(raw.header)
+        checkpoint = raw.decoded if raw.decoded is not None else decode_header(raw.header)
+        raw.decoded = None  # the tuple owns it now
         if checkpoint["id"] != checkpoint_id:
             raise SerializationError(f"header names checkpoint {checkpoint['id']!r}")
     except SerializationError as exc:
