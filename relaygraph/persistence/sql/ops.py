@@ -373,8 +373,8 @@ LIMIT {int(size)}"""
             return (yield from self._put_one(put, expected_head, serde, now))
         thread_id, ns, new_id = put.thread_id, put.checkpoint_ns, put.checkpoint["id"]
         head_key = [thread_id, ns]
-        # The thread's expiry and the id's stored row, in one statement (the put holds the
-        # write lock: nothing changes them before it ends).
+        # The thread's expiry and the id's stored row, in one statement (on SQLite the put's
+        # BEGIN IMMEDIATE holds the write lock: nothing changes them before it ends).
         row = yield Query(
             """SELECT t.expires_at, c.parent_checkpoint_id, c.header, c.metadata
 FROM (SELECT 1) AS one
