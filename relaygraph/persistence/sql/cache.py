@@ -32,6 +32,11 @@ class ResolvedValues:
         self._hint_limit = max(16, size)
         self._lock = threading.Lock()
 
+    @property
+    def enabled(self) -> bool:
+        """False when the cache holds nothing (``cache_size=0``)."""
+        return self._cache.maxsize > 0
+
     @staticmethod
     def _channel(thread_id: str, checkpoint_ns: str, channel: str) -> str:
         return f"{thread_id}\x00{checkpoint_ns}\x00{channel}"

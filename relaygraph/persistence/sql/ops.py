@@ -165,7 +165,8 @@ class Ops:
         written before migration 0002, a chain of blobs the cache does not cover) the read
         starts again in a snapshot (:data:`SNAPSHOT`) with the statements below.
         """
-        if self.dialect.one_round_trip:
+        if self.dialect.one_round_trip and self.cache.enabled:
+            # (a reader without a cache reads every chain: the snapshot read does it directly)
             page = yield from self._get_one(thread_id, ns, checkpoint_id, now)
             if page is not _INCOMPLETE:
                 return page
@@ -290,15 +291,21 @@ LIMIT {int(size)}"""
 
         A chain stops at a full blob or at a value in the cache (copied into ``cached``, so
         eviction cannot pull it away before the values are built). The keys themselves are
-        read exactly, and so is the first missing base of each channel (a warm reader lacks
-        one link at most: the input checkpoint between two reads); a chain longer than that
-        is read with one range scan per channel (versions sort in the order they were
-        made); exact reads then fetch whatever a range missed.
+        read exactly, and so is the first missing base of a channel the cache has seen
+        lately (a warm reader lacks one link at most: the input checkpoint between two
+        reads); other chains are read with one range scan per channel (versions sort in the
+        order they were made); exact reads then fetch whatever a range missed.
         """
         blobs: dict[Key, bytes] = {}
         tried: set[Key] = set()
         ranged: set[tuple[str, str, str]] = set()
-        linked: set[tuple[str, str, str]] = set()  # channels whose first missing base was read
+        # Channels whose first missing base is read exactly: those the cache has seen lately
+        # (a cold reader's chains go straight to a range scan); a second miss ranges.
+        linked = {
+            (thread_id, ns, channel)
+            for thread_id, ns in {key[:2] for key in wanted}
+            for _, _, channel, _ in self.cache.known(thread_id, ns)
+        }
 
         covered = self._coverage(cached)
         exact = {key for key in wanted if not covered(key)}
@@ -321,8 +328,8 @@ LIMIT {int(size)}"""
                 if base is None or base in tried:
                     continue
                 scope = base[:3]
-                if scope in ranged or scope not in linked:
-                    linked.add(scope)
+                if scope in ranged or scope in linked:
+                    linked.discard(scope)
                     exact.add(base)
                 else:
                     ranges[scope] = max(ranges.get(scope, base[3]), base[3])
