@@ -74,6 +74,8 @@ def _fetch(cursor: Any, query: Query) -> Any:
 
 
 def _execute_on(cursor: psycopg.Cursor[Any], query: Query) -> Any:
+    if query.fetch == "snapshot":
+        return None  # already in a transaction that began with its snapshot
     if query.many:
         cursor.executemany(_sql(query), query.params or [])
     else:
@@ -82,6 +84,8 @@ def _execute_on(cursor: psycopg.Cursor[Any], query: Query) -> Any:
 
 
 async def _aexecute_on(cursor: psycopg.AsyncCursor[Any], query: Query) -> Any:
+    if query.fetch == "snapshot":
+        return None
     if query.many:
         await cursor.executemany(_sql(query), query.params or [])
     else:

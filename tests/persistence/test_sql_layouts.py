@@ -78,3 +78,7 @@ def test_a_database_written_by_the_previous_layout_reads_back_and_grows() -> Non
     with PostgresSaver(url, cache_size=0) as cold:  # the chain spans both layouts
         cold.setup()
         assert _contents(cold, config) == expected
+    with psycopg.connect(url) as conn:  # not autocommit: each read is one transaction
+        given = PostgresSaver(conn)
+        assert given.get_tuple(first).checkpoint["id"] == written[-1][2]["id"]
+        assert _contents(given, config) == expected
