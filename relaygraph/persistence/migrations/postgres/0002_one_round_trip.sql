@@ -72,14 +72,15 @@ BEGIN
         END IF;
         RETURN;
     END IF;
-    -- Check the keys the put relies on (one primary-key lookup each: as a join the planner
-    -- may scan every blob of the thread), then move the head by compare-and-set, and only if
-    -- both went well store blobs, header and expiry: one statement.
+    -- Check the keys the put relies on, one primary-key lookup each (a scalar subquery: a
+    -- join, or an EXISTS the planner may hash, reads every blob of the thread), then move the
+    -- head by compare-and-set, and only if both went well store blobs, header and expiry:
+    -- one statement.
     WITH probe AS (
-        SELECT p.need, p.sent, EXISTS (
-            SELECT 1 FROM relaygraph_blobs b
+        SELECT p.need, p.sent, (
+            SELECT TRUE FROM relaygraph_blobs b
              WHERE b.thread_id = p_thread AND b.checkpoint_ns = p_ns
-               AND b.channel = p.channel AND b.version = p.version) AS present
+               AND b.channel = p.channel AND b.version = p.version LIMIT 1) IS NOT NULL AS present
           FROM unnest(p_probe_channels, p_probe_versions, p_probe_need, p_probe_sent)
             AS p(channel, version, need, sent)
         OFFSET 0
@@ -128,10 +129,9 @@ BEGIN
         SELECT COALESCE(json_agg(json_build_array(p.channel, p.version)), '[]')::TEXT
           INTO detail
           FROM unnest(p_probe_channels, p_probe_versions) AS p(channel, version)
-         WHERE EXISTS (
-            SELECT 1 FROM relaygraph_blobs b
-             WHERE b.thread_id = p_thread AND b.checkpoint_ns = p_ns
-               AND b.channel = p.channel AND b.version = p.version);
+         WHERE (SELECT TRUE FROM relaygraph_blobs b
+                 WHERE b.thread_id = p_thread AND b.checkpoint_ns = p_ns
+                   AND b.channel = p.channel AND b.version = p.version LIMIT 1) IS NOT NULL;
         RETURN;
     END IF;
     IF v_moved <> 1 THEN  -- nothing was written (but an expired thread's rows)
