@@ -11,8 +11,12 @@ You may instead pass a ``psycopg.Connection``, a ``ConnectionPool`` (async calls
 worker thread), a ``psycopg.AsyncConnection`` or an ``AsyncConnectionPool`` (sync calls then
 hop onto its event loop from other threads); those are never closed by the saver.
 
-Every operation is one transaction; ``put`` moves the head with a conditional UPDATE, so two
-commits racing on one thread serialize on the head row and exactly one wins. ``setup()``
+Every operation is one transaction. ``put`` is one statement, a call of the server-side
+``relaygraph_put`` function (migration 0002), which locks the head row and moves it by
+compare-and-set, so two commits racing on one thread serialize on it and exactly one wins;
+``get_tuple`` is one statement too (autocommit, so no BEGIN/COMMIT round trips), falling
+back to several in one REPEATABLE READ snapshot when that cannot answer (rows written before
+migration 0002, blob chains the cache does not cover). ``setup()``
 holds an advisory lock (per schema) while it migrates, so concurrent calls are safe. A
 database that was never set up raises :class:`SetupRequiredError` saying to call ``setup()``.
 """
@@ -20,6 +24,7 @@ database that was never set up raises :class:`SetupRequiredError` saying to call
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -29,7 +34,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import tuple_row
 
 from relaygraph.persistence.serde import Serializer
-from relaygraph.persistence.sql_common import (
+from relaygraph.persistence.sql import (
     POSTGRES,
     Op,
     Query,
@@ -69,6 +74,8 @@ def _fetch(cursor: Any, query: Query) -> Any:
 
 
 def _execute_on(cursor: psycopg.Cursor[Any], query: Query) -> Any:
+    if query.fetch == "snapshot":
+        return None  # already in a transaction that began with its snapshot
     if query.many:
         cursor.executemany(_sql(query), query.params or [])
     else:
@@ -77,6 +84,8 @@ def _execute_on(cursor: psycopg.Cursor[Any], query: Query) -> Any:
 
 
 async def _aexecute_on(cursor: psycopg.AsyncCursor[Any], query: Query) -> Any:
+    if query.fetch == "snapshot":
+        return None
     if query.many:
         await cursor.executemany(_sql(query), query.params or [])
     else:
@@ -177,11 +186,31 @@ class PostgresSaver(SqlSaver):
     # -- sync ------------------------------------------------------------------------------
 
     @staticmethod
-    def _transaction(conn: psycopg.Connection[Any], op: Callable[[], Op[T]], write: bool) -> T:
+    def _transaction(
+        conn: psycopg.Connection[Any], op: Callable[[], Op[T]], write: bool, lazy: bool = False
+    ) -> T:
+        if lazy and conn.autocommit:
+            return PostgresSaver._autocommit(conn, op)
         with conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
             if not write:
                 cursor.execute(_READ_SNAPSHOT)
             return run_sync(op(), lambda query: _execute_on(cursor, query))
+
+    @staticmethod
+    def _autocommit(conn: psycopg.Connection[Any], op: Callable[[], Op[T]]) -> T:
+        """Each statement its own transaction (one round trip) until the op asks for a
+        snapshot; a transaction opened then ends with the op (commit, or rollback on error)."""
+        with contextlib.ExitStack() as stack, conn.cursor(row_factory=tuple_row) as cursor:
+
+            def execute(query: Query) -> Any:
+                if query.fetch != "snapshot":
+                    return _execute_on(cursor, query)
+                if not conn.info.transaction_status:  # idle: not in a transaction yet
+                    stack.enter_context(conn.transaction())
+                    cursor.execute(_READ_SNAPSHOT)
+                return None
+
+            return run_sync(op(), execute)
 
     def _sync_pool(self) -> Any:
         with self._lock:
@@ -200,20 +229,20 @@ class PostgresSaver(SqlSaver):
                 self._owns_pool = True
             return self._pool
 
-    def _execute(self, op: Callable[[], Op[T]], *, write: bool) -> T:
+    def _execute(self, op: Callable[[], Op[T]], *, write: bool, lazy: bool = False) -> T:
         self._check_open()
         if self._async_only():
-            return self._bridge(op, write)
+            return self._bridge(op, write, lazy)
         try:
             if self._conn is not None:
                 with self._lock:
-                    return self._transaction(self._conn, op, write)
+                    return self._transaction(self._conn, op, write, lazy)
             with self._sync_pool().connection() as conn:
-                return self._transaction(conn, op, write)
+                return self._transaction(conn, op, write, lazy)
         except pg_errors.UndefinedTable as exc:
             raise self._missing(exc) from exc
 
-    def _bridge(self, op: Callable[[], Op[T]], write: bool) -> T:
+    def _bridge(self, op: Callable[[], Op[T]], write: bool, lazy: bool) -> T:
         """A sync call on a saver holding only an asyncio connection or pool."""
         try:
             running = asyncio.get_running_loop()
@@ -226,18 +255,42 @@ class PostgresSaver(SqlSaver):
                 "(aget_tuple, aput, alist, ...), or call sync ones from another thread while "
                 "its event loop runs"
             )
-        return asyncio.run_coroutine_threadsafe(self._aexecute(op, write=write), loop).result()
+        call = self._aexecute(op, write=write, lazy=lazy)
+        return asyncio.run_coroutine_threadsafe(call, loop).result()
 
     # -- async -----------------------------------------------------------------------------
 
     @staticmethod
     async def _atransaction(
-        conn: psycopg.AsyncConnection[Any], op: Callable[[], Op[T]], write: bool
+        conn: psycopg.AsyncConnection[Any],
+        op: Callable[[], Op[T]],
+        write: bool,
+        lazy: bool = False,
     ) -> T:
+        if lazy and conn.autocommit:
+            return await PostgresSaver._aautocommit(conn, op)
         async with conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
             if not write:
                 await cursor.execute(_READ_SNAPSHOT)
             return await run_async(op(), lambda query: _aexecute_on(cursor, query))
+
+    @staticmethod
+    async def _aautocommit(conn: psycopg.AsyncConnection[Any], op: Callable[[], Op[T]]) -> T:
+        """Async :meth:`_autocommit`."""
+        async with (
+            contextlib.AsyncExitStack() as stack,
+            conn.cursor(row_factory=tuple_row) as cursor,
+        ):
+
+            async def execute(query: Query) -> Any:
+                if query.fetch != "snapshot":
+                    return await _aexecute_on(cursor, query)
+                if not conn.info.transaction_status:
+                    await stack.enter_async_context(conn.transaction())
+                    await cursor.execute(_READ_SNAPSHOT)
+                return None
+
+            return await run_async(op(), execute)
 
     async def _own_apool(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -265,27 +318,27 @@ class PostgresSaver(SqlSaver):
                 pool = existing
         return pool
 
-    async def _aexecute(self, op: Callable[[], Op[T]], *, write: bool) -> T:
+    async def _aexecute(self, op: Callable[[], Op[T]], *, write: bool, lazy: bool = False) -> T:
         self._check_open()
         try:
             if self._conninfo is not None:
                 pool = await self._own_apool()
                 async with pool.connection() as conn:
-                    return await self._atransaction(conn, op, write)
+                    return await self._atransaction(conn, op, write, lazy)
             if self._conn is not None or self._pool is not None:
-                return await asyncio.to_thread(self._execute, op, write=write)
+                return await asyncio.to_thread(self._execute, op, write=write, lazy=lazy)
             loop = asyncio.get_running_loop()
             if self._aloop is None or self._aloop.is_closed():
                 self._aloop = loop
             if self._apool is not None:
                 async with self._apool.connection() as conn:
-                    return await self._atransaction(conn, op, write)
+                    return await self._atransaction(conn, op, write, lazy)
             assert self._aconn is not None
             lock = self._alocks.get(loop)
             if lock is None:
                 lock = self._alocks[loop] = asyncio.Lock()
             async with lock:
-                return await self._atransaction(self._aconn, op, write)
+                return await self._atransaction(self._aconn, op, write, lazy)
         except pg_errors.UndefinedTable as exc:
             raise self._missing(exc) from exc
 

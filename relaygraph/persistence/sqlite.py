@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from relaygraph.persistence.serde import Serializer
-from relaygraph.persistence.sql_common import (
+from relaygraph.persistence.sql import (
     SQLITE,
     Op,
     Query,
@@ -63,6 +63,8 @@ def _fetch(cursor: Any, query: Query) -> Any:
 
 
 def _execute_on(conn: sqlite3.Connection, query: Query) -> Any:
+    if query.fetch == "snapshot":
+        return None  # every operation already runs in one transaction
     if query.many:
         cursor = conn.executemany(query.sql, query.params or [])
     else:
@@ -71,6 +73,8 @@ def _execute_on(conn: sqlite3.Connection, query: Query) -> Any:
 
 
 async def _aexecute_on(conn: Any, query: Query) -> Any:
+    if query.fetch == "snapshot":
+        return None
     if query.many:
         cursor = await conn.executemany(query.sql, query.params or [])
     else:
@@ -248,7 +252,7 @@ class SqliteSaver(SqlSaver):
             raise
         return result
 
-    def _execute(self, op: Callable[[], Op[T]], *, write: bool) -> T:
+    def _execute(self, op: Callable[[], Op[T]], *, write: bool, lazy: bool = False) -> T:
         self._check_open()
         try:
             if self._shared is not None:
@@ -299,7 +303,7 @@ class SqliteSaver(SqlSaver):
         # aiosqlite connections are not tied to a loop: a private one will do
         return asyncio.run(self._aexecute(op, write=write))
 
-    async def _aexecute(self, op: Callable[[], Op[T]], *, write: bool) -> T:
+    async def _aexecute(self, op: Callable[[], Op[T]], *, write: bool, lazy: bool = False) -> T:
         self._check_open()
         try:
             if self._aconn is not None:

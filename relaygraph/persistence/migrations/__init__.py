@@ -41,7 +41,15 @@ def load(dialect: str) -> list[Migration]:
 
 
 def _split(text: str) -> tuple[str, ...]:
-    # Statements end with ";" at the end of a line; "--" comment lines are dropped.
+    # Statements end with ";" at the end of a line, except inside a $$-quoted body (a
+    # function's); "--" comment lines are dropped.
     lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-    parts = re.split(r";\s*$", "\n".join(lines), flags=re.MULTILINE)
-    return tuple(part.strip() for part in parts if part.strip())
+    statements, current, quoted = [], [], False
+    for line in lines:
+        quoted ^= line.count("$$") % 2 == 1
+        current.append(line)
+        if not quoted and re.search(r";\s*$", line):
+            statements.append("\n".join(current).strip()[:-1].strip())
+            current = []
+    statements.append("\n".join(current).strip())
+    return tuple(part for part in statements if part)
