@@ -286,7 +286,7 @@ def create_checkpoint(checkpoint: Checkpoint, channels: Mapping[str, BaseChannel
                 values[name] = stored
     return Checkpoint(
         v=1,
-        id=new_checkpoint_id(),
+        id=new_checkpoint_id(after=checkpoint["id"]),
         ts=datetime.now(UTC).isoformat(),
         channel_values=values,
         channel_versions=dict(versions),

@@ -54,7 +54,7 @@ class Chat:
         self.version = version
         checkpoint = Checkpoint(
             v=1,
-            id=new_checkpoint_id(),
+            id=new_checkpoint_id(after=self.head),  # as the runtime: after its parent
             ts=dt.datetime.now(dt.UTC).isoformat(),
             channel_values={"messages": list(self.messages), "count": len(self.messages)},
             channel_versions={"messages": version, "count": version},
