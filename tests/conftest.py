@@ -15,6 +15,7 @@ Likewise the tests of the RabbitMQ topologies are skipped when there is no Rabbi
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -99,6 +100,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"backends turned off by {servers.OPT_OUT_VARIABLE}: {', '.join(sorted(off))}"
         )
+    # Any other skip (e.g. a tool missing from PATH) is named too: no skip goes unsaid.
+    others = Counter(
+        reason
+        for reason in _skipped_for(terminalreporter, "")
+        if not reason.startswith(servers.RABBITMQ_MISSING)
+        and servers.OPT_OUT_VARIABLE not in reason
+    )
+    for reason, count in sorted(others.items()):
+        terminalreporter.write_line(f"skipped: {count} test(s): {reason}")
 
 
 def _skipped_for(terminalreporter: pytest.TerminalReporter, reason: str) -> list[str]:
