@@ -12,7 +12,7 @@ from relaygraph.persistence.base import Checkpoint, make_config, next_version
 from relaygraph.persistence.errors import CheckpointConflict
 from relaygraph.persistence.ids import new_checkpoint_id
 from relaygraph.persistence.postgres import PostgresSaver
-from relaygraph.persistence.sql_common import SetupRequiredError
+from relaygraph.persistence.sql import SetupRequiredError
 from relaygraph.persistence.sqlite import SqliteSaver
 
 from .backend_postgres import conninfo, new_schema

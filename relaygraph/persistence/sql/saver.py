@@ -387,18 +387,8 @@ class SqlSaver(BaseCheckpointSaver):
         task_path: str = "",
     ) -> None:
         """Record a task's writes; first write per (task_id, index) wins, special ones replace."""
-        thread_id, ns, checkpoint_id, rows = prepare_writes(
-            self.dialect, self.serde, config, writes, task_id
-        )
-        if not rows:
-            return
-        now = time.time()
-        self._run(
-            lambda: self._ops.put_writes(
-                thread_id, ns, checkpoint_id, rows, task_id, task_path, now
-            ),
-            write=True,
-        )
+        if (op := self._writes_op(config, writes, task_id, task_path)) is not None:
+            self._run(op, write=True)
 
     async def aput_writes(
         self,
@@ -408,17 +398,26 @@ class SqlSaver(BaseCheckpointSaver):
         task_path: str = "",
     ) -> None:
         """Async :meth:`put_writes`."""
+        if (op := self._writes_op(config, writes, task_id, task_path)) is not None:
+            await self._arun(op, write=True)
+
+    def _writes_op(
+        self,
+        config: dict[str, Any],
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> Callable[[], Op[None]] | None:
+        """The statement work of a put_writes (encoded here, run by either driver), or
+        ``None`` when there is nothing to store."""
         thread_id, ns, checkpoint_id, rows = prepare_writes(
             self.dialect, self.serde, config, writes, task_id
         )
         if not rows:
-            return
+            return None
         now = time.time()
-        await self._arun(
-            lambda: self._ops.put_writes(
-                thread_id, ns, checkpoint_id, rows, task_id, task_path, now
-            ),
-            write=True,
+        return lambda: self._ops.put_writes(
+            thread_id, ns, checkpoint_id, rows, task_id, task_path, now
         )
 
     # -- retention -------------------------------------------------------------------------
