@@ -385,3 +385,29 @@ def test_a_queued_run_handed_the_thread_by_a_dying_process_is_started_by_the_swe
     assert report.rescheduled == [f"t/{queued.id} (start)"], report
     inline.drain()
     assert inline.coordinator.run_status("t", queued.id) == "success"
+
+
+@pytest.mark.parametrize(("thread_ttl", "expected"), [(90.0, 90), (None, None)])
+def test_the_workers_and_the_clients_saver_take_the_thread_ttl(
+    server: EmbeddedRedis, thread_ttl: float | None, expected: int | None
+) -> None:
+    """RELAYGRAPH_THREAD_TTL reaches the saver a worker's engine and a client write with,
+    and a committed thread then expires (unset: it is kept)."""
+    from relaygraph.workers.app import build_engine, create_app
+    from relaygraph.workers.settings import WorkerSettings
+
+    settings = WorkerSettings(redis_url=server.url, thread_ttl=thread_ttl)
+    engine = build_engine(create_app(settings), registry=None)
+    client = Client(settings=settings, graphs={"chain": _chain("a", "b")})
+    try:
+        assert engine.saver.ttl == expected
+        assert client.saver.ttl == expected
+        client.update_state("chain", "t", {"n": 1, "trail": ["x"]})
+        ttls = {client.redis.ttl(key) for key in client.redis.scan_iter(match="rg:{t}:*")}
+        assert ttls
+        if expected:
+            assert all(0 < ttl <= expected for ttl in ttls), ttls
+        else:
+            assert ttls == {-1}, ttls
+    finally:
+        client.close()
