@@ -901,11 +901,24 @@ class Engine:
         )
         put = barrier.put
         reply = None
-        if put is not None:
+        resend: dict[str, frozenset[str]] = {}
+        for _attempt in range(4):  # as RedisSaver.put: blobs asked for again, then resent
+            if put is None:
+                break
             sections: list[tuple[str, list[Any]]] = [("commit", put.args)]
             sections += self._event_sections(barrier.events)
             reply = self.coordinator.commit_step(
-                step, put.keys, sections, lambda pipe: self.saver.registry_commands(pipe, put)
+                step,
+                put.keys,
+                sections,
+                lambda pipe, put=put: self.saver.registry_commands(pipe, put),
+            )
+            # The resend goes through commit_step.lua too: the run is checked in the script.
+            if reply is None or not self.saver.asks_resend(reply, resend):
+                break
+            assert barrier.put_call is not None
+            put = self.saver.prepare_put(
+                *barrier.put_call.args, **barrier.put_call.kwargs, resend=resend
             )
         if reply is not None and reply[0] == "ok":
             assert put is not None
@@ -916,7 +929,9 @@ class Engine:
         if reply is not None and reply[0] == "conflict":
             actual = reply[1] or None
             raise CheckpointConflict(thread_id, step.checkpoint_ns, step.checkpoint_id, actual)
-        # No script (or the saver must resend blobs): the saver's own put, then the events.
+        if reply is not None and self.saver.asks_resend(reply, {}):
+            raise RuntimeError(f"barrier commit of {step.key}: blobs still asked for ({reply!r})")
+        # No script (or a refusal the saver's put explains): the saver's put, then the events.
         try:
             if barrier.put_call is not None:
                 self.saver.put(*barrier.put_call.args, **barrier.put_call.kwargs)

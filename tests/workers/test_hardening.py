@@ -258,6 +258,53 @@ def test_a_run_cancelled_while_its_barrier_folds_commits_nothing(server: Embedde
     assert inline.coordinator.step_info(left.step)["state"] == "cancelled"
 
 
+@pytest.mark.parametrize("cancelled", [True, False], ids=["cancelled", "active"])
+def test_a_barrier_commit_resending_blobs_checks_the_run_inside_its_script_too(
+    server: EmbeddedRedis, cancelled: bool
+) -> None:
+    """The barrier's commit script asked for blobs again (a base gone, a list stored before
+    chunks): the resend goes through commit_step.lua as well, so a cancel that landed in
+    between still stops it (before: the saver's own put committed without a look at the
+    run); with the run still active the resend commits, events included."""
+    inline = Inline(server.url, {"fan": _fan()})
+    run = inline.client.submit("fan", {"trail": []}, thread_id="t")
+    inline.engine.start_run("t", run.id)
+    inline.engine.run_node(inline.queue.popleft())  # __start__: a one-task hop
+    head = inline.saver.get_tuple(make_config("t", "", ""))
+    real_commit_step = inline.coordinator.commit_step
+    replies: list[str] = []
+
+    def asks_for_blobs_first(*args: Any, **kwargs: Any) -> Any:
+        if not replies:  # refused as the script refuses: nothing stored
+            replies.append("missing_base")
+            if cancelled:
+                inline.redis.hset(ThreadKeys("t").run(run.id), "status", "cancelled")
+            return ["missing_base", "trail"]
+        reply = real_commit_step(*args, **kwargs)
+        replies.append(reply[0])
+        return reply
+
+    inline.coordinator.commit_step = asks_for_blobs_first  # type: ignore[method-assign]
+    left, right = inline.queue.popleft(), inline.queue.popleft()
+    inline.engine.run_node(left)
+    inline.engine.run_node(right)  # the last task: runs the barrier
+    after = inline.saver.get_tuple(make_config("t", "", ""))
+    if cancelled:
+        assert replies == ["missing_base", "refused"]
+        assert after.checkpoint["id"] == head.checkpoint["id"]  # nothing committed
+        assert not inline.queue
+    else:
+        assert replies == ["missing_base", "ok"]
+        assert after.checkpoint["id"] != head.checkpoint["id"]
+        inline.drain()
+        assert inline.status(run) == "success"
+        assert sorted(client_trail(inline, "t")) == ["after", "left", "right"]
+
+
+def client_trail(inline: Inline, thread_id: str) -> list[str]:
+    return list(inline.client.get_state("fan", thread_id).values["trail"])
+
+
 # -- retention of run records, steps and events ------------------------------------------
 
 
