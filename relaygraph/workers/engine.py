@@ -270,7 +270,11 @@ class Engine:
 
     def start_run(self, thread_id: str, run_id: str) -> None:
         """Apply the run's input and schedule its first step."""
-        record = self.run_record(thread_id, run_id)
+        try:
+            record = self.run_record(thread_id, run_id)
+        except SerializationError as exc:  # a record that cannot be read: the run's error
+            self.fail_unreadable_record(thread_id, run_id, exc)
+            return
         if record.get("status") != "pending":
             return  # started already, cancelled, or finished
         if not self.coordinator.claim_start(thread_id, run_id, self.worker_name):
@@ -424,6 +428,12 @@ class Engine:
         if step is not None:
             self.coordinator.set_step_state(step, "failed")
         self.finish(thread_id, run_id, "error", _describe(exc))
+
+    def fail_unreadable_record(self, thread_id: str, run_id: str, exc: BaseException) -> None:
+        """End a pending or running run whose own record (config) cannot be read: retrying
+        it would only meet the same bytes again, with the thread held."""
+        if self.coordinator.run_status(thread_id, run_id) in ("pending", "running"):
+            self.fail_unreadable(thread_id, run_id, None, exc)
 
     def _run_node(self, message: NodeMessage) -> str:
         coordinator, step = self.coordinator, message.step

@@ -94,6 +94,39 @@ def test_a_node_task_on_a_corrupt_checkpoint_fails_the_run() -> None:
         assert inline.status(other) == "success"
 
 
+@pytest.mark.parametrize("field", ["config", "input"])
+def test_a_run_whose_record_cannot_be_read_is_failed_at_its_start(
+    server: EmbeddedRedis, field: str
+) -> None:
+    """A run record whose stored config or input nests too deep (crafted or corrupt) fails
+    its run with the reason at its start, and the thread takes the next run."""
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    run = inline.client.submit("chain", {"n": 0, "trail": []}, thread_id="t")
+    inline.redis.hset(ThreadKeys("t").run(run.id), field, poisoned_blob()[1:])
+    inline.engine.start_run("t", run.id)
+    assert inline.status(run) == "error"
+    assert "nested more than 16 deep" in inline.coordinator.run_info("t", run.id)["error"].decode()
+    assert not inline.queue
+    other = inline.submit("chain", "t")  # 'reject': the thread is free again
+    inline.drain()
+    assert inline.status(other) == "success"
+
+
+def test_a_pending_run_whose_record_cannot_be_read_is_failed_by_the_sweeper(
+    server: EmbeddedRedis,
+) -> None:
+    """Not postponed pass after pass with the thread blocked: failed, its entry dropped."""
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    run = inline.client.submit("chain", {"n": 0, "trail": []}, thread_id="t")
+    inline.redis.hset(ThreadKeys("t").run(run.id), "config", poisoned_blob()[1:])
+    inline.redis.zadd(runs_index("t"), {_run_member("t", run.id): 0})  # its start was lost
+    report = Sweeper(inline.engine).sweep()
+    assert report.failed == [], report
+    assert inline.status(run) == "error"
+    assert inline.redis.zscore(runs_index("t"), _run_member("t", run.id)) is None
+    assert inline.submit("chain", "t").id
+
+
 # -- submission: no crash window between the run record and its start -------------------
 
 
