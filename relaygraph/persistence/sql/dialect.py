@@ -90,12 +90,14 @@ class Dialect:
                 key,
                 json.dumps(jsonable(value)),
             ]
-        if '"' in key or "\\" in key:
+        if '"' in key or "\\" in key or "\0" in key:  # not a plain JSON path (NUL: dropped)
             return None
-        # IS rather than =: a JSON null filter must match (missing keys pass, Python decides)
+        # IS rather than =: a JSON null filter must match (missing keys pass, Python decides).
+        # The value as the metadata's JSON copy holds it (jsonable): NUL dropped, infinities
+        # as text, as stored, so the clause never drops a row Python would keep.
         return "json_extract(c.metadata_json, ?) IS json_extract(?, '$')", [
             f'$."{key}"',
-            json.dumps(value),
+            json.dumps(jsonable(value)),
         ]
 
 
