@@ -1054,17 +1054,30 @@ class RedisSaver(BaseCheckpointSaver):
         new_versions: dict[str, str],
         *,
         expected_head: str | Any | None = ANY_HEAD,
+        resend: dict[str, frozenset[str]] | None = None,
     ) -> PreparedPut:
         """The ``commit`` script's keys and arguments for :meth:`put`'s commit.
 
         The caller runs them inside its own script; a reply other than ``{"ok"}`` means
-        nothing was stored (the caller falls back to :meth:`put`). After ``{"ok"}`` it
-        must call :meth:`put_done`.
+        nothing was stored. A reply asking for blobs again (:meth:`asks_resend`) is
+        answered by preparing again with ``resend``; any other the caller hands to
+        :meth:`put`. After ``{"ok"}`` it must call :meth:`put_done`.
         """
         thread_id, ns, checkpoint_id, run_id, args = self._put_args(
-            config, checkpoint, metadata, new_versions, expected_head
+            config, checkpoint, metadata, new_versions, expected_head, **(resend or {})
         )
         return PreparedPut(thread_id, ns, checkpoint_id, run_id, self.thread_keys(thread_id), args)
+
+    @staticmethod
+    def asks_resend(reply: Sequence[Any], resend: dict[str, frozenset[str]]) -> bool:
+        """Whether a ``commit`` script's ``reply`` refused for want of blobs (a base gone, a
+        list to re-chunk); if so ``resend`` now also names them: pass it to
+        :meth:`prepare_put` and run the commit again (as :meth:`put` does itself)."""
+        status = _text(reply[0]) if reply else ""
+        if status not in _RESEND:
+            return False
+        _merge_resend(resend, (status, frozenset(_text(channel) for channel in reply[1:])))
+        return True
 
     def registry_commands(self, pipe: Any, prepared: PreparedPut) -> None:
         """Queue on ``pipe`` the run -> thread record a commit of ``prepared`` needs, if any.

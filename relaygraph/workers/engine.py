@@ -270,7 +270,11 @@ class Engine:
 
     def start_run(self, thread_id: str, run_id: str) -> None:
         """Apply the run's input and schedule its first step."""
-        record = self.run_record(thread_id, run_id)
+        try:
+            record = self.run_record(thread_id, run_id)
+        except SerializationError as exc:  # a record that cannot be read: the run's error
+            self.fail_unreadable_record(thread_id, run_id, exc)
+            return
         if record.get("status") != "pending":
             return  # started already, cancelled, or finished
         if not self.coordinator.claim_start(thread_id, run_id, self.worker_name):
@@ -424,6 +428,12 @@ class Engine:
         if step is not None:
             self.coordinator.set_step_state(step, "failed")
         self.finish(thread_id, run_id, "error", _describe(exc))
+
+    def fail_unreadable_record(self, thread_id: str, run_id: str, exc: BaseException) -> None:
+        """End a pending or running run whose own record (config) cannot be read: retrying
+        it would only meet the same bytes again, with the thread held."""
+        if self.coordinator.run_status(thread_id, run_id) in ("pending", "running"):
+            self.fail_unreadable(thread_id, run_id, None, exc)
 
     def _run_node(self, message: NodeMessage) -> str:
         coordinator, step = self.coordinator, message.step
@@ -901,11 +911,24 @@ class Engine:
         )
         put = barrier.put
         reply = None
-        if put is not None:
+        resend: dict[str, frozenset[str]] = {}
+        for _attempt in range(4):  # as RedisSaver.put: blobs asked for again, then resent
+            if put is None:
+                break
             sections: list[tuple[str, list[Any]]] = [("commit", put.args)]
             sections += self._event_sections(barrier.events)
             reply = self.coordinator.commit_step(
-                step, put.keys, sections, lambda pipe: self.saver.registry_commands(pipe, put)
+                step,
+                put.keys,
+                sections,
+                lambda pipe, put=put: self.saver.registry_commands(pipe, put),
+            )
+            # The resend goes through commit_step.lua too: the run is checked in the script.
+            if reply is None or not self.saver.asks_resend(reply, resend):
+                break
+            assert barrier.put_call is not None
+            put = self.saver.prepare_put(
+                *barrier.put_call.args, **barrier.put_call.kwargs, resend=resend
             )
         if reply is not None and reply[0] == "ok":
             assert put is not None
@@ -916,7 +939,9 @@ class Engine:
         if reply is not None and reply[0] == "conflict":
             actual = reply[1] or None
             raise CheckpointConflict(thread_id, step.checkpoint_ns, step.checkpoint_id, actual)
-        # No script (or the saver must resend blobs): the saver's own put, then the events.
+        if reply is not None and self.saver.asks_resend(reply, {}):
+            raise RuntimeError(f"barrier commit of {step.key}: blobs still asked for ({reply!r})")
+        # No script (or a refusal the saver's put explains): the saver's put, then the events.
         try:
             if barrier.put_call is not None:
                 self.saver.put(*barrier.put_call.args, **barrier.put_call.kwargs)

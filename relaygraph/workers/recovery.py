@@ -247,6 +247,10 @@ class Sweeper:
         except LookupError:  # a rejected submission, or a deleted thread
             redis.zrem(index, member)
             return
+        except SerializationError as exc:  # its config cannot be read: fail it, not postpone
+            engine.fail_unreadable_record(thread_id, run_id, exc)
+            redis.zrem(index, member)
+            return
         if record.get("status") not in ("pending", "running"):
             redis.zrem(index, member)
             return

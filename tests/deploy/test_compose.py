@@ -108,11 +108,18 @@ def test_the_auth_variant_sets_a_password_everywhere(compose: dict[str, Any]) ->
     base = compose["services"]["redis"]["command"]
     assert redis_service["command"][: len(base)] == base
     assert redis_service["environment"]["REDISCLI_AUTH"] == password  # the healthcheck's
-    for name in ("worker", "flower"):
-        env = auth["services"][name]["environment"]
-        for key in ("RELAYGRAPH_REDIS_URL", "RELAYGRAPH_STORE_URL"):
-            assert env[key].startswith("redis://:${REDIS_PASSWORD:?"), (name, key)
-            assert env[key].endswith("@redis:6379/0")
+    # every URL of the base file naming the redis service gets the password (the API too)
+    uses = {
+        (name, key)
+        for name, service in compose["services"].items()
+        for key, value in (service.get("environment") or {}).items()
+        if str(value).startswith("redis://redis:6379")
+    }
+    assert {name for name, _ in uses} >= {"worker", "flower", "api"}
+    for name, key in sorted(uses):
+        env = auth["services"].get(name, {}).get("environment", {})
+        assert str(env.get(key, "")).startswith("redis://:${REDIS_PASSWORD:?"), (name, key)
+        assert env[key].endswith("@redis:6379/0")
     assert "REDIS_PASSWORD=" in (ROOT / ".env.example").read_text()
 
 

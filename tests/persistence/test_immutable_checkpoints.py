@@ -208,3 +208,33 @@ def test_list_filters_agree_with_python_equality_on_every_saver(
     assert ids(ratio=1) == sorted([one, true])
     assert ids(off=False) == sorted([one, true])
     assert ids(flag=2) == [other]
+
+
+def test_list_filters_on_odd_scalars_agree_with_python_equality_on_every_saver(
+    saver: BaseCheckpointSaver,
+) -> None:
+    """Values the SQL savers' JSON copy of the metadata cannot hold as they are (a NUL in a
+    string, infinities, an int past str()'s 4,300 digits) are stored, and a filter on them
+    finds what Python equality finds (before on SQLite: a NUL string found nothing and an
+    infinity was a 'malformed JSON' error; on both SQL savers a huge int failed the put)."""
+    huge = 2**20000
+    values = {"nul": "a\0b", "inf": float("inf"), "ninf": float("-inf"), "huge": huge}
+    thread = Thread(saver)
+    stored = {
+        name: thread.commit({"a": i}, k=value) for i, (name, value) in enumerate(values.items())
+    }
+    plain = thread.commit({"a": 9}, k="ab")  # what the NUL string's JSON copy reads as
+
+    def ids(value: Any) -> list[str]:
+        listed = saver.list(_config(thread.thread_id), filter={"k": value})
+        return [t.config["configurable"]["checkpoint_id"] for t in listed]
+
+    for name, value in values.items():
+        assert ids(value) == [stored[name]], name
+    assert ids("ab") == [plain]
+    assert ids(huge + 1) == []
+    saved = saver.get_tuple(_config(thread.thread_id, stored["huge"]))
+    assert saved is not None and saved.metadata["k"] == huge
+    odd_key = thread.commit({"a": 10}, **{"odd\0key": "v"})
+    listed = saver.list(_config(thread.thread_id), filter={"odd\0key": "v"})
+    assert [t.config["configurable"]["checkpoint_id"] for t in listed] == [odd_key]

@@ -91,6 +91,33 @@ def test_postgres_refuses_task_and_channel_ids_it_cannot_key() -> None:
             Thread(saver, "t", ns="sub\0graph").commit({"a": 1})
 
 
+@pytest.mark.parametrize("bad", ["nul\0id", "x" * 10_000], ids=["nul", "10kb"])
+def test_postgres_retention_calls_refuse_ids_it_cannot_key(bad: str) -> None:
+    """delete_thread, copy_thread (either side), prune and delete_for_runs name the field
+    too (before: the driver's DataError for NUL; a copy could create a thread under an id
+    every later read refuses); a metadata filter key with NUL is matched in Python."""
+    from . import backend_postgres
+
+    with backend_postgres.postgres_saver() as saver:
+        head = Thread(saver, "kept").commit({"a": 1}, **{"odd\0key": "v"})
+        calls = {
+            "thread_id": [
+                lambda: saver.delete_thread(bad),
+                lambda: saver.copy_thread(bad, "copy"),
+                lambda: saver.copy_thread("kept", bad),
+                lambda: saver.prune([bad], keep_last=1),
+            ],
+            "run_id": [lambda: saver.delete_for_runs([bad])],
+        }
+        for field, tries in calls.items():
+            for call in tries:
+                with pytest.raises(ValueError, match=field):
+                    call()
+        listed = saver.list(_config("kept"), filter={"odd\0key": "v"})
+        assert [t.checkpoint["id"] for t in listed] == [head]
+        assert [t.config["configurable"]["thread_id"] for t in saver.list(None)] == ["kept"]
+
+
 def test_sqlite_keeps_long_and_nul_thread_ids(tmp_path: Path) -> None:
     with SqliteSaver.from_conn_string(str(tmp_path / "c.db")) as saver:
         for thread_id in ("x" * 10_000, "nul\0inside"):

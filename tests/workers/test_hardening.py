@@ -94,6 +94,39 @@ def test_a_node_task_on_a_corrupt_checkpoint_fails_the_run() -> None:
         assert inline.status(other) == "success"
 
 
+@pytest.mark.parametrize("field", ["config", "input"])
+def test_a_run_whose_record_cannot_be_read_is_failed_at_its_start(
+    server: EmbeddedRedis, field: str
+) -> None:
+    """A run record whose stored config or input nests too deep (crafted or corrupt) fails
+    its run with the reason at its start, and the thread takes the next run."""
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    run = inline.client.submit("chain", {"n": 0, "trail": []}, thread_id="t")
+    inline.redis.hset(ThreadKeys("t").run(run.id), field, poisoned_blob()[1:])
+    inline.engine.start_run("t", run.id)
+    assert inline.status(run) == "error"
+    assert "nested more than 16 deep" in inline.coordinator.run_info("t", run.id)["error"].decode()
+    assert not inline.queue
+    other = inline.submit("chain", "t")  # 'reject': the thread is free again
+    inline.drain()
+    assert inline.status(other) == "success"
+
+
+def test_a_pending_run_whose_record_cannot_be_read_is_failed_by_the_sweeper(
+    server: EmbeddedRedis,
+) -> None:
+    """Not postponed pass after pass with the thread blocked: failed, its entry dropped."""
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    run = inline.client.submit("chain", {"n": 0, "trail": []}, thread_id="t")
+    inline.redis.hset(ThreadKeys("t").run(run.id), "config", poisoned_blob()[1:])
+    inline.redis.zadd(runs_index("t"), {_run_member("t", run.id): 0})  # its start was lost
+    report = Sweeper(inline.engine).sweep()
+    assert report.failed == [], report
+    assert inline.status(run) == "error"
+    assert inline.redis.zscore(runs_index("t"), _run_member("t", run.id)) is None
+    assert inline.submit("chain", "t").id
+
+
 # -- submission: no crash window between the run record and its start -------------------
 
 
@@ -258,6 +291,53 @@ def test_a_run_cancelled_while_its_barrier_folds_commits_nothing(server: Embedde
     assert inline.coordinator.step_info(left.step)["state"] == "cancelled"
 
 
+@pytest.mark.parametrize("cancelled", [True, False], ids=["cancelled", "active"])
+def test_a_barrier_commit_resending_blobs_checks_the_run_inside_its_script_too(
+    server: EmbeddedRedis, cancelled: bool
+) -> None:
+    """The barrier's commit script asked for blobs again (a base gone, a list stored before
+    chunks): the resend goes through commit_step.lua as well, so a cancel that landed in
+    between still stops it (before: the saver's own put committed without a look at the
+    run); with the run still active the resend commits, events included."""
+    inline = Inline(server.url, {"fan": _fan()})
+    run = inline.client.submit("fan", {"trail": []}, thread_id="t")
+    inline.engine.start_run("t", run.id)
+    inline.engine.run_node(inline.queue.popleft())  # __start__: a one-task hop
+    head = inline.saver.get_tuple(make_config("t", "", ""))
+    real_commit_step = inline.coordinator.commit_step
+    replies: list[str] = []
+
+    def asks_for_blobs_first(*args: Any, **kwargs: Any) -> Any:
+        if not replies:  # refused as the script refuses: nothing stored
+            replies.append("missing_base")
+            if cancelled:
+                inline.redis.hset(ThreadKeys("t").run(run.id), "status", "cancelled")
+            return ["missing_base", "trail"]
+        reply = real_commit_step(*args, **kwargs)
+        replies.append(reply[0])
+        return reply
+
+    inline.coordinator.commit_step = asks_for_blobs_first  # type: ignore[method-assign]
+    left, right = inline.queue.popleft(), inline.queue.popleft()
+    inline.engine.run_node(left)
+    inline.engine.run_node(right)  # the last task: runs the barrier
+    after = inline.saver.get_tuple(make_config("t", "", ""))
+    if cancelled:
+        assert replies == ["missing_base", "refused"]
+        assert after.checkpoint["id"] == head.checkpoint["id"]  # nothing committed
+        assert not inline.queue
+    else:
+        assert replies == ["missing_base", "ok"]
+        assert after.checkpoint["id"] != head.checkpoint["id"]
+        inline.drain()
+        assert inline.status(run) == "success"
+        assert sorted(client_trail(inline, "t")) == ["after", "left", "right"]
+
+
+def client_trail(inline: Inline, thread_id: str) -> list[str]:
+    return list(inline.client.get_state("fan", thread_id).values["trail"])
+
+
 # -- retention of run records, steps and events ------------------------------------------
 
 
@@ -385,3 +465,29 @@ def test_a_queued_run_handed_the_thread_by_a_dying_process_is_started_by_the_swe
     assert report.rescheduled == [f"t/{queued.id} (start)"], report
     inline.drain()
     assert inline.coordinator.run_status("t", queued.id) == "success"
+
+
+@pytest.mark.parametrize(("thread_ttl", "expected"), [(90.0, 90), (None, None)])
+def test_the_workers_and_the_clients_saver_take_the_thread_ttl(
+    server: EmbeddedRedis, thread_ttl: float | None, expected: int | None
+) -> None:
+    """RELAYGRAPH_THREAD_TTL reaches the saver a worker's engine and a client write with,
+    and a committed thread then expires (unset: it is kept)."""
+    from relaygraph.workers.app import build_engine, create_app
+    from relaygraph.workers.settings import WorkerSettings
+
+    settings = WorkerSettings(redis_url=server.url, thread_ttl=thread_ttl)
+    engine = build_engine(create_app(settings), registry=None)
+    client = Client(settings=settings, graphs={"chain": _chain("a", "b")})
+    try:
+        assert engine.saver.ttl == expected
+        assert client.saver.ttl == expected
+        client.update_state("chain", "t", {"n": 1, "trail": ["x"]})
+        ttls = {client.redis.ttl(key) for key in client.redis.scan_iter(match="rg:{t}:*")}
+        assert ttls
+        if expected:
+            assert all(0 < ttl <= expected for ttl in ttls), ttls
+        else:
+            assert ttls == {-1}, ttls
+    finally:
+        client.close()

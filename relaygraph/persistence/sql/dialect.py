@@ -80,6 +80,8 @@ class Dialect:
         ):
             return None
         if self.name == "postgres":
+            if "\0" in key:  # text cannot hold NUL: such a key is filtered in Python only
+                return None
             # jsonb equality keeps true and 1 (false and 0) apart, Python's == does not:
             # such values are filtered in Python only, so no row is dropped here.
             if isinstance(value, bool) or (isinstance(value, (int, float)) and value in (0, 1)):
@@ -88,12 +90,14 @@ class Dialect:
                 key,
                 json.dumps(jsonable(value)),
             ]
-        if '"' in key or "\\" in key:
+        if '"' in key or "\\" in key or "\0" in key:  # not a plain JSON path (NUL: dropped)
             return None
-        # IS rather than =: a JSON null filter must match (missing keys pass, Python decides)
+        # IS rather than =: a JSON null filter must match (missing keys pass, Python decides).
+        # The value as the metadata's JSON copy holds it (jsonable): NUL dropped, infinities
+        # as text, as stored, so the clause never drops a row Python would keep.
         return "json_extract(c.metadata_json, ?) IS json_extract(?, '$')", [
             f'$."{key}"',
-            json.dumps(value),
+            json.dumps(jsonable(value)),
         ]
 
 

@@ -100,11 +100,21 @@ def append_base(data: bytes) -> str | None:
     return base[0] if base else None
 
 
+_DECIMAL_SAFE_BITS = 14_000  # ints this wide always convert to decimal (4,300 digits)
+
+
 def jsonable(value: Any) -> Any:
     """``value`` as plain JSON (NUL-free strings, finite numbers, anything else as repr)."""
     if isinstance(value, str):
         return value.replace("\x00", "")
-    if value is None or isinstance(value, (bool, int)):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > _DECIMAL_SAFE_BITS:
+            try:
+                str(value)  # JSON writes ints in decimal: Python refuses past 4,300 digits
+            except ValueError:
+                return f"int:{value:#x}"  # no float can equal it: filters compare as text
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)

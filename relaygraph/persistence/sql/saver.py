@@ -424,27 +424,39 @@ class SqlSaver(BaseCheckpointSaver):
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, blob, write and head of a thread."""
+        self.dialect.check_ids(str(thread_id), None)
         self._run(lambda: self._ops.delete_thread(str(thread_id)), write=True)
         self._cache.clear()
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Async :meth:`delete_thread`."""
+        self.dialect.check_ids(str(thread_id), None)
         await self._arun(lambda: self._ops.delete_thread(str(thread_id)), write=True)
         self._cache.clear()
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread's history, blobs, writes and heads to a thread with no checkpoints."""
         now, source, target = time.time(), str(source_thread_id), str(target_thread_id)
+        self._check_threads([source, target])
         self._run(lambda: self._ops.copy_thread(source, target, now), write=True)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Async :meth:`copy_thread`."""
         now, source, target = time.time(), str(source_thread_id), str(target_thread_id)
+        self._check_threads([source, target])
         await self._arun(lambda: self._ops.copy_thread(source, target, now), write=True)
 
     @staticmethod
     def _ids(values: Sequence[str] | str) -> list[str]:
         return [values] if isinstance(values, str) else [str(v) for v in values]
+
+    def _check_threads(self, thread_ids: list[str]) -> None:
+        for thread_id in thread_ids:
+            self.dialect.check_ids(thread_id, None)
+
+    def _check_runs(self, run_ids: list[str]) -> None:
+        for run_id in run_ids:
+            self.dialect.check_ids(None, None, run_id=run_id)
 
     @staticmethod
     def _check_keep(keep_last: int) -> None:
@@ -455,6 +467,7 @@ class SqlSaver(BaseCheckpointSaver):
         """Keep the newest ``keep_last`` checkpoints (and always the head) per namespace."""
         self._check_keep(keep_last)
         ids = self._ids(thread_ids)
+        self._check_threads(ids)
         self._run(lambda: self._ops.prune(ids, keep_last), write=True)
         self._cache.clear()
 
@@ -462,12 +475,14 @@ class SqlSaver(BaseCheckpointSaver):
         """Async :meth:`prune`."""
         self._check_keep(keep_last)
         ids = self._ids(thread_ids)
+        self._check_threads(ids)
         await self._arun(lambda: self._ops.prune(ids, keep_last), write=True)
         self._cache.clear()
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) whose metadata ``run_id`` is given."""
         ids = self._ids(run_ids)
+        self._check_runs(ids)
         if ids:
             self._run(lambda: self._ops.delete_for_runs(ids), write=True)
             self._cache.clear()
@@ -475,6 +490,7 @@ class SqlSaver(BaseCheckpointSaver):
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Async :meth:`delete_for_runs`."""
         ids = self._ids(run_ids)
+        self._check_runs(ids)
         if ids:
             await self._arun(lambda: self._ops.delete_for_runs(ids), write=True)
             self._cache.clear()
