@@ -304,20 +304,43 @@ def _listening(port: int) -> set[str]:
     return found
 
 
-def test_dev_refuses_a_taken_flower_port_before_starting_anything(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("option", "what", "hint"),
+    [
+        ("--flower-port", "Flower", "--flower-port"),
+        ("--api-port", "The HTTP API", "--api-port (0: no API)"),
+    ],
+)
+def test_dev_refuses_a_taken_port_before_starting_anything(
+    tmp_path: Path, option: str, what: str, hint: str
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        ports = {"--flower-port": free_port(), "--api-port": free_port(), option: port}
         env = _base_env(tmp_path / "dev.json")
-        result = _cli("dev", "--workers", "1", "--flower-port", str(port), env=env, timeout=60)
+        args = [str(arg) for pair in ports.items() for arg in pair]
+        result = _cli("dev", "--workers", "1", *args, env=env, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"error: Flower's port 127.0.0.1:{port} is not free (Address already in use); "
-        "pick another with --flower-port"
+        f"error: {what}'s port 127.0.0.1:{port} is not free (Address already in use); "
+        f"pick another with {hint}"
     )
     assert result.stdout == ""  # refused before starting Redis or any worker
     assert not (tmp_path / "dev.json").exists()
+
+
+def test_dev_refuses_flower_off_loopback_without_a_login(tmp_path: Path) -> None:
+    env = {k: v for k, v in _base_env(tmp_path / "dev.json").items() if k != "FLOWER_BASIC_AUTH"}
+    result = _cli("dev", "--workers", "1", "--flower-address", "0.0.0.0", "--flower-port",
+                  str(free_port()), "--api-port", "0", env=env, timeout=60)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: Flower on 0.0.0.0 would be open to the network without a login: "
+        "set FLOWER_BASIC_AUTH=user:password"
+    ), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
 
 
 @ON_DEV
