@@ -428,7 +428,12 @@ def thread_history(
 @app.command()
 def recover(
     once: Annotated[bool, typer.Option(help="one sweep, then exit")] = False,
-    interval: Annotated[float, typer.Option(metavar="SECONDS", help="between sweeps")] = 1.0,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS", help="between sweeps (default: RELAYGRAPH_SWEEP_INTERVAL, 1)"
+        ),
+    ] = None,
 ) -> None:
     """Run the recovery sweeper (workers run one too)."""
     with _reported():
@@ -437,6 +442,12 @@ def recover(
         from relaygraph.workers.app import get_engine
         from relaygraph.workers.recovery import Sweeper
 
+        # The workers' cadence: a pass holds its buckets' sweep locks for one
+        # RELAYGRAPH_SWEEP_INTERVAL, so sweeping at it keeps the fleet's rhythm.
+        if interval is None:
+            interval = celery_app.relaygraph_settings.sweep_interval
+        elif interval <= 0:
+            raise CliError(f"--interval must be above 0, got {interval}", USAGE)
         sweeper = Sweeper(get_engine(celery_app))
         while True:
             report = sweeper.sweep()

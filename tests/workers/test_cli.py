@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -512,3 +513,29 @@ def test_submit_names_a_bad_stream_mode_before_anything_is_sent() -> None:
     )
     assert result.exit_code == 2
     assert "stream_mode must be one or more of" in result.output
+
+
+def test_recover_sweeps_at_the_fleets_sweep_interval(redis_server: Any, tmp_path: Path) -> None:
+    # Without --interval, `relaygraph recover` keeps the workers' cadence
+    # (RELAYGRAPH_SWEEP_INTERVAL, for which a pass holds its buckets' sweep locks).
+    env = {**_base_env(tmp_path / "none.json"), "RELAYGRAPH_REDIS_URL": redis_server.url,
+           "RELAYGRAPH_SWEEP_INTERVAL": "0.2"}  # fmt: skip
+    log = tmp_path / "recover.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "relaygraph.cli", "recover"],
+        env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while b"requeued 0" not in log.read_bytes():
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        time.sleep(2.0)  # about 10 passes at 0.2 s, 2 at the old fixed 1 s
+        passes = log.read_text().count("requeued 0")
+    finally:
+        process.kill()
+        process.wait(10)
+    assert passes >= 5, log.read_text()
+    bad = _cli("recover", "--interval", "0", env=env)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: --interval must be above 0, got 0.0"
