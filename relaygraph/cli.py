@@ -481,7 +481,8 @@ def dev(
         str,
         typer.Option(
             metavar="HOST",
-            help="Flower's address; any other than 127.0.0.1 needs FLOWER_BASIC_AUTH",
+            help="address of Flower and the API; any other than 127.0.0.1 needs "
+            "FLOWER_BASIC_AUTH (and RELAYGRAPH_API_KEY, unless --api-port 0)",
         ),
     ] = "127.0.0.1",
     graphs: Annotated[
@@ -503,7 +504,8 @@ def dev(
 
     The workers' memory store (RedisStore) lives on the same embedded Redis; give
     --store-embed default for semantic search with the offline model. Prints "ready"
-    when the fleet takes work; Ctrl-C or SIGTERM stops workers, Flower, then Redis.
+    when the fleet takes work; Ctrl-C or SIGTERM stops the API, workers, Flower, then
+    Redis.
     The other commands find this fleet on their own (or use the printed exports).
     """
     from relaygraph.workers.dev_fleet import DevFleet, DevFleetError

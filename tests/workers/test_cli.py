@@ -332,7 +332,7 @@ def test_dev_refuses_a_taken_port_before_starting_anything(
     assert not (tmp_path / "dev.json").exists()
 
 
-def test_dev_refuses_flower_off_loopback_without_a_login(tmp_path: Path) -> None:
+def test_dev_refuses_an_address_off_loopback_without_a_login(tmp_path: Path) -> None:
     env = {k: v for k, v in _base_env(tmp_path / "dev.json").items() if k != "FLOWER_BASIC_AUTH"}
     result = _cli("dev", "--workers", "1", "--flower-address", "0.0.0.0", "--flower-port",
                   str(free_port()), "--api-port", "0", env=env, timeout=60)  # fmt: skip
@@ -342,6 +342,16 @@ def test_dev_refuses_flower_off_loopback_without_a_login(tmp_path: Path) -> None
         "set FLOWER_BASIC_AUTH=user:password"
     ), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
+    # with Flower's login but no API key: the API (on the same address) is refused too
+    env["FLOWER_BASIC_AUTH"] = "user:secret"
+    ports = ("--flower-port", str(free_port()), "--api-port", str(free_port()))
+    result = _cli("dev", "--workers", "1", "--flower-address", "0.0.0.0", *ports, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: the HTTP API on 0.0.0.0 would be open to the network without a key: "
+        "set RELAYGRAPH_API_KEY, or give --api-port 0 (no API)"
+    )
+    assert result.stdout == "" and not (tmp_path / "dev.json").exists()
 
 
 @ON_DEV
