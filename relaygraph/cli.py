@@ -428,7 +428,12 @@ def thread_history(
 @app.command()
 def recover(
     once: Annotated[bool, typer.Option(help="one sweep, then exit")] = False,
-    interval: Annotated[float, typer.Option(metavar="SECONDS", help="between sweeps")] = 1.0,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS", help="between sweeps (default: RELAYGRAPH_SWEEP_INTERVAL, 1)"
+        ),
+    ] = None,
 ) -> None:
     """Run the recovery sweeper (workers run one too)."""
     with _reported():
@@ -437,6 +442,12 @@ def recover(
         from relaygraph.workers.app import get_engine
         from relaygraph.workers.recovery import Sweeper
 
+        # The workers' cadence: a pass holds its buckets' sweep locks for one
+        # RELAYGRAPH_SWEEP_INTERVAL, so sweeping at it keeps the fleet's rhythm.
+        if interval is None:
+            interval = celery_app.relaygraph_settings.sweep_interval
+        elif interval <= 0:
+            raise CliError(f"--interval must be above 0, got {interval}", USAGE)
         sweeper = Sweeper(get_engine(celery_app))
         while True:
             report = sweeper.sweep()
@@ -470,7 +481,8 @@ def dev(
         str,
         typer.Option(
             metavar="HOST",
-            help="Flower's address; any other than 127.0.0.1 needs FLOWER_BASIC_AUTH",
+            help="address of Flower and the API; any other than 127.0.0.1 needs "
+            "FLOWER_BASIC_AUTH (and RELAYGRAPH_API_KEY, unless --api-port 0)",
         ),
     ] = "127.0.0.1",
     graphs: Annotated[
@@ -492,7 +504,8 @@ def dev(
 
     The workers' memory store (RedisStore) lives on the same embedded Redis; give
     --store-embed default for semantic search with the offline model. Prints "ready"
-    when the fleet takes work; Ctrl-C or SIGTERM stops workers, Flower, then Redis.
+    when the fleet takes work; Ctrl-C or SIGTERM stops the API, workers, Flower, then
+    Redis.
     The other commands find this fleet on their own (or use the printed exports).
     """
     from relaygraph.workers.dev_fleet import DevFleet, DevFleetError

@@ -1,13 +1,15 @@
-"""``relaygraph dev``: an embedded Redis with search, N workers and Flower on one machine.
+"""``relaygraph dev``: an embedded Redis with search, N workers, Flower and the HTTP API on
+one machine.
 
-It starts like a tool people trust: a taken Flower port is refused before anything starts;
-"ready" is printed once every worker answers a ping and Flower accepts connections, with the
-``export`` lines for another shell; the other commands find the fleet through a state file
-(:mod:`relaygraph.workers.dev_state`). It stops the same way on Ctrl-C, SIGINT, SIGTERM or
-SIGHUP, whatever the signal dispositions it inherited: workers first (a warm shutdown, so
-their sweepers never see Redis gone), then Flower, then Redis; each child runs in a process
-group of its own, and whatever a group still holds at the end is killed, so nothing is left
-behind.
+It starts like a tool people trust: a taken Flower or API port is refused before anything
+starts, and so is an address off loopback without Flower's login and the API's key;
+"ready" is printed once every worker answers a ping and Flower and the API accept
+connections, with the ``export`` lines for another shell; the other commands find the fleet
+through a state file (:mod:`relaygraph.workers.dev_state`). It stops the same way on Ctrl-C,
+SIGINT, SIGTERM or SIGHUP, whatever the signal dispositions it inherited: the API, then the
+workers (a warm shutdown, so their sweepers never see Redis gone), then Flower, then Redis;
+each child runs in a process group of its own, and whatever a group still holds at the end
+is killed, so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -80,6 +82,11 @@ class DevFleet:
             raise DevFleetError(
                 f"Flower on {self.flower_address} would be open to the network without a "
                 "login: set FLOWER_BASIC_AUTH=user:password, or keep --flower-address 127.0.0.1"
+            )
+        if not self._loopback() and self.api_port and not os.environ.get("RELAYGRAPH_API_KEY"):
+            raise DevFleetError(
+                f"the HTTP API on {self.flower_address} would be open to the network without "
+                "a key: set RELAYGRAPH_API_KEY, or give --api-port 0 (no API)"
             )
         self._check_port("Flower", self.flower_port, "--flower-port")
         if self.api_port:

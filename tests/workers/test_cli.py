@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -304,20 +305,53 @@ def _listening(port: int) -> set[str]:
     return found
 
 
-def test_dev_refuses_a_taken_flower_port_before_starting_anything(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("option", "what", "hint"),
+    [
+        ("--flower-port", "Flower", "--flower-port"),
+        ("--api-port", "The HTTP API", "--api-port (0: no API)"),
+    ],
+)
+def test_dev_refuses_a_taken_port_before_starting_anything(
+    tmp_path: Path, option: str, what: str, hint: str
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        ports = {"--flower-port": free_port(), "--api-port": free_port(), option: port}
         env = _base_env(tmp_path / "dev.json")
-        result = _cli("dev", "--workers", "1", "--flower-port", str(port), env=env, timeout=60)
+        args = [str(arg) for pair in ports.items() for arg in pair]
+        result = _cli("dev", "--workers", "1", *args, env=env, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"error: Flower's port 127.0.0.1:{port} is not free (Address already in use); "
-        "pick another with --flower-port"
+        f"error: {what}'s port 127.0.0.1:{port} is not free (Address already in use); "
+        f"pick another with {hint}"
     )
     assert result.stdout == ""  # refused before starting Redis or any worker
     assert not (tmp_path / "dev.json").exists()
+
+
+def test_dev_refuses_an_address_off_loopback_without_a_login(tmp_path: Path) -> None:
+    env = {k: v for k, v in _base_env(tmp_path / "dev.json").items() if k != "FLOWER_BASIC_AUTH"}
+    result = _cli("dev", "--workers", "1", "--flower-address", "0.0.0.0", "--flower-port",
+                  str(free_port()), "--api-port", "0", env=env, timeout=60)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: Flower on 0.0.0.0 would be open to the network without a login: "
+        "set FLOWER_BASIC_AUTH=user:password"
+    ), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
+    # with Flower's login but no API key: the API (on the same address) is refused too
+    env["FLOWER_BASIC_AUTH"] = "user:secret"
+    ports = ("--flower-port", str(free_port()), "--api-port", str(free_port()))
+    result = _cli("dev", "--workers", "1", "--flower-address", "0.0.0.0", *ports, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: the HTTP API on 0.0.0.0 would be open to the network without a key: "
+        "set RELAYGRAPH_API_KEY, or give --api-port 0 (no API)"
+    )
+    assert result.stdout == "" and not (tmp_path / "dev.json").exists()
 
 
 @ON_DEV
@@ -489,3 +523,29 @@ def test_submit_names_a_bad_stream_mode_before_anything_is_sent() -> None:
     )
     assert result.exit_code == 2
     assert "stream_mode must be one or more of" in result.output
+
+
+def test_recover_sweeps_at_the_fleets_sweep_interval(redis_server: Any, tmp_path: Path) -> None:
+    # Without --interval, `relaygraph recover` keeps the workers' cadence
+    # (RELAYGRAPH_SWEEP_INTERVAL, for which a pass holds its buckets' sweep locks).
+    env = {**_base_env(tmp_path / "none.json"), "RELAYGRAPH_REDIS_URL": redis_server.url,
+           "RELAYGRAPH_SWEEP_INTERVAL": "0.2"}  # fmt: skip
+    log = tmp_path / "recover.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "relaygraph.cli", "recover"],
+        env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while b"requeued 0" not in log.read_bytes():
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        time.sleep(2.0)  # about 10 passes at 0.2 s, 2 at the old fixed 1 s
+        passes = log.read_text().count("requeued 0")
+    finally:
+        process.kill()
+        process.wait(10)
+    assert passes >= 5, log.read_text()
+    bad = _cli("recover", "--interval", "0", env=env)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: --interval must be above 0, got 0.0"
