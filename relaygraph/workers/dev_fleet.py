@@ -15,6 +15,7 @@ is killed, so nothing is left behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shlex
 import signal
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relaygraph.persistence.errors import RelaygraphError
+from relaygraph.persistence.redis_server import die_with_parent
 
 __all__ = ["DevFleet", "DevFleetError"]
 
@@ -188,8 +190,15 @@ class DevFleet:
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         # A group of its own: the terminal's Ctrl-C reaches only this process, which stops
         # the children in order, and a killpg takes a worker's pool children too.
+        # If dev itself dies without stopping them (SIGKILL, OOM), Linux signals each child:
+        # workers and the API stop as on SIGTERM; Flower, which has nothing to save, is killed.
+        on_parent_death = signal.SIGKILL if name == "flower" else signal.SIGTERM
         self.children[name] = subprocess.Popen(
-            argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=functools.partial(die_with_parent, on_parent_death),
         )
 
     def _wait_ready(self, url: str) -> None:

@@ -244,6 +244,25 @@ def test_dev_fleet_stopped_by_sigterm_leaves_no_process_behind(tmp_path: Path) -
         fleet.kill()
 
 
+def test_dev_killed_with_sigkill_takes_its_fleet_with_it(tmp_path: Path) -> None:
+    """dev runs no cleanup then: each child asked Linux to signal it when dev dies."""
+    fleet = _start_dev(tmp_path, api=True)
+    try:
+        fleet.wait_ready()
+        assert len(fleet.processes) >= 5  # redis, worker, its pool child, flower, api
+        fleet.process.kill()
+        fleet.process.wait(10)
+        left: set[int] = set()
+        deadline = time.monotonic() + 20  # a worker's warm shutdown, its Redis gone
+        while time.monotonic() < deadline:
+            if not (left := _alive(fleet.processes)):
+                break
+            time.sleep(0.2)
+        assert not left, f"left running: {left}\n{fleet.output()[-3000:]}"
+    finally:
+        fleet.kill()
+
+
 @ON_DEV
 def test_flower_is_on_loopback_with_its_api_and_lists_thread_and_step(dev: Dev) -> None:
     output = dev.output()
