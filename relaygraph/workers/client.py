@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from relaygraph.persistence.errors import RelaygraphError
+from relaygraph.persistence.errors import CheckpointNotFoundError, RelaygraphError
 from relaygraph.persistence.serde import Serializer
 from relaygraph.runtime.runtime import CONTEXT_KEY, coerce_context
 from relaygraph.runtime.types import Command, StateSnapshot
@@ -238,6 +238,7 @@ class Client:
         so a dataclass or pydantic context must be registered with ``register_type``.
         ``extra`` adds fields to the run record, written in the same script (the HTTP API
         keeps its run metadata there); they cannot replace the record's own fields.
+        A ``checkpoint_id`` in ``config`` runs from that checkpoint (:meth:`fork` first).
         """
         modes = stream_modes(stream_mode)
         if multitask_strategy not in STRATEGIES:
@@ -248,6 +249,7 @@ class Client:
         check_input(graph, compiled, input)
         run_config = copy.deepcopy(config or {})
         run_config.setdefault("configurable", {})["thread_id"] = thread_id
+        checkpoint_id = run_config["configurable"].pop("checkpoint_id", None)
         if interrupt_before:
             run_config["interrupt_before"] = interrupt_before
         if interrupt_after:
@@ -267,6 +269,8 @@ class Client:
             "stream_modes": ",".join(modes),
         }
         app = self.app  # a broker it cannot use is refused before anything is stored
+        if checkpoint_id:  # as invoke(config naming one): the run goes on from there
+            self.fork(graph, thread_id, checkpoint_id)
         decision, other = self.coordinator.submit_run(thread_id, run_id, multitask_strategy, fields)
         if decision == "reject":
             raise RunRejectedError(
@@ -280,6 +284,23 @@ class Client:
         if decision != "queued":  # the run is indexed already: if this dies, the sweeper starts it
             app.send_task("relaygraph.start_run", args=[thread_id, run_id])
         return Run(self, thread_id, run_id)
+
+    def fork(self, graph: str, thread_id: str, checkpoint_id: str) -> dict[str, Any]:
+        """Make a copy of checkpoint ``checkpoint_id`` the thread's head, so the next run
+        goes on from there (LangGraph's replay / fork); the checkpoints after it stay in
+        history. Returns the new head's config.
+
+        Raises :class:`RunRejectedError` while the thread has an active run and
+        :class:`~relaygraph.CheckpointNotFoundError` for a checkpoint it does not have.
+        """
+        if self.redis.exists(ThreadKeys(thread_id).active):
+            raise RunRejectedError(
+                f"thread {thread_id!r} is busy: going on from checkpoint_id needs it idle"
+            )
+        config = {"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}}
+        if self.saver.get_tuple(config) is None:
+            raise CheckpointNotFoundError(thread_id, "", checkpoint_id)
+        return self._bound(graph).update_state(config, None)
 
     def resume(
         self, graph: str, thread_id: str, value: Any, *, multitask_strategy: str = "reject"

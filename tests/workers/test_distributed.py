@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from relaygraph import MemorySaver
+from relaygraph import CheckpointNotFoundError, MemorySaver
 from relaygraph.workers.client import Client, RunRejectedError
 from relaygraph.workers.keys import ThreadKeys
 
@@ -51,6 +51,41 @@ def test_linear_graph_matches_the_local_executor(fleet: Fleet, client: Client) -
     values, history = local_history(graphs.linear, {"items": [], "total": 0})
     assert client.get_state("linear", "t").values == values
     assert remote_history(client, "linear", "t") == history
+
+
+def test_a_run_from_an_older_checkpoint_goes_on_from_there(fleet: Fleet, client: Client) -> None:
+    """As ``invoke(None, config naming a checkpoint_id)``: a fork, later history kept."""
+    fleet.start("w1")
+    first = client.submit("linear", {"items": [], "total": 0}, thread_id="t")
+    assert first.wait(timeout=60) == "success", first.error
+    history = client.get_state_history("linear", "t")
+    after_a = next(s for s in history if s.values.get("items") == ["a"])
+    assert after_a.next == ("b",)
+    older = after_a.config["configurable"]["checkpoint_id"]
+    again = client.submit("linear", None, thread_id="t", config={"configurable": {
+        "checkpoint_id": older}})  # fmt: skip
+    assert again.wait(timeout=60) == "success", again.error
+    state = client.get_state("linear", "t")
+    assert state.values == {"items": ["a", "b", "c"], "total": 3}
+    assert state.parent_config is not None
+    assert len(client.get_state_history("linear", "t")) == len(history) + 3  # fork, b, c
+
+
+def test_a_run_from_a_checkpoint_the_thread_lacks_or_while_busy_is_refused(
+    fleet: Fleet, client: Client
+) -> None:
+    fleet.start("w1")
+    run = client.submit("linear", {"items": [], "total": 0}, thread_id="t")
+    assert run.wait(timeout=60) == "success", run.error
+    before = client.get_state_history("linear", "t")
+    missing = {"configurable": {"checkpoint_id": "1f0-not-a-checkpoint"}}
+    with pytest.raises(CheckpointNotFoundError, match="1f0-not-a-checkpoint"):
+        client.submit("linear", None, thread_id="t", config=missing)
+    client.redis.set(ThreadKeys("t").active, "someone")  # a run holds the thread
+    older = {"configurable": {"checkpoint_id": before[-1].config["configurable"]["checkpoint_id"]}}
+    with pytest.raises(RunRejectedError, match="busy"):
+        client.submit("linear", None, thread_id="t", config=older)
+    assert len(client.get_state_history("linear", "t")) == len(before)  # nothing stored
 
 
 def test_send_fanout_on_two_workers_keeps_task_order(fleet: Fleet, client: Client) -> None:
