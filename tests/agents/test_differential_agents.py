@@ -325,3 +325,30 @@ def test_an_agent_without_tools() -> None:
     [seen] = both(scenarios.no_tools)
     assert messages_of(seen)[-1] == ("AIMessage", "Hello!")
     assert seen["values"]["structured_response"]["city"] == "Oslo"
+
+
+def test_langchain_core_fake_models_in_a_hand_written_loop() -> None:
+    [seen] = both(scenarios.fake_models_loop)
+    assert messages_of(seen)[1:] == [
+        ("AIMessage", ""),
+        ("ToolMessage", "3"),
+        ("ToolMessage", "Error: RuntimeError('exploded: fake')\n Please fix your mistakes."),
+        ("AIMessage", "One plus two is three."),
+    ]
+    assert [m.get("tool_call_id") for m in seen["values"]["messages"][2:4]] == ["g1", "g2"]
+
+
+def test_langchain_core_fake_models_messages_stream() -> None:
+    from runtime.test_stream_messages import _normal
+
+    expected = _normal(scenarios.fake_models_loop(LANGGRAPH, stream=True))
+    got = _normal(scenarios.fake_models_loop(RELAYGRAPH, stream=True))
+    assert got == expected
+    tokens = [chunk[1]["content"] for chunk in got if chunk[0] == "AIMessageChunk"]
+    assert "".join(tokens) == "One plus two is three." and len(tokens) > 3
+
+
+def test_langchain_core_fake_model_in_create_react_agent() -> None:
+    [seen] = both(scenarios.fake_models_react)
+    assert messages_of(seen)[-2:] == [("ToolMessage", "saved fakes work"), ("AIMessage", "Saved.")]
+    assert seen["store"] == [{"fact": "fakes work"}]
