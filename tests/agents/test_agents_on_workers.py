@@ -82,8 +82,10 @@ def local(name: str, *inputs: Any) -> tuple[Any, list[tuple]]:
 
 
 def shape(snapshot: Any, history: Any) -> tuple[Any, list[tuple]]:
+    """The head's values and every checkpoint's step, source, next and values."""
     return normalized(snapshot.values), [
-        (s.metadata["step"], s.metadata["source"], tuple(s.next)) for s in history
+        (s.metadata["step"], s.metadata["source"], tuple(s.next), normalized(s.values))
+        for s in history
     ]
 
 
