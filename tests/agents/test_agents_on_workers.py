@@ -156,3 +156,16 @@ def test_messages_stream_of_the_loop_on_the_fleet_equals_langgraph_s(client: Cli
     ]
     assert remote == expected
     assert ("AIMessageChunk", "multiply", "agent", 3) in remote
+    # every field of every message, and the metadata LangGraph gives (ids numbered)
+    from runtime.test_stream_messages import _normal
+
+    local_config = {"thread_id": "t1", "app": "x"}  # what the oracle's config adds
+    chunks = [e.data for e in events if e.mode == "messages"]
+    got = _normal([(m, {k: v for k, v in meta.items() if k != "thread_id"}) for m, meta in chunks])
+    want = _normal(
+        [
+            (m, {k: v for k, v in meta.items() if k not in local_config})
+            for m, meta in scenarios.messages_stream(LANGGRAPH, "loop")
+        ]
+    )
+    assert got == want
