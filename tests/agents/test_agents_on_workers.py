@@ -169,3 +169,26 @@ def test_messages_stream_of_the_loop_on_the_fleet_equals_langgraph_s(client: Cli
         ]
     )
     assert got == want
+
+
+def test_every_field_of_a_model_s_output_through_the_fleet(client: Client) -> None:
+    """Input and output messages keep their type and every field through the workers."""
+    from langchain_core.messages import AIMessage
+
+    question = HumanMessage(
+        [
+            {"type": "text", "text": "look"},
+            {"type": "image", "base64": "AAAA", "mime_type": "image/png"},
+        ],
+        id="h1",
+        name="ann",
+    )
+    run = client.submit("fields", {"messages": [question]}, thread_id="t-fields")
+    assert run.wait(timeout=120) == "success", run.error
+    stored = client.get_state("fields", "t-fields").values["messages"]
+    reply, answer, _chunk = worker_graphs.model_output()
+    expected = [question, reply, answer, AIMessage(content="partial", id="chunk-1")]
+    assert [(type(m), m.model_dump()) for m in stored] == [
+        (type(m), m.model_dump()) for m in expected
+    ]
+    assert stored[1].invalid_tool_calls[0]["error"] == "bad JSON"
