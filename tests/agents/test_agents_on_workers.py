@@ -192,3 +192,23 @@ def test_every_field_of_a_model_s_output_through_the_fleet(client: Client) -> No
         (type(m), m.model_dump()) for m in expected
     ]
     assert stored[1].invalid_tool_calls[0]["error"] == "bad JSON"
+
+
+def test_messages_stream_of_a_subgraph_s_model_on_the_fleet(client: Client) -> None:
+    """What the local executor streams for a model inside a subgraph (``subgraphs=False``:
+    runs on the fleet have no ``subgraphs`` option), the fleet streams."""
+    from runtime.test_stream_messages import _normal
+
+    def without_thread(chunks: list[Any]) -> list[Any]:
+        return _normal(
+            [(m, {k: v for k, v in meta.items() if k != "thread_id"}) for m, meta in chunks]
+        )
+
+    inputs = {"messages": [HumanMessage("think", id="h1")]}
+    local = list(worker_graphs._with_subgraph().compile().stream(inputs, stream_mode="messages"))
+    run = client.submit("nested", inputs, thread_id="t-nested", stream_mode=["messages"])
+    events = list(run.stream(timeout=120))
+    assert events[-1].data["status"] == "success", events[-1].data
+    remote = [e.data for e in events if e.mode == "messages"]
+    assert [m.content for m, _meta in local] == ["deep thought"]
+    assert without_thread(remote) == without_thread(local)

@@ -87,5 +87,17 @@ fields = (
     .compile()
 )
 
-NAMES = ("react", "react_v1", "paused", "loop", "command", "injected", "fields")
+
+def _with_subgraph() -> Any:
+    """A parent whose node is a subgraph calling a chat model."""
+    model = scenarios.ScriptedChatModel(responses=["deep thought"])
+    inner = StateGraph(MessagesState)
+    inner.add_node("think", lambda state: {"messages": [model.invoke(state["messages"])]})
+    inner.add_edge(START, "think")
+    return StateGraph(MessagesState).add_node("sub", inner.compile()).add_edge(START, "sub")
+
+
+nested = _with_subgraph().compile()
+
+NAMES = ("react", "react_v1", "paused", "loop", "command", "injected", "fields", "nested")
 REGISTRY = ",".join(f"{name}=tests.agents.worker_graphs:{name}" for name in NAMES)
