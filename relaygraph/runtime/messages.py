@@ -92,7 +92,8 @@ register_fast_decoders(list(_STORED_NAMES))
 # Messages in a thread's history are facts: savers share decoded messages between reads, so
 # a long conversation's step costs the same as a short one's. Nodes must not change a
 # message in place (return one with the same id to replace it); graph.get_state and the
-# history decode afresh, so such a change never shows in what is stored or read back.
+# history decode afresh, so such a change never shows in what they return, but it stays in
+# this process's shared objects (docs/deviations.md, 5: a known gap).
 share_instances_of(BaseMessage)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin, get_type_hints
 
+import typing_extensions
 from pydantic import BaseModel
 
 from relaygraph.runtime.channels import MISSING, BaseChannel, BinaryOperatorAggregate, LastValue
@@ -16,8 +18,34 @@ from relaygraph.runtime.errors import InvalidUpdateError
 __all__ = ["StateSchema"]
 
 
+# A TypedDict key's ``Required[...]`` / ``NotRequired[...]`` says nothing about its channel
+# (typing_extensions re-exports typing's on 3.11+, so the set has one pair there).
+_REQUIRED_WRAPPERS = frozenset(
+    {typing.Required, typing.NotRequired, typing_extensions.Required, typing_extensions.NotRequired}
+)
+
+# Abstract collection types a key may be declared with, and the empty value of each
+# (LangGraph's BinaryOperatorAggregate starts ``Sequence[...]`` at ``[]`` and so on).
+_CONCRETE: dict[Any, type] = {
+    collections.abc.Sequence: list,
+    collections.abc.MutableSequence: list,
+    collections.abc.Set: set,
+    collections.abc.MutableSet: set,
+    collections.abc.Mapping: dict,
+    collections.abc.MutableMapping: dict,
+}
+
+
+def _without_required(annotation: Any) -> Any:
+    """``annotation`` without its ``Required[...]`` / ``NotRequired[...]`` wrappers."""
+    while get_origin(annotation) in _REQUIRED_WRAPPERS:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
 def _reducer_of(annotation: Any) -> Callable[[Any, Any], Any] | None:
     """The reducer of ``Annotated[T, reducer]``, or None for a plain last-value key."""
+    annotation = _without_required(annotation)
     if get_origin(annotation) is typing.Annotated:
         for meta in reversed(get_args(annotation)[1:]):
             if callable(meta) and not isinstance(meta, type):
@@ -27,8 +55,10 @@ def _reducer_of(annotation: Any) -> Callable[[Any, Any], Any] | None:
 
 def _initial_value(annotation: Any) -> Any:
     """An empty value of the key's type for a reducer's first fold (``[]`` for lists)."""
+    annotation = _without_required(annotation)
     base = get_args(annotation)[0] if get_origin(annotation) is typing.Annotated else annotation
     origin = get_origin(base) or base
+    origin = _CONCRETE.get(origin, origin)
     if origin in (list, dict, set, int, float, str, tuple):
         return origin()
     return MISSING

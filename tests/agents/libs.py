@@ -91,13 +91,25 @@ def normalized(value: Any, ids: _Ids | None = None) -> Any:
 
 
 def observe(graph: Any, config: dict[str, Any], result: Any) -> dict[str, Any]:
-    """What must be equal on both stacks: the result, ``next`` and the history's shape."""
+    """What must be equal on both stacks: the result, ``next``, the values and the whole
+    history (each checkpoint's step, source, next, task names and values). One id renaming
+    runs over all of it, so a message keeps its id from checkpoint to checkpoint."""
+    ids = _Ids()
     snapshot = graph.get_state(config)
-    history = list(graph.get_state_history(config))
+    history = [
+        (
+            s.metadata.get("step"),
+            s.metadata.get("source"),
+            tuple(s.next),
+            sorted(t.name for t in s.tasks),
+            normalized(s.values, ids),
+        )
+        for s in graph.get_state_history(config)
+    ]
     return {
-        "result": normalized(result),
+        "result": normalized(result, ids),
         "next": tuple(snapshot.next),
-        "values": normalized(snapshot.values),
-        "history": [(tuple(s.next), len(s.values.get("messages", []))) for s in history],
+        "values": normalized(snapshot.values, ids),
+        "history": history,
         "interrupts": [i.value for i in snapshot.interrupts],
     }

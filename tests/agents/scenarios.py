@@ -7,6 +7,10 @@ relaygraph's. Tools that need ``InjectedState`` / ``InjectedStore`` are built pe
 
 from typing import Annotated, Any
 
+from langchain_core.language_models.fake_chat_models import (
+    FakeMessagesListChatModel,
+    GenericFakeChatModel,
+)
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import InjectedToolCallId, tool
 from pydantic import BaseModel
@@ -567,3 +571,74 @@ def no_tools(lib: Any) -> list[dict[str, Any]]:
     cfg = config()
     result = graph.invoke({"messages": [HumanMessage("hi")]}, cfg, **lib.run_kwargs)
     return [observe(graph, cfg, result)]
+
+
+# -- langchain_core's own fake chat models -------------------------------------------------
+
+
+class ToolCallingFakeModel(FakeMessagesListChatModel):
+    """langchain_core's ``FakeMessagesListChatModel``, accepting ``bind_tools`` (the fake
+    refuses it): its scripted tool calls then drive an agent as a provider's would."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self
+
+
+def fake_models_loop(lib: Any, stream: bool = False) -> Any:
+    """A hand-written loop on langchain_core's fakes: ``FakeMessagesListChatModel`` asks for
+    two parallel tool calls (one fails), ``GenericFakeChatModel`` streams the answer."""
+    tool_model = ToolCallingFakeModel(
+        responses=[
+            AIMessage(
+                "", tool_calls=[call("add", "g1", a=1, b=2), call("explode", "g2", reason="fake")]
+            )
+        ]
+    )
+    answer_model = GenericFakeChatModel(messages=iter([AIMessage("One plus two is three.")]))
+    bound = tool_model.bind_tools([add, explode])
+
+    def agent(state: Any) -> dict[str, Any]:
+        if isinstance(state["messages"][-1], ToolMessage):
+            return {"messages": [answer_model.invoke(state["messages"])]}
+        return {"messages": [bound.invoke(state["messages"])]}
+
+    builder = lib.StateGraph(lib.MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", lib.ToolNode([add, explode], handle_tool_errors=True))
+    builder.add_edge(lib.START, "agent")
+    builder.add_conditional_edges("agent", lib.tools_condition)
+    builder.add_edge("tools", "agent")
+    graph = builder.compile(checkpointer=lib.MemorySaver())
+    cfg = config()
+    inputs = {"messages": [HumanMessage("1 + 2?", id="h1")]}
+    if stream:
+        return list(graph.stream(inputs, cfg, stream_mode="messages", **lib.run_kwargs))
+    result = graph.invoke(inputs, cfg, **lib.run_kwargs)
+    return [observe(graph, cfg, result)]
+
+
+def fake_models_react(lib: Any) -> list[dict[str, Any]]:
+    """``create_react_agent`` on ``FakeMessagesListChatModel`` with a prompt, a
+    checkpointer and a store (a tool writes to it)."""
+
+    @tool
+    def save(fact: str, store: Annotated[Any, lib.InjectedStore()]) -> str:
+        """Save a fact in the store."""
+        store.put(("facts",), fact, {"fact": fact})
+        return f"saved {fact}"
+
+    model = ToolCallingFakeModel(
+        responses=[
+            AIMessage("", tool_calls=[call("save", "s1", fact="fakes work")]),
+            AIMessage("Saved."),
+        ]
+    )
+    store = lib.InMemoryStore()
+    graph = lib.create_react_agent(
+        model, [save], prompt="You save facts.", checkpointer=lib.MemorySaver(), store=store
+    )
+    cfg = config()
+    result = graph.invoke({"messages": [HumanMessage("save it")]}, cfg, **lib.run_kwargs)
+    seen = observe(graph, cfg, result)
+    seen["store"] = [item.value for item in store.search(("facts",))]
+    return [seen]

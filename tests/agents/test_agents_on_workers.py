@@ -82,8 +82,10 @@ def local(name: str, *inputs: Any) -> tuple[Any, list[tuple]]:
 
 
 def shape(snapshot: Any, history: Any) -> tuple[Any, list[tuple]]:
+    """The head's values and every checkpoint's step, source, next and values."""
     return normalized(snapshot.values), [
-        (s.metadata["step"], s.metadata["source"], tuple(s.next)) for s in history
+        (s.metadata["step"], s.metadata["source"], tuple(s.next), normalized(s.values))
+        for s in history
     ]
 
 
@@ -154,3 +156,59 @@ def test_messages_stream_of_the_loop_on_the_fleet_equals_langgraph_s(client: Cli
     ]
     assert remote == expected
     assert ("AIMessageChunk", "multiply", "agent", 3) in remote
+    # every field of every message, and the metadata LangGraph gives (ids numbered)
+    from runtime.test_stream_messages import _normal
+
+    local_config = {"thread_id": "t1", "app": "x"}  # what the oracle's config adds
+    chunks = [e.data for e in events if e.mode == "messages"]
+    got = _normal([(m, {k: v for k, v in meta.items() if k != "thread_id"}) for m, meta in chunks])
+    want = _normal(
+        [
+            (m, {k: v for k, v in meta.items() if k not in local_config})
+            for m, meta in scenarios.messages_stream(LANGGRAPH, "loop")
+        ]
+    )
+    assert got == want
+
+
+def test_every_field_of_a_model_s_output_through_the_fleet(client: Client) -> None:
+    """Input and output messages keep their type and every field through the workers."""
+    from langchain_core.messages import AIMessage
+
+    question = HumanMessage(
+        [
+            {"type": "text", "text": "look"},
+            {"type": "image", "base64": "AAAA", "mime_type": "image/png"},
+        ],
+        id="h1",
+        name="ann",
+    )
+    run = client.submit("fields", {"messages": [question]}, thread_id="t-fields")
+    assert run.wait(timeout=120) == "success", run.error
+    stored = client.get_state("fields", "t-fields").values["messages"]
+    reply, answer, _chunk = worker_graphs.model_output()
+    expected = [question, reply, answer, AIMessage(content="partial", id="chunk-1")]
+    assert [(type(m), m.model_dump()) for m in stored] == [
+        (type(m), m.model_dump()) for m in expected
+    ]
+    assert stored[1].invalid_tool_calls[0]["error"] == "bad JSON"
+
+
+def test_messages_stream_of_a_subgraph_s_model_on_the_fleet(client: Client) -> None:
+    """What the local executor streams for a model inside a subgraph (``subgraphs=False``:
+    runs on the fleet have no ``subgraphs`` option), the fleet streams."""
+    from runtime.test_stream_messages import _normal
+
+    def without_thread(chunks: list[Any]) -> list[Any]:
+        return _normal(
+            [(m, {k: v for k, v in meta.items() if k != "thread_id"}) for m, meta in chunks]
+        )
+
+    inputs = {"messages": [HumanMessage("think", id="h1")]}
+    local = list(worker_graphs._with_subgraph().compile().stream(inputs, stream_mode="messages"))
+    run = client.submit("nested", inputs, thread_id="t-nested", stream_mode=["messages"])
+    events = list(run.stream(timeout=120))
+    assert events[-1].data["status"] == "success", events[-1].data
+    remote = [e.data for e in events if e.mode == "messages"]
+    assert [m.content for m, _meta in local] == ["deep thought"]
+    assert without_thread(remote) == without_thread(local)

@@ -2,8 +2,9 @@
 
 Every scenario of ``scenarios.py`` runs on both stacks with the same scripted chat model;
 messages (type, every field; random ids renamed by first appearance), ``next``, state values
-and the history's shape must be equal. A few absolute checks make sure a scenario really
-did what it claims (both stacks could otherwise agree on nothing happening).
+and the whole history (every checkpoint's values) must be equal. A few absolute checks make
+sure a scenario really did what it claims (both stacks could otherwise agree on nothing
+happening).
 """
 
 from __future__ import annotations
@@ -163,7 +164,12 @@ def test_react_agent_with_checkpointer_store_and_prompt(prompt: str) -> None:
 
 
 def test_react_agent_v1() -> None:
-    both(scenarios.react_agent, "string", "v1")
+    first, second, _inputs = both(scenarios.react_agent, "string", "v1")
+    assert [m for m in messages_of(first) if m[0] == "ToolMessage"] == [
+        ("ToolMessage", "42"),
+        ("ToolMessage", "42"),
+    ]
+    assert messages_of(second)[-1] == ("AIMessage", "Two.")
 
 
 @pytest.mark.parametrize("with_prompt", [False, True])
@@ -226,6 +232,7 @@ def test_tool_calls_without_answers_are_refused() -> None:
 @pytest.mark.parametrize("which", ["command", "v1", "v2"])
 def test_updates_stream(which: str) -> None:
     chunks = both(scenarios.updates_stream, which)
+    assert {"agent", "tools"} <= {node for chunk in chunks for node in chunk}, chunks
     if which == "command":
         [tools] = [c["tools"] for c in chunks if "tools" in c]
         assert [list(part) for part in tools] == [["user"], ["messages"], ["messages"]]
@@ -318,3 +325,30 @@ def test_an_agent_without_tools() -> None:
     [seen] = both(scenarios.no_tools)
     assert messages_of(seen)[-1] == ("AIMessage", "Hello!")
     assert seen["values"]["structured_response"]["city"] == "Oslo"
+
+
+def test_langchain_core_fake_models_in_a_hand_written_loop() -> None:
+    [seen] = both(scenarios.fake_models_loop)
+    assert messages_of(seen)[1:] == [
+        ("AIMessage", ""),
+        ("ToolMessage", "3"),
+        ("ToolMessage", "Error: RuntimeError('exploded: fake')\n Please fix your mistakes."),
+        ("AIMessage", "One plus two is three."),
+    ]
+    assert [m.get("tool_call_id") for m in seen["values"]["messages"][2:4]] == ["g1", "g2"]
+
+
+def test_langchain_core_fake_models_messages_stream() -> None:
+    from runtime.test_stream_messages import _normal
+
+    expected = _normal(scenarios.fake_models_loop(LANGGRAPH, stream=True))
+    got = _normal(scenarios.fake_models_loop(RELAYGRAPH, stream=True))
+    assert got == expected
+    tokens = [chunk[1]["content"] for chunk in got if chunk[0] == "AIMessageChunk"]
+    assert "".join(tokens) == "One plus two is three." and len(tokens) > 3
+
+
+def test_langchain_core_fake_model_in_create_react_agent() -> None:
+    [seen] = both(scenarios.fake_models_react)
+    assert messages_of(seen)[-2:] == [("ToolMessage", "saved fakes work"), ("AIMessage", "Saved.")]
+    assert seen["store"] == [{"fact": "fakes work"}]

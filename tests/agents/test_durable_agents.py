@@ -9,6 +9,10 @@ thread. The observations must equal LangGraph's, which runs the whole thread in 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -122,3 +126,62 @@ def test_structured_response_survives_a_reopen(opener: Opener) -> None:
         values = graph.get_state(cfg).values
     assert values["structured_response"] == scenarios.Weather(city="Paris", temperature=21)
     assert seen["values"]["structured_response"]["city"] == "Paris"
+
+
+# -- a real process restart: each turn in a process of its own ------------------------------
+
+
+@pytest.fixture(params=["sqlite", "redis", "postgres"])
+def durable_conn(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(kind, connection string) of an empty durable saver other processes can open."""
+    if request.param == "sqlite":
+        return "sqlite", str(tmp_path / "agent.db")
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_search_server")
+        server.flush()
+        return "redis", server.url
+    from persistence.backend_postgres import conninfo, new_schema
+
+    schema = new_schema()
+    with PostgresSaver.from_conn_string(conninfo(schema)) as saver:
+        saver.setup()
+    return "postgres", conninfo(schema)
+
+
+def _in_child(kind: str, conn: str, step: str) -> Any:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.agents.restart_child", kind, conn, step],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+@pytest.mark.slow
+def test_a_thread_continues_in_a_new_process(durable_conn: tuple[str, str]) -> None:
+    kind, conn = durable_conn
+    seen = [_in_child(kind, conn, "turn0"), _in_child(kind, conn, "turn1")]
+    assert seen == _as_json(_in_memory())
+    assert seen[1]["values"]["messages"][-1]["content"] == "Two."
+
+
+@pytest.mark.slow
+def test_an_interrupted_agent_resumes_in_a_new_process(durable_conn: tuple[str, str]) -> None:
+    kind, conn = durable_conn
+    seen = [_in_child(kind, conn, "pause"), _in_child(kind, conn, "resume")]
+    oracle = _agent(LANGGRAPH, LANGGRAPH.MemorySaver(), interrupt_before=["tools"])
+    cfg = scenarios.config()
+    expected = [observe(oracle, cfg, oracle.invoke({"messages": [HumanMessage(TURNS[0])]}, cfg))]
+    expected.append(observe(oracle, cfg, oracle.invoke(None, cfg)))
+    assert seen == _as_json(expected)
+    assert seen[0]["next"] == ["tools", "tools"]
+    assert seen[1]["values"]["messages"][-1]["content"] == "Both are 42."

@@ -17,10 +17,10 @@ import itertools
 import operator
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel
 
@@ -349,6 +349,15 @@ class Log(TypedDict, total=False):
     note: str
 
 
+class Wrapped(TypedDict):
+    """Reducer keys declared as agent states declare them: ``NotRequired[...]``, abstract
+    collection types (``create_react_agent``'s ``messages`` is a ``Sequence``)."""
+
+    items: NotRequired[Annotated[list[str], operator.add]]
+    seen: Annotated[Sequence[str], operator.add]
+    tags: NotRequired[Annotated[Mapping[str, int], operator.or_]]
+
+
 @dataclass
 class DataState:
     count: int = 0
@@ -396,6 +405,24 @@ def typeddict_reducers(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     b.add_edge(lib.START, "first").add_edge("first", "second").add_edge("second", lib.END)
     g = b.compile(checkpointer=saver(lib))
     return g, [Invoke({"items": ["in"], "best": 2}), Invoke({"items": ["again"], "best": 7})]
+
+
+@case
+def required_wrappers_and_abstract_types(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def first(state: Wrapped) -> dict[str, Any]:
+        return {"items": [f"first saw {len(state['items'])}"], "tags": {"first": 1}}
+
+    def second(state: Wrapped) -> dict[str, Any]:
+        return {"items": ["second"], "seen": [f"{len(state['seen'])} seen"]}
+
+    b = lib.StateGraph(Wrapped).add_node("first", first).add_node("second", second)
+    b.add_edge(lib.START, "first").add_edge("first", "second").add_edge("second", lib.END)
+    g = b.compile(checkpointer=saver(lib))
+
+    def oldest_values(run: Run) -> Any:  # the input checkpoint: every reducer key empty
+        return normalize(run.history()[-1].values)
+
+    return g, [Invoke({"items": ["in"]}), Probe(oldest_values), Invoke({"seen": ["x"]})]
 
 
 @case

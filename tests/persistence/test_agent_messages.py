@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -153,3 +154,51 @@ def test_async_reads_are_isolated_too(saver: Any) -> None:
         return [m.content for m in again.values["messages"]]
 
     assert asyncio.run(read_change_read()) == ["question", "answer"]
+
+
+# Known gap (issue 10 audit): the runtime hands nodes the very message objects it holds and
+# savers share between reads (a step's cost stays flat that way), so a message a node
+# changes in place stays changed in this process. A later run in the same process hands the
+# changed message to its nodes, from the saver's cache (a fresh process, or another worker,
+# hands them the stored one); a later step that rewrites the list (a replacement by id, a
+# removal) saves the change. Fixing it needs messages that cannot be changed in place, or
+# copies that keep a step's cost flat; until then, nodes must not change messages in place.
+
+
+@pytest.mark.xfail(strict=True, reason="an in-place edit stays in the saver's shared cache")
+def test_a_later_run_sees_the_stored_message_not_an_in_place_edit(saver: Any) -> None:
+    seen: list[list[str]] = []
+
+    def node(state: MessagesState) -> dict[str, Any]:
+        seen.append([m.content for m in state["messages"]])
+        if len(state["messages"]) == 1:
+            state["messages"][0].content = "EDITED"
+        return {"messages": [AIMessage(f"answer {len(seen)}", id=f"a{len(seen)}")]}
+
+    graph = _graph(saver, node)
+    config = _config()
+    graph.invoke({"messages": [HumanMessage("question", id="q1")]}, config)
+    graph.invoke({"messages": [HumanMessage("more", id="q2")]}, config)
+    assert seen[1] == ["question", "answer 1", "more"]
+
+
+@pytest.mark.xfail(strict=True, reason="a rewrite of the list saves the edited object")
+def test_a_later_rewrite_of_the_list_does_not_save_an_in_place_edit(saver: Any) -> None:
+    def edit(state: MessagesState) -> dict[str, Any]:
+        state["messages"][0].content = "EDITED"
+        return {"messages": [AIMessage("answer", id="a1")]}
+
+    def replace(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage("better answer", id="a1")]}  # not an append
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("edit", edit)
+    builder.add_node("replace", replace)
+    builder.add_edge(START, "edit")
+    builder.add_edge("edit", "replace")
+    builder.add_edge("replace", END)
+    graph = builder.compile(checkpointer=saver)
+    config = _config()
+    graph.invoke({"messages": [HumanMessage("question", id="q1")]}, config)
+    head = graph.get_state(config).values["messages"]
+    assert [m.content for m in head] == ["question", "better answer"]

@@ -209,6 +209,7 @@ CASES["async nodes"] = (async_node_model, lambda: _streaming_model("awaited word
 def test_async_messages_stream_equals_langgraph(case: str) -> None:
     expected = _normal(_run(LANGGRAPH, case, use_async=True))
     got = _normal(_run(relaygraph_lib(), case, use_async=True))
+    assert expected, "the oracle streamed nothing: the case tests nothing"
     assert got == expected
 
 
