@@ -82,18 +82,31 @@ def _loop(hops: int) -> Any:
 
 
 def _chat() -> Any:
-    """One model node streaming a scripted answer word by word (time to first token)."""
+    """An agent: a model node calls a tool, a ToolNode runs it, and the model then streams
+    a scripted 40-word answer word by word (time to the answer's first token)."""
+    from langchain_core.messages import AIMessage
+    from langchain_core.tools import tool
+
     from relaygraph import MessagesState
+    from relaygraph.prebuilt import ToolNode, tools_condition
     from relaygraph.testing.chat_models import ScriptedChatModel
 
-    answer = " ".join(["word"] * 40)
+    @tool
+    def lookup(query: str) -> str:
+        """Look ``query`` up."""
+        return f"found {query}"
+
+    call = AIMessage("", tool_calls=[{"name": "lookup", "args": {"query": "words"}, "id": "c1"}])
+    scripted = ScriptedChatModel(responses=[call, " ".join(["word"] * 40)])
+    bound = scripted.bind_tools([lookup])
 
     def model(state: MessagesState) -> dict[str, Any]:
-        reply = ScriptedChatModel(responses=[answer]).invoke(state["messages"][-1:])
-        return {"messages": [reply]}
+        return {"messages": [bound.invoke(state["messages"])]}
 
     builder = StateGraph(MessagesState).add_node("model", model)
-    builder.add_edge(START, "model").add_edge("model", END)
+    builder.add_node("tools", ToolNode([lookup]))
+    builder.add_edge(START, "model").add_edge("tools", "model")
+    builder.add_conditional_edges("model", tools_condition)
     return builder.compile()
 
 

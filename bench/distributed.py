@@ -299,8 +299,10 @@ def first_token_table(local_times: list[float], fleet_times: list[float]) -> Tab
         "Agent: time to the first token (ms, median)",
         ["where the model node runs", "first token"],
         notes=[
-            "a model node streaming a 40-word answer (stream_mode='messages'); in-process "
-            "from graph.stream, on the fleet from Client.submit to the first event of "
+            "an agent loop: the model node calls a tool, a ToolNode runs it, the model "
+            "streams a 40-word answer (stream_mode='messages'); the time to the answer's "
+            "first token covers three nodes (three hops on the fleet); in-process from "
+            "graph.stream, on the fleet from Client.submit to that token's event in "
             "Run.stream (the worker writes each token to the run's Redis stream as it comes)",
             f"medians of {len(local_times)} runs each, alternated",
         ],
