@@ -11,8 +11,9 @@ Every test pairs LangGraph's behaviour (observed on langgraph 1.2) with relaygra
     node also writes ``messages``);
 (f) StateSnapshot.tasks[].error keeps the node's exception type (LangGraph: a str);
 (g) list_namespaces drops a namespace with its last item (LangGraph's InMemoryStore keeps it);
-(h) cache_policy, compile(cache=) and other unimplemented add_node arguments are refused
-    by name, never ignored;
+(h) cache_policy, compile(cache=) and other unimplemented add_node arguments, and
+    invoke/stream arguments relaygraph does not implement (output_keys, durability='exit',
+    debug=True, ...), are refused by name, never ignored;
 (i) a checkpoint_id the thread does not have is an error (LangGraph starts a new lineage).
 """
 
@@ -462,6 +463,72 @@ def test_relaygraph_refuses_compile_cache_and_unknown_arguments(rg: Any) -> None
     )
     assert builder.nodes["c"].destinations == {"a": ""}
     assert builder.nodes["c"].retry_policy.max_attempts == 2
+
+
+def test_langgraph_run_arguments_it_ignores_or_honours() -> None:
+    graph = build(LANGGRAPH, ask=False)
+    config = {"configurable": {"thread_id": "kw"}}
+    assert graph.invoke({"count": 0}, config, output_keys="count") == 1
+    assert graph.invoke({"count": 0}, config, stream_mode="updates") == [{"bump": {"count": 1}}]
+    assert graph.invoke({"count": 0}, config, no_such_option=1) == {"count": 1}  # ignored
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "error"),
+    [
+        ("output_keys", "count", NotImplementedError),
+        ("output_keys", ["count"], NotImplementedError),
+        ("stream_mode", "updates", NotImplementedError),
+        ("durability", "exit", NotImplementedError),
+        ("checkpoint_during", False, NotImplementedError),
+        ("debug", True, NotImplementedError),
+        ("print_mode", "values", NotImplementedError),
+        ("no_such_option", 1, TypeError),
+    ],
+)
+@pytest.mark.parametrize("method", ["invoke", "stream", "ainvoke", "astream", "batch"])
+def test_relaygraph_refuses_run_arguments_it_does_not_implement(
+    rg: Any, method: str, argument: str, value: Any, error: type
+) -> None:
+    saver = rg.MemorySaver()
+    graph = build(rg, saver)
+    config = {"configurable": {"thread_id": "kw"}}
+    kwargs = {argument: value}
+    if method in ("stream", "astream") and argument == "stream_mode":  # theirs to take
+        kwargs = {"no_such_option": 1}
+        error = TypeError
+    calls = {
+        "invoke": lambda: graph.invoke({"count": 0}, config, **kwargs),
+        "stream": lambda: list(graph.stream({"count": 0}, config, **kwargs)),
+        "ainvoke": lambda: asyncio.run(graph.ainvoke({"count": 0}, config, **kwargs)),
+        "astream": lambda: _astream_with(graph, config, kwargs),
+        "batch": lambda: graph.batch([{"count": 0}], config, **kwargs),
+    }
+    with pytest.raises(error, match=next(iter(kwargs))):
+        calls[method]()
+    assert saver.get_tuple(config) is None  # nothing ran
+
+
+def _astream_with(graph: Any, config: Any, kwargs: dict[str, Any]) -> list[Any]:
+    async def collect() -> list[Any]:
+        return [chunk async for chunk in graph.astream({"count": 0}, config, **kwargs)]
+
+    return asyncio.run(collect())
+
+
+def test_relaygraph_accepts_run_arguments_that_behave_as_langgraph(rg: Any) -> None:
+    graph = build(rg)
+    config = {"configurable": {"thread_id": "kw"}}
+    for kwargs in (
+        {"durability": "sync"},
+        {"durability": "async"},
+        {"checkpoint_during": True},
+        {"debug": False},
+        {"print_mode": ()},
+        {"output_keys": None},
+        {"stream_mode": "values"},
+    ):
+        assert graph.invoke({"count": 0}, config, **kwargs) == {"count": 1}, kwargs
 
 
 # -- (i) a checkpoint_id the thread does not have --------------------------------------
