@@ -447,6 +447,9 @@ def test_relaygraph_refuses_compile_cache_and_unknown_arguments(rg: Any) -> None
     builder = rg.StateGraph(State).add_node("a", lambda s: s).add_edge(rg.START, "a")
     with pytest.raises(NotImplementedError, match="cache"):
         builder.compile(cache=object())
+    with pytest.raises(NotImplementedError, match="debug"):
+        builder.compile(debug=True)
+    builder.compile(debug=False)
     with pytest.raises(TypeError, match="no_such_option"):
         builder.add_node("b", lambda s: s, no_such_option=1)
     with pytest.raises(NotImplementedError, match="retry_policy"):
