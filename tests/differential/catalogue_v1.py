@@ -107,6 +107,92 @@ def runtime_context_invoke(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     ]
 
 
+def _execution_facts(runtime: Any) -> str:
+    """What a node can tell of its ``runtime.execution_info`` the same way on every run."""
+    info = runtime.execution_info
+    shape = "|".join(part.split(":")[0] for part in info.checkpoint_ns.split("|"))
+    own_task = info.checkpoint_ns.endswith(f":{info.task_id}")
+    runtime.heartbeat()
+    # thread and run ids are the caller's: a worker's run has an id of its own (see
+    # runtime_execution_info_checkpoints for their values)
+    return (
+        f"attempt={info.node_attempt} thread={info.thread_id is not None} ns={shape} "
+        f"own_task={own_task} server={runtime.server_info} "
+        f"drain={runtime.control.drain_requested}"
+    )
+
+
+def _retried_once(lib: SimpleNamespace, name: str) -> Any:
+    def node(state: Counter, runtime: Runtime) -> dict[str, Any]:
+        facts = _execution_facts(runtime)
+        if runtime.execution_info.node_attempt == 1:
+            raise ValueError("first attempt fails")  # the same on every worker
+        return {"items": [f"{name}: {facts}"]}
+
+    return node
+
+
+@case
+def runtime_execution_info(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    """Invokes only, so it also runs on workers (a retry there is a new broker message)."""
+    retry = lib.RetryPolicy(
+        max_attempts=3, initial_interval=0.01, jitter=False, retry_on=ValueError
+    )
+    sub = lib.StateGraph(Counter).add_node("inner", _retried_once(lib, "inner"), retry_policy=retry)
+    sub.add_edge(lib.START, "inner")
+    b = lib.StateGraph(Counter).add_node("outer", _retried_once(lib, "outer"), retry_policy=retry)
+    b.add_node("child", sub.compile()).add_edge(lib.START, "outer").add_edge("outer", "child")
+    g = b.compile(checkpointer=saver(lib))
+    return g, [Invoke({"items": []}), Invoke({"items": []}, config={"run_id": RUN_ID})]
+
+
+RUN_ID = "00000000-0000-4000-8000-00000000beef"
+
+
+@case
+def runtime_execution_info_checkpoints(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    """The checkpoint a node runs against, and its first attempt's time across retries."""
+    seen: list[Any] = []
+
+    def node(state: Counter, runtime: Runtime) -> dict[str, Any]:
+        info = runtime.execution_info
+        seen.append((info.checkpoint_id, info.node_first_attempt_time))
+        ids.append((info.thread_id, info.run_id))
+        if info.node_attempt == 1:
+            raise ValueError("first attempt fails")
+        return {"items": ["ok"]}
+
+    retry = lib.RetryPolicy(
+        max_attempts=2, initial_interval=0.01, jitter=False, retry_on=ValueError
+    )
+    b = lib.StateGraph(Counter).add_node("a", appender("a")).add_node("b", node, retry_policy=retry)
+    b.add_edge(lib.START, "a").add_edge("a", "b")
+    g = b.compile(checkpointer=saver(lib))
+
+    ids: list[Any] = []
+
+    def facts(run: Run) -> Any:
+        checkpoints = [s.config["configurable"]["checkpoint_id"] for s in run.history()]
+        (first_id, first_time), (second_id, second_time) = seen[-2:]
+        return (
+            checkpoints.index(first_id),
+            first_id == second_id,
+            isinstance(first_time, float) and first_time == second_time,
+            ids[-2:],
+        )
+
+    def outside(run: Run) -> Any:
+        return lib.Runtime().execution_info, lib.Runtime().server_info
+
+    return g, [
+        Invoke({"items": []}),
+        Probe(facts),
+        Invoke({"items": []}, config={"run_id": RUN_ID}),
+        Probe(facts),
+        Probe(outside),
+    ]
+
+
 # -- 2. Command(graph=Command.PARENT) -----------------------------------------------------
 
 
