@@ -468,12 +468,15 @@ def test_relaygraph_refuses_compile_cache_and_unknown_arguments(rg: Any) -> None
     assert builder.nodes["c"].retry_policy.max_attempts == 2
 
 
-def test_langgraph_run_arguments_it_ignores_or_honours() -> None:
+def test_langgraph_run_arguments_it_ignores_or_honours(capsys: pytest.CaptureFixture) -> None:
     graph = build(LANGGRAPH, ask=False)
     config = {"configurable": {"thread_id": "kw"}}
     assert graph.invoke({"count": 0}, config, output_keys="count") == 1
     assert graph.invoke({"count": 0}, config, stream_mode="updates") == [{"bump": {"count": 1}}]
     assert graph.invoke({"count": 0}, config, no_such_option=1) == {"count": 1}  # ignored
+    capsys.readouterr()
+    graph.invoke({"count": 0}, config, debug=True)
+    assert "bump" in capsys.readouterr().out  # console printing
 
 
 @pytest.mark.parametrize(
