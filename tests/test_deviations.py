@@ -14,7 +14,8 @@ Every test pairs LangGraph's behaviour (observed on langgraph 1.2) with relaygra
 (h) cache_policy, compile(cache=) and other unimplemented add_node arguments, and
     invoke/stream arguments relaygraph does not implement (output_keys, durability='exit',
     debug=True, ...), are refused by name, never ignored;
-(i) a checkpoint_id the thread does not have is an error (LangGraph starts a new lineage).
+(i) a checkpoint_id the thread does not have is an error (LangGraph starts a new lineage);
+(j) Overwrite on a messages key stores whole messages with ids (LangGraph: the value as given).
 """
 
 from __future__ import annotations
@@ -567,3 +568,27 @@ def test_relaygraph_refuses_an_unknown_checkpoint_id(rg: Any, call: str) -> None
     oldest = history[-1].config
     graph.update_state(oldest, {"count": 7}, as_node="bump")
     assert graph.get_state(config).values == {"count": 7}
+
+
+# -- (j) Overwrite on a messages key -------------------------------------------------------
+
+
+def _overwrite_messages(lib: Any) -> list[Any]:
+    def reset(state: Any) -> dict[str, Any]:
+        return {"messages": lib.Overwrite([{"role": "user", "content": "start over"}])}
+
+    builder = lib.StateGraph(lib.MessagesState).add_node("reset", reset)
+    graph = builder.add_edge(lib.START, "reset").compile(checkpointer=lib.MemorySaver())
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"messages": [lib.HumanMessage("hi", id="h1")]}, config)
+    return graph.get_state(config).values["messages"]
+
+
+def test_langgraph_overwrite_stores_messages_as_given() -> None:
+    assert _overwrite_messages(LANGGRAPH) == [{"role": "user", "content": "start over"}]
+
+
+def test_relaygraph_overwrite_stores_whole_messages(rg: Any) -> None:
+    (message,) = _overwrite_messages(rg)
+    assert isinstance(message, rg.HumanMessage) and message.content == "start over"
+    assert message.id  # given one, as add_messages gives every message

@@ -21,6 +21,7 @@ from .catalogue import (
     Resume,
     Run,
     Stream,
+    UpdateState,
     appender,
     case,
     normalize,
@@ -690,3 +691,53 @@ def deferred_node_with_interrupt(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     b.add_edge("final", lib.END).add_edge("ask", lib.END)
     g = b.compile(checkpointer=saver(lib))
     return g, [Invoke({"items": []}), Resume("yes")]
+
+
+# -- Overwrite: a write that bypasses the reducer ---------------------------------------------
+
+
+@case
+def overwrite_reducer(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def replace(state: Counter) -> dict[str, Any]:
+        return {"items": lib.Overwrite([f"replaced {len(state['items'])}"])}
+
+    def as_dict(state: Counter) -> dict[str, Any]:
+        return {"items": {"__overwrite__": ["as a dict"]}}
+
+    b = lib.StateGraph(Counter).add_node("a", appender("a")).add_node("b", appender("b"))
+    b.add_node("replace", replace).add_node("after", appender("after"))
+    b.add_node("as_dict", as_dict)
+    b.add_edge(lib.START, "a").add_edge("a", "b").add_edge("a", "replace")
+    b.add_edge(["b", "replace"], "after").add_edge("after", "as_dict")
+    g = b.compile(checkpointer=saver(lib))
+    return g, [Invoke({"items": ["in"]}), Invoke({"items": ["again"]})]
+
+
+@case
+def overwrite_twice_in_a_step(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def replace(name: str) -> Any:
+        return lambda state: {"items": lib.Overwrite([name])}
+
+    b = lib.StateGraph(Counter).add_node("p", replace("p")).add_node("q", replace("q"))
+    b.add_edge(lib.START, "p").add_edge(lib.START, "q")
+    g = b.compile(checkpointer=saver(lib))
+    return g, [Invoke({"items": ["in"]})]
+
+
+@case
+def overwrite_messages_and_update_state(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def reset(state: Any) -> dict[str, Any]:
+        return {"messages": lib.Overwrite([lib.AIMessage("fresh start", id="f1")])}
+
+    def reply(state: Any) -> dict[str, Any]:
+        return {"messages": [lib.AIMessage(f"{len(state['messages'])} before me", id="r1")]}
+
+    b = lib.StateGraph(lib.MessagesState).add_sequence([("reset", reset), ("reply", reply)])
+    b.add_edge(lib.START, "reset")
+    g = b.compile(checkpointer=saver(lib))
+    hello = [lib.HumanMessage("hello", id="h1"), lib.HumanMessage("there", id="h2")]
+    return g, [
+        Invoke({"messages": hello}),
+        UpdateState({"messages": lib.Overwrite([lib.HumanMessage("edited", id="e1")])}),
+        Invoke({"messages": [lib.HumanMessage("more", id="h3")]}),
+    ]

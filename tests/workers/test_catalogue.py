@@ -29,8 +29,13 @@ def _history(snapshots: list[Any]) -> list[tuple[Any, ...]]:
     return [(s.metadata["step"], s.metadata["source"], tuple(s.next)) for s in snapshots]
 
 
-def _view(state: Any) -> tuple[Any, ...]:
-    """A thread's values, next nodes and tasks (as the differential catalogue sees them)."""
+def _view(read: Any) -> tuple[Any, ...]:
+    """A thread's values, next nodes and tasks (as the differential catalogue sees them);
+    ``read`` reads its state (which fails as it does locally when its writes conflict)."""
+    try:
+        state = read()
+    except Exception as exc:
+        return ("error", type(exc).__name__)
     tasks = sorted((t.name, t.error is not None, len(t.interrupts)) for t in state.tasks)
     return normalize(state.values), state.next, tasks
 
@@ -57,7 +62,8 @@ def _local(name: str) -> tuple[Any, list[tuple[Any, ...]]]:
             payload, extra, kwargs = call.input, call.config, call.kwargs
         with contextlib.suppress(Exception):  # the trace compares state, not error texts
             graph.invoke(payload, {**config, **extra}, **kwargs)
-    return _view(graph.get_state(config)), _history(list(graph.get_state_history(config)))
+    state = _view(lambda: graph.get_state(config))
+    return state, _history(list(graph.get_state_history(config)))
 
 
 def _remote(client: Client, name: str, prefix: str = "remote") -> tuple[Any, list[tuple[Any, ...]]]:
@@ -71,8 +77,8 @@ def _remote(client: Client, name: str, prefix: str = "remote") -> tuple[Any, lis
                 name, call.input, thread_id=thread, config=call.config, **call.kwargs
             )
         run.wait(timeout=60)
-    state = client.get_state(name, thread)
-    return _view(state), _history(client.get_state_history(name, thread))
+    state = _view(lambda: client.get_state(name, thread))
+    return state, _history(client.get_state_history(name, thread))
 
 
 @pytest.fixture(scope="module")
