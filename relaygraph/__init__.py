@@ -21,6 +21,7 @@ _HOMES: dict[str, str] = {
     "START": "relaygraph.runtime.constants",
     "END": "relaygraph.runtime.constants",
     "Send": "relaygraph.runtime.types",
+    "Overwrite": "relaygraph.runtime.types",
     "Command": "relaygraph.runtime.types",
     "Interrupt": "relaygraph.runtime.types",
     "RetryPolicy": "relaygraph.runtime.types",

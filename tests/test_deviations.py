@@ -11,9 +11,11 @@ Every test pairs LangGraph's behaviour (observed on langgraph 1.2) with relaygra
     node also writes ``messages``);
 (f) StateSnapshot.tasks[].error keeps the node's exception type (LangGraph: a str);
 (g) list_namespaces drops a namespace with its last item (LangGraph's InMemoryStore keeps it);
-(h) cache_policy, compile(cache=) and other unimplemented add_node arguments are refused
-    by name, never ignored;
-(i) a checkpoint_id the thread does not have is an error (LangGraph starts a new lineage).
+(h) cache_policy, compile(cache=) and other unimplemented add_node arguments, and
+    invoke/stream arguments relaygraph does not implement (output_keys, durability='exit',
+    debug=True, ...), are refused by name, never ignored;
+(i) a checkpoint_id the thread does not have is an error (LangGraph starts a new lineage);
+(j) Overwrite on a messages key stores whole messages with ids (LangGraph: the value as given).
 """
 
 from __future__ import annotations
@@ -446,6 +448,9 @@ def test_relaygraph_refuses_compile_cache_and_unknown_arguments(rg: Any) -> None
     builder = rg.StateGraph(State).add_node("a", lambda s: s).add_edge(rg.START, "a")
     with pytest.raises(NotImplementedError, match="cache"):
         builder.compile(cache=object())
+    with pytest.raises(NotImplementedError, match="debug"):
+        builder.compile(debug=True)
+    builder.compile(debug=False)
     with pytest.raises(TypeError, match="no_such_option"):
         builder.add_node("b", lambda s: s, no_such_option=1)
     with pytest.raises(NotImplementedError, match="retry_policy"):
@@ -462,6 +467,75 @@ def test_relaygraph_refuses_compile_cache_and_unknown_arguments(rg: Any) -> None
     )
     assert builder.nodes["c"].destinations == {"a": ""}
     assert builder.nodes["c"].retry_policy.max_attempts == 2
+
+
+def test_langgraph_run_arguments_it_ignores_or_honours(capsys: pytest.CaptureFixture) -> None:
+    graph = build(LANGGRAPH, ask=False)
+    config = {"configurable": {"thread_id": "kw"}}
+    assert graph.invoke({"count": 0}, config, output_keys="count") == 1
+    assert graph.invoke({"count": 0}, config, stream_mode="updates") == [{"bump": {"count": 1}}]
+    assert graph.invoke({"count": 0}, config, no_such_option=1) == {"count": 1}  # ignored
+    capsys.readouterr()
+    graph.invoke({"count": 0}, config, debug=True)
+    assert "bump" in capsys.readouterr().out  # console printing
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "error"),
+    [
+        ("output_keys", "count", NotImplementedError),
+        ("output_keys", ["count"], NotImplementedError),
+        ("stream_mode", "updates", NotImplementedError),
+        ("durability", "exit", NotImplementedError),
+        ("checkpoint_during", False, NotImplementedError),
+        ("debug", True, NotImplementedError),
+        ("print_mode", "values", NotImplementedError),
+        ("no_such_option", 1, TypeError),
+    ],
+)
+@pytest.mark.parametrize("method", ["invoke", "stream", "ainvoke", "astream", "batch"])
+def test_relaygraph_refuses_run_arguments_it_does_not_implement(
+    rg: Any, method: str, argument: str, value: Any, error: type
+) -> None:
+    saver = rg.MemorySaver()
+    graph = build(rg, saver)
+    config = {"configurable": {"thread_id": "kw"}}
+    kwargs = {argument: value}
+    if method in ("stream", "astream") and argument == "stream_mode":  # theirs to take
+        kwargs = {"no_such_option": 1}
+        error = TypeError
+    calls = {
+        "invoke": lambda: graph.invoke({"count": 0}, config, **kwargs),
+        "stream": lambda: list(graph.stream({"count": 0}, config, **kwargs)),
+        "ainvoke": lambda: asyncio.run(graph.ainvoke({"count": 0}, config, **kwargs)),
+        "astream": lambda: _astream_with(graph, config, kwargs),
+        "batch": lambda: graph.batch([{"count": 0}], config, **kwargs),
+    }
+    with pytest.raises(error, match=next(iter(kwargs))):
+        calls[method]()
+    assert saver.get_tuple(config) is None  # nothing ran
+
+
+def _astream_with(graph: Any, config: Any, kwargs: dict[str, Any]) -> list[Any]:
+    async def collect() -> list[Any]:
+        return [chunk async for chunk in graph.astream({"count": 0}, config, **kwargs)]
+
+    return asyncio.run(collect())
+
+
+def test_relaygraph_accepts_run_arguments_that_behave_as_langgraph(rg: Any) -> None:
+    graph = build(rg)
+    config = {"configurable": {"thread_id": "kw"}}
+    for kwargs in (
+        {"durability": "sync"},
+        {"durability": "async"},
+        {"checkpoint_during": True},
+        {"debug": False},
+        {"print_mode": ()},
+        {"output_keys": None},
+        {"stream_mode": "values"},
+    ):
+        assert graph.invoke({"count": 0}, config, **kwargs) == {"count": 1}, kwargs
 
 
 # -- (i) a checkpoint_id the thread does not have --------------------------------------
@@ -494,3 +568,27 @@ def test_relaygraph_refuses_an_unknown_checkpoint_id(rg: Any, call: str) -> None
     oldest = history[-1].config
     graph.update_state(oldest, {"count": 7}, as_node="bump")
     assert graph.get_state(config).values == {"count": 7}
+
+
+# -- (j) Overwrite on a messages key -------------------------------------------------------
+
+
+def _overwrite_messages(lib: Any) -> list[Any]:
+    def reset(state: Any) -> dict[str, Any]:
+        return {"messages": lib.Overwrite([{"role": "user", "content": "start over"}])}
+
+    builder = lib.StateGraph(lib.MessagesState).add_node("reset", reset)
+    graph = builder.add_edge(lib.START, "reset").compile(checkpointer=lib.MemorySaver())
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"messages": [lib.HumanMessage("hi", id="h1")]}, config)
+    return graph.get_state(config).values["messages"]
+
+
+def test_langgraph_overwrite_stores_messages_as_given() -> None:
+    assert _overwrite_messages(LANGGRAPH) == [{"role": "user", "content": "start over"}]
+
+
+def test_relaygraph_overwrite_stores_whole_messages(rg: Any) -> None:
+    (message,) = _overwrite_messages(rg)
+    assert isinstance(message, rg.HumanMessage) and message.content == "start over"
+    assert message.id  # given one, as add_messages gives every message

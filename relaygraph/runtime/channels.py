@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from relaygraph.runtime.errors import EmptyChannelError, InvalidUpdateError
+from relaygraph.runtime.types import OVERWRITE, Overwrite
 
 __all__ = [
     "MISSING",
@@ -138,7 +139,20 @@ class BinaryOperatorAggregate(BaseChannel):
         # A reducer may offer a variant for folding into its own earlier result
         # (``add_messages`` skips re-checking the whole history).
         reducer = getattr(self.reducer, "channel_reducer", None)
+        overwritten = False
         for item in values:
+            replacement = _overwrite_of(item)
+            if replacement is not MISSING:
+                if overwritten:
+                    raise InvalidUpdateError(
+                        f"At key {self.key!r}: can receive only one Overwrite value per step"
+                    )
+                overwritten = True
+                # a trusted variant folds only into values the full reducer made
+                value = replacement if reducer is None else self.reducer(replacement, [])
+                continue
+            if overwritten:
+                continue  # LangGraph drops the step's other writes after an overwrite
             if value is MISSING:
                 # the first write: through the full reducer when a trusted variant exists,
                 # so the value it folds into later is one it made
@@ -147,6 +161,18 @@ class BinaryOperatorAggregate(BaseChannel):
                 value = (reducer or self.reducer)(value, item)
         self.value = value
         return True
+
+
+def _overwrite_of(item: Any) -> Any:
+    """The value an ``Overwrite`` write carries (also in its JSON forms), else MISSING."""
+    if isinstance(item, Overwrite):
+        return item.value
+    if isinstance(item, dict):
+        if len(item) == 1 and OVERWRITE in item:
+            return item[OVERWRITE]
+        if item.get("type") == OVERWRITE and "value" in item:
+            return item["value"]
+    return MISSING
 
 
 def _fresh(initial: Any) -> Any:

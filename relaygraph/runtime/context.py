@@ -53,6 +53,10 @@ class TaskContext:
     remaining_steps: int | None = None
     """The graph state at the start of the task's step, as the node's schema gives it
     (what a tool node needs when a ``Send`` hands it only tool calls)."""
+    attempt: int = 1
+    """This call's attempt at the task (1 first; a RetryPolicy's retries count on)."""
+    first_attempt_time: float | None = None
+    """When the task's first attempt started (Unix seconds), where this process knows it."""
 
 
 _current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(

@@ -58,9 +58,13 @@ def _context_for(
     writer: Callable[[Any], None],
     null_resume: NullResume,
     read_state: Callable[[], Any] | None = None,
+    attempt: int = 1,
+    first_attempt_time: float | None = None,
 ) -> TaskContext:
     configurable = run.config.get("configurable", {})
     return TaskContext(
+        attempt=attempt,
+        first_attempt_time=first_attempt_time,
         task_id=run.task.id,
         config=run.config,
         store=store,
@@ -166,18 +170,27 @@ def run_task(
     writer: Callable[[Any], None],
     *,
     retries: bool = True,
+    attempt: int = 1,
 ) -> TaskOutcome:
     """Run a task to completion in this thread, retrying per the node's RetryPolicy.
 
     With ``retries=False`` a failure is returned at once (the distributed executor
-    retries through the broker instead, counting attempts in Redis).
+    retries through the broker instead, counting attempts in Redis, and says which
+    ``attempt`` this is).
     """
     node = graph.nodes[run.task.name]
-    attempt = 0
+    first_time = time.time() if attempt == 1 else None
+    attempt -= 1
     while True:
         attempt += 1
         context = _context_for(
-            run, graph.store, writer, null_resume, _state_reader(graph, node, channels)
+            run,
+            graph.store,
+            writer,
+            null_resume,
+            _state_reader(graph, node, channels),
+            attempt,
+            first_time,
         )
         token = set_task_context(context)
         try:
@@ -218,11 +231,18 @@ async def arun_task(
 ) -> TaskOutcome:
     """Async :func:`run_task`: async nodes are awaited, sync ones run in a thread."""
     node = graph.nodes[run.task.name]
+    first_time = time.time()
     attempt = 0
     while True:
         attempt += 1
         context = _context_for(
-            run, graph.store, writer, null_resume, _state_reader(graph, node, channels)
+            run,
+            graph.store,
+            writer,
+            null_resume,
+            _state_reader(graph, node, channels),
+            attempt,
+            first_time,
         )
         token = set_task_context(context)
         try:

@@ -362,7 +362,8 @@ class StateGraph:
         ``checkpointer`` saves the state after every superstep (per ``thread_id``);
         ``checkpointer=True`` on a subgraph gives it a thread of its own that lasts across
         its parent's runs. ``store`` is handed to nodes that take a ``store`` argument.
-        ``cache`` (LangGraph's node cache) is not supported: ``NotImplementedError``.
+        ``cache`` (LangGraph's node cache) and ``debug=True`` (console printing) are not
+        supported: ``NotImplementedError``.
         """
         from relaygraph.runtime.pregel import CompiledStateGraph
 
@@ -370,6 +371,11 @@ class StateGraph:
             raise NotImplementedError(
                 "compile(cache=...): node caching is not supported by relaygraph "
                 "(docs/deviations.md)"
+            )
+        if debug:
+            raise NotImplementedError(
+                "compile(debug=True): console printing is not supported by relaygraph; "
+                "use stream_mode='debug' (docs/deviations.md)"
             )
 
         self.validate()

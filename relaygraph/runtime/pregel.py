@@ -16,6 +16,7 @@ from relaygraph.runtime.drivers import adrive, adrive_to_end, drive, drive_to_en
 from relaygraph.runtime.effects import Emit, TaskOutcome
 from relaygraph.runtime.loop import RunResult, run_loop
 from relaygraph.runtime.nodes import compile_nodes
+from relaygraph.runtime.run_options import check_run_options
 from relaygraph.runtime.runtime import CONTEXT_KEY, coerce_context
 from relaygraph.runtime.stream_messages import with_messages_handler
 from relaygraph.runtime.types import StateSnapshot, StateUpdate
@@ -293,6 +294,7 @@ class CompiledStateGraph:
         **kwargs: Any,
     ) -> Iterator[Any]:
         """Run the graph, yielding chunks of the chosen ``stream_mode`` (or modes) as they come."""
+        check_run_options("stream", kwargs)
         kwargs.update(
             interrupt_before=interrupt_before, interrupt_after=interrupt_after, context=context
         )
@@ -324,6 +326,7 @@ class CompiledStateGraph:
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
+        check_run_options("astream", kwargs)
         kwargs.update(
             interrupt_before=interrupt_before, interrupt_after=interrupt_after, context=context
         )
@@ -352,6 +355,7 @@ class CompiledStateGraph:
         When the run stopped at ``interrupt()``, the result also has ``"__interrupt__"``: the
         list of pending :class:`~relaygraph.runtime.types.Interrupt`.
         """
+        check_run_options("invoke", kwargs)
         kwargs.update(
             interrupt_before=interrupt_before, interrupt_after=interrupt_after, context=context
         )
@@ -374,6 +378,7 @@ class CompiledStateGraph:
         **kwargs: Any,
     ) -> Any:
         """Async :meth:`invoke`."""
+        check_run_options("ainvoke", kwargs)
         kwargs.update(
             interrupt_before=interrupt_before, interrupt_after=interrupt_after, context=context
         )

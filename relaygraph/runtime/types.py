@@ -10,8 +10,10 @@ from typing import Any, ClassVar, Literal, NamedTuple
 from langchain_core.messages.tool import ToolOutputMixin
 
 __all__ = [
+    "OVERWRITE",
     "Command",
     "Interrupt",
+    "Overwrite",
     "PregelTask",
     "RetryPolicy",
     "Send",
@@ -200,6 +202,26 @@ class StateUpdate(NamedTuple):
     task_id: str | None = None
 
 
+OVERWRITE = "__overwrite__"
+
+
+@dataclass(frozen=True)
+class Overwrite:
+    """Write ``value`` to a reducer key as it is, bypassing the reducer (LangGraph 1.x).
+
+    A node returns ``{"items": Overwrite(["only this"])}``; two ``Overwrite`` writes to one key
+    in one step are an ``InvalidUpdateError``. Other writes to the key in that step, after
+    the overwrite, are dropped (as LangGraph does). On a messages key the value is stored as
+    ``add_messages`` would make it (whole messages with ids).
+
+    >>> Overwrite([1]).value
+    [1]
+    """
+
+    value: Any
+    type: Literal["__overwrite__"] = OVERWRITE
+
+
 @dataclass
 class _Unset:
     """Marker type for "argument not given"."""
@@ -217,7 +239,7 @@ def _register_with_serializer() -> None:
     """Make these values storable (Send packets sit in checkpoints; interrupts in writes)."""
     from relaygraph.persistence.serde import register_type
 
-    for cls in (Send, Command, Interrupt):
+    for cls in (Send, Command, Interrupt, Overwrite):
         register_type(cls, name=f"relaygraph.{cls.__name__}")
 
 

@@ -651,7 +651,9 @@ class Engine:
             self.emit(message.thread_id, message.run_id, key, Emit(emit.mode, emit.payload))
 
         graph = run.graph
-        outcome = run_task(graph, task_run, run.channels, run.null_resume, writer, retries=False)
+        outcome = run_task(
+            graph, task_run, run.channels, run.null_resume, writer, retries=False, attempt=attempt
+        )
         policy = graph.nodes[task.name].retry_policy
         if (
             outcome.error is not None

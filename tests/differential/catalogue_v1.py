@@ -21,6 +21,7 @@ from .catalogue import (
     Resume,
     Run,
     Stream,
+    UpdateState,
     appender,
     case,
     normalize,
@@ -104,6 +105,92 @@ def runtime_context_invoke(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     return g, [
         Invoke({"items": []}, kwargs={"context": {"user": "ada"}}),
         Invoke({"items": []}, kwargs={"context": UserContext("bob", "warm")}),
+    ]
+
+
+def _execution_facts(runtime: Any) -> str:
+    """What a node can tell of its ``runtime.execution_info`` the same way on every run."""
+    info = runtime.execution_info
+    shape = "|".join(part.split(":")[0] for part in info.checkpoint_ns.split("|"))
+    own_task = info.checkpoint_ns.endswith(f":{info.task_id}")
+    runtime.heartbeat()
+    # thread and run ids are the caller's: a worker's run has an id of its own (see
+    # runtime_execution_info_checkpoints for their values)
+    return (
+        f"attempt={info.node_attempt} thread={info.thread_id is not None} ns={shape} "
+        f"own_task={own_task} server={runtime.server_info} "
+        f"drain={runtime.control.drain_requested}"
+    )
+
+
+def _retried_once(lib: SimpleNamespace, name: str) -> Any:
+    def node(state: Counter, runtime: Runtime) -> dict[str, Any]:
+        facts = _execution_facts(runtime)
+        if runtime.execution_info.node_attempt == 1:
+            raise ValueError("first attempt fails")  # the same on every worker
+        return {"items": [f"{name}: {facts}"]}
+
+    return node
+
+
+@case
+def runtime_execution_info(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    """Invokes only, so it also runs on workers (a retry there is a new broker message)."""
+    retry = lib.RetryPolicy(
+        max_attempts=3, initial_interval=0.01, jitter=False, retry_on=ValueError
+    )
+    sub = lib.StateGraph(Counter).add_node("inner", _retried_once(lib, "inner"), retry_policy=retry)
+    sub.add_edge(lib.START, "inner")
+    b = lib.StateGraph(Counter).add_node("outer", _retried_once(lib, "outer"), retry_policy=retry)
+    b.add_node("child", sub.compile()).add_edge(lib.START, "outer").add_edge("outer", "child")
+    g = b.compile(checkpointer=saver(lib))
+    return g, [Invoke({"items": []}), Invoke({"items": []}, config={"run_id": RUN_ID})]
+
+
+RUN_ID = "00000000-0000-4000-8000-00000000beef"
+
+
+@case
+def runtime_execution_info_checkpoints(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    """The checkpoint a node runs against, and its first attempt's time across retries."""
+    seen: list[Any] = []
+
+    def node(state: Counter, runtime: Runtime) -> dict[str, Any]:
+        info = runtime.execution_info
+        seen.append((info.checkpoint_id, info.node_first_attempt_time))
+        ids.append((info.thread_id, info.run_id))
+        if info.node_attempt == 1:
+            raise ValueError("first attempt fails")
+        return {"items": ["ok"]}
+
+    retry = lib.RetryPolicy(
+        max_attempts=2, initial_interval=0.01, jitter=False, retry_on=ValueError
+    )
+    b = lib.StateGraph(Counter).add_node("a", appender("a")).add_node("b", node, retry_policy=retry)
+    b.add_edge(lib.START, "a").add_edge("a", "b")
+    g = b.compile(checkpointer=saver(lib))
+
+    ids: list[Any] = []
+
+    def facts(run: Run) -> Any:
+        checkpoints = [s.config["configurable"]["checkpoint_id"] for s in run.history()]
+        (first_id, first_time), (second_id, second_time) = seen[-2:]
+        return (
+            checkpoints.index(first_id),
+            first_id == second_id,
+            isinstance(first_time, float) and first_time == second_time,
+            ids[-2:],
+        )
+
+    def outside(run: Run) -> Any:
+        return lib.Runtime().execution_info, lib.Runtime().server_info
+
+    return g, [
+        Invoke({"items": []}),
+        Probe(facts),
+        Invoke({"items": []}, config={"run_id": RUN_ID}),
+        Probe(facts),
+        Probe(outside),
     ]
 
 
@@ -604,3 +691,53 @@ def deferred_node_with_interrupt(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
     b.add_edge("final", lib.END).add_edge("ask", lib.END)
     g = b.compile(checkpointer=saver(lib))
     return g, [Invoke({"items": []}), Resume("yes")]
+
+
+# -- Overwrite: a write that bypasses the reducer ---------------------------------------------
+
+
+@case
+def overwrite_reducer(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def replace(state: Counter) -> dict[str, Any]:
+        return {"items": lib.Overwrite([f"replaced {len(state['items'])}"])}
+
+    def as_dict(state: Counter) -> dict[str, Any]:
+        return {"items": {"__overwrite__": ["as a dict"]}}
+
+    b = lib.StateGraph(Counter).add_node("a", appender("a")).add_node("b", appender("b"))
+    b.add_node("replace", replace).add_node("after", appender("after"))
+    b.add_node("as_dict", as_dict)
+    b.add_edge(lib.START, "a").add_edge("a", "b").add_edge("a", "replace")
+    b.add_edge(["b", "replace"], "after").add_edge("after", "as_dict")
+    g = b.compile(checkpointer=saver(lib))
+    return g, [Invoke({"items": ["in"]}), Invoke({"items": ["again"]})]
+
+
+@case
+def overwrite_twice_in_a_step(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def replace(name: str) -> Any:
+        return lambda state: {"items": lib.Overwrite([name])}
+
+    b = lib.StateGraph(Counter).add_node("p", replace("p")).add_node("q", replace("q"))
+    b.add_edge(lib.START, "p").add_edge(lib.START, "q")
+    g = b.compile(checkpointer=saver(lib))
+    return g, [Invoke({"items": ["in"]})]
+
+
+@case
+def overwrite_messages_and_update_state(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    def reset(state: Any) -> dict[str, Any]:
+        return {"messages": lib.Overwrite([lib.AIMessage("fresh start", id="f1")])}
+
+    def reply(state: Any) -> dict[str, Any]:
+        return {"messages": [lib.AIMessage(f"{len(state['messages'])} before me", id="r1")]}
+
+    b = lib.StateGraph(lib.MessagesState).add_sequence([("reset", reset), ("reply", reply)])
+    b.add_edge(lib.START, "reset")
+    g = b.compile(checkpointer=saver(lib))
+    hello = [lib.HumanMessage("hello", id="h1"), lib.HumanMessage("there", id="h2")]
+    return g, [
+        Invoke({"messages": hello}),
+        UpdateState({"messages": lib.Overwrite([lib.HumanMessage("edited", id="e1")])}),
+        Invoke({"messages": [lib.HumanMessage("more", id="h3")]}),
+    ]

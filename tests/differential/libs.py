@@ -20,6 +20,7 @@ _LANGGRAPH_HOMES: dict[str, str] = {
     "add_messages": "langgraph.graph.message",
     "REMOVE_ALL_MESSAGES": "langgraph.graph.message",
     "Send": "langgraph.types",
+    "Overwrite": "langgraph.types",
     "Command": "langgraph.types",
     "interrupt": "langgraph.types",
     "RetryPolicy": "langgraph.types",

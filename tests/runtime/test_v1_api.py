@@ -204,3 +204,26 @@ def test_deferred_node_fingerprint_differs_only_with_deferred_nodes() -> None:
         return builder.add_edge(START, "a").compile()
 
     assert fingerprint(build(True)) != fingerprint(build(False))
+
+
+def test_execution_info_in_async_nodes_and_get_runtime() -> None:
+    """The async executor counts attempts too; ``get_runtime()`` carries the same info."""
+    from relaygraph import RetryPolicy
+
+    seen: list[Any] = []
+
+    async def node(state: State, runtime: Runtime) -> dict[str, Any]:
+        info = runtime.execution_info
+        seen.append((info.node_attempt, info.node_first_attempt_time, info.task_id))
+        assert get_runtime().execution_info == info
+        if info.node_attempt < 3:
+            raise ConnectionError("flaky")
+        return {"seen": info.checkpoint_ns.split(":")[0]}
+
+    retry = RetryPolicy(max_attempts=3, initial_interval=0.0, jitter=False)
+    builder = StateGraph(State).add_node("node", node, retry_policy=retry)
+    graph = builder.add_edge(START, "node").compile()
+    assert asyncio.run(graph.ainvoke({"n": 1})) == {"n": 1, "seen": "node"}
+    assert [attempt for attempt, _, _ in seen] == [1, 2, 3]
+    assert len({(t, task) for _, t, task in seen}) == 1  # one first time, one task
+    assert Runtime().execution_info is None and not Runtime().control

@@ -15,7 +15,7 @@ from relaygraph import Command
 from relaygraph.workers.client import Client
 from relaygraph.workers.settings import WorkerSettings
 
-from .catalogue_graphs import CALLS, GRAPHS, REGISTRY, Resume, normalize
+from .catalogue_graphs import CALLS, GRAPHS, REGISTRY, Resume, Stream, call_modes, normalize
 from .fleet import Fleet
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.xdist_group("catalogue")]
@@ -29,11 +29,23 @@ def _history(snapshots: list[Any]) -> list[tuple[Any, ...]]:
     return [(s.metadata["step"], s.metadata["source"], tuple(s.next)) for s in snapshots]
 
 
+def _view(read: Any) -> tuple[Any, ...]:
+    """A thread's values, next nodes and tasks (as the differential catalogue sees them);
+    ``read`` reads its state (which fails as it does locally when its writes conflict)."""
+    try:
+        state = read()
+    except Exception as exc:
+        return ("error", type(exc).__name__)
+    tasks = sorted((t.name, t.error is not None, len(t.interrupts)) for t in state.tasks)
+    return normalize(state.values), state.next, tasks
+
+
 def _fresh(name: str) -> Any:
-    """The case's graph compiled again (breakpoints included) on an empty saver."""
+    """The case's graph compiled again (breakpoints and store included) on an empty saver."""
     graph = GRAPHS[name]
     return graph.builder.compile(
         checkpointer=graph.checkpointer.__class__(),
+        store=graph.store,
         interrupt_before=graph.interrupt_before,
         interrupt_after=graph.interrupt_after,
     )
@@ -50,9 +62,8 @@ def _local(name: str) -> tuple[Any, list[tuple[Any, ...]]]:
             payload, extra, kwargs = call.input, call.config, call.kwargs
         with contextlib.suppress(Exception):  # the trace compares state, not error texts
             graph.invoke(payload, {**config, **extra}, **kwargs)
-    state = graph.get_state(config)
-    values = normalize(state.values)
-    return (values, state.next), _history(list(graph.get_state_history(config)))
+    state = _view(lambda: graph.get_state(config))
+    return state, _history(list(graph.get_state_history(config)))
 
 
 def _remote(client: Client, name: str, prefix: str = "remote") -> tuple[Any, list[tuple[Any, ...]]]:
@@ -66,9 +77,8 @@ def _remote(client: Client, name: str, prefix: str = "remote") -> tuple[Any, lis
                 name, call.input, thread_id=thread, config=call.config, **call.kwargs
             )
         run.wait(timeout=60)
-    state = client.get_state(name, thread)
-    values = normalize(state.values)
-    return (values, state.next), _history(client.get_state_history(name, thread))
+    state = _view(lambda: client.get_state(name, thread))
+    return state, _history(client.get_state_history(name, thread))
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +103,9 @@ def test_distributed_equals_local(catalogue_client: Client, name: str) -> None:
     assert _remote(catalogue_client, name) == _local(name)
 
 
-# Cases whose runs' ``values`` / ``updates`` streams must also be the same on workers:
-# interrupts answered one at a time, breakpoints, a paused subgraph a node called.
+# Cases whose runs' streams must also be the same on workers: every case with a stream
+# call (in that call's modes; other calls in values + updates), and these: interrupts
+# answered one at a time, breakpoints, a paused subgraph a node called.
 STREAMED = sorted(
     {
         "interrupt_parallel_one_by_one",
@@ -103,7 +114,24 @@ STREAMED = sorted(
         "runtime_context_invoke",
     }
     & set(GRAPHS)
+    | {name for name, calls in CALLS.items() if any(type(c) is Stream for c in calls)}
 )
+
+
+def _in_task_order(chunks: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """``chunks`` with each run of consecutive ``updates`` chunks in one canonical order:
+    parallel tasks (Send tasks of one node too) report in the order they finish, on workers
+    as in LangGraph. ``values`` chunks between steps keep the steps' order checked."""
+    out: list[tuple[str, Any]] = []
+    run: list[tuple[str, Any]] = []
+    for chunk in [*chunks, ("end", None)]:
+        if chunk[0] == "updates":
+            run.append(chunk)
+            continue
+        out.extend(sorted(run, key=repr))
+        run = []
+        out.append(chunk)
+    return out[:-1]
 
 
 def _local_streams(name: str) -> list[list[Any]]:
@@ -119,10 +147,8 @@ def _local_streams(name: str) -> list[list[Any]]:
             )
         else:
             payload, extra, kwargs = call.input, call.config, call.kwargs
-        chunks = graph.stream(
-            payload, {**config, **extra}, stream_mode=["values", "updates"], **kwargs
-        )
-        streams.append([(mode, normalize(data)) for mode, data in chunks])
+        chunks = graph.stream(payload, {**config, **extra}, stream_mode=call_modes(call), **kwargs)
+        streams.append(_in_task_order([(mode, normalize(data)) for mode, data in chunks]))
     return streams
 
 
@@ -133,7 +159,7 @@ def _remote_streams(client: Client, name: str) -> list[list[Any]]:
         if isinstance(call, Resume):
             value = call.answer(client.get_state(name, thread).interrupts)
             run = client.submit(
-                name, Command(resume=value), thread_id=thread, stream_mode=["values", "updates"]
+                name, Command(resume=value), thread_id=thread, stream_mode=call_modes(call)
             )
         else:
             run = client.submit(
@@ -141,11 +167,12 @@ def _remote_streams(client: Client, name: str) -> list[list[Any]]:
                 call.input,
                 thread_id=thread,
                 config=call.config,
-                stream_mode=["values", "updates"],
+                stream_mode=call_modes(call),
                 **call.kwargs,
             )
         events = list(run.stream(timeout=60))
-        streams.append([(e.mode, normalize(e.data)) for e in events if e.mode != "status"])
+        chunks = [(e.mode, normalize(e.data)) for e in events if e.mode != "status"]
+        streams.append(_in_task_order(chunks))
     return streams
 
 
@@ -157,5 +184,5 @@ def test_distributed_streams_equal_local(catalogue_client: Client, name: str) ->
 def test_second_answer_of_parallel_interrupts_is_not_lost(catalogue_client: Client) -> None:
     """Issue 15: answering p, then q, by interrupt id completes the thread on workers."""
     values, history = _remote(catalogue_client, "interrupt_parallel_one_by_one", "answers")
-    assert values == ({"items": ["p got answer to p?", "q got answer to q?", "join"]}, ())
+    assert values == ({"items": ["p got answer to p?", "q got answer to q?", "join"]}, (), [])
     assert [row[1] for row in history] == ["loop", "loop", "loop", "input"]
