@@ -14,7 +14,6 @@ from typing import Any
 
 from relaygraph.api.encode import iso, to_json
 from relaygraph.api.errors import ApiError, not_found
-from relaygraph.api.records import ThreadRecords
 from relaygraph.api.schemas import RunCreate
 from relaygraph.api.settings import ApiSettings
 from relaygraph.runtime.types import Command, StateSnapshot
@@ -22,16 +21,11 @@ from relaygraph.workers.client import FINAL, Client, RunRejectedError
 from relaygraph.workers.connect import async_redis_client, is_cluster_client
 from relaygraph.workers.engine import STREAM_MODES
 from relaygraph.workers.keys import ThreadKeys
+from relaygraph.workers.threads import assistant_id_of
 
 __all__ = ["Backend", "assistant_id_of", "engine_modes"]
 
-_ASSISTANTS = uuid.UUID("6f1c1b7e-6d1e-4b43-9d0e-7d1e5b0f6a52")
 ACTIVE = frozenset({"pending", "running"})
-
-
-def assistant_id_of(graph: str) -> str:
-    """The stable assistant id of a registered graph (the same on every replica)."""
-    return str(uuid.uuid5(_ASSISTANTS, graph))
 
 
 def engine_modes(requested: list[str]) -> tuple[str, ...]:
@@ -43,6 +37,12 @@ def engine_modes(requested: list[str]) -> tuple[str, ...]:
     wanted = {"messages" if mode == "messages-tuple" else mode for mode in requested}
     modes = tuple(sorted(wanted & STREAM_MODES))
     return modes or ("values",)
+
+
+def requested_modes(info: dict[str, str]) -> list[str]:
+    """The stream modes a run was asked for: the SDK's (API runs), else the ones the run
+    records (runs from the Python Client or the CLI)."""
+    return (info.get("api_stream_modes") or info.get("stream_modes") or "values").split(",")
 
 
 def run_status(raw: str) -> str:
@@ -57,7 +57,7 @@ class Backend:
         self.settings = settings
         self.client = Client(settings=settings, graphs=graphs)
         self.redis = self.client.redis
-        self.records = ThreadRecords(self.redis)
+        self.records = self.client.threads  # the Client writes them on every submit
         # The same kind of client as the workers' (a single Redis, or a cluster).
         cluster = is_cluster_client(self.redis)
         self.aredis = async_redis_client(settings.redis_url, cluster=cluster)
@@ -178,7 +178,8 @@ class Backend:
             if wanted is not None and thread_id not in wanted:
                 continue
             record = self.records.get(thread_id)
-            if record is None:
+            if record is None:  # expired with its thread (RELAYGRAPH_THREAD_TTL)
+                self.records.forget(thread_id)
                 continue
             if metadata and any(record["metadata"].get(k) != v for k, v in metadata.items()):
                 continue
@@ -205,8 +206,7 @@ class Backend:
         active = self.redis.get(ThreadKeys(thread_id).active)
         if active:
             self.client._cancel(thread_id, active.decode(), "cancelled")
-        self.client.delete(thread_id)
-        self.records.delete(thread_id)
+        self.client.delete(thread_id)  # the record too
 
     def copy_thread(self, thread_id: str) -> dict[str, Any]:
         """A new thread with the same metadata and a copy of the whole history."""
@@ -328,7 +328,6 @@ class Backend:
         }
         if checkpoint_id:
             self._fork(graph_name, thread_id, checkpoint_id)
-        self.records.create(thread_id, {"graph_id": graph_name})  # a no-op if it exists
         previous = self.redis.get(ThreadKeys(thread_id).active)
         try:
             run = self.client.submit(
@@ -344,15 +343,10 @@ class Backend:
             )
         except RunRejectedError as exc:
             raise ApiError(409, str(exc)) from exc
-        self.records.add_run(thread_id, run.id)
+        # (the submit wrote the thread's record: a new thread's too)
         if previous and body.multitask_strategy == "rollback":
             # The submit cancelled it and dropped its checkpoints; its record goes too.
             self._drop_run(thread_id, previous.decode())
-        record = self.records.get(thread_id)
-        if record is not None and "graph_id" not in record["metadata"]:
-            self.records.update(
-                thread_id, {"graph_id": graph_name, "assistant_id": assistant_id_of(graph_name)}
-            )
         return self.run(thread_id, run.id)
 
     def _fork(self, graph_name: str, thread_id: str, checkpoint_id: str) -> None:
@@ -386,7 +380,7 @@ class Backend:
             "status": run_status(info["status"]),
             "metadata": json.loads(info.get("metadata") or "{}"),
             "multitask_strategy": info.get("strategy", "reject"),
-            "kwargs": {"stream_mode": (info.get("api_stream_modes") or "values").split(",")},
+            "kwargs": {"stream_mode": requested_modes(info)},
         }
 
     def runs(
@@ -399,7 +393,7 @@ class Backend:
             try:
                 run = self.run(thread_id, run_id)
             except ApiError:
-                continue  # expired with its thread's retention
+                continue  # expired (RELAYGRAPH_RUN_TTL) since the index was read
             if status is None or run["status"] == status:
                 runs.append(run)
         return runs[offset : offset + limit]
@@ -452,7 +446,6 @@ class Backend:
     def drop_temporary(self, thread_id: str) -> None:
         """Delete the thread of a stateless run once it is over."""
         self.client.delete(thread_id)
-        self.records.delete(thread_id)
 
     # -- store ---------------------------------------------------------------------
 

@@ -1,0 +1,50 @@
+"""Thread records (relaygraph.workers.threads): what Client.submit writes for the HTTP API."""
+
+from __future__ import annotations
+
+import redis
+
+from relaygraph.persistence.redis_server import EmbeddedRedis
+from relaygraph.workers.threads import THREADS, ThreadRecords, assistant_id_of, thread_key
+
+
+def test_note_run_creates_or_completes_a_record_and_keeps_user_metadata(
+    redis_server: EmbeddedRedis,
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    records = ThreadRecords(client)
+    records.note_run("new", "g")
+    assert records.get("new")["metadata"] == {"graph_id": "g", "assistant_id": assistant_id_of("g")}
+    assert records.ids() == ["new"]
+    assert records.create("api", {"user": "ann"})
+    records.note_run("api", "g")  # the thread's first run adds graph_id, keeps the rest
+    assert records.get("api")["metadata"] == {
+        "user": "ann",
+        "graph_id": "g",
+        "assistant_id": assistant_id_of("g"),
+    }
+    records.note_run("api", "other")  # a later run of another graph changes nothing
+    assert records.get("api")["metadata"]["graph_id"] == "g"
+    assert client.ttl(thread_key("api")) == -1  # no thread TTL: kept like the checkpoints
+    records.delete("new")
+    assert records.get("new") is None and records.ids() == ["api"]
+    client.close()
+
+
+def test_records_expire_with_the_thread_ttl_and_reads_renew_them(
+    redis_server: EmbeddedRedis,
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    records = ThreadRecords(client, ttl=100)
+    records.note_run("t", "g")
+    assert 0 < client.ttl(thread_key("t")) <= 100
+    client.expire(thread_key("t"), 5)
+    assert records.get("t") is not None
+    assert client.ttl(thread_key("t")) > 5  # a read renews it, as the saver's reads do
+    assert records.create("u", {})
+    assert 0 < client.ttl(thread_key("u")) <= 100
+    client.delete(thread_key("u"))  # as when it expires: the list entry stays until forgotten
+    assert records.get("u") is None and client.zscore(THREADS, "u") is not None
+    records.forget("u")
+    assert records.ids() == ["t"]
+    client.close()
