@@ -343,3 +343,23 @@ def test_delete_active_run_refused_and_cancel_on_disconnect(sync_client: Any) ->
     assert sync_client.threads.get(thread_id)["status"] == "idle"
     sync_client.runs.delete(thread_id, run_id)
     assert sync_client.runs.list(thread_id) == []
+
+
+def test_run_metadata_and_config_reach_the_graph(sync_client: Any) -> None:
+    """A run's ``metadata`` is in its config's metadata (so in its checkpoints' metadata,
+    as LangGraph's server puts it), its ``configurable`` keys too; history filters on it."""
+    thread_id = sync_client.threads.create()["thread_id"]
+    tag = uuid.uuid4().hex
+    sync_client.runs.wait(
+        thread_id,
+        "steps",
+        input={"items": []},
+        metadata={"tag": tag},
+        config={"configurable": {"user_id": "ann"}},
+    )
+    sync_client.runs.wait(thread_id, "steps", input={"items": []})  # untagged
+    newest = sync_client.threads.get_history(thread_id, limit=100)
+    tagged = sync_client.threads.get_history(thread_id, limit=100, metadata={"tag": tag})
+    assert 0 < len(tagged) < len(newest)
+    assert all(h["metadata"]["tag"] == tag and h["metadata"]["user_id"] == "ann" for h in tagged)
+    assert "tag" not in newest[0]["metadata"]
