@@ -17,7 +17,7 @@ from relaygraph.api.errors import ApiError, not_found
 from relaygraph.api.schemas import RunCreate
 from relaygraph.api.settings import ApiSettings
 from relaygraph.runtime.types import Command, StateSnapshot
-from relaygraph.workers.client import FINAL, Client, RunRejectedError
+from relaygraph.workers.client import FINAL, Client, InvalidInputError, RunRejectedError
 from relaygraph.workers.connect import async_redis_client, is_cluster_client
 from relaygraph.workers.engine import STREAM_MODES
 from relaygraph.workers.keys import ThreadKeys
@@ -343,6 +343,8 @@ class Backend:
             )
         except RunRejectedError as exc:
             raise ApiError(409, str(exc)) from exc
+        except InvalidInputError as exc:  # checked before anything is stored
+            raise ApiError(422, f"input: {exc}") from exc
         # (the submit wrote the thread's record: a new thread's too)
         if previous and body.multitask_strategy == "rollback":
             # The submit cancelled it and dropped its checkpoints; its record goes too.

@@ -363,3 +363,21 @@ def test_run_metadata_and_config_reach_the_graph(sync_client: Any) -> None:
     assert 0 < len(tagged) < len(newest)
     assert all(h["metadata"]["tag"] == tag and h["metadata"]["user_id"] == "ann" for h in tagged)
     assert "tag" not in newest[0]["metadata"]
+
+
+def test_an_input_the_graph_cannot_take_is_a_422_and_stores_nothing(sync_client: Any) -> None:
+    thread_id = sync_client.threads.create()["thread_id"]
+    bad = {"messages": 5}  # add_messages cannot take it
+    created: list[Any] = []
+    for call in (
+        lambda: sync_client.runs.create(thread_id, "echo", input=bad),
+        lambda: sync_client.runs.wait(thread_id, "echo", input=bad),
+        lambda: list(sync_client.runs.stream(thread_id, "echo", input=bad)),
+        lambda: sync_client.runs.wait(None, "echo", input=bad, on_run_created=created.append),
+    ):
+        with pytest.raises(httpx.HTTPStatusError, match="input of graph 'echo'") as caught:
+            call()
+        assert caught.value.response.status_code == 422
+    assert created == []
+    assert sync_client.runs.list(thread_id) == []
+    assert sync_client.threads.get(thread_id)["status"] == "idle"
