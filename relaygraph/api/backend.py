@@ -312,7 +312,11 @@ class Backend:
                 goto=body.command.get("goto") or (),
             )
         config = copy.deepcopy(body.config or {})
-        configurable = config.setdefault("configurable", {})
+        if config.get("configurable") is None:
+            config["configurable"] = {}
+        configurable = config["configurable"]
+        if not isinstance(configurable, dict):
+            raise ApiError(422, "config.configurable: must be an object")
         configurable.setdefault("assistant_id", assistant_id_of(graph_name))
         configurable.setdefault("graph_id", graph_name)
         if body.context:

@@ -277,6 +277,14 @@ def test_error_statuses(sync_client: Any, api_url: str) -> None:
     assert bad.status_code == 422 and "stream_mode[1]" in bad.json()["detail"]
     missing = httpx.post(f"{api_url}/threads/{thread_id}/runs", json={"input": {}})
     assert missing.status_code == 422 and "assistant_id" in missing.json()["detail"]
+    not_json = httpx.post(
+        f"{api_url}/threads/{thread_id}/runs",
+        content=b"{nope",
+        headers={"content-type": "application/json"},
+    )
+    assert not_json.status_code == 422 and not_json.json()["errors"][0]["field"] == "body"
+    with pytest.raises(UnprocessableEntityError, match=r"config\.configurable"):
+        sync_client.runs.create(thread_id, "echo", input={}, config={"configurable": ["x"]})
     assert sync_client.runs.list(thread_id) == []
     # if_not_exists=create makes the thread
     new_id = str(uuid.uuid4())
