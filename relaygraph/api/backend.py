@@ -229,7 +229,14 @@ class Backend:
         return self.client._bound(graph)
 
     def state(self, thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
-        """The thread's state now, or at ``checkpoint_id`` (404 for an unknown one)."""
+        """The thread's state now, or at ``checkpoint_id`` (404 for an unknown one).
+
+        A thread that has never run has no graph: its state is empty, as on LangGraph's
+        server (a front end reads it before the first message)."""
+        if self.thread_graph(thread_id) is None:
+            if checkpoint_id:
+                raise not_found("checkpoint", checkpoint_id)
+            return {**EMPTY_STATE}
         graph = self._bound_graph(thread_id)
         config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
         if checkpoint_id:
@@ -268,7 +275,9 @@ class Backend:
         before: str | dict[str, Any] | None,
         metadata: dict[str, Any] | None,
     ) -> list[dict[str, Any]]:
-        """The thread's checkpoints as states, newest first."""
+        """The thread's checkpoints as states, newest first (none before its first run)."""
+        if self.thread_graph(thread_id) is None:
+            return []
         graph = self._bound_graph(thread_id)
         if isinstance(before, dict):
             before = before.get("checkpoint_id")
@@ -476,6 +485,19 @@ def _names(graph: Any, names: str | list[str] | None) -> list[str] | None:
     if names == "*":
         return list(graph.nodes)
     return names or None  # type: ignore[return-value]
+
+
+EMPTY_STATE: dict[str, Any] = {
+    "values": {},
+    "next": [],
+    "checkpoint": None,
+    "metadata": None,
+    "created_at": None,
+    "parent_checkpoint": None,
+    "tasks": [],
+    "interrupts": [],
+}
+"""The state of a thread that has not run yet."""
 
 
 def checkpoint_json(config: dict[str, Any] | None) -> dict[str, Any] | None:

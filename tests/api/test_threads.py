@@ -100,8 +100,13 @@ def test_state_history_update_and_copy(sync_client: Any) -> None:
 
 def test_state_errors(sync_client: Any) -> None:
     thread_id = sync_client.threads.create()["thread_id"]
-    with pytest.raises(ConflictError, match="no graph yet"):
-        sync_client.threads.get_state(thread_id)
+    # before its first run a thread has an empty state and no history (LangGraph's server
+    # answers so; a chat front end reads them when it opens a new thread)
+    fresh = sync_client.threads.get_state(thread_id)
+    assert fresh["values"] == {} and fresh["next"] == [] and fresh["checkpoint"] is None
+    assert sync_client.threads.get_history(thread_id) == []
+    with pytest.raises(ConflictError, match="no graph yet"):  # nothing to apply it to
+        sync_client.threads.update_state(thread_id, {"items": ["x"]})
     sync_client.runs.wait(thread_id, "steps", input={"items": []})
     with pytest.raises(NotFoundError, match="checkpoint"):
         sync_client.threads.get_state(thread_id, checkpoint_id=str(uuid.uuid4()))
