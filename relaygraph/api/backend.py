@@ -153,9 +153,9 @@ class Backend:
             return "busy"
         if snapshot is not None and snapshot.interrupts:
             return "interrupted"
-        last = self.records.run_ids(thread_id, 0, 1)
+        last = self.records.last_run(thread_id)  # no run is active: the one that ended last
         if last:
-            status = self.client.coordinator.run_status(thread_id, last[0])
+            status = self.client.coordinator.run_status(thread_id, last)
             if status == "error":
                 return "error"
             if status == "interrupted" and snapshot is not None and snapshot.next:

@@ -151,6 +151,12 @@ class ThreadRecords:
         ordered = [run_id for _, run_id in sorted(kept, reverse=True)]
         return ordered[offset:] if limit < 0 else ordered[offset : offset + limit]
 
+    def last_run(self, thread_id: str) -> str | None:
+        """The run that finished last, or an unfinished one (one round trip: the index
+        scores a finished run by its finish time, an unfinished one +inf)."""
+        top = self.redis.zrevrange(ThreadKeys(thread_id).runs, 0, 0)
+        return top[0].decode() if top else None
+
     def remove_run(self, thread_id: str, run_id: str) -> None:
         """Drop a run from the thread's index."""
         self.redis.zrem(ThreadKeys(thread_id).runs, run_id)

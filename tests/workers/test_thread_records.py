@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 
 from relaygraph.persistence.redis_server import EmbeddedRedis
+from relaygraph.workers.keys import ThreadKeys
 from relaygraph.workers.threads import THREADS, ThreadRecords, assistant_id_of, thread_key
 
 
@@ -47,4 +48,22 @@ def test_records_expire_with_the_thread_ttl_and_reads_renew_them(
     assert records.get("u") is None and client.zscore(THREADS, "u") is not None
     records.forget("u")
     assert records.ids() == ["t"]
+    client.close()
+
+
+def test_runs_are_the_coordinators_index_newest_first(redis_server: EmbeddedRedis) -> None:
+    from relaygraph.workers.coordination import Coordinator
+
+    client = redis.Redis.from_url(redis_server.url)
+    coordinator = Coordinator(client, lease_ttl=5, run_ttl=60)
+    records = ThreadRecords(client)
+    assert records.run_ids("t") == [] and records.last_run("t") is None
+    coordinator.submit_run("t", "r1", "enqueue", {"graph": "g"})
+    coordinator.submit_run("t", "r2", "enqueue", {"graph": "g"})  # queued behind r1
+    assert records.run_ids("t") == ["r2", "r1"] and records.run_ids("t", 1, 1) == ["r1"]
+    coordinator.finish_run("t", "r1", "success")
+    coordinator.finish_run("t", "r2", "error", "boom")
+    assert records.last_run("t") == "r2"
+    client.delete(ThreadKeys("t").run("r2"))
+    assert records.run_ids("t") == ["r1"]  # a run whose record expired is not listed
     client.close()
