@@ -240,6 +240,8 @@ class Client:
         so a dataclass or pydantic context must be registered with ``register_type``.
         ``extra`` adds fields to the run record, written in the same script (the HTTP API
         keeps its run metadata there); they cannot replace the record's own fields.
+        An accepted run also writes the thread's record (:mod:`relaygraph.workers.threads`),
+        so the HTTP API knows the thread; a rejected one stores nothing.
         """
         modes = stream_modes(stream_mode)
         if multitask_strategy not in STRATEGIES:
