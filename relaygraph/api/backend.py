@@ -26,6 +26,8 @@ from relaygraph.workers.threads import assistant_id_of
 __all__ = ["Backend", "assistant_id_of", "engine_modes"]
 
 ACTIVE = frozenset({"pending", "running"})
+SEARCH_BATCH = 200
+"""Thread records thread search reads per round trip."""
 
 
 def engine_modes(requested: list[str]) -> tuple[str, ...]:
@@ -170,28 +172,38 @@ class Backend:
         limit: int,
         offset: int,
     ) -> list[dict[str, Any]]:
-        """Threads whose metadata contains ``metadata`` (and of ``status``), newest first."""
+        """Threads whose metadata contains ``metadata`` (and of ``status``), newest first.
+
+        Records are read in batches (one round trip each); only a thread that matches them
+        is read whole (its state), and one skipped by ``offset`` only when ``status``
+        needs it."""
         found: list[dict[str, Any]] = []
         wanted = set(ids) if ids else None
+        candidates = [t for t in self.records.ids() if wanted is None or t in wanted]
         skipped = 0
-        for thread_id in self.records.ids():
-            if wanted is not None and thread_id not in wanted:
-                continue
-            record = self.records.get(thread_id)
-            if record is None:  # expired with its thread (RELAYGRAPH_THREAD_TTL)
-                self.records.forget(thread_id)
-                continue
-            if metadata and any(record["metadata"].get(k) != v for k, v in metadata.items()):
-                continue
-            thread = self.thread(thread_id)
-            if status and thread["status"] != status:
-                continue
-            if skipped < offset:
-                skipped += 1
-                continue
-            found.append(thread)
-            if len(found) >= limit:
-                break
+        for start in range(0, len(candidates), SEARCH_BATCH):
+            batch = candidates[start : start + SEARCH_BATCH]
+            for thread_id, record in zip(batch, self.records.get_many(batch), strict=True):
+                if record is None:  # expired with its thread (RELAYGRAPH_THREAD_TTL)
+                    self.records.forget(thread_id)
+                    continue
+                if metadata and any(record["metadata"].get(k) != v for k, v in metadata.items()):
+                    continue
+                if not status and skipped < offset:
+                    skipped += 1
+                    continue
+                try:
+                    thread = self.thread(thread_id)
+                except ApiError:  # deleted meanwhile
+                    continue
+                if status and thread["status"] != status:
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                found.append(thread)
+                if len(found) >= limit:
+                    return found
         return found
 
     def update_thread(self, thread_id: str, metadata: dict[str, Any]) -> dict[str, Any]:

@@ -164,3 +164,25 @@ def test_a_thread_run_from_the_python_client_is_a_thread_of_the_api(
         sync_client.threads.get(thread_id)
     found = sync_client.threads.search(metadata={"graph_id": "steps"}, limit=1000)
     assert thread_id not in [t["thread_id"] for t in found]
+
+
+def test_search_pages_across_record_batches(sync_client: Any) -> None:
+    """Search reads records in batches of 200: pages that straddle a batch come out whole,
+    newest first, with metadata and status filters."""
+    from relaygraph.api.backend import SEARCH_BATCH
+
+    tag = uuid.uuid4().hex
+    made = [
+        sync_client.threads.create(metadata={"tag": tag, "n": n})["thread_id"]
+        for n in range(SEARCH_BATCH + 20)
+    ]
+    for _ in range(5):  # other threads in between, which the filter skips
+        sync_client.threads.create(metadata={"tag": "other"})
+    newest_first = made[::-1]
+    page = sync_client.threads.search(metadata={"tag": tag}, offset=SEARCH_BATCH - 2, limit=5)
+    assert [t["thread_id"] for t in page] == newest_first[SEARCH_BATCH - 2 : SEARCH_BATCH + 3]
+    idle = sync_client.threads.search(
+        metadata={"tag": tag}, status="idle", offset=SEARCH_BATCH + 15, limit=10
+    )
+    assert [t["thread_id"] for t in idle] == newest_first[SEARCH_BATCH + 15 :]
+    assert sync_client.threads.count(metadata={"tag": tag}) == SEARCH_BATCH + 20

@@ -67,3 +67,15 @@ def test_runs_are_the_coordinators_index_newest_first(redis_server: EmbeddedRedi
     client.delete(ThreadKeys("t").run("r2"))
     assert records.run_ids("t") == ["r1"]  # a run whose record expired is not listed
     client.close()
+
+
+def test_get_many_reads_in_one_go_without_renewing(redis_server: EmbeddedRedis) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    records = ThreadRecords(client, ttl=100)
+    records.note_run("a", "g")
+    client.expire(thread_key("a"), 5)
+    got = records.get_many(["a", "missing"])
+    assert got[0]["metadata"]["graph_id"] == "g" and got[1] is None
+    assert client.ttl(thread_key("a")) <= 5  # a scan is not a read of the thread
+    assert records.get_many([]) == []
+    client.close()
