@@ -14,24 +14,21 @@ from typing import Any
 
 from relaygraph.api.encode import iso, to_json
 from relaygraph.api.errors import ApiError, not_found
-from relaygraph.api.records import ThreadRecords
 from relaygraph.api.schemas import RunCreate
 from relaygraph.api.settings import ApiSettings
+from relaygraph.persistence.errors import CheckpointNotFoundError
 from relaygraph.runtime.types import Command, StateSnapshot
-from relaygraph.workers.client import FINAL, Client, RunRejectedError
+from relaygraph.workers.client import FINAL, Client, InvalidInputError, RunRejectedError
 from relaygraph.workers.connect import async_redis_client, is_cluster_client
 from relaygraph.workers.engine import STREAM_MODES
 from relaygraph.workers.keys import ThreadKeys
+from relaygraph.workers.threads import assistant_id_of
 
 __all__ = ["Backend", "assistant_id_of", "engine_modes"]
 
-_ASSISTANTS = uuid.UUID("6f1c1b7e-6d1e-4b43-9d0e-7d1e5b0f6a52")
 ACTIVE = frozenset({"pending", "running"})
-
-
-def assistant_id_of(graph: str) -> str:
-    """The stable assistant id of a registered graph (the same on every replica)."""
-    return str(uuid.uuid5(_ASSISTANTS, graph))
+SEARCH_BATCH = 200
+"""Thread records thread search reads per round trip."""
 
 
 def engine_modes(requested: list[str]) -> tuple[str, ...]:
@@ -43,6 +40,12 @@ def engine_modes(requested: list[str]) -> tuple[str, ...]:
     wanted = {"messages" if mode == "messages-tuple" else mode for mode in requested}
     modes = tuple(sorted(wanted & STREAM_MODES))
     return modes or ("values",)
+
+
+def requested_modes(info: dict[str, str]) -> list[str]:
+    """The stream modes a run was asked for: the SDK's (API runs), else the ones the run
+    records (runs from the Python Client or the CLI)."""
+    return (info.get("api_stream_modes") or info.get("stream_modes") or "values").split(",")
 
 
 def run_status(raw: str) -> str:
@@ -57,7 +60,7 @@ class Backend:
         self.settings = settings
         self.client = Client(settings=settings, graphs=graphs)
         self.redis = self.client.redis
-        self.records = ThreadRecords(self.redis)
+        self.records = self.client.threads  # the Client writes them on every submit
         # The same kind of client as the workers' (a single Redis, or a cluster).
         cluster = is_cluster_client(self.redis)
         self.aredis = async_redis_client(settings.redis_url, cluster=cluster)
@@ -153,9 +156,9 @@ class Backend:
             return "busy"
         if snapshot is not None and snapshot.interrupts:
             return "interrupted"
-        last = self.records.run_ids(thread_id, 0, 1)
+        last = self.records.last_run(thread_id)  # no run is active: the one that ended last
         if last:
-            status = self.client.coordinator.run_status(thread_id, last[0])
+            status = self.client.coordinator.run_status(thread_id, last)
             if status == "error":
                 return "error"
             if status == "interrupted" and snapshot is not None and snapshot.next:
@@ -170,27 +173,38 @@ class Backend:
         limit: int,
         offset: int,
     ) -> list[dict[str, Any]]:
-        """Threads whose metadata contains ``metadata`` (and of ``status``), newest first."""
+        """Threads whose metadata contains ``metadata`` (and of ``status``), newest first.
+
+        Records are read in batches (one round trip each); only a thread that matches them
+        is read whole (its state), and one skipped by ``offset`` only when ``status``
+        needs it."""
         found: list[dict[str, Any]] = []
         wanted = set(ids) if ids else None
+        candidates = [t for t in self.records.ids() if wanted is None or t in wanted]
         skipped = 0
-        for thread_id in self.records.ids():
-            if wanted is not None and thread_id not in wanted:
-                continue
-            record = self.records.get(thread_id)
-            if record is None:
-                continue
-            if metadata and any(record["metadata"].get(k) != v for k, v in metadata.items()):
-                continue
-            thread = self.thread(thread_id)
-            if status and thread["status"] != status:
-                continue
-            if skipped < offset:
-                skipped += 1
-                continue
-            found.append(thread)
-            if len(found) >= limit:
-                break
+        for start in range(0, len(candidates), SEARCH_BATCH):
+            batch = candidates[start : start + SEARCH_BATCH]
+            for thread_id, record in zip(batch, self.records.get_many(batch), strict=True):
+                if record is None:  # expired with its thread (RELAYGRAPH_THREAD_TTL)
+                    self.records.forget(thread_id)
+                    continue
+                if metadata and any(record["metadata"].get(k) != v for k, v in metadata.items()):
+                    continue
+                if not status and skipped < offset:
+                    skipped += 1
+                    continue
+                try:
+                    thread = self.thread(thread_id)
+                except ApiError:  # deleted meanwhile
+                    continue
+                if status and thread["status"] != status:
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                found.append(thread)
+                if len(found) >= limit:
+                    return found
         return found
 
     def update_thread(self, thread_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -205,8 +219,7 @@ class Backend:
         active = self.redis.get(ThreadKeys(thread_id).active)
         if active:
             self.client._cancel(thread_id, active.decode(), "cancelled")
-        self.client.delete(thread_id)
-        self.records.delete(thread_id)
+        self.client.delete(thread_id)  # the record too
 
     def copy_thread(self, thread_id: str) -> dict[str, Any]:
         """A new thread with the same metadata and a copy of the whole history."""
@@ -229,7 +242,14 @@ class Backend:
         return self.client._bound(graph)
 
     def state(self, thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
-        """The thread's state now, or at ``checkpoint_id`` (404 for an unknown one)."""
+        """The thread's state now, or at ``checkpoint_id`` (404 for an unknown one).
+
+        A thread that has never run has no graph: its state is empty, as on LangGraph's
+        server (a front end reads it before the first message)."""
+        if self.thread_graph(thread_id) is None:
+            if checkpoint_id:
+                raise not_found("checkpoint", checkpoint_id)
+            return {**EMPTY_STATE}
         graph = self._bound_graph(thread_id)
         config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
         if checkpoint_id:
@@ -268,7 +288,9 @@ class Backend:
         before: str | dict[str, Any] | None,
         metadata: dict[str, Any] | None,
     ) -> list[dict[str, Any]]:
-        """The thread's checkpoints as states, newest first."""
+        """The thread's checkpoints as states, newest first (none before its first run)."""
+        if self.thread_graph(thread_id) is None:
+            return []
         graph = self._bound_graph(thread_id)
         if isinstance(before, dict):
             before = before.get("checkpoint_id")
@@ -312,7 +334,11 @@ class Backend:
                 goto=body.command.get("goto") or (),
             )
         config = copy.deepcopy(body.config or {})
-        configurable = config.setdefault("configurable", {})
+        if config.get("configurable") is None:
+            config["configurable"] = {}
+        configurable = config["configurable"]
+        if not isinstance(configurable, dict):
+            raise ApiError(422, "config.configurable: must be an object")
         configurable.setdefault("assistant_id", assistant_id_of(graph_name))
         configurable.setdefault("graph_id", graph_name)
         if body.context:
@@ -326,9 +352,8 @@ class Backend:
             "api_stream_modes": ",".join(body.modes),
             "temporary": "1" if temporary else "",
         }
-        if checkpoint_id:
-            self._fork(graph_name, thread_id, checkpoint_id)
-        self.records.create(thread_id, {"graph_id": graph_name})  # a no-op if it exists
+        if checkpoint_id:  # the submit forks the thread's head from it (Client.fork)
+            configurable["checkpoint_id"] = checkpoint_id
         previous = self.redis.get(ThreadKeys(thread_id).active)
         try:
             run = self.client.submit(
@@ -344,28 +369,15 @@ class Backend:
             )
         except RunRejectedError as exc:
             raise ApiError(409, str(exc)) from exc
-        self.records.add_run(thread_id, run.id)
+        except CheckpointNotFoundError as exc:
+            raise not_found("checkpoint", exc.checkpoint_id) from exc
+        except InvalidInputError as exc:  # checked before anything is stored
+            raise ApiError(422, f"input: {exc}") from exc
+        # (the submit wrote the thread's record: a new thread's too)
         if previous and body.multitask_strategy == "rollback":
             # The submit cancelled it and dropped its checkpoints; its record goes too.
             self._drop_run(thread_id, previous.decode())
-        record = self.records.get(thread_id)
-        if record is not None and "graph_id" not in record["metadata"]:
-            self.records.update(
-                thread_id, {"graph_id": graph_name, "assistant_id": assistant_id_of(graph_name)}
-            )
         return self.run(thread_id, run.id)
-
-    def _fork(self, graph_name: str, thread_id: str, checkpoint_id: str) -> None:
-        """Make a copy of checkpoint ``checkpoint_id`` the thread's head, so the run goes on
-        from there (LangGraph's replay / fork); the checkpoints after it stay in history."""
-        if self.redis.exists(ThreadKeys(thread_id).active):
-            raise ApiError(
-                409, f"thread {thread_id!r} is busy: a run from checkpoint_id needs it idle"
-            )
-        config = {"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}}
-        if self.client.saver.get_tuple(config) is None:
-            raise not_found("checkpoint", checkpoint_id)
-        self.client._bound(graph_name).update_state(config, None)
 
     def run_record(self, thread_id: str, run_id: str) -> dict[str, str]:
         """The run hash (decoded, without input and config); 404 for an unknown run."""
@@ -386,7 +398,7 @@ class Backend:
             "status": run_status(info["status"]),
             "metadata": json.loads(info.get("metadata") or "{}"),
             "multitask_strategy": info.get("strategy", "reject"),
-            "kwargs": {"stream_mode": (info.get("api_stream_modes") or "values").split(",")},
+            "kwargs": {"stream_mode": requested_modes(info)},
         }
 
     def runs(
@@ -399,7 +411,7 @@ class Backend:
             try:
                 run = self.run(thread_id, run_id)
             except ApiError:
-                continue  # expired with its thread's retention
+                continue  # expired (RELAYGRAPH_RUN_TTL) since the index was read
             if status is None or run["status"] == status:
                 runs.append(run)
         return runs[offset : offset + limit]
@@ -452,7 +464,6 @@ class Backend:
     def drop_temporary(self, thread_id: str) -> None:
         """Delete the thread of a stateless run once it is over."""
         self.client.delete(thread_id)
-        self.records.delete(thread_id)
 
     # -- store ---------------------------------------------------------------------
 
@@ -477,6 +488,19 @@ def _names(graph: Any, names: str | list[str] | None) -> list[str] | None:
     if names == "*":
         return list(graph.nodes)
     return names or None  # type: ignore[return-value]
+
+
+EMPTY_STATE: dict[str, Any] = {
+    "values": {},
+    "next": [],
+    "checkpoint": None,
+    "metadata": None,
+    "created_at": None,
+    "parent_checkpoint": None,
+    "tasks": [],
+    "interrupts": [],
+}
+"""The state of a thread that has not run yet."""
 
 
 def checkpoint_json(config: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -26,6 +26,8 @@ def not_found(what: str, ident: str) -> ApiError:
 
 
 def _field(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":  # its loc is a character position
+        return "body"
     # ("body", "stream_mode", 0) -> "stream_mode[0]": the name a caller wrote
     # pydantic names the union member it tried ("literal[...]", "list[...]"): not a field
     parts = [

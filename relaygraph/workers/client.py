@@ -27,6 +27,7 @@ from relaygraph.workers.engine import DEFAULT_STREAM_MODES, stream_modes
 from relaygraph.workers.keys import LEGACY_INDEXES, ThreadKeys
 from relaygraph.workers.registry import GraphRegistry, fingerprint
 from relaygraph.workers.settings import WorkerSettings
+from relaygraph.workers.threads import ThreadRecords
 
 __all__ = [
     "AsyncClient",
@@ -176,6 +177,7 @@ class Client:
         self.redis = redis_client(settings.redis_url)
         self.coordinator = Coordinator(self.redis, **settings.coordinator_options())
         self.registry = GraphRegistry(graphs if graphs is not None else settings.graphs)
+        self.threads = ThreadRecords(self.redis, ttl=settings.thread_ttl)
         self.serde = Serializer()
         self._app = celery_app
         self._saver: Any = None
@@ -239,6 +241,8 @@ class Client:
         ``extra`` adds fields to the run record, written in the same script (the HTTP API
         keeps its run metadata there); they cannot replace the record's own fields.
         A ``checkpoint_id`` in ``config`` runs from that checkpoint (:meth:`fork` first).
+        An accepted run also writes the thread's record (:mod:`relaygraph.workers.threads`),
+        so the HTTP API knows the thread; a rejected one stores nothing.
         """
         modes = stream_modes(stream_mode)
         if multitask_strategy not in STRATEGIES:
@@ -277,6 +281,8 @@ class Client:
                 f"thread {thread_id!r} already has an active run {other}; submit with "
                 "multitask_strategy='enqueue', 'interrupt' or 'rollback' to do otherwise"
             )
+        # the thread's record, so the HTTP API sees threads run from Python or the CLI too
+        self.threads.note_run(thread_id, graph)
         if decision in ("interrupt", "rollback"):
             self._cancel(thread_id, other, "interrupted", hand_over=False)
             if decision == "rollback":
@@ -356,7 +362,7 @@ class Client:
         return self._bound(graph).update_state(config, values, as_node=as_node)
 
     def delete(self, thread_id: str) -> None:
-        """Delete the thread's checkpoints and its run records, steps and events.
+        """Delete the thread's checkpoints, its record, and its run records, steps and events.
 
         No keyspace scan: the thread's run index names its runs, and each run's record
         names its steps (runs already gone by retention left nothing to delete); the
@@ -364,6 +370,7 @@ class Client:
         for one release, in the unsharded indexes of the release before).
         """
         self.saver.delete_thread(thread_id)
+        self.threads.delete(thread_id)
         keys = ThreadKeys(thread_id)
         run_ids = [r.decode() for r in self.redis.zrange(keys.runs, 0, -1)]
         doomed = [keys.active, keys.queue, keys.runs]

@@ -277,6 +277,14 @@ def test_error_statuses(sync_client: Any, api_url: str) -> None:
     assert bad.status_code == 422 and "stream_mode[1]" in bad.json()["detail"]
     missing = httpx.post(f"{api_url}/threads/{thread_id}/runs", json={"input": {}})
     assert missing.status_code == 422 and "assistant_id" in missing.json()["detail"]
+    not_json = httpx.post(
+        f"{api_url}/threads/{thread_id}/runs",
+        content=b"{nope",
+        headers={"content-type": "application/json"},
+    )
+    assert not_json.status_code == 422 and not_json.json()["errors"][0]["field"] == "body"
+    with pytest.raises(UnprocessableEntityError, match=r"config\.configurable"):
+        sync_client.runs.create(thread_id, "echo", input={}, config={"configurable": ["x"]})
     assert sync_client.runs.list(thread_id) == []
     # if_not_exists=create makes the thread
     new_id = str(uuid.uuid4())
@@ -343,3 +351,41 @@ def test_delete_active_run_refused_and_cancel_on_disconnect(sync_client: Any) ->
     assert sync_client.threads.get(thread_id)["status"] == "idle"
     sync_client.runs.delete(thread_id, run_id)
     assert sync_client.runs.list(thread_id) == []
+
+
+def test_run_metadata_and_config_reach_the_graph(sync_client: Any) -> None:
+    """A run's ``metadata`` is in its config's metadata (so in its checkpoints' metadata,
+    as LangGraph's server puts it), its ``configurable`` keys too; history filters on it."""
+    thread_id = sync_client.threads.create()["thread_id"]
+    tag = uuid.uuid4().hex
+    sync_client.runs.wait(
+        thread_id,
+        "steps",
+        input={"items": []},
+        metadata={"tag": tag},
+        config={"configurable": {"user_id": "ann"}},
+    )
+    sync_client.runs.wait(thread_id, "steps", input={"items": []})  # untagged
+    newest = sync_client.threads.get_history(thread_id, limit=100)
+    tagged = sync_client.threads.get_history(thread_id, limit=100, metadata={"tag": tag})
+    assert 0 < len(tagged) < len(newest)
+    assert all(h["metadata"]["tag"] == tag and h["metadata"]["user_id"] == "ann" for h in tagged)
+    assert "tag" not in newest[0]["metadata"]
+
+
+def test_an_input_the_graph_cannot_take_is_a_422_and_stores_nothing(sync_client: Any) -> None:
+    thread_id = sync_client.threads.create()["thread_id"]
+    bad = {"messages": 5}  # add_messages cannot take it
+    created: list[Any] = []
+    for call in (
+        lambda: sync_client.runs.create(thread_id, "echo", input=bad),
+        lambda: sync_client.runs.wait(thread_id, "echo", input=bad),
+        lambda: list(sync_client.runs.stream(thread_id, "echo", input=bad)),
+        lambda: sync_client.runs.wait(None, "echo", input=bad, on_run_created=created.append),
+    ):
+        with pytest.raises(httpx.HTTPStatusError, match="input of graph 'echo'") as caught:
+            call()
+        assert caught.value.response.status_code == 422
+    assert created == []
+    assert sync_client.runs.list(thread_id) == []
+    assert sync_client.threads.get(thread_id)["status"] == "idle"

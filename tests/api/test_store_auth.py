@@ -51,7 +51,22 @@ def test_store_errors(api_url: str) -> None:
     assert dotted.status_code == 422 and "namespace" in dotted.json()["detail"]
     empty = httpx.put(f"{api_url}/store/items", json={"namespace": [], "key": "k", "value": {}})
     assert empty.status_code == 422
-    found = httpx.post(f"{api_url}/store/items/search", json={"namespace_prefix": ["a"]})
+    # the store's own checks: the first store call of a server loads the embedding model
+    bad_ttl = httpx.put(
+        f"{api_url}/store/items",
+        json={"namespace": ["a"], "key": "k", "value": {}, "ttl": -1},
+        timeout=120,
+    )
+    assert bad_ttl.status_code == 422 and "ttl" in bad_ttl.json()["detail"]
+    bad_filter = httpx.post(
+        f"{api_url}/store/items/search",
+        json={"namespace_prefix": ["a"], "filter": {"x": {"$bogus": 1}}},
+        timeout=120,
+    )
+    assert bad_filter.status_code == 422 and "$bogus" in bad_filter.json()["detail"]
+    found = httpx.post(
+        f"{api_url}/store/items/search", json={"namespace_prefix": ["a"]}, timeout=120
+    )
     assert found.json() == {"items": []}  # nothing was stored by the rejected puts
 
 

@@ -100,8 +100,13 @@ def test_state_history_update_and_copy(sync_client: Any) -> None:
 
 def test_state_errors(sync_client: Any) -> None:
     thread_id = sync_client.threads.create()["thread_id"]
-    with pytest.raises(ConflictError, match="no graph yet"):
-        sync_client.threads.get_state(thread_id)
+    # before its first run a thread has an empty state and no history (LangGraph's server
+    # answers so; a chat front end reads them when it opens a new thread)
+    fresh = sync_client.threads.get_state(thread_id)
+    assert fresh["values"] == {} and fresh["next"] == [] and fresh["checkpoint"] is None
+    assert sync_client.threads.get_history(thread_id) == []
+    with pytest.raises(ConflictError, match="no graph yet"):  # nothing to apply it to
+        sync_client.threads.update_state(thread_id, {"items": ["x"]})
     sync_client.runs.wait(thread_id, "steps", input={"items": []})
     with pytest.raises(NotFoundError, match="checkpoint"):
         sync_client.threads.get_state(thread_id, checkpoint_id=str(uuid.uuid4()))
@@ -118,3 +123,66 @@ async def test_async_client_threads(client: Any) -> None:
     await client.threads.delete(thread["thread_id"])
     with pytest.raises(NotFoundError):
         await client.threads.get(thread["thread_id"])
+
+
+def test_a_thread_run_from_the_python_client_is_a_thread_of_the_api(
+    sync_client: Any, api_redis: Any
+) -> None:
+    """Threads run only from ``relaygraph.workers.Client`` (as the CLI's ``submit`` does) are
+    the API's too: get, search, status, runs, join stream; deleted there, gone here."""
+    from relaygraph.workers.client import Client
+    from relaygraph.workers.settings import WorkerSettings
+    from relaygraph.workers.threads import assistant_id_of
+
+    from .graphs import REGISTRY
+
+    settings = WorkerSettings(redis_url=api_redis.url, graphs=REGISTRY)
+    thread_id = f"py-{uuid.uuid4().hex}"
+    with Client(settings=settings) as py:
+        run = py.submit("steps", {"items": ["py"]}, thread_id=thread_id)
+        assert run.wait(timeout=60) == "success"
+        thread = sync_client.threads.get(thread_id)
+        assert thread["metadata"] == {"graph_id": "steps", "assistant_id": assistant_id_of("steps")}
+        assert thread["status"] == "idle" and thread["values"] == {"items": ["py", "a", "b", "c"]}
+        found = sync_client.threads.search(metadata={"graph_id": "steps"}, limit=1000)
+        assert thread_id in [t["thread_id"] for t in found]
+        (listed,) = sync_client.runs.list(thread_id)
+        assert listed["run_id"] == run.id and listed["status"] == "success"
+        assert sorted(listed["kwargs"]["stream_mode"]) == ["custom", "updates", "values"]
+        parts = list(sync_client.runs.join_stream(thread_id, run.id))  # the modes it recorded
+        assert [p.data for p in parts if p.event == "custom"] == [{"node": n} for n in "abc"]
+        assert sync_client.threads.get_state(thread_id)["values"]["items"][-1] == "c"
+        # a thread made through the API and run from Python: its status follows that run
+        api_thread = sync_client.threads.create(metadata={"who": "api"})["thread_id"]
+        assert py.submit("fail", {"items": []}, thread_id=api_thread).wait(timeout=60) == "error"
+        made = sync_client.threads.get(api_thread)
+        assert made["status"] == "error" and made["metadata"]["who"] == "api"
+        assert made["metadata"]["graph_id"] == "fail"
+        assert [r["status"] for r in sync_client.runs.list(api_thread)] == ["error"]
+        py.delete(thread_id)
+    with pytest.raises(NotFoundError):
+        sync_client.threads.get(thread_id)
+    found = sync_client.threads.search(metadata={"graph_id": "steps"}, limit=1000)
+    assert thread_id not in [t["thread_id"] for t in found]
+
+
+def test_search_pages_across_record_batches(sync_client: Any) -> None:
+    """Search reads records in batches of 200: pages that straddle a batch come out whole,
+    newest first, with metadata and status filters."""
+    from relaygraph.api.backend import SEARCH_BATCH
+
+    tag = uuid.uuid4().hex
+    made = [
+        sync_client.threads.create(metadata={"tag": tag, "n": n})["thread_id"]
+        for n in range(SEARCH_BATCH + 20)
+    ]
+    for _ in range(5):  # other threads in between, which the filter skips
+        sync_client.threads.create(metadata={"tag": "other"})
+    newest_first = made[::-1]
+    page = sync_client.threads.search(metadata={"tag": tag}, offset=SEARCH_BATCH - 2, limit=5)
+    assert [t["thread_id"] for t in page] == newest_first[SEARCH_BATCH - 2 : SEARCH_BATCH + 3]
+    idle = sync_client.threads.search(
+        metadata={"tag": tag}, status="idle", offset=SEARCH_BATCH + 15, limit=10
+    )
+    assert [t["thread_id"] for t in idle] == newest_first[SEARCH_BATCH + 15 :]
+    assert sync_client.threads.count(metadata={"tag": tag}) == SEARCH_BATCH + 20

@@ -219,6 +219,11 @@ def test_dev_fleet_runs_a_graph_and_stops_everything_on_ctrl_c(tmp_path: Path) -
         assert f"api {api}" in fleet.output()
         found = httpx.post(f"{api}/assistants/search", json={}, timeout=10)
         assert {"linear", "assistant"} <= {a["graph_id"] for a in found.json()}
+        # the thread the CLI ran is a thread of the API too, with its run
+        thread = httpx.get(f"{api}/threads/t", timeout=10).json()
+        assert thread["metadata"]["graph_id"] == "linear" and thread["status"] == "idle"
+        listed = httpx.get(f"{api}/threads/t/runs", timeout=10).json()
+        assert [r["status"] for r in listed] == ["success"]
         recovered = _cli("recover", "--once", env=env)
         assert recovered.returncode == 0 and "requeued 0" in recovered.stdout
         fleet.stop(signal.SIGINT)  # within 30 s, or TimeoutExpired (it never stopped)

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
-from relaygraph.api.backend import Backend
+from relaygraph.api.backend import Backend, requested_modes
 from relaygraph.api.errors import ApiError
 from relaygraph.api.routes import get_backend
 from relaygraph.api.schemas import RunCreate, StreamMode
@@ -178,7 +178,7 @@ async def join_stream(
     modes = [mode for mode in stream_mode or () if mode]  # the SDK sends "" for none
     if unknown := sorted(set(modes) - set(get_args(StreamMode))):
         raise ApiError(422, f"stream_mode: {unknown} are not stream modes")
-    modes = modes or (info.get("api_stream_modes") or "values").split(",")
+    modes = modes or requested_modes(info)
     return _stream_response(
         backend,
         thread_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -23,6 +24,15 @@ def _namespace(labels: list[str], field: str = "namespace") -> tuple[str, ...]:
     return tuple(labels)
 
 
+async def _call(operation: Callable[[], Any]) -> Any:
+    """Run a store operation in the thread pool; the store's own validation (a filter
+    operator, a TTL, a value it cannot keep) answers 422 with its message."""
+    try:
+        return await run_in_threadpool(operation)
+    except (ValueError, TypeError) as exc:
+        raise ApiError(422, f"invalid store request: {exc}") from exc
+
+
 @router.put("/items", status_code=204)
 async def put(body: StorePut, backend: Backend = Depends(get_backend)) -> Response:
     """Create or replace an item (``index``: False to skip embedding; ``ttl`` in minutes)."""
@@ -30,9 +40,7 @@ async def put(body: StorePut, backend: Backend = Depends(get_backend)) -> Respon
     if not namespace:
         raise ApiError(422, "namespace: an item needs at least one label")
     kwargs: dict[str, Any] = {} if body.ttl is None else {"ttl": body.ttl}
-    await run_in_threadpool(
-        backend.store.put, namespace, body.key, body.value, body.index, **kwargs
-    )
+    await _call(lambda: backend.store.put(namespace, body.key, body.value, body.index, **kwargs))
     return Response(status_code=204)
 
 
@@ -45,7 +53,7 @@ async def get(
 ) -> dict[str, Any]:
     """One item; 404 when absent."""
     labels = tuple(namespace.split(".")) if namespace else ()
-    item = await run_in_threadpool(backend.store.get, labels, key, refresh_ttl=refresh_ttl)
+    item = await _call(lambda: backend.store.get(labels, key, refresh_ttl=refresh_ttl))
     if item is None:
         raise not_found("item", f"{namespace}/{key}")
     return to_json(item.dict())
@@ -54,7 +62,8 @@ async def get(
 @router.delete("/items", status_code=204)
 async def delete(body: StoreDelete, backend: Backend = Depends(get_backend)) -> Response:
     """Delete an item (a missing one is a no-op)."""
-    await run_in_threadpool(backend.store.delete, _namespace(body.namespace), body.key)
+    namespace = _namespace(body.namespace)
+    await _call(lambda: backend.store.delete(namespace, body.key))
     return Response(status_code=204)
 
 
@@ -62,7 +71,7 @@ async def delete(body: StoreDelete, backend: Backend = Depends(get_backend)) -> 
 async def search(body: StoreSearch, backend: Backend = Depends(get_backend)) -> dict[str, Any]:
     """Items under a namespace prefix, by filter, ranked by ``query`` when one is given."""
     prefix = _namespace(body.namespace_prefix, "namespace_prefix")
-    items = await run_in_threadpool(
+    items = await _call(
         lambda: backend.store.search(
             prefix,
             query=body.query,
@@ -80,7 +89,7 @@ async def namespaces(
     body: StoreNamespaces, backend: Backend = Depends(get_backend)
 ) -> dict[str, Any]:
     """Namespaces holding items, by prefix / suffix, truncated at ``max_depth``."""
-    found = await run_in_threadpool(
+    found = await _call(
         lambda: backend.store.list_namespaces(
             prefix=tuple(body.prefix) if body.prefix else None,
             suffix=tuple(body.suffix) if body.suffix else None,
