@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+
 __all__ = ["Lease", "LeaseKeeper"]
 
 log = logging.getLogger("relaygraph.workers")
@@ -47,6 +49,7 @@ class LeaseKeeper:
         self._leases: set[Lease] = set()
         self._lock = threading.Lock()
         self._owner_pid: int | None = None
+        self._unreachable = False  # Redis down: said once, not every tick
 
     def hold(self, step: Any, task_id: str, epoch: int) -> Lease:
         """Start renewing a lease just acquired."""
@@ -77,16 +80,32 @@ class LeaseKeeper:
             if self.on_tick is not None:
                 try:
                     self.on_tick()
-                except Exception:  # a blip: the next tick tries again
-                    log.warning("lease keeper tick failed", exc_info=True)
+                    self._reached()
+                except Exception as exc:  # a blip: the next tick tries again
+                    self._failed("lease keeper tick failed", exc)
             for lease in self._due():
                 try:
                     held = self.heartbeat(lease.step, lease.task_id, lease.epoch)
-                except Exception:  # a blip: the next tick retries, the lease has slack
-                    log.warning("lease heartbeat failed", exc_info=True)
+                    self._reached()
+                except Exception as exc:  # a blip: the next tick retries, the lease has slack
+                    self._failed("lease heartbeat failed", exc)
                     continue
                 lease.renewed = time.monotonic()
                 if not held:
                     lease.held = False
                     with self._lock:
                         self._leases.discard(lease)
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        """Log a failed tick: an unreachable Redis once per outage, in one line; anything
+        else with its traceback."""
+        if not isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+            log.warning(what, exc_info=True)
+        elif not self._unreachable:
+            self._unreachable = True
+            log.warning("%s: Redis unreachable (%s); retrying every tick, quietly", what, exc)
+
+    def _reached(self) -> None:
+        if self._unreachable:
+            self._unreachable = False
+            log.warning("lease keeper: Redis reachable again")

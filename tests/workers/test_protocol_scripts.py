@@ -11,6 +11,7 @@ import base64
 import collections
 import itertools
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -666,6 +667,42 @@ def test_the_lease_keeper_renews_a_long_node_and_notices_a_takeover() -> None:
     seen = len(renewals)
     time.sleep(0.3)
     assert len(renewals) == seen  # released leases are not renewed
+
+
+def test_the_lease_keeper_says_once_that_redis_is_down_and_when_it_is_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    down = threading.Event()
+    down.set()
+    ticks: list[str] = []
+
+    def on_tick() -> None:
+        ticks.append("tick")
+        if down.is_set():
+            raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:1")
+
+    def heartbeat(*args: Any) -> bool:
+        if down.is_set():
+            raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:1")
+        return True
+
+    keeper = LeaseKeeper(heartbeat, interval=0.04, on_tick=on_tick)
+    with caplog.at_level(logging.WARNING, logger="relaygraph.workers"):
+        lease = keeper.hold("step", "t", 0)
+        deadline = time.monotonic() + 10
+        while len(ticks) < 10:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        down.clear()
+        while len(ticks) < 15:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        keeper.release(lease)
+    said = [record.getMessage() for record in caplog.records]
+    unreachable = [text for text in said if "Redis unreachable" in text]
+    assert len(unreachable) == 1 and "Error 111" in unreachable[0], said
+    assert not any(record.exc_info for record in caplog.records)  # one line, no traceback
+    assert said.count("lease keeper: Redis reachable again") == 1
 
 
 def test_a_short_node_costs_no_renewal() -> None:
