@@ -58,6 +58,24 @@ T = TypeVar("T")
 _READ_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
+_CURSOR = "_relaygraph_cursor"
+
+
+def _cursor_of(conn: Any) -> Any:
+    """``conn``'s kept tuple-row cursor (made on first use, or again once closed).
+
+    Kept because a new cursor copies the connection's adapters and picks the dumpers and
+    loaders of every parameter and column type (arrays above all) afresh: that cost more
+    than a put's round trip. It lives on the connection (and dies with it); a connection
+    runs one operation at a time (the pool lends it, or the saver's lock holds it), so its
+    cursor is never shared by two at once. It holds its last result until the next one."""
+    cursor = getattr(conn, _CURSOR, None)
+    if cursor is None or cursor.closed:
+        cursor = conn.cursor(row_factory=tuple_row)
+        setattr(conn, _CURSOR, cursor)
+    return cursor
+
+
 def _sql(query: Query) -> str:
     # Without parameters psycopg does not interpret placeholders (nor "%").
     return query.sql if query.params is None else POSTGRES.sql(query.sql)
@@ -191,7 +209,8 @@ class PostgresSaver(SqlSaver):
     ) -> T:
         if lazy and conn.autocommit:
             return PostgresSaver._autocommit(conn, op)
-        with conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
+        cursor = _cursor_of(conn)
+        with conn.transaction():
             if not write:
                 cursor.execute(_READ_SNAPSHOT)
             return run_sync(op(), lambda query: _execute_on(cursor, query))
@@ -200,7 +219,8 @@ class PostgresSaver(SqlSaver):
     def _autocommit(conn: psycopg.Connection[Any], op: Callable[[], Op[T]]) -> T:
         """Each statement its own transaction (one round trip) until the op asks for a
         snapshot; a transaction opened then ends with the op (commit, or rollback on error)."""
-        with contextlib.ExitStack() as stack, conn.cursor(row_factory=tuple_row) as cursor:
+        cursor = _cursor_of(conn)
+        with contextlib.ExitStack() as stack:
 
             def execute(query: Query) -> Any:
                 if query.fetch != "snapshot":
@@ -269,7 +289,8 @@ class PostgresSaver(SqlSaver):
     ) -> T:
         if lazy and conn.autocommit:
             return await PostgresSaver._aautocommit(conn, op)
-        async with conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
+        cursor = _cursor_of(conn)
+        async with conn.transaction():
             if not write:
                 await cursor.execute(_READ_SNAPSHOT)
             return await run_async(op(), lambda query: _aexecute_on(cursor, query))
@@ -277,10 +298,8 @@ class PostgresSaver(SqlSaver):
     @staticmethod
     async def _aautocommit(conn: psycopg.AsyncConnection[Any], op: Callable[[], Op[T]]) -> T:
         """Async :meth:`_autocommit`."""
-        async with (
-            contextlib.AsyncExitStack() as stack,
-            conn.cursor(row_factory=tuple_row) as cursor,
-        ):
+        cursor = _cursor_of(conn)
+        async with contextlib.AsyncExitStack() as stack:
 
             async def execute(query: Query) -> Any:
                 if query.fetch != "snapshot":
