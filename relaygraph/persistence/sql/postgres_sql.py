@@ -75,4 +75,5 @@ CALL_PUT = """SELECT status, detail FROM relaygraph_put(
     CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BYTEA[]),
     CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BOOLEAN[]), CAST(? AS BOOLEAN[]),
     CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION))"""
-"""A whole put (see the migration for its parameters and the statuses it returns)."""
+"""A whole put (see migration 0002 for its parameters and the statuses it returns; 0003
+runs it as separate statements)."""
