@@ -12,7 +12,7 @@ worker thread), a ``psycopg.AsyncConnection`` or an ``AsyncConnectionPool`` (syn
 hop onto its event loop from other threads); those are never closed by the saver.
 
 Every operation is one transaction. ``put`` is one statement, a call of the server-side
-``relaygraph_put`` function (migration 0002), which locks the head row and moves it by
+``relaygraph_put`` function (migrations 0002 and 0003), which locks the head row and moves it by
 compare-and-set, so two commits racing on one thread serialize on it and exactly one wins;
 ``get_tuple`` is one statement too (autocommit, so no BEGIN/COMMIT round trips), falling
 back to several in one REPEATABLE READ snapshot when that cannot answer (rows written before

@@ -58,7 +58,7 @@ def probe_keys(
     of the checkpoint it sends no blob for."""
     bases = set()
     for key, data in blobs.items():
-        base = append_base(data)
+        base = put.base_of(key, data)
         if base is not None:
             bases.add((key[0], base))
     need = bases | {key for key in put.versions.items() if key not in blobs}
@@ -78,7 +78,7 @@ def settle(
     blobs = dict(put.blobs)
     bases = {}
     for key, data in blobs.items():
-        base = append_base(data)
+        base = put.base_of(key, data)
         if base is not None:
             bases[key] = (key[0], base)
     redo = {key[0]: key[1] for key, base in bases.items() if base not in present}
@@ -89,7 +89,7 @@ def settle(
         blobs.update(blobs_for_put(serde, put.checkpoint, redo, lambda c, v: False))
     if missing:
         blobs.update(blobs_for_put(serde, put.checkpoint, missing, lambda c, v: (c, v) in present))
-    settled: Settled = {key: (append_base(data), data) for key, data in blobs.items()}
+    settled: Settled = {key: (put.base_of(key, data), data) for key, data in blobs.items()}
     return settled, any(key in present for key in put.blobs)
 
 
@@ -473,7 +473,7 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING""",
         else:
             mode, expected = (1, None) if expected_head is None else (2, str(expected_head))
         new_id = put.checkpoint["id"]
-        blobs: Settled = {key: (append_base(data), data) for key, data in put.blobs.items()}
+        blobs: Settled = {key: (put.base_of(key, data), data) for key, data in put.blobs.items()}
         channels, versions = text_array(put.versions), text_array(put.versions.values())
         for _ in range(4):
             probe, need = probe_keys(put, {key: data for key, (_, data) in blobs.items()})
