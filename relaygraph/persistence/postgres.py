@@ -12,7 +12,7 @@ worker thread), a ``psycopg.AsyncConnection`` or an ``AsyncConnectionPool`` (syn
 hop onto its event loop from other threads); those are never closed by the saver.
 
 Every operation is one transaction. ``put`` is one statement, a call of the server-side
-``relaygraph_put`` function (migration 0002), which locks the head row and moves it by
+``relaygraph_put`` function (migrations 0002 and 0003), which locks the head row and moves it by
 compare-and-set, so two commits racing on one thread serialize on it and exactly one wins;
 ``get_tuple`` is one statement too (autocommit, so no BEGIN/COMMIT round trips), falling
 back to several in one REPEATABLE READ snapshot when that cannot answer (rows written before
@@ -56,6 +56,24 @@ T = TypeVar("T")
 # A read sees one snapshot, so a checkpoint and the blobs it needs are read consistently
 # even while prune() removes older ones (READ COMMITTED re-snapshots every statement).
 _READ_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
+_CURSOR = "_relaygraph_cursor"
+
+
+def _cursor_of(conn: Any) -> Any:
+    """``conn``'s kept tuple-row cursor (made on first use, or again once closed).
+
+    Kept because a new cursor copies the connection's adapters and picks the dumpers and
+    loaders of every parameter and column type (arrays above all) afresh: that cost more
+    than a put's round trip. It lives on the connection (and dies with it); a connection
+    runs one operation at a time (the pool lends it, or the saver's lock holds it), so its
+    cursor is never shared by two at once. It holds its last result until the next one."""
+    cursor = getattr(conn, _CURSOR, None)
+    if cursor is None or cursor.closed:
+        cursor = conn.cursor(row_factory=tuple_row)
+        setattr(conn, _CURSOR, cursor)
+    return cursor
 
 
 def _sql(query: Query) -> str:
@@ -191,7 +209,8 @@ class PostgresSaver(SqlSaver):
     ) -> T:
         if lazy and conn.autocommit:
             return PostgresSaver._autocommit(conn, op)
-        with conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
+        cursor = _cursor_of(conn)
+        with conn.transaction():
             if not write:
                 cursor.execute(_READ_SNAPSHOT)
             return run_sync(op(), lambda query: _execute_on(cursor, query))
@@ -200,7 +219,8 @@ class PostgresSaver(SqlSaver):
     def _autocommit(conn: psycopg.Connection[Any], op: Callable[[], Op[T]]) -> T:
         """Each statement its own transaction (one round trip) until the op asks for a
         snapshot; a transaction opened then ends with the op (commit, or rollback on error)."""
-        with contextlib.ExitStack() as stack, conn.cursor(row_factory=tuple_row) as cursor:
+        cursor = _cursor_of(conn)
+        with contextlib.ExitStack() as stack:
 
             def execute(query: Query) -> Any:
                 if query.fetch != "snapshot":
@@ -269,7 +289,8 @@ class PostgresSaver(SqlSaver):
     ) -> T:
         if lazy and conn.autocommit:
             return await PostgresSaver._aautocommit(conn, op)
-        async with conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
+        cursor = _cursor_of(conn)
+        async with conn.transaction():
             if not write:
                 await cursor.execute(_READ_SNAPSHOT)
             return await run_async(op(), lambda query: _aexecute_on(cursor, query))
@@ -277,10 +298,8 @@ class PostgresSaver(SqlSaver):
     @staticmethod
     async def _aautocommit(conn: psycopg.AsyncConnection[Any], op: Callable[[], Op[T]]) -> T:
         """Async :meth:`_autocommit`."""
-        async with (
-            contextlib.AsyncExitStack() as stack,
-            conn.cursor(row_factory=tuple_row) as cursor,
-        ):
+        cursor = _cursor_of(conn)
+        async with contextlib.AsyncExitStack() as stack:
 
             async def execute(query: Query) -> Any:
                 if query.fetch != "snapshot":

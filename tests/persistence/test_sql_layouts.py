@@ -63,7 +63,7 @@ def test_a_database_written_by_the_previous_layout_reads_back_and_grows() -> Non
     expected = [f"{kind}{turn}" for turn in range(3) for kind in ("q", "echo: q")]
 
     with PostgresSaver(url) as saver:
-        with pytest.raises(SetupRequiredError, match="version 1 of 2"):
+        with pytest.raises(SetupRequiredError, match=r"version 1 of \d"):
             saver.get_tuple(config)
         saver.setup()
         assert _contents(saver, config) == expected
@@ -82,3 +82,60 @@ def test_a_database_written_by_the_previous_layout_reads_back_and_grows() -> Non
         given = PostgresSaver(conn)
         assert given.get_tuple(first).checkpoint["id"] == written[-1][2]["id"]
         assert _contents(given, config) == expected
+
+
+def test_migration_0003_replaces_the_put_function_and_keeps_every_outcome() -> None:
+    """A database at migration 0002 (relaygraph_put as one statement) gets 0003's function
+    from setup(); the thread it wrote grows on, and the put's outcomes are unchanged: the
+    same checkpoint again is a no-op, a stale expected head conflicts, other content under a
+    stored id is refused."""
+    from relaygraph.persistence.errors import CheckpointConflict, CheckpointExistsError
+
+    url = conninfo(new_schema())
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(MIGRATIONS_TABLE)
+        for migration in migrations.load("postgres")[:2]:
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO relaygraph_migrations VALUES (%s, %s, 0)",
+                [migration.version, migration.name],
+            )
+    config = {"configurable": {"thread_id": "t"}}
+    with PostgresSaver(url) as old:
+        old._ready = True  # migration 0002's function serves it
+        graph = _graph(old)
+        for turn in range(2):
+            graph.invoke({"messages": [HumanMessage(content=f"q{turn}")]}, config)
+    with PostgresSaver(url) as saver:
+        with pytest.raises(SetupRequiredError, match="version 2 of 3"):
+            saver.get_tuple(config)
+        saver.setup()
+        with psycopg.connect(url, autocommit=True) as conn:
+            body = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'relaygraph_put'")
+            assert "GET DIAGNOSTICS" in body.fetchone()[0]
+        graph = _graph(saver)
+        graph.invoke({"messages": [HumanMessage(content="q2")]}, config)
+        expected = [f"{kind}{turn}" for turn in range(3) for kind in ("q", "echo: q")]
+        assert _contents(saver, config) == expected
+        head = saver.get_tuple(config)
+        parent = head.parent_config
+        assert parent is not None
+        # the same checkpoint again (a retry): a no-op
+        again = saver.put(parent, head.checkpoint, head.metadata, {})
+        assert again == head.config
+        # a stale expected head: refused, nothing stored
+        child = {**head.checkpoint, "id": head.checkpoint["id"][:-1] + "~"}
+        with pytest.raises(CheckpointConflict):
+            saver.put(
+                head.config,
+                child,
+                head.metadata,
+                {},
+                expected_head=parent["configurable"]["checkpoint_id"],
+            )
+        assert saver.get_tuple(config).checkpoint["id"] == head.checkpoint["id"]
+        # other content under a stored id: refused
+        with pytest.raises(CheckpointExistsError):
+            saver.put(parent, head.checkpoint, {**head.metadata, "changed": True}, {})
+        assert _contents(saver, config) == expected

@@ -101,3 +101,34 @@ def test_processes_racing_on_one_sqlite_file_commit_exactly_one_step_each(tmp_pa
         assert len(history) == 6 and history[0].checkpoint["id"] == head
         parents = [h.parent_config["configurable"]["checkpoint_id"] for h in history[:-1]]
         assert parents == [h.checkpoint["id"] for h in history[1:]]  # one unbroken chain
+
+
+def test_postgres_array_parameters_carry_any_channel_and_version_text() -> None:
+    """Channel names and versions travel to PostgreSQL as array literals (text_array):
+    quotes, backslashes, commas, braces, blanks and the word NULL arrive intact."""
+    odd = ['a"b', "c\\d", "e,f", "{g}", " h ", "NULL", "", 'ü\\"', "messages"]
+    with PostgresSaver.from_conn_string(conninfo(new_schema())) as saver:
+        saver.setup()
+        config = {"configurable": {"thread_id": "odd", "checkpoint_ns": ""}}
+        parent = None
+        for step in range(3):
+            versions = {name: f'{step}.v"{name}\\' for name in odd}
+            checkpoint = Checkpoint(
+                v=1,
+                id=new_checkpoint_id(),
+                ts=dt.datetime.now(dt.UTC).isoformat(),
+                channel_values={name: [name, step] for name in odd},
+                channel_versions=versions,
+                versions_seen={},
+                updated_channels=odd,
+                channel_appends={},
+            )
+            put_config = config if parent is None else parent
+            parent = saver.put(put_config, checkpoint, {"step": step}, versions)
+            for reader in (saver, PostgresSaver.from_conn_string(saver._conninfo or "")):
+                got = reader.get_tuple(config)
+                assert got is not None
+                assert got.checkpoint["channel_versions"] == versions
+                assert got.checkpoint["channel_values"] == {n: [n, step] for n in odd}
+                if reader is not saver:
+                    reader.close()

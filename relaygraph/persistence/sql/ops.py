@@ -24,7 +24,7 @@ from relaygraph.persistence.errors import (
 from relaygraph.persistence.serde import Serializer
 from relaygraph.persistence.sql.cache import ResolvedValues
 from relaygraph.persistence.sql.dialect import Dialect
-from relaygraph.persistence.sql.postgres_sql import CALL_PUT, GET_ONE
+from relaygraph.persistence.sql.postgres_sql import CALL_PUT, GET_ONE, bool_array, text_array
 from relaygraph.persistence.sql.query import SNAPSHOT, Op, Query
 from relaygraph.persistence.sql.rows import Key, PreparedPut, RawCheckpoint, RawPage, append_base
 from relaygraph.persistence.sql.statements import (
@@ -58,7 +58,7 @@ def probe_keys(
     of the checkpoint it sends no blob for."""
     bases = set()
     for key, data in blobs.items():
-        base = append_base(data)
+        base = put.base_of(key, data)
         if base is not None:
             bases.add((key[0], base))
     need = bases | {key for key in put.versions.items() if key not in blobs}
@@ -78,7 +78,7 @@ def settle(
     blobs = dict(put.blobs)
     bases = {}
     for key, data in blobs.items():
-        base = append_base(data)
+        base = put.base_of(key, data)
         if base is not None:
             bases[key] = (key[0], base)
     redo = {key[0]: key[1] for key, base in bases.items() if base not in present}
@@ -89,7 +89,7 @@ def settle(
         blobs.update(blobs_for_put(serde, put.checkpoint, redo, lambda c, v: False))
     if missing:
         blobs.update(blobs_for_put(serde, put.checkpoint, missing, lambda c, v: (c, v) in present))
-    settled: Settled = {key: (append_base(data), data) for key, data in blobs.items()}
+    settled: Settled = {key: (put.base_of(key, data), data) for key, data in blobs.items()}
     return settled, any(key in present for key in put.blobs)
 
 
@@ -186,8 +186,8 @@ class Ops:
         row = yield Query(
             GET_ONE,
             [
-                [c for c, _ in skip],
-                [v for _, v in skip],
+                text_array([c for c, _ in skip]),
+                text_array([v for _, v in skip]),
                 *(thread_id, ns, checkpoint_id, thread_id, ns, now),
             ],
             "one",
@@ -473,8 +473,8 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING""",
         else:
             mode, expected = (1, None) if expected_head is None else (2, str(expected_head))
         new_id = put.checkpoint["id"]
-        blobs: Settled = {key: (append_base(data), data) for key, data in put.blobs.items()}
-        channels, versions = list(put.versions), list(put.versions.values())
+        blobs: Settled = {key: (put.base_of(key, data), data) for key, data in put.blobs.items()}
+        channels, versions = text_array(put.versions), text_array(put.versions.values())
         for _ in range(4):
             probe, need = probe_keys(put, {key: data for key, (_, data) in blobs.items()})
             keys, probe_order = list(blobs), sorted(probe)
@@ -493,14 +493,14 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING""",
                     versions,
                     mode,
                     expected,
-                    [c for c, _ in keys],
-                    [v for _, v in keys],
-                    [blobs[key][0] for key in keys],
+                    text_array([c for c, _ in keys]),
+                    text_array([v for _, v in keys]),
+                    text_array([blobs[key][0] for key in keys]),
                     [blobs[key][1] for key in keys],
-                    [c for c, _ in probe_order],
-                    [v for _, v in probe_order],
-                    [key in need for key in probe_order],
-                    [key in blobs for key in probe_order],
+                    text_array([c for c, _ in probe_order]),
+                    text_array([v for _, v in probe_order]),
+                    bool_array([key in need for key in probe_order]),
+                    bool_array([key in blobs for key in probe_order]),
                     now,
                     now + self.ttl if self.ttl else None,
                 ],

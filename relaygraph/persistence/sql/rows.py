@@ -87,6 +87,16 @@ class PreparedPut:
     metadata_json: str
     run_id: str | None
     blobs: dict[tuple[str, str], bytes]
+    # append_base of each of ``blobs`` (decoded once: the put asks several times)
+    bases: dict[tuple[str, str], str | None] = field(default_factory=dict)
+
+    def base_of(self, key: tuple[str, str], data: bytes) -> str | None:
+        """``append_base(data)``, remembered for the blobs the put was prepared with."""
+        if self.blobs.get(key) is data:
+            if key not in self.bases:
+                self.bases[key] = append_base(data)
+            return self.bases[key]
+        return append_base(data)
 
 
 def append_base(data: bytes) -> str | None:
