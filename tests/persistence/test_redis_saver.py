@@ -245,8 +245,10 @@ class CountingAsyncConnection(aredis.Connection):
 def test_each_thread_reads_and_commits_on_its_own_lane(redis_search_url: str) -> None:
     saver = RedisSaver.from_conn_string(redis_search_url)
     chats = [Chat(saver) for _ in range(3)]
+    together = threading.Barrier(3)  # three threads for sure (a pool reuses an idle one)
 
     def talk(chat: Chat) -> list[str]:
+        together.wait(timeout=30)
         for i in range(5):
             chat.say(f"m{i}")
             assert texts(saver.get_tuple(cfg(chat.thread_id))) == [f"m{j}" for j in range(i + 1)]
