@@ -86,7 +86,14 @@ except ImportError:  # pragma: no cover
     RedisConnectionError = RedisTimeoutError = NoScriptError  # type: ignore[misc]
     ScriptLane = None  # type: ignore[assignment,misc]
 
-__all__ = ["AsyncRedisSaver", "PreparedPut", "PreparedRead", "RedisSaver", "thread_tag"]
+__all__ = [
+    "COMMIT_ATTEMPTS",
+    "AsyncRedisSaver",
+    "PreparedPut",
+    "PreparedRead",
+    "RedisSaver",
+    "thread_tag",
+]
 
 _LUA_DIR = Path(__file__).with_name("redis_lua")
 _SCRIPTS = ("commit", "writes", "read", "window", "drop", "dump", "restore")
@@ -100,6 +107,9 @@ _WINDOW = 256  # index entries fetched per round trip when listing
 _CHUNK = 32
 # A refused commit's status -> the _put_args keyword naming the channels to send otherwise.
 _RESEND = {"missing_base": "missing_bases", "missing_blob": "unstored", "missing_chunks": "rechunk"}
+COMMIT_ATTEMPTS = 4
+"""Sends of one commit at most: the first, then one per kind of blobs the script asks for
+again (:data:`_RESEND`)."""
 
 
 @cache
@@ -558,7 +568,7 @@ class RedisSaver(BaseCheckpointSaver):
             actual = _text(result[1]) if len(result) > 1 and result[1] else None
             expected = None if expected_head is None else str(expected_head)
             raise CheckpointConflict(thread_id, ns, expected, actual)
-        if status in _RESEND and attempt < 3:
+        if status in _RESEND and attempt < COMMIT_ATTEMPTS - 1:
             return status, frozenset(_text(channel) for channel in result[1:])
         raise RuntimeError(f"unexpected commit result {result!r}")
 
@@ -750,7 +760,7 @@ class RedisSaver(BaseCheckpointSaver):
         """Commit a checkpoint (compare-and-set with ``expected_head``); one round trip."""
         client, scripts = self._sync()
         resend: dict[str, frozenset[str]] = {}
-        for attempt in range(4):
+        for attempt in range(COMMIT_ATTEMPTS):
             thread_id, ns, checkpoint_id, run_id, args = self._put_args(
                 config, checkpoint, metadata, new_versions, expected_head, **resend
             )
@@ -1127,7 +1137,7 @@ class RedisSaver(BaseCheckpointSaver):
         """Async :meth:`put`."""
         client, scripts = await self._async()
         resend: dict[str, frozenset[str]] = {}
-        for attempt in range(4):
+        for attempt in range(COMMIT_ATTEMPTS):
             thread_id, ns, checkpoint_id, run_id, args = self._put_args(
                 config, checkpoint, metadata, new_versions, expected_head, **resend
             )

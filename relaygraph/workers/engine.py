@@ -35,6 +35,7 @@ from relaygraph.persistence.errors import (
     CorruptCheckpointError,
     SerializationError,
 )
+from relaygraph.persistence.redis import COMMIT_ATTEMPTS
 from relaygraph.persistence.serde import Serializer
 from relaygraph.runtime.algorithm import should_interrupt
 from relaygraph.runtime.constants import ERROR
@@ -914,7 +915,7 @@ class Engine:
         put = barrier.put
         reply = None
         resend: dict[str, frozenset[str]] = {}
-        for _attempt in range(4):  # as RedisSaver.put: blobs asked for again, then resent
+        for _attempt in range(COMMIT_ATTEMPTS):  # as RedisSaver.put: blobs asked for again
             if put is None:
                 break
             sections: list[tuple[str, list[Any]]] = [("commit", put.args)]

@@ -128,8 +128,12 @@ class ThreadRecords:
         pipe.execute()
 
     def touch(self, thread_id: str) -> None:
-        """Move the record's ``updated`` time to now."""
-        self.redis.hset(thread_key(thread_id), "updated", now_ms())
+        """Move the record's ``updated`` time to now (a write: renews its expiry too)."""
+        key = thread_key(thread_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key, "updated", now_ms())
+        self._expire(pipe, key)
+        pipe.execute()
 
     def ids(self) -> list[str]:
         """Every thread id, newest first."""
@@ -140,9 +144,12 @@ class ThreadRecords:
         self.redis.zrem(THREADS, thread_id)
 
     def delete(self, thread_id: str) -> None:
-        """Drop the record and the search entry."""
-        self.redis.delete(thread_key(thread_id), _legacy_runs_key(thread_id))
-        self.redis.zrem(THREADS, thread_id)
+        """Drop the record and the search entry (one round trip)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in (thread_key(thread_id), _legacy_runs_key(thread_id)):
+            pipe.delete(key)  # one key a command: a cluster pipeline takes no multi-key DEL
+        pipe.zrem(THREADS, thread_id)
+        pipe.execute()
 
     def run_ids(self, thread_id: str, offset: int = 0, limit: int = -1) -> list[str]:
         """The thread's runs still kept (the coordinator's index), newest first."""

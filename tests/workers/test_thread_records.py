@@ -48,6 +48,11 @@ def test_records_expire_with_the_thread_ttl_and_reads_renew_them(
     assert records.get("u") is None and client.zscore(THREADS, "u") is not None
     records.forget("u")
     assert records.ids() == ["t"]
+    client.expire(thread_key("t"), 5)
+    records.touch("t")  # a write renews it too
+    assert client.ttl(thread_key("t")) > 5
+    records.delete("t")
+    assert not client.exists(thread_key("t")) and records.ids() == []
     client.close()
 
 
