@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin, get_type_hints
 
-import typing_extensions
 from pydantic import BaseModel
 
 from relaygraph.runtime.channels import MISSING, BaseChannel, BinaryOperatorAggregate, LastValue
@@ -19,10 +18,8 @@ __all__ = ["StateSchema"]
 
 
 # A TypedDict key's ``Required[...]`` / ``NotRequired[...]`` says nothing about its channel
-# (typing_extensions re-exports typing's on 3.11+, so the set has one pair there).
-_REQUIRED_WRAPPERS = frozenset(
-    {typing.Required, typing.NotRequired, typing_extensions.Required, typing_extensions.NotRequired}
-)
+# (typing_extensions re-exports these very objects on 3.11+, the oldest Python we run on).
+_REQUIRED_WRAPPERS = frozenset({typing.Required, typing.NotRequired})
 
 # Abstract collection types a key may be declared with, and the empty value of each
 # (LangGraph's BinaryOperatorAggregate starts ``Sequence[...]`` at ``[]`` and so on).
