@@ -465,7 +465,7 @@ def test_relaygraph_refuses_compile_cache_and_unknown_arguments(rg: Any) -> None
         destinations=("a",),
         retry_policy=[rg.RetryPolicy(max_attempts=2)],
     )
-    assert builder.nodes["c"].destinations == {"a": ""}
+    assert builder.nodes["c"].destinations == {"a": "a"}  # a tuple names targets, no labels
     assert builder.nodes["c"].retry_policy.max_attempts == 2
 
 

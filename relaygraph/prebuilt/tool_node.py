@@ -525,7 +525,7 @@ def _is_async_only(tool: BaseTool) -> bool:
     return getattr(tool, "func", True) is None and getattr(tool, "coroutine", None) is not None
 
 
-def tools_condition(state: Any, messages_key: str = "messages") -> str:
+def tools_condition(state: Any, messages_key: str = "messages") -> Literal["tools", "__end__"]:
     """Route to ``"tools"`` when the last message has tool calls, else to ``END``.
 
     ``state`` is the graph state (a dict or an object with ``messages_key``) or a list of

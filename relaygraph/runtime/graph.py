@@ -39,7 +39,8 @@ class NodeSpec:
     """Executor options: ``queue``, ``time_limit``, ``soft_time_limit`` (distributed runs)."""
     input_schema: Any = None
     destinations: dict[str, str] = field(default_factory=dict)
-    """``add_node(destinations=...)``: target node -> edge label (introspection only)."""
+    """``add_node(destinations=...)``: target node -> edge label (the target itself: no
+    label); ``get_graph()`` draws them."""
     defer: bool = False
     """``add_node(defer=True)``: run only when the run has nothing else left to do."""
 
@@ -89,7 +90,7 @@ def _destinations(destinations: dict[str, str] | tuple[str, ...] | None) -> dict
     if isinstance(destinations, dict):
         return dict(destinations)
     if isinstance(destinations, (list, tuple)):
-        return {target: "" for target in destinations}
+        return {target: target for target in destinations}  # no label (as LangGraph draws it)
     raise TypeError(f"add_node(destinations=...) must be a dict or a tuple, got {destinations!r}")
 
 

@@ -10,6 +10,7 @@ on the thread's head.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -54,9 +55,23 @@ __all__ = ["Run", "RunResult", "run_loop"]
 
 Effects = Generator[Any, Any, "RunResult"]
 
-DEFAULT_RECURSION_LIMIT = 10007
+def _default_recursion_limit() -> int:
+    """``LANGGRAPH_DEFAULT_RECURSION_LIMIT`` when set (as LangGraph reads it), else 10007."""
+    value = os.environ.get("LANGGRAPH_DEFAULT_RECURSION_LIMIT", "10007")
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ValueError(
+            f"LANGGRAPH_DEFAULT_RECURSION_LIMIT must be an integer of at least 1, got {value!r}"
+        )
+    return limit
+
+
+DEFAULT_RECURSION_LIMIT = _default_recursion_limit()
 """Supersteps a run may take when its config sets no ``recursion_limit`` (LangGraph 1.x's
-default)."""
+default, 10007, or ``LANGGRAPH_DEFAULT_RECURSION_LIMIT`` as the process started)."""
 
 
 class RunResult:

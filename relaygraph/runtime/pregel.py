@@ -10,6 +10,7 @@ from relaygraph.persistence.blobs import isolated_reads
 from relaygraph.runtime import state_ops
 from relaygraph.runtime.algorithm import PUSH, Task
 from relaygraph.runtime.channels import MISSING, BaseChannel, Topic
+from relaygraph.runtime.config_merge import merge_configs
 from relaygraph.runtime.constants import INTERRUPT, START, TASKS
 from relaygraph.runtime.context import current_task_or_none
 from relaygraph.runtime.drivers import adrive, adrive_to_end, drive, drive_to_end
@@ -56,6 +57,8 @@ class CompiledStateGraph:
         self.interrupt_after = interrupt_after
         self.debug = debug
         self.name = name or "LangGraph"
+        self.config: dict[str, Any] | None = None
+        """Defaults every call's config is laid over (:meth:`with_config`)."""
         self.nodes, extra_channels = compile_nodes(builder)
         self.node_names = tuple(n for n in self.nodes if n != START)
         self.subgraph_names = frozenset(n for n, node in self.nodes.items() if node.is_subgraph)
@@ -245,7 +248,7 @@ class CompiledStateGraph:
     def _prepare(
         self, input: Any, config: dict[str, Any] | None, stream_mode: Any, kwargs: dict
     ) -> tuple[Any, dict[str, Any], list[str], bool]:
-        config = _inherit_task_config(_copy_config(config))
+        config = _inherit_task_config(_copy_config(self._configured(config)))
         for key in ("recursion_limit",):
             if key in kwargs and kwargs[key] is not None:
                 config[key] = kwargs.pop(key)
@@ -478,12 +481,14 @@ class CompiledStateGraph:
 
     def get_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """The thread's current state (or the checkpoint ``config`` names)."""
+        config = self._configured(config)
         saver = self._require_saver(config)
         with isolated_reads():  # the caller may change what it gets: no shared objects
             return drive_to_end(self, state_ops.get_state(self, config, subgraphs), saver)
 
     async def aget_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """Async :meth:`get_state`."""
+        config = self._configured(config)
         saver = self._require_saver(config)
         with isolated_reads():
             return await adrive_to_end(self, state_ops.get_state(self, config, subgraphs), saver)
@@ -497,6 +502,7 @@ class CompiledStateGraph:
         limit: int | None = None,
     ) -> Iterator[StateSnapshot]:
         """The thread's checkpoints as snapshots, newest first."""
+        config = self._configured(config)
         saver = self._require_saver(config)
         effects = state_ops.get_state_history(self, config, filter, before, limit)
         with isolated_reads():
@@ -512,6 +518,7 @@ class CompiledStateGraph:
         limit: int | None = None,
     ) -> AsyncIterator[StateSnapshot]:
         """Async :meth:`get_state_history`."""
+        config = self._configured(config)
         saver = self._require_saver(config)
         effects = state_ops.get_state_history(self, config, filter, before, limit)
         with isolated_reads():
@@ -547,6 +554,7 @@ class CompiledStateGraph:
         self, config: dict[str, Any], supersteps: Sequence[Sequence[StateUpdate]]
     ) -> dict[str, Any]:
         """Apply several updates: one checkpoint per superstep, its updates applied together."""
+        config = self._configured(config)
         saver = self._require_saver(config)
         return drive_to_end(self, state_ops.bulk_update(self, config, supersteps), saver)
 
@@ -554,8 +562,13 @@ class CompiledStateGraph:
         self, config: dict[str, Any], supersteps: Sequence[Sequence[StateUpdate]]
     ) -> dict[str, Any]:
         """Async :meth:`bulk_update_state`."""
+        config = self._configured(config)
         saver = self._require_saver(config)
         return await adrive_to_end(self, state_ops.bulk_update(self, config, supersteps), saver)
+
+    def _configured(self, config: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``config`` over this graph's :meth:`with_config` defaults."""
+        return merge_configs(self.config, config) if self.config else config
 
     def _require_saver(self, config: dict[str, Any] | None) -> Any:
         from relaygraph.persistence.base import thread_id_of
@@ -567,6 +580,28 @@ class CompiledStateGraph:
         return saver
 
     # -- introspection -------------------------------------------------------------------
+
+    def with_config(self, config: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """A copy of this graph whose calls (and runs on workers) start from ``config``
+        and ``kwargs`` (e.g. ``recursion_limit=50``, ``configurable={...}``); a call's own
+        config is laid over them."""
+        bound = copy.copy(self)
+        bound.config = merge_configs(self.config, config, kwargs)
+        return bound
+
+    def get_graph(self, config: dict[str, Any] | None = None, *, xray: int | bool = False) -> Any:
+        """The graph's nodes and edges as a ``langchain_core`` drawable graph
+        (``draw_mermaid()``, ``draw_ascii()``, ``draw_mermaid_png()``); ``xray`` draws
+        compiled subgraphs' own nodes, that many levels deep (``True``: all)."""
+        from relaygraph.runtime.drawing import draw
+
+        return draw(self, xray)
+
+    async def aget_graph(
+        self, config: dict[str, Any] | None = None, *, xray: int | bool = False
+    ) -> Any:
+        """Async :meth:`get_graph`."""
+        return self.get_graph(config, xray=xray)
 
     def get_subgraphs(self) -> Iterator[tuple[str, CompiledStateGraph]]:
         """The (node name, subgraph) pairs of nodes that are compiled graphs."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
 from langchain_core.messages.tool import ToolOutputMixin
 
@@ -50,8 +50,13 @@ class Send:
         return f"Send(node={self.node!r}, arg={self.arg!r})"
 
 
+N = TypeVar("N", bound=str)
+"""The node names a ``Command`` may go to: ``-> Command[Literal["a", "b"]]`` declares a
+node's destinations (``get_graph()`` draws them)."""
+
+
 @dataclass(frozen=True)
-class Command(ToolOutputMixin):
+class Command(Generic[N], ToolOutputMixin):
     """A node's (or an input's) combined instruction: update state, go to nodes, resume.
 
     * ``update``: state writes, as a node would return them;

@@ -38,6 +38,7 @@ from relaygraph.persistence.errors import (
 from relaygraph.persistence.redis import COMMIT_ATTEMPTS
 from relaygraph.persistence.serde import Serializer
 from relaygraph.runtime.algorithm import should_interrupt
+from relaygraph.runtime.config_merge import merge_configs
 from relaygraph.runtime.constants import ERROR
 from relaygraph.runtime.drivers import drive
 from relaygraph.runtime.effects import Emit
@@ -217,6 +218,8 @@ class Engine:
 
     def _run_for(self, graph: Any, record: dict[str, Any], thread_id: str) -> Run:
         config = copy.deepcopy(record["config"])
+        if getattr(graph, "config", None):  # graph.with_config(...): its defaults under
+            config = merge_configs(graph.config, config)
         config.setdefault("configurable", {})["thread_id"] = thread_id
         config["configurable"].pop("checkpoint_id", None)
         config["run_id"] = record.get("run_id")

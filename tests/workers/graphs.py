@@ -228,8 +228,12 @@ crashy = _crashy()
 flaky = _flaky()
 gpu = _gpu()
 held = _held()
+bounded = _loop().with_config(recursion_limit=5)  # its defaults hold on the workers too
 
-NAMES = ("linear", "fanout", "ask", "slow", "crashy", "flaky", "gpu", "agent", "held", "loop")
+NAMES = (
+    "linear", "fanout", "ask", "slow", "crashy", "flaky", "gpu", "agent", "held", "loop",
+    "bounded",
+)
 REGISTRY = ",".join(f"{name}=tests.workers.graphs:{name}" for name in NAMES)
 
 

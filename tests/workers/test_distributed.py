@@ -53,6 +53,21 @@ def test_linear_graph_matches_the_local_executor(fleet: Fleet, client: Client) -
     assert remote_history(client, "linear", "t") == history
 
 
+def test_a_graph_with_config_defaults_keeps_them_on_workers(
+    fleet: Fleet, client: Client
+) -> None:
+    fleet.start("w1")
+    limited = client.submit("bounded", {"items": [], "total": 0}, thread_id="b1")
+    assert limited.wait(timeout=60) == "error"
+    assert "Recursion limit of 5" in (limited.error or ""), limited.error
+    # a run's own limit is laid over the graph's
+    run = client.submit(
+        "bounded", {"items": [], "total": 0}, thread_id="b2", config={"recursion_limit": 50}
+    )
+    assert run.wait(timeout=60) == "success", run.error
+    assert client.get_state("bounded", "b2").values["total"] == graphs.LOOP_HOPS
+
+
 def test_a_run_from_an_older_checkpoint_goes_on_from_there(fleet: Fleet, client: Client) -> None:
     """As ``invoke(None, config naming a checkpoint_id)``: a fork, later history kept."""
     fleet.start("w1")
