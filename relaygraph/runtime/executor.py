@@ -26,7 +26,7 @@ from relaygraph.runtime.nodes import (
     call_function,
     goto_writes,
 )
-from relaygraph.runtime.stream_messages import node_call_config
+from relaygraph.runtime.stream_messages import NodeCall, node_call_config
 from relaygraph.runtime.types import Command
 
 if TYPE_CHECKING:
@@ -98,8 +98,11 @@ def result_writes(
     run: TaskRun,
     result: Any,
     channels: dict[str, BaseChannel],
+    call: NodeCall | None = None,
 ) -> tuple[list[tuple[str, Any]], Any]:
-    """The writes of a node's result: state update, static edges, conditional edges."""
+    """The writes of a node's result: state update, static edges, conditional edges.
+
+    With ``call`` traced, each conditional edge's path reports as a run of the node's."""
     known = graph.node_names
     schema = graph.update_schema
     if _is_command_list(result):
@@ -137,7 +140,14 @@ def result_writes(
         apply_writes(scratch, fresh, [Task("", node.name, ("", ""), (), writes=writes)], None)
         state = graph.state_input(graph.read_state(fresh))
         for branch, signature in node.branches:
-            chosen = call_function(branch.path, signature, state, run.config, graph.store)
+            if call is not None and call.trace is not None:
+                with call.trace.child_run(branch.path, state) as child:
+                    config = {**run.config, "callbacks": child.callbacks}
+                    chosen = child.done(
+                        call_function(branch.path, signature, state, config, graph.store)
+                    )
+            else:
+                chosen = call_function(branch.path, signature, state, run.config, graph.store)
             writes.extend(branch_writes(node, chosen, branch, known))
     return writes, update
 
@@ -194,20 +204,23 @@ def run_task(
         )
         token = set_task_context(context)
         try:
-            with node_call_config(run) as messages:
+            with node_call_config(run) as call:
+                config = context.config = call.config(run)  # under the node's own run
+                messages = call.messages
                 meta = messages.node_started(run) if messages is not None else None
                 try:
                     if node.is_subgraph:
-                        result = node.action.invoke_nested(run.input, run.config, writer)
+                        result = node.action.invoke_nested(run.input, config, writer)
                     else:
                         result = call_function(
-                            node.action, node.signature, run.input, run.config, graph.store
+                            node.action, node.signature, run.input, config, graph.store
                         )
                 except ParentCommand as exc:
                     result = _for_this_graph(exc.command)
                 if meta is not None:
                     messages.node_finished(meta, result)  # type: ignore[union-attr]
-            writes, update = result_writes(graph, node, run, result, channels)
+                writes, update = result_writes(graph, node, run, result, channels, call)
+                call.finished(run.input, result)
             return _finished(context, TaskOutcome(run.task, writes, update))
         except GraphInterrupt as exc:
             return _finished(context, TaskOutcome(run.task, interrupts=exc.interrupts))
@@ -246,20 +259,23 @@ async def arun_task(
         )
         token = set_task_context(context)
         try:
-            with node_call_config(run) as messages:
+            with node_call_config(run) as call:
+                config = context.config = call.config(run)  # under the node's own run
+                messages = call.messages
                 meta = messages.node_started(run) if messages is not None else None
                 try:
                     if node.is_subgraph:
-                        result = await node.action.ainvoke_nested(run.input, run.config, writer)
+                        result = await node.action.ainvoke_nested(run.input, config, writer)
                     else:
                         result = await acall_function(
-                            node.action, node.signature, run.input, run.config, graph.store
+                            node.action, node.signature, run.input, config, graph.store
                         )
                 except ParentCommand as exc:
                     result = _for_this_graph(exc.command)
                 if meta is not None:
                     messages.node_finished(meta, result)  # type: ignore[union-attr]
-            writes, update = result_writes(graph, node, run, result, channels)
+                writes, update = result_writes(graph, node, run, result, channels, call)
+                call.finished(run.input, result)
             return _finished(context, TaskOutcome(run.task, writes, update))
         except GraphInterrupt as exc:
             return _finished(context, TaskOutcome(run.task, interrupts=exc.interrupts))

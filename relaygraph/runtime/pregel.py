@@ -17,6 +17,7 @@ from relaygraph.runtime.drivers import adrive, adrive_to_end, drive, drive_to_en
 from relaygraph.runtime.effects import Emit, TaskOutcome
 from relaygraph.runtime.loop import RunResult, run_loop
 from relaygraph.runtime.nodes import compile_nodes
+from relaygraph.runtime.run_callbacks import GraphRun, start_graph_run
 from relaygraph.runtime.run_options import check_run_options
 from relaygraph.runtime.runtime import CONTEXT_KEY, coerce_context
 from relaygraph.runtime.stream_messages import with_messages_handler
@@ -274,6 +275,7 @@ class CompiledStateGraph:
                 raise ValueError(
                     f"unknown stream_mode {mode!r}; use one of {sorted(_STREAM_MODES)}"
                 )
+        config, trace = start_graph_run(self.name, input, config)
         effects = run_loop(
             self,
             input,
@@ -282,6 +284,8 @@ class CompiledStateGraph:
             interrupt_before=kwargs.get("interrupt_before") or self.interrupt_before,
             interrupt_after=kwargs.get("interrupt_after") or self.interrupt_after,
         )
+        if trace is not None:
+            effects = _traced(effects, trace)
         return effects, config, modes, single
 
     def stream(
@@ -342,6 +346,45 @@ class CompiledStateGraph:
             if emit.mode in modes:
                 yield _shape(emit, single, subgraphs)
         self._last_result = box[0] if box else None
+
+    async def astream_events(
+        self,
+        input: Any,
+        config: dict[str, Any] | None = None,
+        *,
+        version: str = "v2",
+        include_names: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """LangChain's event stream of a run (``version="v2"``): the graph's and every
+        node's ``on_chain_start`` / ``_stream`` / ``_end``, and the events of the chat models
+        and tools called inside nodes (``on_chat_model_stream`` carries each token).
+        ``kwargs`` go to :meth:`astream` (``stream_mode``, ``context``, ...)."""
+        from langchain_core.tracers.event_stream import _astream_events_implementation_v2
+
+        if version != "v2":
+            raise NotImplementedError(
+                f"astream_events(version={version!r}): only version='v2' is supported"
+            )
+        events = _astream_events_implementation_v2(
+            self,  # type: ignore[arg-type] - it needs only astream(input, config, **kwargs)
+            input,
+            config,
+            include_names=include_names,
+            include_types=include_types,
+            include_tags=include_tags,
+            exclude_names=exclude_names,
+            exclude_types=exclude_types,
+            exclude_tags=exclude_tags,
+            **kwargs,
+        )
+        async for event in events:
+            yield event  # type: ignore[misc]
 
     def invoke(
         self,
@@ -611,6 +654,17 @@ class CompiledStateGraph:
 
     def __repr__(self) -> str:
         return f"<CompiledStateGraph {self.name!r} nodes={list(self.node_names)}>"
+
+
+def _traced(effects: Any, trace: GraphRun) -> Any:
+    """``effects`` reporting the run's end (its values) or its error to ``trace``."""
+    try:
+        result = yield from effects
+    except BaseException as exc:
+        trace.error(exc)
+        raise
+    trace.end(result.values if result is not None else None)
+    return result
 
 
 def _with_stream_modes(config: dict[str, Any] | None, stream_mode: Any) -> dict[str, Any]:

@@ -32,11 +32,19 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tracers._streaming import _StreamingCallbackHandler
 
 from relaygraph.runtime.algorithm import PUSH
+from relaygraph.runtime.constants import START
 from relaygraph.runtime.context import current_task
 from relaygraph.runtime.effects import Emit, TaskRun
+from relaygraph.runtime.run_callbacks import NodeRun, start_node_run, tracing_enabled
 from relaygraph.runtime.types import Command
 
-__all__ = ["MessagesHandler", "node_call_config", "node_metadata", "with_messages_handler"]
+__all__ = [
+    "MessagesHandler",
+    "NodeCall",
+    "node_call_config",
+    "node_metadata",
+    "with_messages_handler",
+]
 
 _NOSTREAM = "nostream"  # LangGraph's tag for a model whose tokens must not be streamed
 _HIDDEN = "langsmith:hidden"
@@ -203,23 +211,55 @@ def _langgraph_path(path: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(path)
 
 
-@contextlib.contextmanager
-def node_call_config(run: TaskRun) -> Iterator[MessagesHandler | None]:
-    """Around a node call: LangChain runnables inside it inherit the run's callbacks.
+class NodeCall:
+    """What :func:`node_call_config` gives a node call: the run's messages handler and the
+    node's chain run (each None when the run has no callbacks)."""
 
-    Yields the run's :class:`MessagesHandler` (or None). Without callbacks in the config,
-    nothing is installed: a run that streams no messages pays nothing here.
+    __slots__ = ("messages", "trace")
+
+    def __init__(self, messages: MessagesHandler | None, trace: NodeRun | None) -> None:
+        self.messages = messages
+        self.trace = trace
+
+    def config(self, run: TaskRun) -> dict[str, Any]:
+        """The task's config for a subgraph: its nodes' runs are this node run's children."""
+        if self.trace is None:
+            return run.config
+        return {**run.config, "callbacks": self.trace.child}
+
+    def finished(self, input: Any, result: Any) -> None:
+        """Report the node's result to its chain run."""
+        if self.trace is not None:
+            self.trace.end(input, result)
+
+
+_NO_CALLBACKS = NodeCall(None, None)
+
+
+@contextlib.contextmanager
+def node_call_config(run: TaskRun) -> Iterator[NodeCall]:
+    """Around a node call: LangChain runnables inside it inherit the run's callbacks, as
+    children of the node's chain run (:mod:`relaygraph.runtime.run_callbacks`).
+
+    Without callbacks in the config, nothing is installed: a run that streams no messages
+    and reports to no tracer pays nothing here.
     """
     config = run.config
-    if config.get("callbacks") is None:
-        yield None
+    if config.get("callbacks") is None or run.task.name == START:  # the input: no node
+        yield _NO_CALLBACKS
         return
+    metadata = config.get("metadata") or {}
+    callbacks = config["callbacks"]
+    trace = None
+    if not _only_messages(callbacks):  # a tracer or an event stream listens: a node run
+        trace = start_node_run(config, run.task.name, run.input, metadata.get("langgraph_step", 0))
+        callbacks = trace.child
     configurable = {
         k: v for k, v in (config.get("configurable") or {}).items() if not k.startswith("__")
     }
     child = {
-        "callbacks": config["callbacks"],
-        "metadata": config.get("metadata") or {},
+        "callbacks": callbacks,
+        "metadata": metadata,
         "tags": list(config.get("tags") or []),
         "configurable": configurable,
     }
@@ -227,9 +267,20 @@ def node_call_config(run: TaskRun) -> Iterator[MessagesHandler | None]:
         child["recursion_limit"] = config["recursion_limit"]
     token = var_child_runnable_config.set(child)  # type: ignore[arg-type]
     try:
-        yield messages_handler_of(config)
+        yield NodeCall(messages_handler_of(config), trace)
+    except BaseException as exc:
+        if trace is not None:
+            trace.error(exc)
+        raise
     finally:
         var_child_runnable_config.reset(token)
+
+
+def _only_messages(callbacks: Any) -> bool:
+    """Whether a run's only callback is its own messages stream (then node calls need no
+    chain runs of their own, and skip their cost), with LangSmith tracing off."""
+    handlers = callbacks if isinstance(callbacks, list) else getattr(callbacks, "handlers", [])
+    return all(isinstance(h, MessagesHandler) for h in handlers) and not tracing_enabled()
 
 
 def _meta_of(config: dict[str, Any], subgraphs: bool) -> Meta | None:
