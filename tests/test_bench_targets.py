@@ -49,6 +49,8 @@ def test_table_lists_measured_targets_and_names_the_rest() -> None:
 def test_titles() -> None:
     assert title([4, 17, 14]) == "Targets (issues 4, 17 and 14)"
     assert distributed.TARGETS_TITLE == "Targets (issues 4, 17 and 14)"
+    recovery_only = distributed.targets(stalls=_stalls(6.0))
+    assert distributed.targets_title(recovery_only) == "Targets (issues 4 and 17)"
     assert persistence.TARGETS_TITLE == "Targets (issues 3 and 14)"
 
 
