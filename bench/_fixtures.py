@@ -139,15 +139,25 @@ if os.environ.get("BENCH_BARE_SETTINGS") == "relaygraph":
     )
 
 
+_ends: Any = None  # this process's client for the end times (made on first use)
+
+
 @bare.task(name="bench.hop")
 def hop(remaining: int, key: str, queue: str = "bare") -> None:
-    """Enqueue itself ``remaining`` more times, then record the end time under ``key``."""
+    """Enqueue itself ``remaining`` more times, then append the end time to list ``key``.
+
+    A list, so that many chains can share one key (the throughput baseline); one client
+    per process, so that a chain's end costs a command, not a new connection.
+    """
+    global _ends
     if remaining > 0:
         hop.apply_async(args=[remaining - 1, key, queue], queue=queue)
         return
-    import redis
+    if _ends is None:
+        import redis
 
-    redis.Redis.from_url(bare.conf.broker_url).set(key, repr(time.time()))
+        _ends = redis.Redis.from_url(bare.conf.broker_url)
+    _ends.rpush(key, repr(time.time()))
 
 
 @bare.task(name="bench.sleep", acks_late=True)

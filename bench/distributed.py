@@ -1,6 +1,6 @@
 """The distributed executor against bare Celery on the same broker, in one run.
 
-    python bench/distributed.py [--quick] [--recovery-only] [--kills N]
+    python bench/distributed.py [--quick] [--recovery-only] [--kills N] [--results DIR]
     python bench/distributed.py --topology single rabbitmq cluster  (bench/_topology.py)
 
 0. an agent's time to first token, on a worker through the run's event stream vs
@@ -12,7 +12,9 @@
    Flower, late acks, reject on worker loss, JSON): that difference is Celery's, the rest
    is relaygraph's;
 2. throughput: nodes per second with 1, 2 and 4 worker processes, 3-node runs on many
-   threads at once;
+   threads at once; with 1 process, next to a bare Celery worker with relaygraph's
+   Celery settings running as many 4-task chains at once (the start task and 3 nodes of a
+   run), alternated round by round;
 3. recovery: a thread's stall (SIGKILL to its next committed checkpoint), p50 / p99 / max
    over many kills of each kind: a pool process mid-node, a whole worker mid-node, a whole
    worker holding a received-but-unstarted message, a whole worker killed as it receives
@@ -20,6 +22,8 @@
    default settings (visibility timeout 3600 s) watched for a fixed window.
 
 Everything runs on a private embedded Redis; medians over repeats (the machine is shared).
+The last table, "Targets", checks the targets of issues 4, 17 and 14 that the run measured
+(bench/_targets.py); the last line printed is "N of M targets met".
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import _first_token, _recovery, _topology  # noqa: E402
+from bench import _first_token, _recovery, _results, _topology  # noqa: E402
 from bench._fixtures import GRAPHS  # noqa: E402
 from bench._results import Plot, Table, print_table, save  # noqa: E402
+from bench._targets import Target, met_line, targets_table, title  # noqa: E402
 from relaygraph.persistence.redis_server import EmbeddedRedis  # noqa: E402
 from relaygraph.workers.client import Client  # noqa: E402
 from relaygraph.workers.keys import ThreadKeys  # noqa: E402
@@ -58,6 +63,8 @@ HOP_GRAPHS = {"50-node linear graph": "chain50", "agent loop, 2 nodes x 25": "lo
 QUIET_LABEL = "agent loop, task events off"
 NODE_TASKS = 51  # the start task and 50 node tasks
 BARE_TASKS = 50
+RUN_TASKS = 4  # a 3-node run: its start task and 3 node tasks (a bare chain as long)
+SAME = "relaygraph's settings"  # the bare baseline the targets compare against
 
 
 class Workers(LocalFleet):
@@ -122,9 +129,9 @@ def _bare(url: str, queue: str) -> float:
     with bare.connection_for_write(broker) as connection:
         started = time.time()
         hop.apply_async(args=[BARE_TASKS - 1, key, queue], queue=queue, connection=connection)
-        while not client.get(key):
+        while not client.llen(key):
             time.sleep(0.02)  # the end time is the task's own, not when we look
-    return (float(client.get(key)) - started) / BARE_TASKS
+    return (float(client.lindex(key, 0)) - started) / BARE_TASKS
 
 
 def hop_latency(url: str, logs: Path, repeats: int) -> dict[str, list[float]]:
@@ -167,19 +174,67 @@ def hop_latency(url: str, logs: Path, repeats: int) -> dict[str, list[float]]:
     return samples
 
 
-def throughput(url: str, logs: Path, processes: int, runs: int) -> float:
+def _runs_rate(client: Client, runs: int) -> float:
+    """Tasks per second of ``runs`` 3-node runs at once: first submit to the last run's end."""
+    tag = uuid.uuid4().hex[:6]
+    started = time.time()
+    submitted = [client.submit("short3", {"n": 0}, thread_id=f"tp-{tag}-{i}") for i in range(runs)]
+    for run in submitted:
+        assert run.wait(timeout=600, poll=0.02) == "success", run.error
+    # Each run's end as its last node recorded it in Redis, not when we polled.
+    ends = [
+        int(client.redis.hget(ThreadKeys(run.thread_id).run(run.id), "updated")) / 1000
+        for run in submitted
+    ]
+    return runs * RUN_TASKS / (max(ends) - started)
+
+
+def _chains_rate(url: str, chains: int) -> float:
+    """Tasks per second of ``chains`` bare Celery chains of RUN_TASKS tasks at once, on the
+    worker with relaygraph's Celery settings: first send to the last chain's end."""
+    import redis
+
+    from bench._fixtures import bare, hop
+
+    queue = BARE_QUEUES[SAME]
+    broker = _database(url, BARE_DBS[queue])
+    client = redis.Redis.from_url(broker)
+    key = f"bench:chains:{uuid.uuid4()}"
+    with bare.connection_for_write(broker) as connection:
+        started = time.time()
+        for _ in range(chains):
+            hop.apply_async(args=[RUN_TASKS - 1, key, queue], queue=queue, connection=connection)
+        deadline = time.monotonic() + 600
+        while client.llen(key) < chains:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{client.llen(key)} of {chains} bare chains ended in 600 s")
+            time.sleep(0.02)  # the end times are the tasks' own, not when we look
+    return chains * RUN_TASKS / (max(float(end) for end in client.lrange(key, 0, -1)) - started)
+
+
+def throughput(
+    url: str, logs: Path, processes: int, runs: int, rounds: int = 1, baseline: bool = False
+) -> dict[str, list[float]]:
+    """Tasks per second of ``runs`` 3-node runs at once on one worker with ``processes``
+    processes, ``rounds`` times after an untimed warm-up round; with ``baseline``, each
+    round is followed by the bare Celery chains (as many, as long, same Celery settings)
+    on a bare worker of one process. Samples under "relaygraph" and "bare Celery"."""
     workers = Workers(url, logs)
+    samples: dict[str, list[float]] = {"relaygraph": [], "bare Celery": []}
     try:
         workers.relaygraph(f"tp{processes}", concurrency=processes)
+        if baseline:
+            queue = BARE_QUEUES[SAME]
+            workers.bare(f"tp-{queue}", queue, SAME, broker=_database(url, BARE_DBS[queue]))
         client = Client(settings=WorkerSettings(redis_url=url, graphs=GRAPHS))
-        tag = uuid.uuid4().hex[:6]
-        started = time.perf_counter()
-        submitted = [
-            client.submit("short3", {"n": 0}, thread_id=f"tp-{tag}-{i}") for i in range(runs)
-        ]
-        for run in submitted:
-            assert run.wait(timeout=600) == "success", run.error
-        return runs * 4 / (time.perf_counter() - started)  # start + 3 nodes per run
+        for i in range(rounds + 1):  # the first round warms every process up, untimed
+            ours = _runs_rate(client, runs)
+            bare = _chains_rate(url, runs) if baseline else None
+            if i:
+                samples["relaygraph"].append(ours)
+                if bare is not None:
+                    samples["bare Celery"].append(bare)
+        return samples
     finally:
         workers.stop()
 
@@ -211,7 +266,8 @@ def celery_redelivery(url: str, logs: Path, window: float) -> float | None:
         workers.stop()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run the sections asked for, print their tables and the targets, save the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument(
@@ -228,43 +284,50 @@ def main() -> None:
         help="only the deployments side by side (bench/_topology.py): hop latency, nodes/s, "
         "Redis CPU and commands per hop",
     )
-    args = parser.parse_args()
+    parser.add_argument("--results", help="save the results file in this directory instead")
+    args = parser.parse_args(argv)
+    if args.results:  # not part of how the numbers were made: left out of the command
+        _results.RESULTS = Path(args.results)
     if args.topology:
         _topology_main(args.topology, args.quick)
         return
     hop_repeats = 5 if args.quick else 25  # one run is under a second: many, for a steady median
     kills = args.kills or (3 if args.quick else 20)
+    runs = 20 if args.quick else 60  # 3-node runs at once per throughput round
+    rounds = 3 if args.quick else 7  # per process count; with 1, bare Celery's alternated
     tables = []
+    hops = rates = stalls = None  # a section a partial run leaves out: no targets for it
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(modules=False) as server:
         logs = Path(tmp)
         if not args.recovery_only and not args.first_token_only:
             hops = hop_latency(server.url, logs, hop_repeats)
-            rates = {
-                n: throughput(server.url, logs, n, 20 if args.quick else 60) for n in (1, 2, 4)
-            }
+            rates = {1: throughput(server.url, logs, 1, runs, rounds, baseline=True)}
+            for n in (2, 4):
+                rates[n] = throughput(server.url, logs, n, runs, rounds)
             tables += [hop_table(hops), throughput_table(rates)]
         if not args.recovery_only:
             first_tokens = first_token(server.url, logs, 10 if args.quick else 40)
             tables.append(first_token_table(*first_tokens))
         if not args.first_token_only:
-            stalls = _recovery.measure(
-                server.url, logs, Workers(server.url, logs).env, ROOT, kills
-            )
+            stalls = _recovery.measure(server.url, logs, Workers(server.url, logs).env, ROOT, kills)
             window = 30.0 if args.quick else 60.0
             redelivered = celery_redelivery(server.url, logs, window)
             tables.append(recovery_table(stalls, redelivered, window))
+    found = targets(hops, rates, stalls)
+    if found:  # a first-token run measures no target: no empty table in the docs
+        tables.append(targets_table(found, targets_title(found)))
     for table in tables:
         print_table(table)
     command = "python bench/distributed.py" + (" --quick" if args.quick else "")
+    name = "distributed"
     if args.recovery_only:  # a partial run: saved beside the full results, not over them
         command += f" --recovery-only --kills {kills}"
-        print(f"\nsaved {save('recovery', tables, command)}")
-        return
-    if args.first_token_only:
+        name = "recovery"
+    elif args.first_token_only:
         command += " --first-token-only"
-        print(f"\nsaved {save('first_token', tables, command)}")
-        return
-    print(f"\nsaved {save('distributed', tables, command)}")
+        name = "first_token"
+    print(f"\nsaved {save(name, tables, command)}")
+    print(met_line(found))
 
 
 def _topology_main(names: list[str], quick: bool) -> None:
@@ -317,9 +380,23 @@ def _ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
 
+def _hop_ratios(hops: dict[str, list[float]]) -> dict[str, tuple[float, float, float]]:
+    """Per hop graph: (relaygraph ms, bare Celery ms with the same settings, their ratio),
+    medians; a graph without samples (or no baseline) is left out."""
+    same = hops.get(SAME)
+    if not same:
+        return {}
+    bare = _ms(same)
+    return {
+        label: (_ms(hops[label]), bare, _ms(hops[label]) / bare)
+        for label in HOP_GRAPHS
+        if hops.get(label)
+    }
+
+
 def hop_table(hops: dict[str, list[float]]) -> Table:
     """Per-node latency of each case next to the bare Celery chain with the same settings."""
-    defaults, same = (_ms(hops[label]) for label in BARE_QUEUES)
+    defaults = _ms(hops["defaults"])
     table = Table(
         "Hop latency per node, one worker process (ms, median)",
         ["case", "relaygraph", "bare Celery", "baseline", "ratio"],
@@ -333,9 +410,8 @@ def hop_table(hops: dict[str, list[float]]) -> Table:
         ],
         plot=Plot("bar", x="case", y=["relaygraph", "bare Celery"], ylabel="ms per node"),
     )
-    for label in HOP_GRAPHS:
-        ours = _ms(hops[label])
-        table.add(label, ours, same, "same Celery settings", ours / same)
+    for label, (ours, bare, over) in _hop_ratios(hops).items():
+        table.add(label, ours, bare, "same Celery settings", over)
     ours = _ms(hops[QUIET_LABEL])
     table.add(QUIET_LABEL, ours, defaults, "Celery defaults", ours / defaults)
     loop = _ms(hops["agent loop, 2 nodes x 25"])
@@ -343,17 +419,39 @@ def hop_table(hops: dict[str, list[float]]) -> Table:
     return table
 
 
-def throughput_table(rates: dict[int, float]) -> Table:
-    """Nodes per second with 1, 2 and 4 worker processes."""
+def throughput_table(rates: dict[int, dict[str, list[float]]]) -> Table:
+    """Nodes per second with 1, 2 and 4 worker processes; with 1, the bare Celery chains'
+    tasks per second beside it, when the run measured them (an older run did not)."""
+    first = _median(rates[1]["relaygraph"])
+    rounds = max(len(r["relaygraph"]) for r in rates.values())
     table = Table(
         "Throughput of 3-node runs on many threads at once (nodes/s)",
-        ["worker processes", "relaygraph", "ratio to 1 process"],
-        notes=["the Redis server and the benchmark share the machine's 2 cores"],
-        plot=Plot("bar", x="worker processes", y=["relaygraph"], ylabel="nodes per second"),
+        ["worker processes", "relaygraph", "bare Celery", "ratio to bare", "ratio to 1 process"],
+        notes=[
+            "tasks per second (a run's start task and its 3 nodes) from the first submit to "
+            "the last run's end as recorded in Redis; medians of "
+            f"{rounds} rounds after an untimed warm-up round",
+            "bare Celery: one worker process with relaygraph's Celery settings, as many "
+            f"chains at once as relaygraph's runs, each {RUN_TASKS} tasks long (a task "
+            "sending the next), from the first send to the last chain's end; measured in "
+            "the same rounds as relaygraph's 1 process, alternated",
+            "the Redis server and the benchmark share the machine's 2 cores",
+        ],
+        plot=Plot(
+            "bar", x="worker processes", y=["relaygraph", "bare Celery"], ylabel="tasks per second"
+        ),
     )
-    for n, rate in rates.items():
-        table.add(str(n), rate, rate / rates[1])
+    for n, samples in rates.items():
+        rate = _median(samples["relaygraph"])
+        bare = _median(samples.get("bare Celery", []))
+        over = rate / bare if rate is not None and bare else None
+        ratio_one = rate / first if rate is not None and first else None
+        table.add(str(n), rate, bare, over, ratio_one)
     return table
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def recovery_table(
@@ -387,6 +485,112 @@ def recovery_table(
             max(values),
         )
     return table
+
+
+# -- targets -------------------------------------------------------------------------------
+
+HOP_LIMITS = {4: 1.5, 14: 1.25}  # issue: a node's hop at most this times the bare chain's
+RECOVERY_LIMIT = 10.0  # s: issues 4 and 17 (lease TTL + sweep interval, at most 10 s)
+THROUGHPUT_SHARE = 0.8  # issue 14: 1 process's nodes/s at least this share of bare Celery's
+ISSUES = (4, 17, 14)
+TARGETS_TITLE = title(ISSUES)
+
+
+def targets_title(found: list[Target]) -> str:
+    """The Targets table's title, naming only the issues whose targets the run checked
+    (a recovery-only run: issues 4 and 17)."""
+    return title([issue for issue in ISSUES if any(t.issue == issue for t in found)])
+
+
+def _kills(n: int) -> str:
+    return f"{n} kill" + ("" if n == 1 else "s")
+
+
+def targets(
+    hops: dict[str, list[float]] | None = None,
+    rates: dict[int, dict[str, list[float]]] | None = None,
+    stalls: dict[str, list[float]] | None = None,
+) -> list[Target]:
+    """Check the targets of issues 4, 17 and 14 on this run's numbers, in issue order.
+
+    A section the run did not measure is None (a partial run): its targets are left out.
+    A target whose numbers are missing from a measured section is returned unmeasured
+    (``met=None``): bench/_targets.py counts it neither met nor missed.
+    """
+    out: list[Target] = []
+    if hops is not None:
+        out += hop_targets(hops, 4)
+    if stalls is not None:
+        out += recovery_targets(stalls)
+    if hops is not None:
+        out += hop_targets(hops, 14)
+    if rates is not None:
+        out.append(throughput_target(rates))
+    return out
+
+
+def hop_targets(hops: dict[str, list[float]], issue: int) -> list[Target]:
+    """Issue 4's (1.5x) or 14's (1.25x) hop target for each hop graph."""
+    limit, ratios, out = HOP_LIMITS[issue], _hop_ratios(hops), []
+    for label in HOP_GRAPHS:
+        found = ratios.get(label)
+        out.append(
+            Target(
+                f"hop per node, {label}, at most {limit:g}x a bare Celery chain with the "
+                "same Celery settings",
+                "-" if found is None else f"{found[2]:.2f}x ({found[0]:.2f} vs {found[1]:.2f} ms)",
+                None if found is None else found[2] <= limit,
+                issue,
+            )
+        )
+    return out
+
+
+def recovery_targets(stalls: dict[str, list[float]]) -> list[Target]:
+    """Issue 4's (a whole worker killed mid-node: every kill) and issue 17's (every kind of
+    kill: the 99th percentile) recovery targets."""
+    settings = WorkerSettings()
+    bound = settings.lease_ttl + settings.sweep_interval
+    worker = stalls.get("worker", [])
+    out = [
+        Target(
+            "a whole worker SIGKILLed mid-node: the thread's next step within lease TTL + "
+            f"sweep interval ({bound:g} s by default), at most {RECOVERY_LIMIT:g} s",
+            f"max {max(worker):.2f} s over {_kills(len(worker))}" if worker else "-",
+            max(worker) <= RECOVERY_LIMIT if worker else None,
+            4,
+        )
+    ]
+    for kind, label in _recovery.KINDS.items():
+        values = stalls.get(kind, [])
+        p99 = _recovery.percentile(values, 0.99) if values else None
+        out.append(
+            Target(
+                f"{label}: the thread continues within lease TTL + sweep interval, at most "
+                f"{RECOVERY_LIMIT:g} s at the 99th percentile",
+                "-"
+                if p99 is None
+                else f"p99 {p99:.2f} s (max {max(values):.2f} s, {_kills(len(values))})",
+                None if p99 is None else p99 <= RECOVERY_LIMIT,
+                17,
+            )
+        )
+    return out
+
+
+def throughput_target(rates: dict[int, dict[str, list[float]]]) -> Target:
+    """Issue 14's throughput target: 1 process's tasks/s against the bare chains' in the
+    same rounds (unmeasured when the run has no baseline)."""
+    one = rates.get(1, {})
+    ours, bare = _median(one.get("relaygraph", [])), _median(one.get("bare Celery", []))
+    share = ours / bare if ours is not None and bare else None
+    return Target(
+        "throughput, 1 worker process, 3-node runs: at least "
+        f"{THROUGHPUT_SHARE:g}x a bare Celery task chain's tasks/s in the same run",
+        "-" if share is None else f"{share:.2f}x ({ours:.1f} vs {bare:.1f} tasks/s)",
+        None if share is None else share >= THROUGHPUT_SHARE,
+        14,
+    )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 from bench import _results  # noqa: E402
 from bench._libs import graph_libs  # noqa: E402
 from bench._results import Plot, Table, print_table, save  # noqa: E402
+from bench._targets import Target, met_line, targets_table, title  # noqa: E402
 from relaygraph.persistence.redis_server import EmbeddedRedis  # noqa: E402
 
 POSTGRES = os.environ.get(
@@ -879,16 +880,6 @@ def store_table(runs: list[StoreRun]) -> Table:
 # -- targets -------------------------------------------------------------------------------
 
 
-@dataclass
-class Target:
-    """One target of an issue: what it asks, what was measured, met or not."""
-
-    what: str
-    measured: str
-    met: bool | None
-    issue: int = 3
-
-
 def _growth(samples: Samples, name: str, longest: int) -> float | None:
     late, early = window(longest, samples.turns), window(10, samples.turns)
     return ratio(med_ms(_steps(samples, name, late)), med_ms(_steps(samples, name, early)))
@@ -920,6 +911,7 @@ def targets(
                 f"put+get at {n} messages at least 3x faster than langgraph-checkpoint-redis",
                 f"{speedup:.1f}x" if speedup else "-",
                 None if speedup is None else speedup >= 3,
+                3,
             )
         )
         over = ratio(ours, bottom)
@@ -929,6 +921,7 @@ def targets(
                 (f"{over:.2f}x" if over else "-")
                 + (f" (relaygraph and the floor alone: {apart:.2f}x)" if apart else ""),
                 None if over is None else over <= 2,
+                3,
             )
         )
     if memory:
@@ -939,6 +932,7 @@ def targets(
                 "langgraph-checkpoint-redis's",
                 f"{share:.3f} (MEMORY USAGE of its keys)" if share else "-",
                 None if share is None else share <= 0.1,
+                3,
             )
         )
     for run in runs:
@@ -948,11 +942,12 @@ def targets(
                 f"store search p95 within 1.2x of raw RedisVL, {run.size:,} items",
                 f"{over:.2f}x" if over else "-",
                 None if over is None else over <= 1.2,
+                3,
             )
         )
         recall = run.recall["relaygraph RedisStore"]
         out.append(
-            Target(f"recall@10 >= 0.95, {run.size:,} items", f"{recall:.3f}", recall >= 0.95)
+            Target(f"recall@10 >= 0.95, {run.size:,} items", f"{recall:.3f}", recall >= 0.95, 3)
         )
     longest = max((n for n in GROWTH if n <= 2 * samples.turns), default=None)
     if longest and longest > 10:
@@ -965,6 +960,7 @@ def targets(
                     f"bytes written per step at {longest} messages within 1.3x of at 10",
                     f"{grew:.2f}x",
                     grew <= 1.3,
+                    3,
                 )
             )
         grew_alone, grew_shared = _growth(alone, name, longest), _growth(samples, name, longest)
@@ -980,6 +976,7 @@ def targets(
                 "(relaygraph's savers alone)",
                 (f"{grew_alone:.2f}x" if grew_alone else "-") + shared,
                 None if grew_alone is None else grew_alone <= 1.3,
+                3,
             )
         )
     out += sql_targets(samples, alone, longest)
@@ -1057,22 +1054,7 @@ def cold_targets(samples: Samples, alone: Samples) -> list[Target]:
     return out
 
 
-def met_line(found: list[Target]) -> str:
-    """``"N of M targets met"``."""
-    return f"{sum(1 for t in found if t.met)} of {len(found)} targets met"
-
-
-def targets_table(found: list[Target]) -> Table:
-    """The targets of issues 3 and 14 this benchmark measures, ending with how many were
-    met. Issue 4's targets (hop latency, recovery time) are bench/distributed.py's."""
-    table = Table(TARGETS_TITLE, ["target", "measured", "met", "issue"], notes=[met_line(found)])
-    for target in found:
-        met = "-" if target.met is None else ("yes" if target.met else "**no**")
-        table.add(target.what, target.measured, met, target.issue)
-    return table
-
-
-TARGETS_TITLE = "Targets (issues 3 and 14)"
+TARGETS_TITLE = title([3, 14])
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -1195,7 +1177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if runs:
         tables.append(store_table(runs))
     found = targets(samples, alone, memory, runs)
-    tables.append(targets_table(found))
+    tables.append(targets_table(found, TARGETS_TITLE))
     for table in tables:
         print_table(table)
     given = list(sys.argv[1:] if argv is None else argv)
