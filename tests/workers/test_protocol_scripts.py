@@ -500,16 +500,21 @@ def test_an_outbox_message_is_the_one_send_task_publishes(server: EmbeddedRedis)
     options = send_options(message, "inline", "node chain.a", "broker-1", time_limit=30.0)
     celery.send_task(**options)
     published = json.loads(redis.Redis.from_url(server.url).rpop("inline"))
-    commands = Outbox(celery, send_options).build(
-        [(message, "inline", "node chain.a", "broker-1", {"time_limit": 30.0})]
-    )
+    outbox = Outbox(celery, send_options)
+    send = (message, "inline", "node chain.a", "broker-1", {"time_limit": 30.0})
+    # the first build declares the queue, later ones do not: the same message each time
+    commands = outbox.build([send])
+    again = outbox.build([send])
     assert commands is not None and len(commands) == 1
+    assert again is not None and len(again) == 1
     name, (key, payload) = commands[0]
     assert (name, key) == ("lpush", "inline")
-    built = json.loads(payload)
-    for envelope in (published, built):  # a fresh tag per publish; nothing else differs
+    assert again[0][:1] == ("lpush",) and again[0][1][0] == "inline"
+    built, rebuilt = json.loads(payload), json.loads(again[0][1][1])
+    for envelope in (published, built, rebuilt):  # a fresh tag per publish; nothing else
         assert envelope["properties"].pop("delivery_tag")
     assert built == published
+    assert rebuilt == published
     assert built["headers"]["timelimit"] == [30.0, None]
     assert decode_node_message(payload.encode()) == message
 
