@@ -611,21 +611,44 @@ class Coordinator:
         key = ThreadKeys(thread_id).run(run_id)
         self.redis.hset(key, "start_lease", now_ms() + self.ttl_ms)
 
-    def finish_run(self, thread_id: str, run_id: str, status: str, error: str = "") -> str:
-        """Give a run its final status; returns the next queued run to start, or ''."""
+    def finish_run(
+        self,
+        thread_id: str,
+        run_id: str,
+        status: str,
+        error: str = "",
+        events: Sequence[tuple[str, dict[str, Any]]] = (),
+        *,
+        maxlen: int = 0,
+        ttl: int = 0,
+    ) -> str:
+        """Give a run its final status; returns the next queued run to start, or ''.
+
+        ``events`` (``(event key, fields)``, as :meth:`emit_events`; ``maxlen`` and
+        ``ttl`` its stream limits) are appended after the status is final, and the run
+        leaves the run index, in the same round trip.
+        """
         keys = ThreadKeys(thread_id)
-        reply = self._run(
-            "finish_run",
-            [keys.active, keys.run(run_id), keys.queue, keys.runs],
-            [run_id, status, now_ms(), error, self.run_ttl],
-        )
-        next_run = reply.decode() if isinstance(reply, bytes) else (reply or "")
         runs = self.indexes.runs(thread_id)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zrem(runs, json.dumps([thread_id, run_id]))
+        stream_keys = [keys.events(run_id), keys.event_keys(run_id)]
+        calls: list[tuple[str, list[str], list[Any]]] = [
+            (
+                "finish_run",
+                [keys.active, keys.run(run_id), keys.queue, keys.runs],
+                [run_id, status, now_ms(), error, self.run_ttl],
+            )
+        ]
+        if events:
+            calls += [
+                ("emit_event", stream_keys, args)
+                for args in event_batch(list(events), maxlen=maxlen, ttl=ttl)
+            ]
+        reply = self._pipeline(
+            calls, lambda pipe: pipe.zrem(runs, json.dumps([thread_id, run_id]))
+        )[0]
+        next_run = reply.decode() if isinstance(reply, bytes) else (reply or "")
         if next_run:  # the sweeper starts it if the caller dies before it does
-            pipe.zadd(runs, {json.dumps([thread_id, next_run]): now_ms()})
-        pipe.execute()
+            self.redis.zadd(runs, {json.dumps([thread_id, next_run]): now_ms()})
         return next_run
 
     def touch_run(self, thread_id: str, run_id: str, **fields: Any) -> bool:

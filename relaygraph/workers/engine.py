@@ -258,11 +258,16 @@ class Engine:
 
     def finish(self, thread_id: str, run_id: str, status: str, error: str = "") -> None:
         """Give the run its final status and start the thread's next queued run, if any."""
-        next_run = self.coordinator.finish_run(thread_id, run_id, status, error)
-        metrics.count_run(status)
-        self.emit(
-            thread_id, run_id, f"end:{status}", Emit("status", {"status": status, "error": error})
+        end = Emit("status", {"status": status, "error": error})
+        next_run = self.coordinator.finish_run(  # the end event rides in the same round trip
+            thread_id,
+            run_id,
+            status,
+            error,
+            [(f"end:{status}", self._event_fields(end))],
+            **self._stream_limits(),
         )
+        metrics.count_run(status)
         log.info("run %s of thread %s: %s %s", run_id, thread_id, status, error)
         if next_run:
             self.start_run(thread_id, next_run)
