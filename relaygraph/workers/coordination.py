@@ -606,6 +606,21 @@ class Coordinator:
         key = ThreadKeys(thread_id).run(run_id)
         return bool(self._run("claim_start", [key], [now_ms(), self.ttl_ms, worker]))
 
+    def claim_start_reading(
+        self, thread_id: str, run_id: str, worker: str
+    ) -> tuple[bool, dict[str, bytes]]:
+        """:meth:`claim_start` and the run hash (as :meth:`run_info`), one round trip. The
+        claim refuses a run that is not pending by itself, so it need not wait for the read.
+        """
+        key = ThreadKeys(thread_id).run(run_id)
+        raw: list[Any] = []
+        (claimed,) = self._pipeline(
+            [("claim_start", [key], [now_ms(), self.ttl_ms, worker])],
+            lambda pipe: pipe.hgetall(key),
+            raw,
+        )
+        return bool(claimed), {k.decode(): v for k, v in raw[0].items()}
+
     def renew_start(self, thread_id: str, run_id: str) -> None:
         """Keep a start claim alive while its holder works."""
         key = ThreadKeys(thread_id).run(run_id)
@@ -651,33 +666,93 @@ class Coordinator:
             self.redis.zadd(runs, {json.dumps([thread_id, next_run]): now_ms()})
         return next_run
 
-    def touch_run(self, thread_id: str, run_id: str, **fields: Any) -> bool:
+    def touch_run(
+        self,
+        thread_id: str,
+        run_id: str,
+        *,
+        events: Sequence[tuple[str, dict[str, Any]]] = (),
+        maxlen: int = 0,
+        ttl: int = 0,
+        **fields: Any,
+    ) -> bool:
         """Record progress of a run (and any changed fields); False when ``status`` was to
         become ``running`` but the run had ended meanwhile (cancelled, interrupted by another
-        submission): it then keeps its final status and the caller schedules nothing."""
+        submission): it then keeps its final status and the caller schedules nothing.
+
+        ``events`` (with ``status="running"`` only; ``(event key, fields)`` as
+        :meth:`emit_events`, ``maxlen`` and ``ttl`` its stream limits) are appended first,
+        in the same round trip.
+        """
+        if fields.get("status") == "running":  # never over a status set concurrently
+            keys = ThreadKeys(thread_id)
+            stream = [keys.events(run_id), keys.event_keys(run_id)]
+            before = [
+                ("emit_event", stream, args)
+                for args in event_batch(list(events), maxlen=maxlen, ttl=ttl)
+            ]
+            return self._mark_running(thread_id, run_id, fields, before)[-1]
+        if events:
+            raise ValueError("touch_run sends events only with status='running'")
         keys = ThreadKeys(thread_id)
         runs, member = self.indexes.runs(thread_id), json.dumps([thread_id, run_id])
-        if fields.get("status") == "running":  # never over a status set concurrently
-            args: list[Any] = [now_ms()]
-            for name, value in fields.items():
-                args += [name, value]
-
-            def then(pipe: Any) -> None:
-                pipe.zadd(runs, {member: now_ms()})
-                # a run's start commits its input checkpoint (the saver's own connection)
-                # before this: WAIT here covers it too, as it covers every earlier write
-                self._wait_replicas(pipe, keys.run(run_id))
-
-            replies: list[Any] = []
-            (marked,) = self._pipeline([("mark_running", [keys.run(run_id)], args)], then, replies)
-            self._check_replicas(replies)
-            return bool(marked)
         pipe = self.redis.pipeline(transaction=False)
         if fields:
             pipe.hset(keys.run(run_id), mapping={**fields, "updated": now_ms()})
         pipe.zadd(runs, {member: now_ms()})
         pipe.execute()
         return True
+
+    def _mark_running(
+        self,
+        thread_id: str,
+        run_id: str,
+        fields: dict[str, Any],
+        before: list[tuple[str, list[str], list[Any]]],
+        extra: Any = None,
+    ) -> list[Any]:
+        """Scripts ``before``, then mark_running.lua with ``fields``, in one round trip:
+        the replies of ``before`` and last whether the run is still active."""
+        keys = ThreadKeys(thread_id)
+        runs, member = self.indexes.runs(thread_id), json.dumps([thread_id, run_id])
+        args: list[Any] = [now_ms()]
+        for name, value in fields.items():
+            args += [name, value]
+
+        def then(pipe: Any) -> None:
+            if extra is not None:
+                extra(pipe)
+            pipe.zadd(runs, {member: now_ms()})
+            # a run's start commits its input checkpoint (the saver's own connection)
+            # before this: WAIT here covers it too, as it covers every earlier write
+            self._wait_replicas(pipe, keys.run(run_id))
+
+        replies: list[Any] = []
+        calls = [*before, ("mark_running", [keys.run(run_id)], args)]
+        out = self._pipeline(calls, then, replies)
+        self._check_replicas(replies)
+        return [*out[:-1], bool(out[-1])]
+
+    def register_and_mark(
+        self, step: StepRef, run_id: str, graph: str, tasks: list[tuple[str, str]]
+    ) -> bool:
+        """:meth:`register_step`, then ``touch_run(step=..., status="running")``, in one
+        round trip (in that order); False when the run ended meanwhile."""
+        args: list[Any] = [run_id, graph, now_ms()]
+        for task_id, name in tasks:
+            args.extend((task_id, name))
+        deadline = now_ms() + self.ttl_ms
+        members = {step.member(tid): deadline for tid, _ in tasks}
+        run_key = ThreadKeys(step.thread_id).run(run_id)
+        leases = self.indexes.leases(step.thread_id)
+        before = [("register_step", [step.key, run_key], args)]
+        fields = {"step": step.member(), "status": "running"}
+
+        def indexes(pipe: Any) -> None:
+            # nx: as register_step, the entries of a step registered before stay as they are
+            pipe.zadd(leases, members, nx=True)
+
+        return self._mark_running(step.thread_id, run_id, fields, before, indexes)[-1]
 
     def run_status(self, thread_id: str, run_id: str) -> str | None:
         """Just the run's status (one small read)."""

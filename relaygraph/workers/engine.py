@@ -192,15 +192,20 @@ class Engine:
         if not fresh and key in self._records:
             self._records.move_to_end(key)
             return self._records[key]
-        record = self._read_record(thread_id, run_id)
-        if record.get("start_step") is not None:  # started: the immutable part is complete
-            self._records[key] = record
+        return self._keep_record(thread_id, run_id, self._read_record(thread_id, run_id))
+
+    def _keep_record(self, thread_id: str, run_id: str, record: dict[str, Any]) -> dict[str, Any]:
+        """``record``, cached once its run has started (its immutable part is complete)."""
+        if record.get("start_step") is not None:
+            self._records[(thread_id, run_id)] = record
             while len(self._records) > 1024:
                 self._records.popitem(last=False)
         return record
 
     def _read_record(self, thread_id: str, run_id: str) -> dict[str, Any]:
-        raw = self.coordinator.run_info(thread_id, run_id)
+        return self._decode_record(self.coordinator.run_info(thread_id, run_id), thread_id, run_id)
+
+    def _decode_record(self, raw: dict[str, bytes], thread_id: str, run_id: str) -> dict[str, Any]:
         if not raw:
             raise LookupError(f"run {run_id!r} of thread {thread_id!r} does not exist")
         record = {
@@ -228,20 +233,32 @@ class Engine:
         return Run(graph, config, chosen)
 
     def _publish(
-        self, thread_id: str, run_id: str, effects: Generator[Any, Any, Any], event_prefix: str
+        self,
+        thread_id: str,
+        run_id: str,
+        effects: Generator[Any, Any, Any],
+        event_prefix: str,
+        keep: list[tuple[str, Emit]] | None = None,
     ) -> Any:
-        """Drive ``effects`` with the saver, sending its stream chunks to the run's stream."""
+        """Drive ``effects`` with the saver, sending its stream chunks to the run's stream
+        (``keep``: a list that gets them instead, for the caller's next round trip; if
+        driving fails, they are sent at once)."""
         driver = drive(None, effects, self.saver)  # type: ignore[arg-type] - runs no tasks
         events: list[tuple[str, Emit]] = []
+        done = False
         try:
             while True:
                 try:
                     emit = next(driver)
                 except StopIteration as stop:
+                    done = True
                     return stop.value
                 events.append((f"{event_prefix}:{len(events)}", emit))
         finally:
-            self.emit_many(thread_id, run_id, events)  # one round trip, in order
+            if keep is not None and done:
+                keep += events
+            else:
+                self.emit_many(thread_id, run_id, events)  # one round trip, in order
 
     def emit(self, thread_id: str, run_id: str, event_key: str, emit: Emit) -> None:
         """Append one stream chunk to the run's event stream (once per event key)."""
@@ -276,14 +293,19 @@ class Engine:
 
     def start_run(self, thread_id: str, run_id: str) -> None:
         """Apply the run's input and schedule its first step."""
+        # The claim and the record in one round trip: the claim script itself refuses a
+        # run that is not pending.
+        claimed, raw = self.coordinator.claim_start_reading(thread_id, run_id, self.worker_name)
         try:
-            record = self.run_record(thread_id, run_id)
+            record = self._keep_record(
+                thread_id, run_id, self._decode_record(raw, thread_id, run_id)
+            )
         except SerializationError as exc:  # a record that cannot be read: the run's error
             self.fail_unreadable_record(thread_id, run_id, exc)
             return
         if record.get("status") != "pending":
             return  # started already, cancelled, or finished
-        if not self.coordinator.claim_start(thread_id, run_id, self.worker_name):
+        if not claimed:
             return  # another worker is starting it (a duplicate delivery or a recovery)
         renewer = _Renewer(
             lambda: self.coordinator.renew_start(thread_id, run_id), self.settings.heartbeat
@@ -307,21 +329,36 @@ class Engine:
             # A start that died after committing the input left the run's own checkpoint as
             # the head: applying the input again would apply it twice.
             applied = saved is not None and saved.metadata.get("run_id") == run_id
+            events: list[tuple[str, Emit]] = []
             if not applied:
                 data = record["input_bytes"]
                 input = self.serde.loads(data, where="run input") if data is not None else None
-                self._publish(thread_id, run_id, run.begin(input), f"start:{run_id}")
-            if not self.coordinator.touch_run(thread_id, run_id, status="running"):
+                # its chunks go to the stream with the status, in the next round trip
+                self._publish(thread_id, run_id, run.begin(input), f"start:{run_id}", events)
+            fields = [(key, self._event_fields(emit)) for key, emit in events]
+            limits = self._stream_limits()
+            if not self.coordinator.touch_run(
+                thread_id, run_id, events=fields, status="running", **limits
+            ):
                 return  # cancelled while it started: nothing more to schedule
         except Exception as exc:
             self.finish(thread_id, run_id, "error", _describe(exc))
             return
-        self.schedule(graph, run, record)
+        self.schedule(graph, run, record, active=True)
 
-    def schedule(self, graph: Any, run: Run, record: dict[str, Any]) -> None:
-        """Register the next step of ``run`` and enqueue its tasks, or finish the run."""
+    def schedule(
+        self, graph: Any, run: Run, record: dict[str, Any], *, active: bool = False
+    ) -> None:
+        """Register the next step of ``run`` and enqueue its tasks, or finish the run.
+
+        ``active``: the caller has just seen the run active (it marked it running), so
+        the status is not read again (registering the step checks it once more anyway).
+        """
         thread_id, run_id = run.thread_id or "", record["run_id"]
-        if self.coordinator.run_status(thread_id, run_id) not in ("pending", "running"):
+        if not active and self.coordinator.run_status(thread_id, run_id) not in (
+            "pending",
+            "running",
+        ):
             return  # cancelled or interrupted by another submission: schedule nothing more
         run.stop = int(record.get("start_step", run.step)) + run.recursion_limit + 1
         try:
@@ -344,10 +381,10 @@ class Engine:
             self._stop_at_breakpoint(run, run_id)
             return
         step = StepRef(thread_id, run.ns, run.checkpoint["id"], run_id)
-        self.coordinator.register_step(
+        # the step's registration and the run's pointer to it: one round trip, in order
+        if not self.coordinator.register_and_mark(
             step, run_id, record["graph"], [(task.id, task.name) for task in tasks.values()]
-        )
-        if not self.coordinator.touch_run(thread_id, run_id, step=step.member(), status="running"):
+        ):
             self.coordinator.set_step_state(step, "cancelled")  # the run ended meanwhile
             return
         crash_point("after_register")
