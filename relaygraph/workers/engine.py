@@ -114,6 +114,24 @@ _Ran = tuple[str, "tuple[float, BaseException] | None", Captured, bool]
 _Loaded = tuple["Run", dict[str, Any], Any, set[str], dict[str, list[Any]], Acquired]
 
 
+@dataclass
+class _PreparedHop:
+    """A hop made and not sent yet (see :meth:`Engine._prepare_hop`)."""
+
+    run: Run
+    record: dict[str, Any]
+    message: NodeMessage
+    task: Any
+    epoch: int
+    barrier: Captured
+    end: tuple[str, str] | None
+    next_tasks: dict[str, Any]
+    sections: list[tuple[str, list[Any]]]
+    next_step: StepRef
+    broker_ids: dict[str, str]
+    outbox: tuple[list[str], list[Any]] | None
+
+
 class RetryLater(Exception):
     """The node failed with an error its RetryPolicy retries: run it again after ``delay``."""
 
@@ -487,11 +505,12 @@ class Engine:
             self.finish(message.thread_id, message.run_id, "error", _describe(exc))
             return "refused"
         ran: _Ran | None = None
+        prepared: _PreparedHop | bool | None = False  # False: no hop made yet
         warm = self._take_warm(graph, message)
         loaded: str | _Loaded
         if warm is not None:
             run, tasks, task = warm
-            acquired, ran = self._run_warm(run, task, message)
+            acquired, ran, prepared = self._run_warm(run, record, tasks, task, message)
             loaded = (run, tasks, task, set(), {}, acquired)
             if ran is None and acquired.status == "ok":  # an earlier attempt died here:
                 loaded = self._load_task(graph, record, message, acquired)  # read what it left
@@ -518,7 +537,10 @@ class Engine:
             coordinator.release(step, task.id, acquired.epoch, due)
             raise RetryLater(*retry)
         if status == "done" and len(tasks) == 1 and task.id not in done:
-            hopped = self._hop(run, record, message, task, tasks, acquired.epoch, recorded)
+            if prepared is False:
+                hopped = self._hop(run, record, message, task, tasks, acquired.epoch, recorded)
+            else:  # made while the lease's answer travelled (None: the step cannot hop)
+                hopped = isinstance(prepared, _PreparedHop) and self._send_hop(prepared)
             if hopped:
                 return status
         sections = [("writes", w) for w in recorded.writes] + self._event_sections(recorded.events)
@@ -582,24 +604,44 @@ class Engine:
             return None
         return run, tasks, task
 
-    def _run_warm(self, run: Run, task: Any, message: NodeMessage) -> tuple[Acquired, _Ran | None]:
+    def _run_warm(
+        self,
+        run: Run,
+        record: dict[str, Any],
+        tasks: dict[str, Any],
+        task: Any,
+        message: NodeMessage,
+    ) -> tuple[Acquired, _Ran | None, _PreparedHop | bool | None]:
         """A warm task: its lease is asked for and the node runs while the answer travels
-        (the lease is taken when the node starts; only its answer is read after).
+        (the lease is taken when the node starts; only its answer is read after). A node
+        that ends its step (the step's only task, done) also gets its hop made before the
+        answer is read (:meth:`_prepare_hop`: no I/O): the third item, or False when it
+        was not tried.
 
         The answer is almost always (ok, epoch 0, first attempt): this process scheduled
-        the task a moment ago. Any other answer drops the run's result: a duplicate, a
-        cancelled run or an earlier attempt that died (the caller then reads what it left
-        and runs the node again under the lease).
+        the task a moment ago. Any other answer drops the run's result and the hop: a
+        duplicate, a cancelled run or an earlier attempt that died (the caller then reads
+        what it left and runs the node again under the lease).
         """
         budget = self._budget(run.graph, task.name)
         answer = self.coordinator.acquire_later(message.step, task.id, 0, budget, self.worker_name)
+        prepared: _PreparedHop | bool | None = False
+        failed: Exception | None = None
         try:
             ran = self._run_held(run, task, set(), {}, message, Acquired("ok", 0, 1))
+            status, retry, recorded, held = ran
+            if status == "done" and held and retry is None and len(tasks) == 1:
+                try:
+                    prepared = self._prepare_hop(run, record, message, task, tasks, 0, recorded)
+                except Exception as exc:  # raised below only if the lease is ours
+                    failed = exc
         finally:
             acquired = answer()
         if (acquired.status, acquired.epoch, acquired.attempts) == ("ok", 0, 1):
-            return acquired, ran
-        return acquired, None
+            if failed is not None:
+                raise failed
+            return acquired, ran, prepared
+        return acquired, None, False
 
     def _load_task(
         self,
@@ -781,16 +823,31 @@ class Engine:
         ``Run.finish_step`` and planning as :meth:`barrier` and :meth:`schedule`, so the
         checkpoints are the same as in-process.
         """
+        prepared = self._prepare_hop(run, record, message, task, tasks, epoch, recorded)
+        return prepared is not None and self._send_hop(prepared)
+
+    def _prepare_hop(
+        self,
+        run: Run,
+        record: dict[str, Any],
+        message: NodeMessage,
+        task: Any,
+        tasks: dict[str, Any],
+        epoch: int,
+        recorded: Captured,
+    ) -> _PreparedHop | None:
+        """Everything :meth:`_hop` sends, made without I/O (it advances ``run`` to the next
+        checkpoint); None when the step cannot hop (the step-by-step path handles it)."""
         graph, step, run_id = run.graph, message.step, message.run_id
         try:
             updated = run.apply_step(tasks)
         except Exception:  # the writes cannot be applied: the barrier fails the run with it
-            return False
+            return None
         barrier = capture(
             self.saver, run.finish_step(tasks, updated), f"{step.checkpoint_id}:barrier"
         )
         if barrier.put is None or barrier.committed is None:
-            return False
+            return None
         end, next_tasks = self._after_commit(graph, run, record, tasks)
         sections: list[tuple[str, list[Any]]] = [("commit", barrier.put.args)]
         sections += [("writes", w) for w in recorded.writes]
@@ -806,14 +863,25 @@ class Engine:
         outbox = self._outbox_section(record, run, next_tasks, broker_ids) if next_tasks else None
         if outbox is not None:
             sections.append(("publish", outbox[1]))
+        return _PreparedHop(
+            run, record, message, task, epoch, barrier, end, next_tasks, sections, next_step,
+            broker_ids, outbox,
+        )  # fmt: skip
+
+    def _send_hop(self, prepared: _PreparedHop) -> bool:
+        """Send a hop :meth:`_prepare_hop` made (see :meth:`_hop`)."""
+        run, record, task, barrier = prepared.run, prepared.record, prepared.task, prepared.barrier
+        end, next_tasks, outbox = prepared.end, prepared.next_tasks, prepared.outbox
+        step, run_id = prepared.message.step, prepared.message.run_id
+        assert barrier.put is not None
         crash_point("before_barrier")
         reply = self.coordinator.hop(
             step,
             task.id,
-            epoch,
+            prepared.epoch,
             barrier.put.keys,
-            sections,
-            next_step,
+            prepared.sections,
+            prepared.next_step,
             list(next_tasks),
             extra=lambda pipe: self.saver.registry_commands(pipe, barrier.put),
             queue_keys=outbox[0] if outbox is not None else (),
@@ -839,7 +907,7 @@ class Engine:
             return True  # hop.lua put them on the broker with the commit
         # The confirmation rides with this process's next round trip: a chain's next hop
         # costs no extra one for it.
-        self._send_tasks(record, run, list(next_tasks.values()), broker_ids, later=True)
+        self._send_tasks(record, run, list(next_tasks.values()), prepared.broker_ids, later=True)
         return True
 
     def _after_commit(
