@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -172,6 +172,7 @@ class Coordinator:
         extra_replies: list[Any] | None = None,
         *,
         lane: bool = False,
+        ordered: bool = False,
     ) -> list:
         """Scripts (and index updates ``extra(pipe)``) in one round trip; their replies
         (``extra``'s replies are appended to ``extra_replies`` when given).
@@ -181,17 +182,26 @@ class Coordinator:
 
         ``EVALSHA`` straight away (redis-py's own script pipelining asks ``SCRIPT EXISTS``
         first: a second round trip). A script the server does not know yet (first use, or
-        a restarted server) is loaded and run again on its own, so the calls of one
-        pipeline must not depend on each other's order.
+        a restarted server) is loaded and run again on its own, after the calls that
+        followed it, so the calls of one pipeline must not depend on each other's order;
+        unless ``ordered``: then every call but those of the last call's script goes by its
+        source (``EVAL``, which a server never refuses as unknown), and the calls take
+        effect in their order.
         """
+        by_source = {i for i, (name, _, _) in enumerate(calls) if ordered and name != calls[-1][0]}
         deferred = self._take_sent()  # confirmations waiting for a round trip: this one
+        by_source = {i + len(deferred) for i in by_source}
         calls = deferred + calls
         try:
-            replies = self._on_lane(calls, extra) if lane and not self.cluster else None
+            lanes = lane and not self.cluster
+            replies = self._on_lane(calls, extra, by_source) if lanes else None
             if replies is None:
                 pipe = self.redis.pipeline(transaction=False)
-                for name, keys, args in calls:
-                    pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
+                for i, (name, keys, args) in enumerate(calls):
+                    if i in by_source:
+                        pipe.eval(self._scripts[name].script, len(keys), *keys, *args)
+                    else:
+                        pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
                 if extra is not None:
                     extra(pipe)
                 replies = pipe.execute(raise_on_error=False)
@@ -214,7 +224,10 @@ class Coordinator:
         return out[len(deferred) :]
 
     def _on_lane(
-        self, calls: list[tuple[str, list[str], list[Any]]], extra: Any
+        self,
+        calls: list[tuple[str, list[str], list[Any]]],
+        extra: Any,
+        by_source: Container[int] = (),
     ) -> list[Any] | None:
         """:meth:`_pipeline`'s round trip on this thread's lane (the connection the leases
         asked ahead use, see :mod:`relaygraph.persistence.redis_lane`): the same commands
@@ -225,8 +238,10 @@ class Coordinator:
         failure.
         """
         commands: list[tuple[Any, ...]] = [
-            ("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
-            for name, keys, args in calls
+            ("EVAL", self._scripts[name].script, len(keys), *keys, *args)
+            if i in by_source
+            else ("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
+            for i, (name, keys, args) in enumerate(calls)
         ]
         if extra is not None:
             recorder = _Recorder()
@@ -658,8 +673,8 @@ class Coordinator:
                 ("emit_event", stream_keys, args)
                 for args in event_batch(list(events), maxlen=maxlen, ttl=ttl)
             ]
-        reply = self._pipeline(
-            calls, lambda pipe: pipe.zrem(runs, json.dumps([thread_id, run_id]))
+        reply = self._pipeline(  # ordered: the end event never before the final status
+            calls, lambda pipe: pipe.zrem(runs, json.dumps([thread_id, run_id])), ordered=True
         )[0]
         next_run = reply.decode() if isinstance(reply, bytes) else (reply or "")
         if next_run:  # the sweeper starts it if the caller dies before it does
@@ -729,7 +744,7 @@ class Coordinator:
 
         replies: list[Any] = []
         calls = [*before, ("mark_running", [keys.run(run_id)], args)]
-        out = self._pipeline(calls, then, replies)
+        out = self._pipeline(calls, then, replies, ordered=True)
         self._check_replicas(replies)
         return [*out[:-1], bool(out[-1])]
 

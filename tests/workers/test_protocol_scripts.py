@@ -612,6 +612,31 @@ def test_a_lease_asked_ahead_is_answered_after_the_script_cache_was_flushed(
     assert inline.client.get_state("chain", "t").values == local_values(chain)
 
 
+@pytest.mark.parametrize("lane", [False, True], ids=["pipeline", "lane"])
+def test_an_ordered_pipeline_keeps_its_order_when_the_server_forgot_its_scripts(
+    server: EmbeddedRedis, lane: bool
+) -> None:
+    inline = Inline(server.url, {"chain": _chain("a")})
+    coordinator, raw = inline.coordinator, inline.redis
+    coordinator._scripts["first"] = raw.register_script("redis.call('SET', KEYS[1], 'set')")
+    coordinator._scripts["second"] = raw.register_script(
+        "redis.call('RPUSH', KEYS[2], redis.call('GET', KEYS[1]) or 'unset')"
+    )
+    calls = [("first", ["{o}k"], []), ("second", ["{o}k", "{o}seen"], [])]
+
+    def forget_the_first() -> None:  # as after a restart, the second already used again
+        raw.script_flush()
+        raw.script_load(coordinator._scripts["second"].script)
+
+    forget_the_first()
+    coordinator._pipeline(calls, lane=lane, ordered=True)
+    assert raw.lrange("{o}seen", 0, -1) == [b"set"]  # the first ran first
+    raw.delete("{o}k", "{o}seen")
+    forget_the_first()
+    coordinator._pipeline(calls, lane=lane)  # unordered: the first is run again after
+    assert raw.lrange("{o}seen", 0, -1) == [b"unset"]
+
+
 def test_a_warm_task_of_a_cancelled_run_drops_what_its_node_did(server: EmbeddedRedis) -> None:
     ran: list[str] = []
 
