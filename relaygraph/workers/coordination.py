@@ -198,8 +198,9 @@ class Coordinator:
             if replies is None:
                 pipe = self.redis.pipeline(transaction=False)
                 for i, (name, keys, args) in enumerate(calls):
-                    if i in by_source:
-                        pipe.eval(self._scripts[name].script, len(keys), *keys, *args)
+                    if i in by_source:  # (a cluster pipeline's eval() is something else)
+                        source = self._scripts[name].script
+                        pipe.execute_command("EVAL", source, len(keys), *keys, *args)
                     else:
                         pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
                 if extra is not None:
