@@ -21,6 +21,11 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+try:  # redis-py's own packer per argument costs more than the rest of a hop's send
+    from hiredis import pack_command as _pack_command
+except ImportError:  # pragma: no cover - hiredis is optional
+    _pack_command = None
+
 __all__ = ["ScriptLane"]
 
 
@@ -30,6 +35,12 @@ class ScriptLane:
     def __init__(self, client: Any) -> None:
         pool = client.connection_pool
         self._make = lambda: pool.connection_class(**pool.connection_kwargs)
+        kwargs = pool.connection_kwargs
+        # hiredis packs str as UTF-8 and numbers as repr() does: redis-py's default encoder
+        self._fast = _pack_command is not None and (
+            kwargs.get("encoding", "utf-8").lower().replace("_", "-") in ("utf-8", "utf8")
+            and kwargs.get("encoding_errors", "strict") == "strict"
+        )
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: list[Any] = []
@@ -54,7 +65,7 @@ class ScriptLane:
             raise RuntimeError("the lane's last replies are not read yet")
         connection = self._connection()
         try:
-            connection.send_packed_command(connection.pack_commands(commands))
+            connection.send_packed_command(self._pack(connection, commands))
         except BaseException:
             connection.disconnect()
             raise
@@ -78,6 +89,18 @@ class ScriptLane:
             return replies
 
         return read
+
+    def _pack(self, connection: Any, commands: list[tuple[Any, ...]]) -> Any:
+        """The commands in the Redis protocol: by hiredis at once when every argument is a
+        str, bytes, int or float (the same bytes redis-py's encoder makes; several times
+        faster over a hop's hundred-odd arguments), else by redis-py (which also rejects
+        what it cannot send, a bool say)."""
+        if self._fast and all(" " not in command[0] for command in commands):
+            try:  # (redis-py splits a spaced command name: "SCRIPT LOAD" is two arguments)
+                return [b"".join([_pack_command(command) for command in commands])]
+            except TypeError:  # a bool, bytearray or memoryview: redis-py's rules
+                pass
+        return connection.pack_commands(commands)
 
     def evalsha(self, sha: str, keys: list[str], args: list[Any]) -> Any:
         """The script's reply; raises its error reply (e.g. NoScriptError) as redis-py

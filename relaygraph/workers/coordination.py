@@ -11,13 +11,16 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from redis.commands import CoreCommands
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from relaygraph.persistence.redis_lane import ScriptLane
 from relaygraph.workers import metrics
@@ -167,24 +170,42 @@ class Coordinator:
         calls: list[tuple[str, list[str], list[Any]]],
         extra: Any = None,
         extra_replies: list[Any] | None = None,
+        *,
+        lane: bool = False,
+        ordered: bool = False,
     ) -> list:
         """Scripts (and index updates ``extra(pipe)``) in one round trip; their replies
         (``extra``'s replies are appended to ``extra_replies`` when given).
 
+        ``lane``: on this thread's own connection (see :meth:`_on_lane`), for the node
+        task's hot path.
+
         ``EVALSHA`` straight away (redis-py's own script pipelining asks ``SCRIPT EXISTS``
         first: a second round trip). A script the server does not know yet (first use, or
-        a restarted server) is loaded and run again on its own, so the calls of one
-        pipeline must not depend on each other's order.
+        a restarted server) is loaded and run again on its own, after the calls that
+        followed it, so the calls of one pipeline must not depend on each other's order;
+        unless ``ordered``: then every call but those of the last call's script goes by its
+        source (``EVAL``, which a server never refuses as unknown), and the calls take
+        effect in their order.
         """
+        by_source = {i for i, (name, _, _) in enumerate(calls) if ordered and name != calls[-1][0]}
         deferred = self._take_sent()  # confirmations waiting for a round trip: this one
+        by_source = {i + len(deferred) for i in by_source}
         calls = deferred + calls
-        pipe = self.redis.pipeline(transaction=False)
-        for name, keys, args in calls:
-            pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
-        if extra is not None:
-            extra(pipe)
         try:
-            replies = pipe.execute(raise_on_error=False)
+            lanes = lane and not self.cluster
+            replies = self._on_lane(calls, extra, by_source) if lanes else None
+            if replies is None:
+                pipe = self.redis.pipeline(transaction=False)
+                for i, (name, keys, args) in enumerate(calls):
+                    if i in by_source:  # (a cluster pipeline's eval() is something else)
+                        source = self._scripts[name].script
+                        pipe.execute_command("EVAL", source, len(keys), *keys, *args)
+                    else:
+                        pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
+                if extra is not None:
+                    extra(pipe)
+                replies = pipe.execute(raise_on_error=False)
         except Exception:
             with self._sent_lock:  # not sent: keep them for the next round trip
                 self._sent_later[:0] = deferred
@@ -202,6 +223,36 @@ class Coordinator:
                 raise reply
             out.append(reply)
         return out[len(deferred) :]
+
+    def _on_lane(
+        self,
+        calls: list[tuple[str, list[str], list[Any]]],
+        extra: Any,
+        by_source: Container[int] = (),
+    ) -> list[Any] | None:
+        """:meth:`_pipeline`'s round trip on this thread's lane (the connection the leases
+        asked ahead use, see :mod:`relaygraph.persistence.redis_lane`): the same commands
+        without redis-py's per-pipeline path (pool checkout, retry wrapper, response
+        callbacks), about a tenth of a millisecond of a hop's worker CPU. None when the
+        connection failed (the lane dropped it): the caller sends them again through the
+        client, whose retry policy a redis-py pipeline would have applied to the same
+        failure.
+        """
+        commands: list[tuple[Any, ...]] = [
+            ("EVAL", self._scripts[name].script, len(keys), *keys, *args)
+            if i in by_source
+            else ("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
+            for i, (name, keys, args) in enumerate(calls)
+        ]
+        if extra is not None:
+            recorder = _Recorder()
+            extra(recorder)
+            commands += recorder.commands
+        try:
+            return self._lane.send(commands)()
+        except (RedisConnectionError, RedisTimeoutError):
+            log.info("coordination lane: connection failed, through the client instead")
+            return None
 
     def acquire(
         self, step: StepRef, task_id: str, epoch: int, max_attempts: int, worker: str
@@ -368,7 +419,7 @@ class Coordinator:
             pipe.zrem(leases, step.member(task_id))
             pipe.zadd(barriers, {step.member(): deadline})
 
-        (reply,) = self._pipeline([("finish_task", script_keys, args)], indexes)
+        (reply,) = self._pipeline([("finish_task", script_keys, args)], indexes, lane=True)
         return _text(reply)
 
     def hop(
@@ -419,7 +470,7 @@ class Coordinator:
             self._wait_replicas(pipe, step.key)
 
         replies: list[Any] = []
-        (reply,) = self._pipeline([("hop", script_keys, args)], indexes, replies)
+        (reply,) = self._pipeline([("hop", script_keys, args)], indexes, replies, lane=True)
         self._check_replicas(replies)
         return [_text(part) for part in reply]
 
@@ -571,55 +622,153 @@ class Coordinator:
         key = ThreadKeys(thread_id).run(run_id)
         return bool(self._run("claim_start", [key], [now_ms(), self.ttl_ms, worker]))
 
+    def claim_start_reading(
+        self, thread_id: str, run_id: str, worker: str
+    ) -> tuple[bool, dict[str, bytes]]:
+        """:meth:`claim_start` and the run hash (as :meth:`run_info`), one round trip. The
+        claim refuses a run that is not pending by itself, so it need not wait for the read.
+        """
+        key = ThreadKeys(thread_id).run(run_id)
+        raw: list[Any] = []
+        (claimed,) = self._pipeline(
+            [("claim_start", [key], [now_ms(), self.ttl_ms, worker])],
+            lambda pipe: pipe.hgetall(key),
+            raw,
+        )
+        return bool(claimed), {k.decode(): v for k, v in raw[0].items()}
+
     def renew_start(self, thread_id: str, run_id: str) -> None:
         """Keep a start claim alive while its holder works."""
         key = ThreadKeys(thread_id).run(run_id)
         self.redis.hset(key, "start_lease", now_ms() + self.ttl_ms)
 
-    def finish_run(self, thread_id: str, run_id: str, status: str, error: str = "") -> str:
-        """Give a run its final status; returns the next queued run to start, or ''."""
+    def finish_run(
+        self,
+        thread_id: str,
+        run_id: str,
+        status: str,
+        error: str = "",
+        events: Sequence[tuple[str, dict[str, Any]]] = (),
+        *,
+        maxlen: int = 0,
+        ttl: int = 0,
+    ) -> str:
+        """Give a run its final status; returns the next queued run to start, or ''.
+
+        ``events`` (``(event key, fields)``, as :meth:`emit_events`; ``maxlen`` and
+        ``ttl`` its stream limits) are appended after the status is final, and the run
+        leaves the run index, in the same round trip.
+        """
         keys = ThreadKeys(thread_id)
-        reply = self._run(
-            "finish_run",
-            [keys.active, keys.run(run_id), keys.queue, keys.runs],
-            [run_id, status, now_ms(), error, self.run_ttl],
-        )
-        next_run = reply.decode() if isinstance(reply, bytes) else (reply or "")
         runs = self.indexes.runs(thread_id)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zrem(runs, json.dumps([thread_id, run_id]))
+        stream_keys = [keys.events(run_id), keys.event_keys(run_id)]
+        calls: list[tuple[str, list[str], list[Any]]] = [
+            (
+                "finish_run",
+                [keys.active, keys.run(run_id), keys.queue, keys.runs],
+                [run_id, status, now_ms(), error, self.run_ttl],
+            )
+        ]
+        if events:
+            calls += [
+                ("emit_event", stream_keys, args)
+                for args in event_batch(list(events), maxlen=maxlen, ttl=ttl)
+            ]
+        reply = self._pipeline(  # ordered: the end event never before the final status
+            calls, lambda pipe: pipe.zrem(runs, json.dumps([thread_id, run_id])), ordered=True
+        )[0]
+        next_run = reply.decode() if isinstance(reply, bytes) else (reply or "")
         if next_run:  # the sweeper starts it if the caller dies before it does
-            pipe.zadd(runs, {json.dumps([thread_id, next_run]): now_ms()})
-        pipe.execute()
+            self.redis.zadd(runs, {json.dumps([thread_id, next_run]): now_ms()})
         return next_run
 
-    def touch_run(self, thread_id: str, run_id: str, **fields: Any) -> bool:
+    def touch_run(
+        self,
+        thread_id: str,
+        run_id: str,
+        *,
+        events: Sequence[tuple[str, dict[str, Any]]] = (),
+        maxlen: int = 0,
+        ttl: int = 0,
+        **fields: Any,
+    ) -> bool:
         """Record progress of a run (and any changed fields); False when ``status`` was to
         become ``running`` but the run had ended meanwhile (cancelled, interrupted by another
-        submission): it then keeps its final status and the caller schedules nothing."""
+        submission): it then keeps its final status and the caller schedules nothing.
+
+        ``events`` (with ``status="running"`` only; ``(event key, fields)`` as
+        :meth:`emit_events`, ``maxlen`` and ``ttl`` its stream limits) are appended first,
+        in the same round trip.
+        """
+        if fields.get("status") == "running":  # never over a status set concurrently
+            keys = ThreadKeys(thread_id)
+            stream = [keys.events(run_id), keys.event_keys(run_id)]
+            before = [
+                ("emit_event", stream, args)
+                for args in event_batch(list(events), maxlen=maxlen, ttl=ttl)
+            ]
+            return self._mark_running(thread_id, run_id, fields, before)[-1]
+        if events:
+            raise ValueError("touch_run sends events only with status='running'")
         keys = ThreadKeys(thread_id)
         runs, member = self.indexes.runs(thread_id), json.dumps([thread_id, run_id])
-        if fields.get("status") == "running":  # never over a status set concurrently
-            args: list[Any] = [now_ms()]
-            for name, value in fields.items():
-                args += [name, value]
-
-            def then(pipe: Any) -> None:
-                pipe.zadd(runs, {member: now_ms()})
-                # a run's start commits its input checkpoint (the saver's own connection)
-                # before this: WAIT here covers it too, as it covers every earlier write
-                self._wait_replicas(pipe, keys.run(run_id))
-
-            replies: list[Any] = []
-            (marked,) = self._pipeline([("mark_running", [keys.run(run_id)], args)], then, replies)
-            self._check_replicas(replies)
-            return bool(marked)
         pipe = self.redis.pipeline(transaction=False)
         if fields:
             pipe.hset(keys.run(run_id), mapping={**fields, "updated": now_ms()})
         pipe.zadd(runs, {member: now_ms()})
         pipe.execute()
         return True
+
+    def _mark_running(
+        self,
+        thread_id: str,
+        run_id: str,
+        fields: dict[str, Any],
+        before: list[tuple[str, list[str], list[Any]]],
+        extra: Any = None,
+    ) -> list[Any]:
+        """Scripts ``before``, then mark_running.lua with ``fields``, in one round trip:
+        the replies of ``before`` and last whether the run is still active."""
+        keys = ThreadKeys(thread_id)
+        runs, member = self.indexes.runs(thread_id), json.dumps([thread_id, run_id])
+        args: list[Any] = [now_ms()]
+        for name, value in fields.items():
+            args += [name, value]
+
+        def then(pipe: Any) -> None:
+            if extra is not None:
+                extra(pipe)
+            pipe.zadd(runs, {member: now_ms()})
+            # a run's start commits its input checkpoint (the saver's own connection)
+            # before this: WAIT here covers it too, as it covers every earlier write
+            self._wait_replicas(pipe, keys.run(run_id))
+
+        replies: list[Any] = []
+        calls = [*before, ("mark_running", [keys.run(run_id)], args)]
+        out = self._pipeline(calls, then, replies, ordered=True)
+        self._check_replicas(replies)
+        return [*out[:-1], bool(out[-1])]
+
+    def register_and_mark(
+        self, step: StepRef, run_id: str, graph: str, tasks: list[tuple[str, str]]
+    ) -> bool:
+        """:meth:`register_step`, then ``touch_run(step=..., status="running")``, in one
+        round trip (in that order); False when the run ended meanwhile."""
+        args: list[Any] = [run_id, graph, now_ms()]
+        for task_id, name in tasks:
+            args.extend((task_id, name))
+        deadline = now_ms() + self.ttl_ms
+        members = {step.member(tid): deadline for tid, _ in tasks}
+        run_key = ThreadKeys(step.thread_id).run(run_id)
+        leases = self.indexes.leases(step.thread_id)
+        before = [("register_step", [step.key, run_key], args)]
+        fields = {"step": step.member(), "status": "running"}
+
+        def indexes(pipe: Any) -> None:
+            # nx: as register_step, the entries of a step registered before stay as they are
+            pipe.zadd(leases, members, nx=True)
+
+        return self._mark_running(step.thread_id, run_id, fields, before, indexes)[-1]
 
     def run_status(self, thread_id: str, run_id: str) -> str | None:
         """Just the run's status (one small read)."""
@@ -651,6 +800,18 @@ class Coordinator:
             for args in event_batch(events, maxlen=maxlen, ttl=ttl)
         ]
         self._pipeline(calls)
+
+
+class _Recorder(CoreCommands):
+    """A stand-in for a redis-py pipeline that keeps the commands its methods build
+    (``zadd``, ``sadd``, ``execute_command``, ...) as argument tuples, to send raw."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *args: Any, **_options: Any) -> None:
+        # options (keys=, target_nodes=) only route a command; a lane has one server
+        self.commands.append(args)
 
 
 def event_batch(

@@ -115,6 +115,24 @@ _Ran = tuple[str, "tuple[float, BaseException] | None", Captured, bool]
 _Loaded = tuple["Run", dict[str, Any], Any, set[str], dict[str, list[Any]], Acquired]
 
 
+@dataclass
+class _PreparedHop:
+    """A hop made and not sent yet (see :meth:`Engine._prepare_hop`)."""
+
+    run: Run
+    record: dict[str, Any]
+    message: NodeMessage
+    task: Any
+    epoch: int
+    barrier: Captured
+    end: tuple[str, str] | None
+    next_tasks: dict[str, Any]
+    sections: list[tuple[str, list[Any]]]
+    next_step: StepRef
+    broker_ids: dict[str, str]
+    outbox: tuple[list[str], list[Any]] | None
+
+
 class RetryLater(Exception):
     """The node failed with an error its RetryPolicy retries: run it again after ``delay``."""
 
@@ -193,15 +211,20 @@ class Engine:
         if not fresh and key in self._records:
             self._records.move_to_end(key)
             return self._records[key]
-        record = self._read_record(thread_id, run_id)
-        if record.get("start_step") is not None:  # started: the immutable part is complete
-            self._records[key] = record
+        return self._keep_record(thread_id, run_id, self._read_record(thread_id, run_id))
+
+    def _keep_record(self, thread_id: str, run_id: str, record: dict[str, Any]) -> dict[str, Any]:
+        """``record``, cached once its run has started (its immutable part is complete)."""
+        if record.get("start_step") is not None:
+            self._records[(thread_id, run_id)] = record
             while len(self._records) > 1024:
                 self._records.popitem(last=False)
         return record
 
     def _read_record(self, thread_id: str, run_id: str) -> dict[str, Any]:
-        raw = self.coordinator.run_info(thread_id, run_id)
+        return self._decode_record(self.coordinator.run_info(thread_id, run_id), thread_id, run_id)
+
+    def _decode_record(self, raw: dict[str, bytes], thread_id: str, run_id: str) -> dict[str, Any]:
         if not raw:
             raise LookupError(f"run {run_id!r} of thread {thread_id!r} does not exist")
         record = {
@@ -231,20 +254,32 @@ class Engine:
         return Run(graph, config, chosen)
 
     def _publish(
-        self, thread_id: str, run_id: str, effects: Generator[Any, Any, Any], event_prefix: str
+        self,
+        thread_id: str,
+        run_id: str,
+        effects: Generator[Any, Any, Any],
+        event_prefix: str,
+        keep: list[tuple[str, Emit]] | None = None,
     ) -> Any:
-        """Drive ``effects`` with the saver, sending its stream chunks to the run's stream."""
+        """Drive ``effects`` with the saver, sending its stream chunks to the run's stream
+        (``keep``: a list that gets them instead, for the caller's next round trip; if
+        driving fails, they are sent at once)."""
         driver = drive(None, effects, self.saver)  # type: ignore[arg-type] - runs no tasks
         events: list[tuple[str, Emit]] = []
+        done = False
         try:
             while True:
                 try:
                     emit = next(driver)
                 except StopIteration as stop:
+                    done = True
                     return stop.value
                 events.append((f"{event_prefix}:{len(events)}", emit))
         finally:
-            self.emit_many(thread_id, run_id, events)  # one round trip, in order
+            if keep is not None and done:
+                keep += events
+            else:
+                self.emit_many(thread_id, run_id, events)  # one round trip, in order
 
     def emit(self, thread_id: str, run_id: str, event_key: str, emit: Emit) -> None:
         """Append one stream chunk to the run's event stream (once per event key)."""
@@ -261,11 +296,16 @@ class Engine:
 
     def finish(self, thread_id: str, run_id: str, status: str, error: str = "") -> None:
         """Give the run its final status and start the thread's next queued run, if any."""
-        next_run = self.coordinator.finish_run(thread_id, run_id, status, error)
-        metrics.count_run(status)
-        self.emit(
-            thread_id, run_id, f"end:{status}", Emit("status", {"status": status, "error": error})
+        end = Emit("status", {"status": status, "error": error})
+        next_run = self.coordinator.finish_run(  # the end event rides in the same round trip
+            thread_id,
+            run_id,
+            status,
+            error,
+            [(f"end:{status}", self._event_fields(end))],
+            **self._stream_limits(),
         )
+        metrics.count_run(status)
         log.info("run %s of thread %s: %s %s", run_id, thread_id, status, error)
         if next_run:
             self.start_run(thread_id, next_run)
@@ -274,14 +314,19 @@ class Engine:
 
     def start_run(self, thread_id: str, run_id: str) -> None:
         """Apply the run's input and schedule its first step."""
+        # The claim and the record in one round trip: the claim script itself refuses a
+        # run that is not pending.
+        claimed, raw = self.coordinator.claim_start_reading(thread_id, run_id, self.worker_name)
         try:
-            record = self.run_record(thread_id, run_id)
+            record = self._keep_record(
+                thread_id, run_id, self._decode_record(raw, thread_id, run_id)
+            )
         except SerializationError as exc:  # a record that cannot be read: the run's error
             self.fail_unreadable_record(thread_id, run_id, exc)
             return
         if record.get("status") != "pending":
             return  # started already, cancelled, or finished
-        if not self.coordinator.claim_start(thread_id, run_id, self.worker_name):
+        if not claimed:
             return  # another worker is starting it (a duplicate delivery or a recovery)
         renewer = _Renewer(
             lambda: self.coordinator.renew_start(thread_id, run_id), self.settings.heartbeat
@@ -305,21 +350,36 @@ class Engine:
             # A start that died after committing the input left the run's own checkpoint as
             # the head: applying the input again would apply it twice.
             applied = saved is not None and saved.metadata.get("run_id") == run_id
+            events: list[tuple[str, Emit]] = []
             if not applied:
                 data = record["input_bytes"]
                 input = self.serde.loads(data, where="run input") if data is not None else None
-                self._publish(thread_id, run_id, run.begin(input), f"start:{run_id}")
-            if not self.coordinator.touch_run(thread_id, run_id, status="running"):
+                # its chunks go to the stream with the status, in the next round trip
+                self._publish(thread_id, run_id, run.begin(input), f"start:{run_id}", events)
+            fields = [(key, self._event_fields(emit)) for key, emit in events]
+            limits = self._stream_limits()
+            if not self.coordinator.touch_run(
+                thread_id, run_id, events=fields, status="running", **limits
+            ):
                 return  # cancelled while it started: nothing more to schedule
         except Exception as exc:
             self.finish(thread_id, run_id, "error", _describe(exc))
             return
-        self.schedule(graph, run, record)
+        self.schedule(graph, run, record, active=True)
 
-    def schedule(self, graph: Any, run: Run, record: dict[str, Any]) -> None:
-        """Register the next step of ``run`` and enqueue its tasks, or finish the run."""
+    def schedule(
+        self, graph: Any, run: Run, record: dict[str, Any], *, active: bool = False
+    ) -> None:
+        """Register the next step of ``run`` and enqueue its tasks, or finish the run.
+
+        ``active``: the caller has just seen the run active (it marked it running), so
+        the status is not read again (registering the step checks it once more anyway).
+        """
         thread_id, run_id = run.thread_id or "", record["run_id"]
-        if self.coordinator.run_status(thread_id, run_id) not in ("pending", "running"):
+        if not active and self.coordinator.run_status(thread_id, run_id) not in (
+            "pending",
+            "running",
+        ):
             return  # cancelled or interrupted by another submission: schedule nothing more
         run.stop = int(record.get("start_step", run.step)) + run.recursion_limit + 1
         try:
@@ -342,10 +402,10 @@ class Engine:
             self._stop_at_breakpoint(run, run_id)
             return
         step = StepRef(thread_id, run.ns, run.checkpoint["id"], run_id)
-        self.coordinator.register_step(
+        # the step's registration and the run's pointer to it: one round trip, in order
+        if not self.coordinator.register_and_mark(
             step, run_id, record["graph"], [(task.id, task.name) for task in tasks.values()]
-        )
-        if not self.coordinator.touch_run(thread_id, run_id, step=step.member(), status="running"):
+        ):
             self.coordinator.set_step_state(step, "cancelled")  # the run ended meanwhile
             return
         crash_point("after_register")
@@ -448,11 +508,12 @@ class Engine:
             self.finish(message.thread_id, message.run_id, "error", _describe(exc))
             return "refused"
         ran: _Ran | None = None
+        prepared: _PreparedHop | bool | None = False  # False: no hop made yet
         warm = self._take_warm(graph, message)
         loaded: str | _Loaded
         if warm is not None:
             run, tasks, task = warm
-            acquired, ran = self._run_warm(run, task, message)
+            acquired, ran, prepared = self._run_warm(run, record, tasks, task, message)
             loaded = (run, tasks, task, set(), {}, acquired)
             if ran is None and acquired.status == "ok":  # an earlier attempt died here:
                 loaded = self._load_task(graph, record, message, acquired)  # read what it left
@@ -479,7 +540,10 @@ class Engine:
             coordinator.release(step, task.id, acquired.epoch, due)
             raise RetryLater(*retry)
         if status == "done" and len(tasks) == 1 and task.id not in done:
-            hopped = self._hop(run, record, message, task, tasks, acquired.epoch, recorded)
+            if prepared is False:
+                hopped = self._hop(run, record, message, task, tasks, acquired.epoch, recorded)
+            else:  # made while the lease's answer travelled (None: the step cannot hop)
+                hopped = isinstance(prepared, _PreparedHop) and self._send_hop(prepared)
             if hopped:
                 return status
         sections = [("writes", w) for w in recorded.writes] + self._event_sections(recorded.events)
@@ -543,24 +607,44 @@ class Engine:
             return None
         return run, tasks, task
 
-    def _run_warm(self, run: Run, task: Any, message: NodeMessage) -> tuple[Acquired, _Ran | None]:
+    def _run_warm(
+        self,
+        run: Run,
+        record: dict[str, Any],
+        tasks: dict[str, Any],
+        task: Any,
+        message: NodeMessage,
+    ) -> tuple[Acquired, _Ran | None, _PreparedHop | bool | None]:
         """A warm task: its lease is asked for and the node runs while the answer travels
-        (the lease is taken when the node starts; only its answer is read after).
+        (the lease is taken when the node starts; only its answer is read after). A node
+        that ends its step (the step's only task, done) also gets its hop made before the
+        answer is read (:meth:`_prepare_hop`: no I/O): the third item, or False when it
+        was not tried.
 
         The answer is almost always (ok, epoch 0, first attempt): this process scheduled
-        the task a moment ago. Any other answer drops the run's result: a duplicate, a
-        cancelled run or an earlier attempt that died (the caller then reads what it left
-        and runs the node again under the lease).
+        the task a moment ago. Any other answer drops the run's result and the hop: a
+        duplicate, a cancelled run or an earlier attempt that died (the caller then reads
+        what it left and runs the node again under the lease).
         """
         budget = self._budget(run.graph, task.name)
         answer = self.coordinator.acquire_later(message.step, task.id, 0, budget, self.worker_name)
+        prepared: _PreparedHop | bool | None = False
+        failed: Exception | None = None
         try:
             ran = self._run_held(run, task, set(), {}, message, Acquired("ok", 0, 1))
+            status, retry, recorded, held = ran
+            if status == "done" and held and retry is None and len(tasks) == 1:
+                try:
+                    prepared = self._prepare_hop(run, record, message, task, tasks, 0, recorded)
+                except Exception as exc:  # raised below only if the lease is ours
+                    failed = exc
         finally:
             acquired = answer()
         if (acquired.status, acquired.epoch, acquired.attempts) == ("ok", 0, 1):
-            return acquired, ran
-        return acquired, None
+            if failed is not None:
+                raise failed
+            return acquired, ran, prepared
+        return acquired, None, False
 
     def _load_task(
         self,
@@ -742,16 +826,31 @@ class Engine:
         ``Run.finish_step`` and planning as :meth:`barrier` and :meth:`schedule`, so the
         checkpoints are the same as in-process.
         """
+        prepared = self._prepare_hop(run, record, message, task, tasks, epoch, recorded)
+        return prepared is not None and self._send_hop(prepared)
+
+    def _prepare_hop(
+        self,
+        run: Run,
+        record: dict[str, Any],
+        message: NodeMessage,
+        task: Any,
+        tasks: dict[str, Any],
+        epoch: int,
+        recorded: Captured,
+    ) -> _PreparedHop | None:
+        """Everything :meth:`_hop` sends, made without I/O (it advances ``run`` to the next
+        checkpoint); None when the step cannot hop (the step-by-step path handles it)."""
         graph, step, run_id = run.graph, message.step, message.run_id
         try:
             updated = run.apply_step(tasks)
         except Exception:  # the writes cannot be applied: the barrier fails the run with it
-            return False
+            return None
         barrier = capture(
             self.saver, run.finish_step(tasks, updated), f"{step.checkpoint_id}:barrier"
         )
         if barrier.put is None or barrier.committed is None:
-            return False
+            return None
         end, next_tasks = self._after_commit(graph, run, record, tasks)
         sections: list[tuple[str, list[Any]]] = [("commit", barrier.put.args)]
         sections += [("writes", w) for w in recorded.writes]
@@ -767,14 +866,25 @@ class Engine:
         outbox = self._outbox_section(record, run, next_tasks, broker_ids) if next_tasks else None
         if outbox is not None:
             sections.append(("publish", outbox[1]))
+        return _PreparedHop(
+            run, record, message, task, epoch, barrier, end, next_tasks, sections, next_step,
+            broker_ids, outbox,
+        )  # fmt: skip
+
+    def _send_hop(self, prepared: _PreparedHop) -> bool:
+        """Send a hop :meth:`_prepare_hop` made (see :meth:`_hop`)."""
+        run, record, task, barrier = prepared.run, prepared.record, prepared.task, prepared.barrier
+        end, next_tasks, outbox = prepared.end, prepared.next_tasks, prepared.outbox
+        step, run_id = prepared.message.step, prepared.message.run_id
+        assert barrier.put is not None
         crash_point("before_barrier")
         reply = self.coordinator.hop(
             step,
             task.id,
-            epoch,
+            prepared.epoch,
             barrier.put.keys,
-            sections,
-            next_step,
+            prepared.sections,
+            prepared.next_step,
             list(next_tasks),
             extra=lambda pipe: self.saver.registry_commands(pipe, barrier.put),
             queue_keys=outbox[0] if outbox is not None else (),
@@ -800,7 +910,7 @@ class Engine:
             return True  # hop.lua put them on the broker with the commit
         # The confirmation rides with this process's next round trip: a chain's next hop
         # costs no extra one for it.
-        self._send_tasks(record, run, list(next_tasks.values()), broker_ids, later=True)
+        self._send_tasks(record, run, list(next_tasks.values()), prepared.broker_ids, later=True)
         return True
 
     def _after_commit(

@@ -68,7 +68,7 @@ class Outbox:
         self.send_options = send_options
         self._local = threading.local()
 
-    def _producer(self) -> tuple[Producer, list[_KeptBatch]] | None:
+    def _producer(self) -> tuple[Producer, list[_KeptBatch], set[str]] | None:
         state = getattr(self._local, "state", None)
         if state is None or state[0] != os.getpid():  # a pool child after fork: its own
             connection = self.celery.connection_for_write()
@@ -83,8 +83,10 @@ class Outbox:
             producer = self.celery.amqp.Producer(channel, auto_declare=False)
             # A channel that cannot batch (client-side retries) would publish at once.
             usable = bool(getattr(channel, "supports_batch_publish", False))
-            state = self._local.state = (os.getpid(), producer if usable else None, batch)
-        return None if state[1] is None else (state[1], state[2])
+            declared: set[str] = set()
+            state = (os.getpid(), producer if usable else None, batch, declared)
+            self._local.state = state
+        return None if state[1] is None else (state[1], state[2], state[3])
 
     def build(self, sends: list[tuple[Any, str, str, str, dict[str, float]]]) -> Commands | None:
         """The ``LPUSH`` commands of ``(message, queue, name, task id, limits)`` tasks, or
@@ -92,18 +94,26 @@ class Outbox:
         made = self._producer()
         if made is None:
             return None
-        producer, batch = made
+        producer, batch, declared = made
         commands: Commands = []
         for message, queue, name, task_id, limits in sends:
             batch.clear()
+            # The queue is declared on this channel once; after that, kombu's per-publish
+            # declare check (a copy and bind of the queue) only finds it declared. No
+            # publish retry either: nothing is sent here, so nothing can fail to send.
+            # Neither changes the message.
+            once: dict[str, Any] = {"declare": []} if queue in declared else {}
             with producer.batch():
                 self.celery.send_task(
                     producer=producer,
                     add_to_parent=False,
+                    retry=False,
+                    **once,
                     **self.send_options(message, queue, name, task_id, **limits),
                 )
             if not batch:
                 raise RuntimeError("kombu published a node task instead of batching it")
+            declared.add(queue)
             commands += batch[0].commands
         if not commands or any(name != "lpush" or len(args) != 2 for name, args in commands):
             return None

@@ -53,3 +53,22 @@ def test_a_connection_lost_while_replies_wait_is_dropped_and_made_again(
     assert connection._sock is None  # dropped, never reused with replies unread
     assert lane.send([("PING",)])() == [b"PONG"]  # reconnects on the next send
     lane.close()
+
+
+def test_commands_are_packed_as_redis_py_packs_them(redis_search_url: str) -> None:
+    raw = redis.Redis.from_url(redis_search_url)
+    lane = ScriptLane(raw)
+    connection = raw.connection_pool.connection_class(**raw.connection_pool.connection_kwargs)
+    commands = [
+        ("EVALSHA", "0" * 40, 1, "k", "é", b"\x00\xff", -5, 2**70, 1.5, 0.1, 1e20, ""),
+        ("ZADD", "z", b"LT", 123, "m"),
+        ("SCRIPT EXISTS", "0" * 40),  # a spaced name: two arguments, as redis-py sends it
+        ("SET", "k", bytearray(b"v")),
+    ]
+    for sent in (commands[:2], commands):
+        packed = b"".join(lane._pack(connection, sent))
+        assert packed == b"".join(connection.pack_commands(sent))
+    with pytest.raises(redis.DataError):  # what redis-py refuses is refused
+        lane._pack(connection, [("SET", "k", True)])
+    assert lane.send([("SET", "k", 1.5), ("GET", "k")])() == [b"OK", b"1.5"]
+    lane.close()

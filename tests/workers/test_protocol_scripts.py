@@ -500,16 +500,21 @@ def test_an_outbox_message_is_the_one_send_task_publishes(server: EmbeddedRedis)
     options = send_options(message, "inline", "node chain.a", "broker-1", time_limit=30.0)
     celery.send_task(**options)
     published = json.loads(redis.Redis.from_url(server.url).rpop("inline"))
-    commands = Outbox(celery, send_options).build(
-        [(message, "inline", "node chain.a", "broker-1", {"time_limit": 30.0})]
-    )
+    outbox = Outbox(celery, send_options)
+    send = (message, "inline", "node chain.a", "broker-1", {"time_limit": 30.0})
+    # the first build declares the queue, later ones do not: the same message each time
+    commands = outbox.build([send])
+    again = outbox.build([send])
     assert commands is not None and len(commands) == 1
+    assert again is not None and len(again) == 1
     name, (key, payload) = commands[0]
     assert (name, key) == ("lpush", "inline")
-    built = json.loads(payload)
-    for envelope in (published, built):  # a fresh tag per publish; nothing else differs
+    assert again[0][:1] == ("lpush",) and again[0][1][0] == "inline"
+    built, rebuilt = json.loads(payload), json.loads(again[0][1][1])
+    for envelope in (published, built, rebuilt):  # a fresh tag per publish; nothing else
         assert envelope["properties"].pop("delivery_tag")
     assert built == published
+    assert rebuilt == published
     assert built["headers"]["timelimit"] == [30.0, None]
     assert decode_node_message(payload.encode()) == message
 
@@ -605,6 +610,31 @@ def test_a_lease_asked_ahead_is_answered_after_the_script_cache_was_flushed(
     inline.drain()
     assert inline.status(run) == "success"
     assert inline.client.get_state("chain", "t").values == local_values(chain)
+
+
+@pytest.mark.parametrize("lane", [False, True], ids=["pipeline", "lane"])
+def test_an_ordered_pipeline_keeps_its_order_when_the_server_forgot_its_scripts(
+    server: EmbeddedRedis, lane: bool
+) -> None:
+    inline = Inline(server.url, {"chain": _chain("a")})
+    coordinator, raw = inline.coordinator, inline.redis
+    coordinator._scripts["first"] = raw.register_script("redis.call('SET', KEYS[1], 'set')")
+    coordinator._scripts["second"] = raw.register_script(
+        "redis.call('RPUSH', KEYS[2], redis.call('GET', KEYS[1]) or 'unset')"
+    )
+    calls = [("first", ["{o}k"], []), ("second", ["{o}k", "{o}seen"], [])]
+
+    def forget_the_first() -> None:  # as after a restart, the second already used again
+        raw.script_flush()
+        raw.script_load(coordinator._scripts["second"].script)
+
+    forget_the_first()
+    coordinator._pipeline(calls, lane=lane, ordered=True)
+    assert raw.lrange("{o}seen", 0, -1) == [b"set"]  # the first ran first
+    raw.delete("{o}k", "{o}seen")
+    forget_the_first()
+    coordinator._pipeline(calls, lane=lane)  # unordered: the first is run again after
+    assert raw.lrange("{o}seen", 0, -1) == [b"unset"]
 
 
 def test_a_warm_task_of_a_cancelled_run_drops_what_its_node_did(server: EmbeddedRedis) -> None:
