@@ -125,17 +125,17 @@ for i = 9, #ARGV, 4 do
     full[#full + 1] = field
   end
 end
-call_many("HSET", KEYS[BLOB], blobs, 2)
+-- A base field is only ever stored (and dropped) with its blob field: when every blob
+-- field is new (HSET counts them), no stale base can exist and the HDEL is skipped.
+local new_blobs = call_many("HSET", KEYS[BLOB], blobs, 2)
 call_many("HSET", KEYS[BASE], bases, 2)
-call_many("HDEL", KEYS[BASE], full, 1)
+if new_blobs < #blobs / 2 then call_many("HDEL", KEYS[BASE], full, 1) end
+-- The checkpoint is new (its header is not stored, checked above), and a run field is
+-- only ever stored (and dropped, and expired) with its header: there is no old run entry.
 local run = ARGV[8]
-local old_run = redis.call("HGET", KEYS[RUN], member)
-if old_run and old_run ~= run then redis.call("ZREM", KEYS[RX], old_run .. SEP .. member) end
 if run ~= "" then
   redis.call("HSET", KEYS[RUN], member, run)
   redis.call("ZADD", KEYS[RX], 0, run .. SEP .. member)
-elseif old_run then
-  redis.call("HDEL", KEYS[RUN], member)
 end
 redis.call("HSET", KEYS[HEADS], ns, id)
 refresh(ttl)
