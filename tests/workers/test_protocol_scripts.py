@@ -327,6 +327,7 @@ def test_finish_task_with_a_stale_epoch_stores_no_writes(server: EmbeddedRedis) 
         [("commit", ["only", "two"]), ("event", ["k", "1"])],
         [("commit", ["0"] * 8), ("publish", ["task", "1"])],
         [("commit", ["0"] * 8), ("publish", ["task", "1", "message"])],  # no queue key given
+        [("commit", ["0"] * 8), ("broker", ["task"])],
     ],
     ids=[
         "no-commit-first",
@@ -335,6 +336,7 @@ def test_finish_task_with_a_stale_epoch_stores_no_writes(server: EmbeddedRedis) 
         "commit-args-short",
         "publish-not-triples",
         "publish-names-no-queue",
+        "broker-not-pairs",
     ],
 )
 def test_a_malformed_hop_is_an_error_and_stores_nothing(

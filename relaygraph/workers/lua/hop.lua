@@ -48,6 +48,9 @@ while at <= #ARGV do
   if name == 'commit' and (n < 8 or (n - 8) % 4 ~= 0) then
     return redis.error_reply('hop: malformed commit section (' .. n .. ' arguments)')
   end
+  if name == 'broker' and n % 2 ~= 0 then
+    return redis.error_reply('hop: malformed broker section')
+  end
   if name == 'publish' then
     if n % 3 ~= 0 then return redis.error_reply('hop: malformed publish section') end
     for i = at + 3, at + 1 + n, 3 do
