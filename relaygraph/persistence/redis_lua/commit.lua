@@ -82,11 +82,26 @@ if #unlinked > 0 then
 end
 -- Every channel version of the checkpoint must be readable: one the caller left out of
 -- new_versions and that nothing stores yet has to be sent too.
-local versions = split(ARGV[7])
+local versions, unwritten = split(ARGV[7]), {}
 for j = 1, #versions, 2 do
+  if not written[versions[j]] then unwritten[#unwritten + 1] = j end
+end
+-- A version the namespace's head also has is stored: a head always names a stored
+-- checkpoint, whose versions were checked at its commit and stay readable (drop.lua keeps
+-- every blob a remaining checkpoint reaches; all keys share one expiry). One read of the
+-- head's versions replaces an HEXISTS per unwritten channel when there are several.
+local on_head = {}
+if head and #unwritten > 1 then
+  local head_versions = redis.call("HGET", KEYS[CV], ns .. SEP .. head)
+  if head_versions then
+    local parts = split(head_versions)
+    for j = 1, #parts, 2 do on_head[parts[j] .. SEP .. parts[j + 1]] = true end
+  end
+end
+for _, j in ipairs(unwritten) do
   local channel = versions[j]
-  if not written[channel] and
-      redis.call("HEXISTS", KEYS[BLOB], ns .. SEP .. channel .. SEP .. versions[j + 1]) == 0 then
+  local pair = channel .. SEP .. versions[j + 1]
+  if not on_head[pair] and redis.call("HEXISTS", KEYS[BLOB], ns .. SEP .. pair) == 0 then
     missing[#missing + 1] = channel
   end
 end
