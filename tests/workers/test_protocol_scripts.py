@@ -730,3 +730,19 @@ def test_marking_a_run_running_never_overwrites_an_ended_run(server: EmbeddedRed
     assert coordinator.touch_run("t", "gone", status="running") is False
     assert not client.exists(ThreadKeys("t").run("gone"))  # a deleted run is not recreated
     assert coordinator.touch_run("t", "r1", start_step=3) is True  # other fields as before
+
+
+def test_a_hop_of_a_saver_with_a_ttl_leaves_every_thread_key_expiring(
+    server: EmbeddedRedis,
+) -> None:
+    """hop.lua refreshes the thread's keys once (its writes section's refresh covers the
+    keys its commit created): each of them still carries the saver's TTL."""
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    inline.saver.ttl = 3600
+    run = inline.submit("chain", "t")
+    inline.drain()
+    assert inline.status(run) == "success"
+    keys = [key for key in inline.saver.thread_keys("t") if inline.redis.exists(key)]
+    assert len(keys) >= 10  # heads, headers, versions, indexes, blobs, writes...
+    for key in keys:
+        assert 3500 < inline.redis.ttl(key) <= 3600, key

@@ -64,6 +64,18 @@ while at <= #ARGV do
   at = at + 2 + n
 end
 if #sections == 0 then return redis.error_reply('hop: no commit section') end
+-- A saver with a TTL refreshes all twelve of the thread's keys in its commit and again in
+-- its writes: when a writes section with the same TTL comes after the commit (every
+-- section does), its refresh alone sets the same expiry on every key, including those the
+-- commit created, so the commit's twelve EXPIREs are skipped (the TTL is the commit's
+-- first argument and used for nothing else).
+local commit_args = sections[1][2]
+for i = 2, #sections do
+  if sections[i][1] == 'writes' and tonumber(sections[i][2][1]) == tonumber(commit_args[1]) then
+    commit_args[1] = '0'
+    break
+  end
+end
 
 -- The next step's fields set by the broker and publish sections, and the run hash's
 -- fields, are gathered and set in one HSET each after the loop (nothing in between reads
