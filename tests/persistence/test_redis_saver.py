@@ -874,3 +874,68 @@ def test_prefixes_isolate_savers_even_with_glob_characters(redis_search_url: str
         assert [t.config["configurable"]["thread_id"] for t in starred.list(None)] == ["s"]
         assert [t.config["configurable"]["thread_id"] for t in plain.list(None)] == ["p"]
         assert plain.get_tuple(cfg("s")) is None
+
+
+def test_commit_script_drops_a_stale_base_only_when_a_blob_is_stored_again(
+    raw: redis.Redis,
+) -> None:
+    """commit.lua skips the HDEL of full blobs' bases when every blob field is new (a base
+    is only ever stored with its blob); a version stored again as a full blob still loses
+    the base it had as an append blob, and a checkpoint's run entry is indexed."""
+    from relaygraph.persistence.redis import _script_source
+
+    commit = raw.register_script(_script_source("commit"))
+    keys = RedisSaver(client=raw).thread_keys(f"t-{uuid.uuid4().hex[:10]}")
+    blob_key, base_key, run_key, rx_key = keys[5], keys[6], keys[9], keys[10]
+
+    def put(checkpoint_id: str, run: str, *blobs: tuple[str, str, str, bytes]) -> Any:
+        cv = "\0".join(part for channel, version, _b, _d in blobs for part in (channel, version))
+        args: list[Any] = [0, "", checkpoint_id, "*", "", f"h-{checkpoint_id}", cv, run]
+        for blob in blobs:
+            args.extend(blob)
+        return commit(keys=keys, args=args)
+
+    assert put("c0", "", ("a", "v0", "", b"F0")) == [b"ok"]
+    assert put("c1", "r1", ("a", "v1", "v0", b"A-append")) == [b"ok"]
+    assert raw.hget(base_key, "\0a\0v1") == b"v0"
+    # all new: nothing to drop, the append blob's base stays
+    assert put("c2", "r1", ("b", "w0", "", b"F1")) == [b"ok"]
+    assert raw.hget(base_key, "\0a\0v1") == b"v0"
+    # v1 again, now a full blob (with a new one beside it): its stale base goes
+    assert put("c3", "", ("a", "v1", "", b"Ffull"), ("b", "w1", "", b"F2")) == [b"ok"]
+    assert raw.hget(base_key, "\0a\0v1") is None
+    assert raw.hget(blob_key, "\0a\0v1") == b"Ffull"
+    assert raw.hgetall(run_key) == {b"\0c1": b"r1", b"\0c2": b"r1"}
+    assert raw.zrange(rx_key, 0, -1) == [b"r1\0\0c1", b"r1\0\0c2"]
+
+
+def test_commit_script_checks_unwritten_versions_against_the_head(raw: redis.Redis) -> None:
+    """Several channels not written by a commit: versions the head also has pass on one
+    read of the head's versions; any other must be stored, or the commit is refused with
+    nothing stored."""
+    from relaygraph.persistence.redis import _script_source
+
+    commit = raw.register_script(_script_source("commit"))
+    keys = RedisSaver(client=raw).thread_keys(f"t-{uuid.uuid4().hex[:10]}")
+
+    def put(checkpoint_id: str, cv: dict[str, str], *blobs: tuple[str, str, bytes]) -> Any:
+        joined = "\0".join(part for pair in cv.items() for part in pair)
+        args: list[Any] = [0, "", checkpoint_id, "*", "", f"h-{checkpoint_id}", joined, ""]
+        for channel, version, data in blobs:
+            args.extend((channel, version, "", data))
+        return commit(keys=keys, args=args)
+
+    first = {"a": "1", "b": "1", "c": "1"}
+    assert put("c0", first, ("a", "1", b"F"), ("b", "1", b"F"), ("c", "1", b"F")) == [b"ok"]
+    assert put("c1", {**first, "a": "2"}, ("a", "2", b"F")) == [b"ok"]
+    # c's version 5 is neither on the head nor stored; b's is on the head
+    assert put("c2", {"a": "3", "b": "1", "c": "5"}, ("a", "3", b"F")) == [b"missing_blob", b"c"]
+    assert put("c2", {"a": "3", "b": "9", "c": "5"}, ("a", "3", b"F")) == [
+        b"missing_blob",
+        b"b",
+        b"c",
+    ]
+    assert raw.hget(keys[0], "") == b"c1"  # refused: the head did not move
+    assert raw.hget(keys[1], "\0c2") is None
+    # a@1 is stored but not on the head (c0's version): still found; b@1 is on the head
+    assert put("c2", {"a": "1", "b": "1", "d": "1"}, ("d", "1", b"F")) == [b"ok"]

@@ -327,6 +327,7 @@ def test_finish_task_with_a_stale_epoch_stores_no_writes(server: EmbeddedRedis) 
         [("commit", ["only", "two"]), ("event", ["k", "1"])],
         [("commit", ["0"] * 8), ("publish", ["task", "1"])],
         [("commit", ["0"] * 8), ("publish", ["task", "1", "message"])],  # no queue key given
+        [("commit", ["0"] * 8), ("broker", ["task"])],
     ],
     ids=[
         "no-commit-first",
@@ -335,6 +336,7 @@ def test_finish_task_with_a_stale_epoch_stores_no_writes(server: EmbeddedRedis) 
         "commit-args-short",
         "publish-not-triples",
         "publish-names-no-queue",
+        "broker-not-pairs",
     ],
 )
 def test_a_malformed_hop_is_an_error_and_stores_nothing(
@@ -758,3 +760,19 @@ def test_marking_a_run_running_never_overwrites_an_ended_run(server: EmbeddedRed
     assert coordinator.touch_run("t", "gone", status="running") is False
     assert not client.exists(ThreadKeys("t").run("gone"))  # a deleted run is not recreated
     assert coordinator.touch_run("t", "r1", start_step=3) is True  # other fields as before
+
+
+def test_a_hop_of_a_saver_with_a_ttl_leaves_every_thread_key_expiring(
+    server: EmbeddedRedis,
+) -> None:
+    """hop.lua refreshes the thread's keys once (its writes section's refresh covers the
+    keys its commit created): each of them still carries the saver's TTL."""
+    inline = Inline(server.url, {"chain": _chain("a", "b")})
+    inline.saver.ttl = 3600
+    run = inline.submit("chain", "t")
+    inline.drain()
+    assert inline.status(run) == "success"
+    keys = [key for key in inline.saver.thread_keys("t") if inline.redis.exists(key)]
+    assert len(keys) >= 10  # heads, headers, versions, indexes, blobs, writes...
+    for key in keys:
+        assert 3500 < inline.redis.ttl(key) <= 3600, key

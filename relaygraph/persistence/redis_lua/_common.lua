@@ -35,12 +35,14 @@ end
 
 -- One command over many arguments (field/value pairs, members...), in chunks of at most
 -- 1000 so unpack stays far below Lua's stack limit. ``width``: arguments that belong
--- together (2 for pairs), never split across chunks.
+-- together (2 for pairs), never split across chunks. Returns the sum of the replies (for
+-- HSET: how many fields were new).
 local function call_many(command, key, args, width)
-  local chunk = 1000 - 1000 % width
+  local chunk, sum = 1000 - 1000 % width, 0
   for first = 1, #args, chunk do
-    redis.call(command, key, unpack(args, first, math.min(first + chunk - 1, #args)))
+    sum = sum + redis.call(command, key, unpack(args, first, math.min(first + chunk - 1, #args)))
   end
+  return sum
 end
 
 -- Refresh the thread's retention on every key (a no-op for keys that do not exist).

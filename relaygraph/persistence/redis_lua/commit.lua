@@ -82,11 +82,26 @@ if #unlinked > 0 then
 end
 -- Every channel version of the checkpoint must be readable: one the caller left out of
 -- new_versions and that nothing stores yet has to be sent too.
-local versions = split(ARGV[7])
+local versions, unwritten = split(ARGV[7]), {}
 for j = 1, #versions, 2 do
+  if not written[versions[j]] then unwritten[#unwritten + 1] = j end
+end
+-- A version the namespace's head also has is stored: a head always names a stored
+-- checkpoint, whose versions were checked at its commit and stay readable (drop.lua keeps
+-- every blob a remaining checkpoint reaches; all keys share one expiry). One read of the
+-- head's versions replaces an HEXISTS per unwritten channel when there are several.
+local on_head = {}
+if head and #unwritten > 1 then
+  local head_versions = redis.call("HGET", KEYS[CV], ns .. SEP .. head)
+  if head_versions then
+    local parts = split(head_versions)
+    for j = 1, #parts, 2 do on_head[parts[j] .. SEP .. parts[j + 1]] = true end
+  end
+end
+for _, j in ipairs(unwritten) do
   local channel = versions[j]
-  if not written[channel] and
-      redis.call("HEXISTS", KEYS[BLOB], ns .. SEP .. channel .. SEP .. versions[j + 1]) == 0 then
+  local pair = channel .. SEP .. versions[j + 1]
+  if not on_head[pair] and redis.call("HEXISTS", KEYS[BLOB], ns .. SEP .. pair) == 0 then
     missing[#missing + 1] = channel
   end
 end
@@ -125,17 +140,17 @@ for i = 9, #ARGV, 4 do
     full[#full + 1] = field
   end
 end
-call_many("HSET", KEYS[BLOB], blobs, 2)
+-- A base field is only ever stored (and dropped) with its blob field: when every blob
+-- field is new (HSET counts them), no stale base can exist and the HDEL is skipped.
+local new_blobs = call_many("HSET", KEYS[BLOB], blobs, 2)
 call_many("HSET", KEYS[BASE], bases, 2)
-call_many("HDEL", KEYS[BASE], full, 1)
+if new_blobs < #blobs / 2 then call_many("HDEL", KEYS[BASE], full, 1) end
+-- The checkpoint is new (its header is not stored, checked above), and a run field is
+-- only ever stored (and dropped, and expired) with its header: there is no old run entry.
 local run = ARGV[8]
-local old_run = redis.call("HGET", KEYS[RUN], member)
-if old_run and old_run ~= run then redis.call("ZREM", KEYS[RX], old_run .. SEP .. member) end
 if run ~= "" then
   redis.call("HSET", KEYS[RUN], member, run)
   redis.call("ZADD", KEYS[RX], 0, run .. SEP .. member)
-elseif old_run then
-  redis.call("HDEL", KEYS[RUN], member)
 end
 redis.call("HSET", KEYS[HEADS], ns, id)
 refresh(ttl)

@@ -17,10 +17,14 @@ while at <= #ARGV do
   sections[#sections + 1] = {name, slice(ARGV, at + 2, n)}
   at = at + 2 + n
 end
-local status = redis.call('HGET', step, 's:' .. tid)
+-- One read of everything the script checks and updates on the step hash: the sections
+-- below touch only the saver's keys and the event stream, so 'done' and 'total' read here
+-- are still current when the task's end is recorded.
+local task = redis.call('HMGET', step, 's:' .. tid, 'e:' .. tid, 'done', 'total')
+local status = task[1]
 if not status then return 'stale' end
 if status == 'done' or status == 'error' or status == 'interrupted' then return 'dup' end
-if tonumber(redis.call('HGET', step, 'e:' .. tid)) ~= tonumber(ARGV[2]) then return 'stale' end
+if tonumber(task[2]) ~= tonumber(ARGV[2]) then return 'stale' end
 local saver_keys = slice(KEYS, 1, 12)
 for _, section in ipairs(sections) do
   if section[1] == 'writes' then
@@ -29,10 +33,11 @@ for _, section in ipairs(sections) do
     emit_event({KEYS[14], KEYS[15]}, section[2])
   end
 end
-redis.call('HSET', step, 's:' .. tid, ARGV[3])
-local done = redis.call('HINCRBY', step, 'done', 1)
-if done >= tonumber(redis.call('HGET', step, 'total')) then
-  redis.call('HSET', step, 'state', 'barrier', 'bd', tonumber(ARGV[4]) + tonumber(ARGV[5]))
+local done = (tonumber(task[3]) or 0) + 1
+if done >= tonumber(task[4]) then
+  redis.call('HSET', step, 's:' .. tid, ARGV[3], 'done', done, 'state', 'barrier',
+    'bd', tonumber(ARGV[4]) + tonumber(ARGV[5]))
   return 'last'
 end
+redis.call('HSET', step, 's:' .. tid, ARGV[3], 'done', done)
 return 'ok'

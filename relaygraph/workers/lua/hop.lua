@@ -16,13 +16,23 @@ local KNOWN = {
   commit = true, writes = true, register = true, broker = true, publish = true, event = true
 }
 local step, run, tid, epoch = KEYS[13], KEYS[14], ARGV[1], tonumber(ARGV[2])
-local now = redis.call('HMGET', step, 'state', 'total', 's:' .. tid, 'e:' .. tid)
+-- 'done' is read here so that the commit's step update is one HSET (no HINCRBY after it).
+local now = redis.call('HMGET', step, 'state', 'total', 's:' .. tid, 'e:' .. tid, 'done')
 if now[1] ~= 'running' then return {'refused', 'step'} end
 if now[2] ~= '1' then return {'refused', 'fan-out'} end
 if now[3] ~= 'running' then return {'refused', 'task'} end
 if tonumber(now[4]) ~= epoch then return {'refused', 'stale'} end
 local run_status = redis.call('HGET', run, 'status')
 if run_status ~= 'pending' and run_status ~= 'running' then return {'refused', 'run'} end
+
+-- A section's arguments as a table: one table constructor over unpack (a C-speed copy,
+-- sized once) instead of a loop growing the table; a loop only past unpack's stack limit.
+local function arguments(from, n)
+  if n <= 1000 then return {unpack(ARGV, from, from + n - 1)} end
+  local out = {}
+  for i = 0, n - 1 do out[i + 1] = ARGV[from + i] end
+  return out
+end
 
 -- Read the sections and check their shape before anything is written: a script error
 -- does not roll back what ran before it.
@@ -38,6 +48,9 @@ while at <= #ARGV do
   if name == 'commit' and (n < 8 or (n - 8) % 4 ~= 0) then
     return redis.error_reply('hop: malformed commit section (' .. n .. ' arguments)')
   end
+  if name == 'broker' and n % 2 ~= 0 then
+    return redis.error_reply('hop: malformed broker section')
+  end
   if name == 'publish' then
     if n % 3 ~= 0 then return redis.error_reply('hop: malformed publish section') end
     for i = at + 3, at + 1 + n, 3 do
@@ -47,37 +60,72 @@ while at <= #ARGV do
       end
     end
   end
-  sections[#sections + 1] = {name, slice(ARGV, at + 2, n)}
+  sections[#sections + 1] = {name, arguments(at + 2, n)}
   at = at + 2 + n
 end
 if #sections == 0 then return redis.error_reply('hop: no commit section') end
+-- A saver with a TTL refreshes all twelve of the thread's keys in its commit and again in
+-- its writes: when a writes section with the same TTL comes after the commit (every
+-- section does), its refresh alone sets the same expiry on every key, including those the
+-- commit created, so the commit's twelve EXPIREs are skipped (the TTL is the commit's
+-- first argument and used for nothing else).
+local commit_args = sections[1][2]
+for i = 2, #sections do
+  if sections[i][1] == 'writes' and tonumber(sections[i][2][1]) == tonumber(commit_args[1]) then
+    commit_args[1] = '0'
+    break
+  end
+end
 
-local saver_keys = slice(KEYS, 1, 12)
+-- The next step's fields set by the broker and publish sections, and the run hash's
+-- fields, are gathered and set in one HSET each after the loop (nothing in between reads
+-- them back).
+local saver_keys = {unpack(KEYS, 1, 12)}
+local next_fields, registered = {}, nil
+local run_fields = {'status', 'running', 'updated', ARGV[3]}
+if ARGV[4] ~= '' then
+  run_fields[5], run_fields[6] = 'step', ARGV[4]
+end
 for _, section in ipairs(sections) do
   local name, args = section[1], section[2]
   if name == 'commit' then
     local reply = saver_commit(saver_keys, args)
     if reply[1] ~= 'ok' then return reply end  -- the saver stored nothing
-    redis.call('HSET', step, 's:' .. tid, 'done', 'state', 'committed')
-    redis.call('HINCRBY', step, 'done', 1)
+    redis.call('HSET', step, 's:' .. tid, 'done', 'state', 'committed',
+      'done', (tonumber(now[5]) or 0) + 1)
     if tonumber(ARGV[5]) > 0 then redis.call('EXPIRE', step, ARGV[5]) end
   elseif name == 'writes' then
     saver_writes(saver_keys, args)
   elseif name == 'register' then
-    register_step({KEYS[15], run}, args)
+    -- without the run's key: the run hash's step entry joins its HSET after the loop
+    if register_step({KEYS[15]}, args) == 1 then
+      -- registered just now: every task of the section is 'queued' (no need to read it)
+      registered = {}
+      for i = 4, #args, 2 do registered[args[i]] = true end
+      run_fields[#run_fields + 1] = 'k:' .. KEYS[15]
+      run_fields[#run_fields + 1] = args[3]
+    end
   elseif name == 'broker' then
-    for i = 1, #args, 2 do redis.call('HSET', KEYS[15], 'c:' .. args[i], args[i + 1]) end
+    for i = 1, #args, 2 do
+      next_fields[#next_fields + 1] = 'c:' .. args[i]
+      next_fields[#next_fields + 1] = args[i + 1]
+    end
   elseif name == 'publish' then
     for i = 1, #args, 3 do
+      local field = 's:' .. args[i]
       redis.call('LPUSH', KEYS[17 + tonumber(args[i + 1])], args[i + 2])
-      if redis.call('HGET', KEYS[15], 's:' .. args[i]) == 'queued' then
-        redis.call('HSET', KEYS[15], 's:' .. args[i], 'sent')
+      if (registered and registered[args[i]]) or
+          (not registered and redis.call('HGET', KEYS[15], field) == 'queued') then
+        next_fields[#next_fields + 1] = field
+        next_fields[#next_fields + 1] = 'sent'
       end
     end
   else
     emit_event({KEYS[16], KEYS[17]}, args)
   end
 end
-redis.call('HSET', run, 'status', 'running', 'updated', ARGV[3])
-if ARGV[4] ~= '' then redis.call('HSET', run, 'step', ARGV[4]) end
+for first = 1, #next_fields, 1000 do
+  redis.call('HSET', KEYS[15], unpack(next_fields, first, math.min(first + 999, #next_fields)))
+end
+redis.call('HSET', run, unpack(run_fields))
 return {'ok'}
