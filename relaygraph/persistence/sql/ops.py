@@ -15,7 +15,12 @@ from typing import Any
 
 from relaygraph.persistence import migrations
 from relaygraph.persistence.base import ANY_HEAD, SPECIAL_WRITE_INDEX
-from relaygraph.persistence.blobs import EMPTY, blobs_for_put, decode_header
+from relaygraph.persistence.blobs import (
+    EMPTY,
+    blobs_for_put,
+    decode_header,
+    encode_empty_blob,
+)
 from relaygraph.persistence.errors import (
     CheckpointConflict,
     CheckpointExistsError,
@@ -50,6 +55,8 @@ from relaygraph.persistence.sql.statements import (
 )
 
 __all__ = ["Ops", "probe_keys", "settle"]
+
+EMPTY_BLOB = encode_empty_blob()
 
 _INCOMPLETE: Any = object()  # a one-statement read that must start again in a snapshot
 
@@ -200,7 +207,8 @@ class Ops:
         """One statement: the checkpoint, its writes and the blobs the cache lacks; or
         :data:`_INCOMPLETE` when that is not enough to build it."""
         known = self.cache.known(thread_id, ns)
-        skip = sorted((key[2], key[3]) for key in known)
+        empty = self.cache.empty(thread_id, ns)  # versions without a value: not fetched
+        skip = sorted({(key[2], key[3]) for key in (*known, *empty)})
         row = yield Query(
             GET_ONE,
             [
@@ -225,6 +233,8 @@ class Ops:
             for c, v, d in zip(row[5] or (), row[6] or (), row[7] or (), strict=True)
             if d is not None
         }
+        for key in empty:
+            blobs.setdefault(key, EMPTY_BLOB)
         cached = dict(known)
         covered = self._coverage(cached)
         for channel, version in raw.versions.items():
@@ -326,8 +336,12 @@ LIMIT {int(size)}"""
             for _, _, channel, _ in self.cache.known(thread_id, ns)
         }
 
+        # Versions the cache knows hold no value need no read: their blob is the empty one.
+        for scope in {key[:2] for key in wanted}:
+            for key in self.cache.empty(*scope) & wanted:
+                blobs[key] = EMPTY_BLOB
         covered = self._coverage(cached)
-        exact = {key for key in wanted if not covered(key)}
+        exact = {key for key in wanted if key not in blobs and not covered(key)}
         ranges: dict[tuple[str, str, str], str] = {}
         while exact or ranges:
             tried |= exact
