@@ -494,9 +494,12 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING""",
     def _put_one(
         self, put: PreparedPut, expected_head: Any, serde: Serializer, now: float
     ) -> Op[bool]:
-        """:meth:`put` as one call of the server's ``relaygraph_put``: it sends the blobs of
-        ``put.blobs`` and names the stored ones they rely on; when one of those is missing
-        nothing is written and the put is settled (:func:`settle`) and sent again."""
+        """:meth:`put` in one round trip: without a TTL first as the plain statement of
+        :func:`plain_put`, which writes only when it moves the head; otherwise (or when it
+        did not move it) as a call of the server's ``relaygraph_put``, which sends the blobs
+        of ``put.blobs`` and names the stored ones they rely on: when one of those is
+        missing nothing is written and the put is settled (:func:`settle`) and sent again;
+        a conflict, a retry or a stored id is reported."""
         if expected_head is ANY_HEAD:
             mode, expected = 0, None
         else:

@@ -2,8 +2,11 @@
 
 Both lean on migration 0002 (``migrations/postgres/0002_one_round_trip.sql``): the
 checkpoint's channel versions stored as arrays next to its header, and the
-``relaygraph_put`` function that decides and writes a whole put on the server. Rows written
-before that migration have no arrays; the shared multi-statement read serves them.
+``relaygraph_put`` function that decides and writes a whole put on the server. A put with
+no expiry to set is first sent as one plain statement (:func:`plain_put`), which writes
+only when it moves the head; the function then runs only for the puts that did not (a
+conflict, a retry, a stored id, an expired thread, missing blobs) and says why. Rows written
+before migration 0002 have no arrays; the shared multi-statement read serves them.
 """
 
 from __future__ import annotations
