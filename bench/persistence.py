@@ -1072,6 +1072,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--puts", type=int, help="puts per store size and system")
     parser.add_argument("--memory-threads", type=int, help="threads per saver for bytes held")
     parser.add_argument("--results", help="save the results file in this directory instead")
+    parser.add_argument(
+        "--backends",
+        help="comma-separated checkpoint backends to replay (default: "
+        + ",".join(BACKENDS)
+        + "); without Redis the bytes-held and store measurements are skipped too, e.g. "
+        "--quick --backends PostgreSQL,SQLite for the SQL rows alone",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     rounds = args.rounds if args.rounds is not None else (3 if quick else 20)
@@ -1086,6 +1093,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     queries = args.queries or (50 if quick else 300)
     puts = args.puts or (20 if quick else 100)
     memory_threads = args.memory_threads or (2 if quick else 5)
+    backends = tuple(b.strip() for b in (args.backends or ",".join(BACKENDS)).split(",") if b)
+    unknown = set(backends) - set(BACKENDS)
+    if unknown:
+        parser.error(f"unknown backends {sorted(unknown)}; choose from {', '.join(BACKENDS)}")
+    if "Redis" not in backends:
+        sizes, memory_threads = [], 0
 
     started = time.perf_counter()
     libs = graph_libs()
@@ -1108,7 +1121,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         # One backend at a time: a PostgreSQL commit's background work must not land on a
         # Redis call's timing. Within a group the systems alternate turn by turn.
         net = NetInput(client)
-        for backend in BACKENDS:
+        for backend in backends:
             group = [s for s in systems if s.backend == backend]
             run_rounds(
                 group,
@@ -1136,7 +1149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{backend} savers done ({time.perf_counter() - started:.0f} s)")
         # relaygraph's savers alone: LangGraph's long threads grow by hundreds of MB on the
         # same Redis and in this process, which slows every neighbour, the floor included.
-        for backend in BACKENDS:
+        for backend in backends:
             group = [s for s in systems if s.backend == backend and s.lib != "langgraph"]
             run_rounds(
                 group,
@@ -1149,7 +1162,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 sampled=sampled,
             )
         print(f"relaygraph's savers alone done ({time.perf_counter() - started:.0f} s)")
-        memory = thread_memory(server.url, logs, memory_threads) if turns >= MEMORY_TURNS else {}
+        memory = (
+            thread_memory(server.url, logs, memory_threads)
+            if turns >= MEMORY_TURNS and memory_threads
+            else {}
+        )
         runs = []
         for size in sizes:
             runs.append(store_run(server.url, size, queries, puts))

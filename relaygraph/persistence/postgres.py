@@ -11,14 +11,17 @@ You may instead pass a ``psycopg.Connection``, a ``ConnectionPool`` (async calls
 worker thread), a ``psycopg.AsyncConnection`` or an ``AsyncConnectionPool`` (sync calls then
 hop onto its event loop from other threads); those are never closed by the saver.
 
-Every operation is one transaction. ``put`` is one statement, a call of the server-side
-``relaygraph_put`` function (migrations 0002 and 0003), which locks the head row and moves it by
-compare-and-set, so two commits racing on one thread serialize on it and exactly one wins;
-``get_tuple`` is one statement too (autocommit, so no BEGIN/COMMIT round trips), falling
-back to several in one REPEATABLE READ snapshot when that cannot answer (rows written before
-migration 0002, blob chains the cache does not cover). ``setup()``
-holds an advisory lock (per schema) while it migrates, so concurrent calls are safe. A
-database that was never set up raises :class:`SetupRequiredError` saying to call ``setup()``.
+Every operation is one transaction. ``put`` is one statement on its common path: without a
+TTL a plain one whose compare-and-set locks the head row and moves it, and whose blob and
+header inserts run only when it did (data-modifying CTEs); when it moved nothing (then a
+second statement), or with a TTL, a call of the server-side ``relaygraph_put`` function
+(migrations 0002 and 0003), which does the same and says why it did not. Two commits racing
+on one thread serialize on the head row and exactly one wins. ``get_tuple`` is one
+statement too (autocommit, so no BEGIN/COMMIT round trips), falling back to several in one
+REPEATABLE READ snapshot when that cannot answer (rows written before migration 0002, blob
+chains the cache does not cover). ``setup()`` holds an advisory lock (per schema) while it
+migrates, so concurrent calls are safe. A database that was never set up raises
+:class:`SetupRequiredError` saying to call ``setup()``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 * ``dialect.py``: how each database spells what the operations need (:data:`SQLITE`,
   :data:`POSTGRES`);
 * ``statements.py``: the shared SQL text; ``postgres_sql.py``: PostgreSQL's one-statement
-  read and put (the ``relaygraph_put`` function of migrations 0002 and 0003);
+  read and put (a plain statement, and the ``relaygraph_put`` function of migrations 0002
+  and 0003 for the puts it does not settle);
 * ``ops.py``: the shared step logic (read, compare-and-set put, writes, listing, retention);
 * ``rows.py``: rows <-> checkpoints (serializing a put, building tuples);
 * ``cache.py``: the cache of resolved message histories;

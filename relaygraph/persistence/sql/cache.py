@@ -29,6 +29,8 @@ class ResolvedValues:
     def __init__(self, size: int) -> None:
         self._cache = ResolvedCache(size)
         self._hints: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
+        # Per thread and namespace: channel -> its last version known to hold no value.
+        self._empty: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
         self._hint_limit = max(16, size)
         self._lock = threading.Lock()
 
@@ -69,11 +71,32 @@ class ResolvedValues:
                 out[key] = value
         return out
 
+    def mark_empty(self, thread_id: str, checkpoint_ns: str, versions: dict[str, str]) -> None:
+        """Remember channel versions that hold no value (an empty blob): versions are
+        immutable, so a version without a value stays so, and a read need not fetch it."""
+        if not self.enabled or not versions:
+            return
+        with self._lock:
+            known = self._empty.setdefault((thread_id, checkpoint_ns), {})
+            known.update(versions)
+            self._empty.move_to_end((thread_id, checkpoint_ns))
+            while len(self._empty) > self._hint_limit:
+                self._empty.popitem(last=False)
+
+    def empty(self, thread_id: str, checkpoint_ns: str) -> set[Key]:
+        """The keys of this namespace remembered by :meth:`mark_empty`."""
+        with self._lock:
+            known = self._empty.get((thread_id, checkpoint_ns))
+            if not known:
+                return set()
+            return {(thread_id, checkpoint_ns, c, v) for c, v in known.items()}
+
     def clear(self) -> None:
         """Forget everything."""
         self._cache.clear()
         with self._lock:
             self._hints.clear()
+            self._empty.clear()
 
 
 class ScopedValues:

@@ -15,7 +15,12 @@ from typing import Any
 
 from relaygraph.persistence import migrations
 from relaygraph.persistence.base import ANY_HEAD, SPECIAL_WRITE_INDEX
-from relaygraph.persistence.blobs import EMPTY, blobs_for_put, decode_header
+from relaygraph.persistence.blobs import (
+    EMPTY,
+    blobs_for_put,
+    decode_header,
+    encode_empty_blob,
+)
 from relaygraph.persistence.errors import (
     CheckpointConflict,
     CheckpointExistsError,
@@ -24,7 +29,13 @@ from relaygraph.persistence.errors import (
 from relaygraph.persistence.serde import Serializer
 from relaygraph.persistence.sql.cache import ResolvedValues
 from relaygraph.persistence.sql.dialect import Dialect
-from relaygraph.persistence.sql.postgres_sql import CALL_PUT, GET_ONE, bool_array, text_array
+from relaygraph.persistence.sql.postgres_sql import (
+    CALL_PUT,
+    GET_ONE,
+    bool_array,
+    plain_put,
+    text_array,
+)
 from relaygraph.persistence.sql.query import SNAPSHOT, Op, Query
 from relaygraph.persistence.sql.rows import Key, PreparedPut, RawCheckpoint, RawPage, append_base
 from relaygraph.persistence.sql.statements import (
@@ -32,6 +43,7 @@ from relaygraph.persistence.sql.statements import (
     INSERT_BLOB,
     MIGRATIONS_TABLE,
     SELECT_ONE,
+    SELECT_ONE_WITH_WRITES,
     THREAD_TABLES,
     TOUCH_THREAD,
     WRITE_FIRST_WINS,
@@ -43,6 +55,8 @@ from relaygraph.persistence.sql.statements import (
 )
 
 __all__ = ["Ops", "probe_keys", "settle"]
+
+EMPTY_BLOB = encode_empty_blob()
 
 _INCOMPLETE: Any = object()  # a one-statement read that must start again in a snapshot
 
@@ -171,18 +185,30 @@ class Ops:
             if page is not _INCOMPLETE:
                 return page
             yield SNAPSHOT
-        row = yield Query(SELECT_ONE, [thread_id, ns, checkpoint_id, thread_id, ns, now], "one")
-        if row is None:
+        params = [thread_id, ns, checkpoint_id, thread_id, ns, now]
+        if self.dialect.one_round_trip:
+            row = yield Query(SELECT_ONE, params, "one")
+            if row is None:
+                return None
+            raw = RawCheckpoint(thread_id, ns, row[0], row[1], bytes(row[2]), bytes(row[3]))
+            page = yield from self._complete([raw])
+            return page
+        # The checkpoint and its writes in one statement (a statement fewer per read).
+        rows = yield Query(SELECT_ONE_WITH_WRITES, [*params, thread_id, ns], "all")
+        if not rows:
             return None
-        raw = RawCheckpoint(thread_id, ns, row[0], row[1], bytes(row[2]), bytes(row[3]))
-        page = yield from self._complete([raw])
+        row = rows[0]
+        raw = RawCheckpoint(thread_id, ns, row[1], row[2], bytes(row[3]), bytes(row[4]))
+        raw.writes = [(r[1], r[2], bytes(r[3])) for r in rows[1:]]
+        page = yield from self._complete([raw], writes=False)
         return page
 
     def _get_one(self, thread_id: str, ns: str, checkpoint_id: str | None, now: float) -> Op[Any]:
         """One statement: the checkpoint, its writes and the blobs the cache lacks; or
         :data:`_INCOMPLETE` when that is not enough to build it."""
         known = self.cache.known(thread_id, ns)
-        skip = sorted((key[2], key[3]) for key in known)
+        empty = self.cache.empty(thread_id, ns)  # versions without a value: not fetched
+        skip = sorted({(key[2], key[3]) for key in (*known, *empty)})
         row = yield Query(
             GET_ONE,
             [
@@ -207,6 +233,8 @@ class Ops:
             for c, v, d in zip(row[5] or (), row[6] or (), row[7] or (), strict=True)
             if d is not None
         }
+        for key in empty:
+            blobs.setdefault(key, EMPTY_BLOB)
         cached = dict(known)
         covered = self._coverage(cached)
         for channel, version in raw.versions.items():
@@ -266,8 +294,9 @@ LIMIT {int(size)}"""
         page.exhausted = len(rows) < size
         return page
 
-    def _complete(self, raws: list[RawCheckpoint]) -> Op[RawPage]:
-        """Fetch the blobs and pending writes of ``raws`` (headers decoded for versions)."""
+    def _complete(self, raws: list[RawCheckpoint], writes: bool = True) -> Op[RawPage]:
+        """Fetch the blobs and (unless ``writes`` is false: read already) pending writes of
+        ``raws`` (headers decoded for versions)."""
         keys: set[Key] = set()
         for raw in raws:
             try:
@@ -279,7 +308,7 @@ LIMIT {int(size)}"""
         cached: dict[Key, Any] = {}
         blobs = yield from self._blobs(keys, cached)
         by_key = {(r.thread_id, r.checkpoint_ns, r.checkpoint_id): r for r in raws}
-        wanted = list(by_key)
+        wanted = list(by_key) if writes else []
         for start in range(0, len(wanted), 2000):
             rows = yield writes_query(self.dialect, wanted[start : start + 2000])
             for r in rows:
@@ -307,8 +336,12 @@ LIMIT {int(size)}"""
             for _, _, channel, _ in self.cache.known(thread_id, ns)
         }
 
+        # Versions the cache knows hold no value need no read: their blob is the empty one.
+        for scope in {key[:2] for key in wanted}:
+            for key in self.cache.empty(*scope) & wanted:
+                blobs[key] = EMPTY_BLOB
         covered = self._coverage(cached)
-        exact = {key for key in wanted if not covered(key)}
+        exact = {key for key in wanted if key not in blobs and not covered(key)}
         ranges: dict[tuple[str, str, str], str] = {}
         while exact or ranges:
             tried |= exact
@@ -380,21 +413,17 @@ LIMIT {int(size)}"""
             return (yield from self._put_one(put, expected_head, serde, now))
         thread_id, ns, new_id = put.thread_id, put.checkpoint_ns, put.checkpoint["id"]
         head_key = [thread_id, ns]
-        # The thread's expiry and the id's stored row, in one statement (on SQLite the put's
-        # BEGIN IMMEDIATE holds the write lock: nothing changes them before it ends).
-        row = yield Query(
-            """SELECT t.expires_at, c.parent_checkpoint_id, c.header, c.metadata
-FROM (SELECT 1) AS one
-LEFT JOIN relaygraph_threads t ON t.thread_id = ?
-LEFT JOIN relaygraph_checkpoints c
-  ON c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = ?""",
-            [thread_id, thread_id, ns, new_id],
-            "one",
-        )
+        # The thread's expiry, the id's stored row and which blob keys the put's outcome
+        # depends on are stored, in one statement (on SQLite the put's BEGIN IMMEDIATE holds
+        # the write lock: nothing changes them before it ends).
+        probe = sorted(probe_keys(put, put.blobs)[0])
+        rows = yield self._put_probe(put, probe)
+        row = next(r for r in rows if r[0] == 0)[1:5]
+        present = {(r[5], r[6]) for r in rows if r[0] == 1}
         stored = None if row[2] is None else row[1:]
         if row[0] is not None and row[0] <= now:
             yield from self._delete_thread(thread_id)
-            stored = None
+            stored, present = None, set()
         # Immutable: the same checkpoint again is a no-op (a retry), other content under a
         # stored id is refused after the compare-and-set (which speaks first); the raise
         # rolls the transaction back.
@@ -436,7 +465,7 @@ LEFT JOIN relaygraph_checkpoints c
                 raise CheckpointConflict(thread_id, ns, expected_head, row[0] if row else None)
         if stored is not None:
             raise CheckpointExistsError(thread_id, ns, new_id)
-        blobs, rewritten = yield from self._settle_blobs(put, serde)
+        blobs, rewritten = settle(put, serde, present)
         if blobs:
             yield Query(
                 INSERT_BLOB,
@@ -465,9 +494,12 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING""",
     def _put_one(
         self, put: PreparedPut, expected_head: Any, serde: Serializer, now: float
     ) -> Op[bool]:
-        """:meth:`put` as one call of the server's ``relaygraph_put``: it sends the blobs of
-        ``put.blobs`` and names the stored ones they rely on; when one of those is missing
-        nothing is written and the put is settled (:func:`settle`) and sent again."""
+        """:meth:`put` in one round trip: without a TTL first as the plain statement of
+        :func:`plain_put`, which writes only when it moves the head; otherwise (or when it
+        did not move it) as a call of the server's ``relaygraph_put``, which sends the blobs
+        of ``put.blobs`` and names the stored ones they rely on: when one of those is
+        missing nothing is written and the put is settled (:func:`settle`) and sent again;
+        a conflict, a retry or a stored id is reported."""
         if expected_head is ANY_HEAD:
             mode, expected = 0, None
         else:
@@ -475,6 +507,15 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING""",
         new_id = put.checkpoint["id"]
         blobs: Settled = {key: (put.base_of(key, data), data) for key, data in put.blobs.items()}
         channels, versions = text_array(put.versions), text_array(put.versions.values())
+        if not self.ttl:
+            # The common put as one plain statement; when it moved no head it wrote
+            # nothing, and the function below finds out why and settles it.
+            _, need = probe_keys(put, put.blobs)
+            row = yield self._plain_put(
+                put, mode, expected, blobs, sorted(need), channels, versions, now
+            )
+            if row[0] == 1:
+                return bool(row[1])
         for _ in range(4):
             probe, need = probe_keys(put, {key: data for key, (_, data) in blobs.items()})
             keys, probe_order = list(blobs), sorted(probe)
@@ -520,24 +561,53 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING""",
             "changing while it was stored; try again"
         )
 
-    def _settle_blobs(self, put: PreparedPut, serde: Serializer) -> Op[tuple[Settled, bool]]:
-        """The blobs to store: ``put.blobs``, fixed up against what the thread already holds
-        (see :func:`settle`)."""
-        probe, _ = probe_keys(put, put.blobs)
-        present: set[tuple[str, str]] = set()
-        if probe:
-            keys = sorted(probe)
+    @staticmethod
+    def _plain_put(
+        put: PreparedPut,
+        mode: int,
+        expected: str | None,
+        blobs: Settled,
+        need: list[tuple[str, str]],
+        channels: str,
+        versions: str,
+        now: float,
+    ) -> Query:
+        """The statement :func:`plain_put` of this put with its parameters."""
+        thread_id, ns, new_id = put.thread_id, put.checkpoint_ns, put.checkpoint["id"]
+        params: list[Any] = (
+            [new_id, thread_id, ns, expected] if mode == 2 else [thread_id, ns, new_id]
+        )
+        params += [thread_id, now, thread_id, ns, new_id]
+        for channel, version in need:
+            params += [thread_id, ns, channel, version]
+        for (channel, version), (base, data) in blobs.items():
+            params += [thread_id, ns, channel, version, base, data]
+        params += [thread_id, ns, new_id, put.parent_id, put.run_id]
+        params += [put.header, put.metadata, put.metadata_json, channels, versions]
+        return Query(plain_put(mode, len(need), len(blobs)), params, "one")
+
+    def _put_probe(self, put: PreparedPut, keys: list[tuple[str, str]]) -> Query:
+        """A row ``(0, expires_at, parent id, header, metadata, NULL, NULL)`` of the thread's
+        expiry and the id's stored row (NULLs when none), and a row ``(1, NULL, NULL, NULL,
+        NULL, channel, version)`` per key of ``keys`` stored for the thread."""
+        sql = """SELECT 0, t.expires_at, c.parent_checkpoint_id, c.header, c.metadata, NULL, NULL
+FROM (SELECT 1) AS one
+LEFT JOIN relaygraph_threads t ON t.thread_id = ?
+LEFT JOIN relaygraph_checkpoints c
+  ON c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = ?"""
+        params: list[Any] = [put.thread_id, put.thread_id, put.checkpoint_ns, put.checkpoint["id"]]
+        if keys:
             want = typed_values(self.dialect, len(keys), 2)
-            rows = yield Query(
-                f"""WITH want(channel, version) AS (VALUES {want})
-SELECT b.channel, b.version FROM relaygraph_blobs b JOIN want w
-  ON b.thread_id = ? AND b.checkpoint_ns = ? AND b.channel = w.channel
- AND b.version = w.version""",
-                [*(part for key in keys for part in key), put.thread_id, put.checkpoint_ns],
-                "all",
-            )
-            present = {(r[0], r[1]) for r in rows}
-        return settle(put, serde, present)
+            sql = f"WITH want(channel, version) AS (VALUES {want})\n" + sql
+            sql += """
+UNION ALL
+SELECT 1, NULL, NULL, NULL, NULL, b.channel, b.version
+FROM want w CROSS JOIN relaygraph_blobs b
+WHERE b.thread_id = ? AND b.checkpoint_ns = ? AND b.channel = w.channel
+ AND b.version = w.version"""
+            params = [*(part for key in keys for part in key), *params]
+            params += [put.thread_id, put.checkpoint_ns]
+        return Query(sql, params, "all")
 
     def put_writes(
         self,

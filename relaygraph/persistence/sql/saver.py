@@ -372,6 +372,12 @@ class SqlSaver(BaseCheckpointSaver):
         (unchanged channels were cached by the read that preceded it, if by anyone)."""
         appends = put.checkpoint.get("channel_appends") or {}
         values = put.checkpoint.get("channel_values") or {}
+        # The new versions without a value were stored as empty blobs: reads skip them.
+        self._cache.mark_empty(
+            put.thread_id,
+            put.checkpoint_ns,
+            {c: v for c, v in put.new_versions.items() if c not in values},
+        )
         for channel, version in put.new_versions.items():
             value = values.get(channel)
             if isinstance(value, list):

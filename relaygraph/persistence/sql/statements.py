@@ -32,6 +32,17 @@ WHERE c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = COALESCE(CAS
      WHERE h.thread_id = ? AND h.checkpoint_ns = ?))
   AND NOT {EXPIRED}"""
 
+SELECT_ONE_WITH_WRITES = f"""WITH one AS ({SELECT_ONE})
+SELECT 0, one.checkpoint_id, one.parent_checkpoint_id, one.header, one.metadata, NULL FROM one
+UNION ALL
+SELECT 1, x.task_id, x.channel, x.data, NULL, x.seq FROM one CROSS JOIN relaygraph_writes x
+WHERE x.thread_id = ? AND x.checkpoint_ns = ? AND x.checkpoint_id = one.checkpoint_id
+ORDER BY 1, 6"""
+""":data:`SELECT_ONE` and the checkpoint's pending writes (in write order) as one statement:
+a row ``(0, id, parent id, header, metadata, NULL)``, then ``(1, task id, channel, data,
+NULL, seq)`` per write. Params: SELECT_ONE's, then thread, ns. (CROSS JOIN: SQLite then
+looks the writes up by the checkpoint's key instead of scanning the thread's.)"""
+
 INSERT_BLOB = """INSERT INTO relaygraph_blobs
     (thread_id, checkpoint_ns, channel, version, base_version, data)
 VALUES (?, ?, ?, ?, ?, ?)
