@@ -150,20 +150,25 @@ class Coordinator:
         self, step: StepRef, run_id: str, graph: str, tasks: list[tuple[str, str]]
     ) -> bool:
         """Record a step's tasks (once); True when this call created it."""
+        call, index = self._registration(step, run_id, graph, tasks)
+        (created,) = self._pipeline([call], index)
+        return bool(created)
+
+    def _registration(
+        self, step: StepRef, run_id: str, graph: str, tasks: list[tuple[str, str]]
+    ) -> tuple[tuple[str, list[str], list[Any]], Any]:
+        """register_step.lua's call for a step's tasks, and the lease index entries that
+        ride in the same round trip (nx: the entries of a step registered before stay as
+        they are; the sweeper drops entries of finished tasks)."""
         args: list[Any] = [run_id, graph, now_ms()]
         for task_id, name in tasks:
             args.extend((task_id, name))
         deadline = now_ms() + self.ttl_ms
         members = {step.member(tid): deadline for tid, _ in tasks}
-        # The lease index rides in the same round trip; nx leaves the entries of a step
-        # registered before alone (the sweeper drops entries of finished tasks).
         run_key = ThreadKeys(step.thread_id).run(run_id)
         leases = self.indexes.leases(step.thread_id)
-        (created,) = self._pipeline(
-            [("register_step", [step.key, run_key], args)],
-            lambda pipe: pipe.zadd(leases, members, nx=True),
-        )
-        return bool(created)
+        call = ("register_step", [step.key, run_key], args)
+        return call, lambda pipe: pipe.zadd(leases, members, nx=True)
 
     def _pipeline(
         self,
@@ -754,21 +759,9 @@ class Coordinator:
     ) -> bool:
         """:meth:`register_step`, then ``touch_run(step=..., status="running")``, in one
         round trip (in that order); False when the run ended meanwhile."""
-        args: list[Any] = [run_id, graph, now_ms()]
-        for task_id, name in tasks:
-            args.extend((task_id, name))
-        deadline = now_ms() + self.ttl_ms
-        members = {step.member(tid): deadline for tid, _ in tasks}
-        run_key = ThreadKeys(step.thread_id).run(run_id)
-        leases = self.indexes.leases(step.thread_id)
-        before = [("register_step", [step.key, run_key], args)]
+        call, indexes = self._registration(step, run_id, graph, tasks)
         fields = {"step": step.member(), "status": "running"}
-
-        def indexes(pipe: Any) -> None:
-            # nx: as register_step, the entries of a step registered before stay as they are
-            pipe.zadd(leases, members, nx=True)
-
-        return self._mark_running(step.thread_id, run_id, fields, before, indexes)[-1]
+        return self._mark_running(step.thread_id, run_id, fields, [call], indexes)[-1]
 
     def run_status(self, thread_id: str, run_id: str) -> str | None:
         """Just the run's status (one small read)."""

@@ -4,7 +4,6 @@ model and tool runs inside them, as LangGraph reports them (LangGraph is the ora
 from __future__ import annotations
 
 import asyncio
-import itertools
 from typing import Any
 from uuid import UUID
 
@@ -110,17 +109,15 @@ def _graph_level(events: list[tuple]) -> list[tuple]:
         for e in events
         if e[2] <= 1 or e[0].startswith(("on_chat_model", "on_tool"))
     ]
-    # the agent's tool calls run as parallel tasks whose events interleave: each stretch
-    # between two events of the graph run itself in a fixed order
-    ordered: list[tuple] = []
-    for is_graph, stretch in itertools.groupby(kept, key=lambda e: e[2] == 0):
-        events_in = list(stretch)  # (the graph's update chunks of those tasks too)
-        ordered += sorted(events_in, key=repr) if _sortable(events_in, is_graph) else events_in
-    return ordered
-
-
-def _sortable(events: list[tuple], is_graph: bool) -> bool:
-    return not is_graph or all(e[0] == "on_chain_stream" for e in events)
+    # The agent's tool calls run as parallel tasks whose events (and the graph's update
+    # chunks after each) interleave as they finish: each step's events as a sorted set,
+    # the steps in order. A graph event belongs to the step of the node event before it.
+    step, keyed = -1, []
+    for event in kept:
+        if event[4] is not None:
+            step = event[4]
+        keyed.append((step, repr(event), event))
+    return [event for _step, _text, event in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
