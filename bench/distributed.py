@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -212,28 +213,87 @@ def _chains_rate(url: str, chains: int) -> float:
     return chains * RUN_TASKS / (max(float(end) for end in client.lrange(key, 0, -1)) - started)
 
 
+CPU_ROLES = {
+    "main": "worker main process (receives, acks, task events)",
+    "pool": "pool process (runs the task)",
+    "redis": "Redis server (broker and state)",
+    "client": "the benchmark (submits, sends, polls)",
+}
+CPU_SYSTEMS = {"relaygraph": "tp", "bare Celery": "tp-bare-rg"}
+
+
+def _cpu_seconds(workers: Workers, name: str, redis_pid: int | None) -> dict[str, float]:
+    """User + system CPU seconds so far of worker ``name``'s main and pool processes, the
+    Redis server and this process (see CPU_ROLES)."""
+    import psutil
+
+    def used(process: psutil.Process) -> float:
+        times = process.cpu_times()
+        return times.user + times.system
+
+    main = psutil.Process(workers.procs[name].pid)
+    out = {
+        "main": used(main),
+        "pool": sum(used(child) for child in main.children(recursive=True)),
+        "client": used(psutil.Process()),
+    }
+    if redis_pid is not None:
+        out["redis"] = used(psutil.Process(redis_pid))
+    return out
+
+
+def _measured(
+    workers: Workers, name: str, redis_pid: int | None, rate: Callable[[], float]
+) -> tuple[float, dict[str, float]]:
+    """``rate()`` and the CPU seconds each role (CPU_ROLES) spent while it ran."""
+    before = _cpu_seconds(workers, name, redis_pid)
+    value = rate()
+    after = _cpu_seconds(workers, name, redis_pid)
+    return value, {role: after[role] - before[role] for role in after}
+
+
 def throughput(
-    url: str, logs: Path, processes: int, runs: int, rounds: int = 1, baseline: bool = False
+    url: str,
+    logs: Path,
+    processes: int,
+    runs: int,
+    rounds: int = 1,
+    baseline: bool = False,
+    redis_pid: int | None = None,
 ) -> dict[str, list[float]]:
     """Tasks per second of ``runs`` 3-node runs at once on one worker with ``processes``
     processes, ``rounds`` times after an untimed warm-up round; with ``baseline``, each
     round is followed by the bare Celery chains (as many, as long, same Celery settings)
-    on a bare worker of one process. Samples under "relaygraph" and "bare Celery"."""
+    on a bare worker of one process. Samples under "relaygraph" and "bare Celery"; with
+    ``baseline``, also each role's CPU milliseconds per task (CPU_ROLES) under
+    "cpu:<system>:<role>" (the Redis server's when ``redis_pid`` is given)."""
     workers = Workers(url, logs)
     samples: dict[str, list[float]] = {"relaygraph": [], "bare Celery": []}
+    tasks = runs * RUN_TASKS
     try:
-        workers.relaygraph(f"tp{processes}", concurrency=processes)
+        ours_name = f"tp{processes}"
+        workers.relaygraph(ours_name, concurrency=processes)
         if baseline:
             queue = BARE_QUEUES[SAME]
             workers.bare(f"tp-{queue}", queue, SAME, broker=_database(url, BARE_DBS[queue]))
         client = Client(settings=WorkerSettings(redis_url=url, graphs=GRAPHS))
         for i in range(rounds + 1):  # the first round warms every process up, untimed
-            ours = _runs_rate(client, runs)
-            bare = _chains_rate(url, runs) if baseline else None
-            if i:
-                samples["relaygraph"].append(ours)
-                if bare is not None:
-                    samples["bare Celery"].append(bare)
+            measured = {"relaygraph": _measured(
+                workers, ours_name, redis_pid, lambda: _runs_rate(client, runs)
+            )}  # fmt: skip
+            if baseline:
+                measured["bare Celery"] = _measured(
+                    workers, f"tp-{BARE_QUEUES[SAME]}", redis_pid, lambda: _chains_rate(url, runs)
+                )
+            if not i:
+                continue
+            for system, (rate, cpu) in measured.items():
+                samples[system].append(rate)
+                if baseline:
+                    for role, seconds in cpu.items():
+                        samples.setdefault(f"cpu:{system}:{role}", []).append(
+                            seconds * 1000 / tasks
+                        )
         return samples
     finally:
         workers.stop()
@@ -301,10 +361,16 @@ def main(argv: list[str] | None = None) -> None:
         logs = Path(tmp)
         if not args.recovery_only and not args.first_token_only:
             hops = hop_latency(server.url, logs, hop_repeats)
-            rates = {1: throughput(server.url, logs, 1, runs, rounds, baseline=True)}
+            rates = {
+                1: throughput(
+                    server.url, logs, 1, runs, rounds, baseline=True, redis_pid=server.pid
+                )
+            }
             for n in (2, 4):
                 rates[n] = throughput(server.url, logs, n, runs, rounds)
             tables += [hop_table(hops), throughput_table(rates)]
+            if any(key.startswith("cpu:") for key in rates[1]):
+                tables.append(cpu_table(rates[1]))
         if not args.recovery_only:
             first_tokens = first_token(server.url, logs, 10 if args.quick else 40)
             tables.append(first_token_table(*first_tokens))
@@ -447,6 +513,36 @@ def throughput_table(rates: dict[int, dict[str, list[float]]]) -> Table:
         over = rate / bare if rate is not None and bare else None
         ratio_one = rate / first if rate is not None and first else None
         table.add(str(n), rate, bare, over, ratio_one)
+    return table
+
+
+def cpu_table(samples: dict[str, list[float]]) -> Table:
+    """Where a task's time goes with one worker process: the CPU each process spent per
+    task in the throughput rounds, relaygraph's runs beside the bare Celery chains."""
+    table = Table(
+        "CPU per task by process, 1 worker process (ms, median over rounds)",
+        ["process", "relaygraph", "bare Celery", "difference"],
+        notes=[
+            "user + system CPU time each process spent during a throughput round, divided "
+            f"by the round's tasks ({RUN_TASKS} per run or chain); the same rounds as the "
+            "throughput table's 1 process",
+            "the processes share the machine's 2 cores: a round's wall time is close to "
+            "the sum of these, so the total is what the throughput ratio follows",
+        ],
+        plot=Plot("bar", x="process", y=["relaygraph", "bare Celery"], ylabel="CPU ms per task"),
+    )
+    totals = {"relaygraph": 0.0, "bare Celery": 0.0}
+    for role, label in CPU_ROLES.items():
+        ours = _median(samples.get(f"cpu:relaygraph:{role}", []))
+        bare = _median(samples.get(f"cpu:bare Celery:{role}", []))
+        if ours is None or bare is None:
+            continue
+        totals["relaygraph"] += ours
+        totals["bare Celery"] += bare
+        table.add(label, ours, bare, ours - bare)
+    ours, bare = totals["relaygraph"], totals["bare Celery"]
+    table.add("total", ours, bare, ours - bare)
+    table.formats = {"relaygraph": ".2f", "bare Celery": ".2f", "difference": "+.2f"}
     return table
 
 

@@ -152,3 +152,25 @@ def test_hop_table_uses_the_same_ratios_as_the_targets() -> None:
     ratios = {row[0]: row[4] for row in table.rows}
     assert round(ratios["50-node linear graph"], 6) == 1.3
     assert round(ratios["agent loop, 2 nodes x 25"], 6) == 1.2
+
+
+def test_cpu_table_sums_each_process_and_skips_what_was_not_measured() -> None:
+    samples = {
+        "cpu:relaygraph:main": [1.6, 1.8, 1.7],
+        "cpu:bare Celery:main": [1.2, 1.3, 1.0],
+        "cpu:relaygraph:pool": [1.5, 1.4, 1.6],
+        "cpu:bare Celery:pool": [0.5, 0.6, 0.4],
+        "cpu:relaygraph:client": [0.3, 0.2, 0.4],
+        "cpu:bare Celery:client": [0.1, 0.1, 0.1],
+        # no Redis server pid given: its row is left out, not shown as zero
+    }
+    table = distributed.cpu_table(samples)
+    rows = {row[0]: row[1:] for row in table.rows}
+    assert list(rows) == [
+        distributed.CPU_ROLES["main"],
+        distributed.CPU_ROLES["pool"],
+        distributed.CPU_ROLES["client"],
+        "total",
+    ]
+    assert [round(x, 6) for x in rows[distributed.CPU_ROLES["pool"]]] == [1.5, 0.5, 1.0]
+    assert [round(x, 6) for x in rows["total"]] == [3.5, 1.8, 1.7]
