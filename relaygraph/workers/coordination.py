@@ -34,7 +34,7 @@ log = logging.getLogger("relaygraph.workers")
 
 _LUA = Path(__file__).with_name("lua")
 # Scripts that need the saver's scripts as functions (see compose).
-_COMPOSED = ("finish_task", "hop", "commit_step")
+_COMPOSED = ("finish_task", "hop", "commit_step", "start")
 _SLICE = """local function slice(t, from, n)
   local out = {}
   for i = 0, n - 1 do out[i + 1] = t[from + i] end
@@ -476,6 +476,57 @@ class Coordinator:
 
         replies: list[Any] = []
         (reply,) = self._pipeline([("hop", script_keys, args)], indexes, replies, lane=True)
+        self._check_replicas(replies)
+        return [_text(part) for part in reply]
+
+    def start(
+        self,
+        step: StepRef,
+        worker: str,
+        start_step: int,
+        saver_keys: list[str],
+        sections: list[tuple[str, list[Any]]],
+        tasks: list[str],
+        extra: Any = None,
+        queue_keys: Sequence[str] = (),
+    ) -> list[str] | None:
+        """A run's start in one script (start.lua): commit the input checkpoint, append
+        its events, register the first step ``step`` with ``tasks``, put them on the
+        broker (a ``publish`` section) and mark the run running, while the run is pending
+        and ``worker`` holds its start claim.
+
+        ``sections`` start with the saver's commit. The reply is ``["ok"]``, a refusal
+        (``["refused", "run" | "claim"]``) or the commit's own answer; in both of the
+        latter nothing was stored. None when this coordinator has no saver scripts.
+        ``extra(pipe)`` adds commands of other slots to the same round trip.
+        """
+        if "start" not in self._scripts:
+            return None
+        thread_id, run_id = step.thread_id, step.run_id
+        keys = ThreadKeys(thread_id)
+        args: list[Any] = [now_ms(), worker, start_step, step.member()]
+        for name, values in sections:
+            args += [name, len(values), *values]
+        script_keys = [
+            *saver_keys,
+            keys.run(run_id),
+            step.key,
+            keys.events(run_id),
+            keys.event_keys(run_id),
+            *queue_keys,
+        ]
+        deadline = now_ms() + self.ttl_ms
+        leases, runs = self.indexes.leases(thread_id), self.indexes.runs(thread_id)
+
+        def indexes(pipe: Any) -> None:
+            if extra is not None:
+                extra(pipe)
+            pipe.zadd(leases, {step.member(tid): deadline for tid in tasks}, nx=True)
+            pipe.zadd(runs, {json.dumps([thread_id, run_id]): now_ms()})
+            self._wait_replicas(pipe, keys.run(run_id))
+
+        replies: list[Any] = []
+        (reply,) = self._pipeline([("start", script_keys, args)], indexes, replies, lane=True)
         self._check_replicas(replies)
         return [_text(part) for part in reply]
 

@@ -20,7 +20,6 @@ import copy
 import functools
 import logging
 import os
-import threading
 import time
 import traceback
 import uuid
@@ -328,11 +327,13 @@ class Engine:
             return  # started already, cancelled, or finished
         if not claimed:
             return  # another worker is starting it (a duplicate delivery or a recovery)
-        renewer = _Renewer(
-            lambda: self.coordinator.renew_start(thread_id, run_id), self.settings.heartbeat
-        )
-        with renewer:
+        # the process's lease thread renews the claim while the start runs (no thread of
+        # its own: most starts end well within one interval and renew nothing)
+        claim = self.leases.keep(lambda: self.coordinator.renew_start(thread_id, run_id))
+        try:
             self._start_claimed(thread_id, run_id, record)
+        finally:
+            self.leases.release(claim)
 
     def _start_claimed(self, thread_id: str, run_id: str, record: dict[str, Any]) -> None:
         try:
@@ -343,6 +344,8 @@ class Engine:
         run = self._run_for(graph, record, thread_id)
         try:
             saved = self.saver.get_tuple(run.read_config())
+            if self._start_at_once(graph, record, saved, thread_id, run_id):
+                return
             run.load(saved)
             if record.get("start_step") is None:
                 self.coordinator.touch_run(thread_id, run_id, start_step=run.step)
@@ -366,6 +369,80 @@ class Engine:
             self.finish(thread_id, run_id, "error", _describe(exc))
             return
         self.schedule(graph, run, record, active=True)
+
+    def _start_at_once(
+        self, graph: Any, record: dict[str, Any], saved: Any, thread_id: str, run_id: str
+    ) -> bool:
+        """A new input's start in one script (start.lua): commit the input checkpoint,
+        register the first step, put its tasks on the broker and mark the run running;
+        True when that is done, or when the script found nothing left to do (the run
+        ended meanwhile, or another worker holds the start claim now).
+
+        False leaves everything as it was (nothing stored, ``saved`` unchanged): the
+        step-by-step start then handles the case, as it handles every case. It is taken
+        for a start that died after committing its input, a resume or Command input, a
+        first step that stops at a breakpoint or a run that ends at once, a saver
+        without scripts, and whatever error applying the input raises (the step-by-step
+        start meets it again and reports it as it always has).
+        """
+        if record.get("start_step") is not None:
+            return False  # an earlier attempt got this far: see what it left
+        if saved is not None and saved.metadata.get("run_id") == run_id:
+            return False  # its input is committed already
+        run = self._run_for(graph, record, thread_id)
+        run.load(saved)
+        start_step = run.step
+        try:
+            data = record["input_bytes"]
+            input = self.serde.loads(data, where="run input") if data is not None else None
+            begun = capture(self.saver, run.begin(input), f"start:{run_id}")
+            run.stop = start_step + run.recursion_limit + 1
+            tasks, done, _resume = run.plan()
+        except Exception:
+            return False
+        if begun.put is None or begun.writes or not tasks or done:
+            return False
+        before = record["config"].get("interrupt_before") or graph.interrupt_before
+        if before and should_interrupt(run.checkpoint, before, tasks.values()):
+            return False
+        step = StepRef(thread_id, run.ns, run.checkpoint["id"], run_id)
+        broker_ids = {task_id: str(uuid.uuid4()) for task_id in tasks}
+        register: list[Any] = [run_id, record["graph"], now_ms()]
+        for task in tasks.values():
+            register += [task.id, task.name]
+        sections: list[tuple[str, list[Any]]] = [("commit", begun.put.args)]
+        sections += self._event_sections(begun.events)
+        sections.append(("register", register))
+        sections.append(("broker", [part for pair in broker_ids.items() for part in pair]))
+        outbox = self._outbox_section(record, run, tasks, broker_ids)
+        if outbox is not None:
+            sections.append(("publish", outbox[1]))
+        put = begun.put
+        reply = self.coordinator.start(
+            step,
+            self.worker_name,
+            start_step,
+            put.keys,
+            sections,
+            list(tasks),
+            extra=lambda pipe: self.saver.registry_commands(pipe, put),
+            queue_keys=outbox[0] if outbox is not None else (),
+        )
+        if reply is None or reply[0] != "ok":
+            if reply is not None and reply[0] == "refused":
+                log.info("start of run %s refused (%s)", run_id, reply[1])
+                return True  # the run ended meanwhile, or the claim is another worker's
+            return False  # a conflict or a missing base: the step-by-step start reports it
+        self.saver.put_done(put, begun.committed)
+        record["start_step"] = start_step
+        crash_point("after_register")
+        if len(tasks) == 1:  # if this process gets the first task, it needs no read
+            self._warm[(thread_id, run.ns, run.checkpoint["id"], run_id)] = (run, tasks)
+            while len(self._warm) > 64:
+                self._warm.popitem(last=False)
+        if outbox is None:  # the confirmation rides with this process's next round trip
+            self._send_tasks(record, run, list(tasks.values()), broker_ids, later=True)
+        return True
 
     def schedule(
         self, graph: Any, run: Run, record: dict[str, Any], *, active: bool = False
@@ -1064,30 +1141,6 @@ class Engine:
         finally:
             self.emit_many(thread_id, run_id, barrier.events)
         return True
-
-
-class _Renewer:
-    """Calls ``renew`` every ``interval`` seconds in the background (a ``with`` block)."""
-
-    def __init__(self, renew: Callable[[], None], interval: float) -> None:
-        self.renew, self.interval = renew, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="relaygraph-renew")
-
-    def __enter__(self) -> _Renewer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.renew()
-            except Exception:  # a blip: the claim has slack until the next renewal
-                log.warning("renewing a claim failed", exc_info=True)
 
 
 def _warm_key(message: NodeMessage) -> tuple[str, str, str, str]:

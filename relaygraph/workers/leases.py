@@ -2,7 +2,9 @@
 
 A node that finishes within one heartbeat interval (most do) costs no renewal and no
 thread start; a long node's lease is renewed every interval until it ends or is fenced
-out (another worker took the task over under a new epoch).
+out (another worker took the task over under a new epoch). The same thread keeps other
+claims alive (a run's start claim, :meth:`LeaseKeeper.keep`), so holding one starts no
+thread either.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,13 +26,18 @@ log = logging.getLogger("relaygraph.workers")
 
 @dataclass(eq=False)
 class Lease:
-    """One task's lease while its node runs; ``held`` turns False when it is fenced out."""
+    """One task's lease while its node runs; ``held`` turns False when it is fenced out.
+
+    ``renew``, when given, is called instead of the keeper's heartbeat (a claim that is
+    not a task's lease, see :meth:`LeaseKeeper.keep`); it cannot be fenced out.
+    """
 
     step: Any  # StepRef
     task_id: str
     epoch: int
     renewed: float = field(default_factory=time.monotonic)
     held: bool = True
+    renew: Callable[[], object] | None = None
 
 
 class LeaseKeeper:
@@ -53,7 +61,15 @@ class LeaseKeeper:
 
     def hold(self, step: Any, task_id: str, epoch: int) -> Lease:
         """Start renewing a lease just acquired."""
-        lease = Lease(step, task_id, epoch)
+        return self._add(Lease(step, task_id, epoch))
+
+    def keep(self, renew: Callable[[], object]) -> Lease:
+        """Call ``renew()`` every interval until :meth:`release` (a claim's renewal: a
+        run's start claim while its start runs). A blip is logged and tried again next
+        tick, as a heartbeat's."""
+        return self._add(Lease(None, "", 0, renew=renew))
+
+    def _add(self, lease: Lease) -> Lease:
         with self._lock:
             self._leases.add(lease)
             if self._owner_pid != os.getpid():
@@ -85,7 +101,11 @@ class LeaseKeeper:
                     self._failed("lease keeper tick failed", exc)
             for lease in self._due():
                 try:
-                    held = self.heartbeat(lease.step, lease.task_id, lease.epoch)
+                    if lease.renew is not None:
+                        lease.renew()
+                        held = True
+                    else:
+                        held = self.heartbeat(lease.step, lease.task_id, lease.epoch)
                     self._reached()
                 except Exception as exc:  # a blip: the next tick retries, the lease has slack
                     self._failed("lease heartbeat failed", exc)

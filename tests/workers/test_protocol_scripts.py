@@ -211,7 +211,8 @@ def test_a_node_of_a_one_task_step_is_two_round_trips_besides_its_publish(
     # (commit, writes, next step, events; with the outbox also the next task's message).
     # d, the last, ends the run instead.
     assert counts[:3] == [2, 2, 2], counts
-    assert inline.queue.from_broker == (4 if outbox else 0)  # a, b, c and d: by hop.lua
+    # __start__ by start.lua; a, b, c and d by hop.lua
+    assert inline.queue.from_broker == (5 if outbox else 0)
     assert inline.status(run) == "success"
     values = inline.client.get_state("chain", "counted").values
     assert values == local_values(chain)
@@ -430,6 +431,7 @@ def test_a_task_waiting_on_the_broker_is_not_re_enqueued_before_the_grace(
     inline = Inline(server.url, {"chain": _chain("a", "b")})
     sweeper = Sweeper(inline.engine)
     run = inline.submit("chain", "t")
+    inline.coordinator.flush_sent()  # the start's confirmation waits for a next round trip
     message = inline.queue[0]  # published and confirmed: 'sent', in a backlog
     step, task_id = message.step, message.task_id
     assert inline.redis.hget(step.key, f"s:{task_id}") == b"sent"
