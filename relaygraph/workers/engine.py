@@ -406,17 +406,9 @@ class Engine:
         if before and should_interrupt(run.checkpoint, before, tasks.values()):
             return False
         step = StepRef(thread_id, run.ns, run.checkpoint["id"], run_id)
-        broker_ids = {task_id: str(uuid.uuid4()) for task_id in tasks}
-        register: list[Any] = [run_id, record["graph"], now_ms()]
-        for task in tasks.values():
-            register += [task.id, task.name]
         sections: list[tuple[str, list[Any]]] = [("commit", begun.put.args)]
         sections += self._event_sections(begun.events)
-        sections.append(("register", register))
-        sections.append(("broker", [part for pair in broker_ids.items() for part in pair]))
-        outbox = self._outbox_section(record, run, tasks, broker_ids)
-        if outbox is not None:
-            sections.append(("publish", outbox[1]))
+        broker_ids, outbox = self._next_step_sections(record, run, tasks, sections)
         put = begun.put
         reply = self.coordinator.start(
             step,
@@ -436,10 +428,7 @@ class Engine:
         self.saver.put_done(put, begun.committed)
         record["start_step"] = start_step
         crash_point("after_register")
-        if len(tasks) == 1:  # if this process gets the first task, it needs no read
-            self._warm[(thread_id, run.ns, run.checkpoint["id"], run_id)] = (run, tasks)
-            while len(self._warm) > 64:
-                self._warm.popitem(last=False)
+        self._keep_warm(run, run_id, tasks)
         if outbox is None:  # the confirmation rides with this process's next round trip
             self._send_tasks(record, run, list(tasks.values()), broker_ids, later=True)
         return True
@@ -881,6 +870,36 @@ class Engine:
             triples += [task_id, keys.index(key) + 1, payload]
         return keys, triples
 
+    def _next_step_sections(
+        self,
+        record: dict[str, Any],
+        run: Run,
+        tasks: dict[str, Any],
+        sections: list[tuple[str, list[Any]]],
+    ) -> tuple[dict[str, str], tuple[list[str], list[Any]] | None]:
+        """Append the sections that register ``run``'s next step (its ``tasks``), give them
+        broker ids and, with the outbox, push their messages (hop.lua and start.lua read
+        them alike); the broker ids and the outbox's queue keys and triples (or None)."""
+        broker_ids = {task_id: str(uuid.uuid4()) for task_id in tasks}
+        register: list[Any] = [record["run_id"], record["graph"], now_ms()]
+        for task in tasks.values():
+            register += [task.id, task.name]
+        sections.append(("register", register))
+        sections.append(("broker", [part for pair in broker_ids.items() for part in pair]))
+        outbox = self._outbox_section(record, run, tasks, broker_ids)
+        if outbox is not None:
+            sections.append(("publish", outbox[1]))
+        return broker_ids, outbox
+
+    def _keep_warm(self, run: Run, run_id: str, tasks: dict[str, Any]) -> None:
+        """After this process committed ``run``'s checkpoint: keep the run for the step's
+        task, so that if this process gets it, it needs no read (a one-task step only)."""
+        if len(tasks) != 1:
+            return
+        self._warm[(run.thread_id or "", run.ns, run.checkpoint["id"], run_id)] = (run, tasks)
+        while len(self._warm) > 64:
+            self._warm.popitem(last=False)
+
     def _stream_limits(self) -> dict[str, int]:
         return {"maxlen": self.settings.stream_maxlen, "ttl": self.settings.stream_ttl}
 
@@ -933,16 +952,10 @@ class Engine:
         sections += [("writes", w) for w in recorded.writes]
         sections += self._event_sections(recorded.events + barrier.events)
         next_step = StepRef(step.thread_id, run.ns, run.checkpoint["id"], run_id)
-        broker_ids = {tid: str(uuid.uuid4()) for tid in next_tasks}
+        broker_ids: dict[str, str] = {}
+        outbox = None
         if next_tasks:
-            register: list[Any] = [run_id, record["graph"], now_ms()]
-            for t in next_tasks.values():
-                register += [t.id, t.name]
-            sections.append(("register", register))
-            sections.append(("broker", [x for pair in broker_ids.items() for x in pair]))
-        outbox = self._outbox_section(record, run, next_tasks, broker_ids) if next_tasks else None
-        if outbox is not None:
-            sections.append(("publish", outbox[1]))
+            broker_ids, outbox = self._next_step_sections(record, run, next_tasks, sections)
         return _PreparedHop(
             run, record, message, task, epoch, barrier, end, next_tasks, sections, next_step,
             broker_ids, outbox,
@@ -979,10 +992,7 @@ class Engine:
             else:
                 self.finish(step.thread_id, run_id, *end)
             return True
-        if len(next_tasks) == 1:  # if this process gets the next task, it needs no read
-            self._warm[(step.thread_id, run.ns, run.checkpoint["id"], run_id)] = (run, next_tasks)
-            while len(self._warm) > 64:
-                self._warm.popitem(last=False)
+        self._keep_warm(run, run_id, next_tasks)
         if outbox is not None:
             return True  # hop.lua put them on the broker with the commit
         # The confirmation rides with this process's next round trip: a chain's next hop

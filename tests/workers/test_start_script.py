@@ -208,3 +208,30 @@ def test_a_claim_whose_renewal_fails_is_tried_again() -> None:
         assert time.monotonic() < deadline, attempts
         time.sleep(0.01)
     keeper.release(claim)
+
+
+def test_a_start_whose_commit_conflicts_is_reported_by_the_step_by_step_start(
+    server: EmbeddedRedis,
+) -> None:
+    """The thread's head moved between the start's read and its script (an update_state):
+    start.lua stores nothing, and the step-by-step start meets the same conflict and ends
+    the run with it, as it always has; the update stays the thread's head."""
+    chain = _chain("a", "b")
+    inline = Inline(server.url, {"chain": chain})
+    first = inline.submit("chain", "t")
+    inline.drain()
+    assert inline.status(first) == "success"
+    run = inline.client.submit("chain", {"n": 0, "trail": []}, thread_id="t")
+    replies: list[Any] = []
+    real_start = inline.coordinator.start
+
+    def moved_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        inline.client.update_state("chain", "t", {"n": 100})
+        replies.append(reply := real_start(*args, **kwargs))
+        return reply
+
+    inline.coordinator.start = moved_meanwhile  # type: ignore[method-assign]
+    inline.engine.start_run("t", run.id)
+    assert replies[0][0] == "conflict"
+    assert inline.status(run) == "error" and not inline.queue
+    assert inline.client.get_state("chain", "t").values["n"] == 100
