@@ -41,11 +41,14 @@ _SLICE = """local function slice(t, from, n)
   return out
 end
 """
+# Helpers shared by composed scripts, in files whose names start with "_" (not scripts).
+_SECTION_CHECKS = (_LUA / "_section_checks.lua").read_text()
 
 
 def compose(parts: dict[str, str], body: str) -> str:
-    """One Lua script: each part's source as ``local function <name>(KEYS, ARGV)``, then
-    ``body``, which calls them with its own slices of keys and arguments.
+    """One Lua script: the shared helpers (``slice``, ``check_section``), each part's source
+    as ``local function <name>(KEYS, ARGV)``, then ``body``, which calls them with its own
+    slices of keys and arguments.
 
     A part's ``KEYS``/``ARGV`` are its parameters, so its source runs unchanged (its
     ``return`` returns from the function). Every key stays in the thread's slot.
@@ -53,7 +56,7 @@ def compose(parts: dict[str, str], body: str) -> str:
     functions = "".join(
         f"local function {name}(KEYS, ARGV)\n{source}\nend\n" for name, source in parts.items()
     )
-    return _SLICE + functions + body
+    return _SLICE + _SECTION_CHECKS + functions + body
 
 
 def now_ms() -> int:
@@ -127,7 +130,7 @@ class Coordinator:
         self.saver = saver
         self._sent_later: list[tuple[str, list[str], list[Any]]] = []
         self._sent_lock = threading.Lock()
-        sources = {path.stem: path.read_text() for path in _LUA.glob("*.lua")}
+        sources = {p.stem: p.read_text() for p in _LUA.glob("*.lua") if not p.stem.startswith("_")}
         composed = {name: sources.pop(name) for name in _COMPOSED}
         self._scripts = {name: redis.register_script(text) for name, text in sources.items()}
         if saver is not None:  # scripts that change checkpoints and coordination at once

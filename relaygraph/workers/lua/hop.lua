@@ -45,21 +45,8 @@ while at <= #ARGV do
   if (name == 'commit') ~= (#sections == 0) then
     return redis.error_reply('hop: exactly one commit section, and first')
   end
-  if name == 'commit' and (n < 8 or (n - 8) % 4 ~= 0) then
-    return redis.error_reply('hop: malformed commit section (' .. n .. ' arguments)')
-  end
-  if name == 'broker' and n % 2 ~= 0 then
-    return redis.error_reply('hop: malformed broker section')
-  end
-  if name == 'publish' then
-    if n % 3 ~= 0 then return redis.error_reply('hop: malformed publish section') end
-    for i = at + 3, at + 1 + n, 3 do
-      local index = tonumber(ARGV[i])
-      if not index or index < 1 or not KEYS[17 + index] then
-        return redis.error_reply('hop: publish names no queue key')
-      end
-    end
-  end
+  local malformed = check_section('hop', name, n, at, 17)
+  if malformed then return malformed end
   sections[#sections + 1] = {name, arguments(at + 2, n)}
   at = at + 2 + n
 end

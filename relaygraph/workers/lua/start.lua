@@ -26,24 +26,11 @@ while at <= #ARGV do
   if rank < last or (rank == last and rank ~= 2) then
     return redis.error_reply('start: section ' .. name .. ' out of order or repeated')
   end
-  if name == 'commit' and (n < 8 or (n - 8) % 4 ~= 0) then
-    return redis.error_reply('start: malformed commit section (' .. n .. ' arguments)')
-  end
   if name == 'register' and (n < 5 or (n - 3) % 2 ~= 0) then
     return redis.error_reply('start: malformed register section')
   end
-  if name == 'broker' and n % 2 ~= 0 then
-    return redis.error_reply('start: malformed broker section')
-  end
-  if name == 'publish' then
-    if n % 3 ~= 0 then return redis.error_reply('start: malformed publish section') end
-    for i = at + 3, at + 1 + n, 3 do
-      local index = tonumber(ARGV[i])
-      if not index or index < 1 or not KEYS[16 + index] then
-        return redis.error_reply('start: publish names no queue key')
-      end
-    end
-  end
+  local malformed = check_section('start', name, n, at, 16)
+  if malformed then return malformed end
   last = rank
   sections[#sections + 1] = {name, slice(ARGV, at + 2, n)}
   at = at + 2 + n
