@@ -319,6 +319,11 @@ class ResolvedCache:
             return
         if self.maxsize <= 0 or not isinstance(value, list):
             return
+        with self._lock:  # a version's value never changes: held already, nothing to check
+            held = self._data.get((channel, version))
+            if held is not None and len(held) == len(value):
+                self._data.move_to_end((channel, version))
+                return
         checked = 0
         if base is not None:
             with self._lock:

@@ -651,3 +651,25 @@ def test_dumps_list_of_anything_else_is_dumps_and_corrupt_flat_lists_are_clear()
     older = [[shape], [["type"]], [[0, 0, "hi", "human"]]]
     (message,) = serde.loads(msgpack.packb(msgpack.ExtType(16, msgpack.packb(older))))
     assert message.content == "hi" and message.model_fields_set == {"content"}
+
+
+def test_putting_a_held_version_again_checks_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A put primes every list channel, also those whose version did not move: a long
+    conversation's unchanged history must not be scanned again on every put."""
+    cache = blobs.ResolvedCache(maxsize=4)
+    cache.put("m", "v1", list(range(1000)))
+    scanned: list[int] = []
+    real = blobs._all_shareable
+
+    def counted(items: list[Any]) -> bool:
+        scanned.append(len(items))
+        return real(items)
+
+    monkeypatch.setattr(blobs, "_all_shareable", counted)
+    cache.put("m", "v1", list(range(1000)))
+    assert scanned == []
+    cache.put("m", "v2", [*range(1000), 1000], ("v1", 1000))  # an append: its new item only
+    assert scanned == [1]
+    cache.put("m", "v1", [0])  # a different length than held: checked and stored as given
+    assert scanned == [1, 1] and cache.get("m", "v1") == [0]
+    assert cache.get("m", "v2") == list(range(1001))
