@@ -192,7 +192,10 @@ def submit(
     wait: Annotated[bool, typer.Option(help="follow the run's events until it ends")] = True,
     stream_mode: Annotated[
         str,
-        typer.Option(metavar="MODES", help="recorded events: values,updates,custom,debug,messages"),
+        typer.Option(
+            metavar="MODES",
+            help="recorded events: values,updates,custom,messages,tasks,checkpoints,debug",
+        ),
     ] = "values,updates,custom",
     as_json: Annotated[bool, JSON_OUT] = False,
 ) -> None:

@@ -404,7 +404,7 @@ def run_loop(
                     yield Emit("updates", update)
         runs = [run.task_run(t, resume_values) for t in tasks.values() if t.id not in done]
         if run.task_modes:
-            yield from _task_events(run, runs)
+            yield from task_start_events(run, runs)
         outcomes: list[TaskOutcome] = (
             (yield Execute(runs, run.channels, run.null_resume, live=run.streams_live))
             if runs
@@ -581,8 +581,9 @@ def _record_outcome(run: Run, outcome: TaskOutcome) -> Generator[Any, Any, None]
 # -- the "tasks" and "debug" stream modes ------------------------------------------------
 
 
-def _task_events(run: Run, runs: list[TaskRun]) -> Generator[Any, Any, None]:
-    """A ``tasks`` / ``debug`` event for each task about to run (START has none)."""
+def task_start_events(run: Run, runs: list[TaskRun]) -> Generator[Any, Any, None]:
+    """A ``tasks`` / ``debug`` event for each task about to run (START has none); workers
+    send them as their node starts."""
     for task_run in runs:
         if task_run.task.name == START:
             continue

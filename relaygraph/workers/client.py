@@ -123,7 +123,7 @@ class Run:
     def stream(
         self, *, after: str = "0-0", block_ms: int = 1000, timeout: float | None = None
     ) -> Iterator[RunEvent]:
-        """The run's events (values, updates, custom, debug, messages) from ``after`` on, live.
+        """The run's events (the modes it was submitted with) from ``after`` on, live.
 
         ``messages`` events carry ``(message chunk, metadata)`` pairs: the tokens of chat
         models called inside nodes, sent while the node still runs on its worker.

@@ -43,7 +43,7 @@ from relaygraph.runtime.drivers import drive
 from relaygraph.runtime.effects import Emit
 from relaygraph.runtime.errors import GraphRecursionError
 from relaygraph.runtime.executor import run_task
-from relaygraph.runtime.loop import Run, cached_update, pending_interrupts
+from relaygraph.runtime.loop import Run, cached_update, pending_interrupts, task_start_events
 from relaygraph.runtime.stream_messages import with_messages_handler
 from relaygraph.workers import metrics
 from relaygraph.workers.capture import Captured, capture
@@ -64,11 +64,17 @@ __all__ = [
 
 log = logging.getLogger("relaygraph.workers")
 
-STREAM_MODES = frozenset({"values", "updates", "custom", "debug", "messages"})
+STREAM_MODES = frozenset(
+    {"values", "updates", "custom", "debug", "messages", "tasks", "checkpoints"}
+)
 """What a run can record in its event stream (``Client.submit(stream_mode=...)``)."""
 DEFAULT_STREAM_MODES = ("values", "updates", "custom")
 """Recorded unless a run asks otherwise. ``debug`` (a full task and checkpoint snapshot per
-step, as LangGraph's debug mode) is opt-in: it costs every step a copy of the whole state."""
+step, as LangGraph's debug mode), ``checkpoints`` (each checkpoint as it is written) and
+``tasks`` (each task as it starts and finishes) are opt-in: they cost every step a copy of
+the state or of the tasks' inputs."""
+_UNRECORDED_MODES = frozenset({"values", "updates", "custom", "debug", "messages"})
+"""What a run submitted before its stream modes were recorded gets: every mode of then."""
 
 
 def stream_modes(value: str | Any) -> tuple[str, ...]:
@@ -245,9 +251,9 @@ class Engine:
         config.setdefault("configurable", {})["thread_id"] = thread_id
         config["configurable"].pop("checkpoint_id", None)
         config["run_id"] = record.get("run_id")
-        # A run submitted before stream modes were recorded keeps all of them.
+        # A run submitted before stream modes were recorded keeps all of those of then.
         modes = record.get("stream_modes")
-        chosen = frozenset(modes.split(",")) if modes else STREAM_MODES
+        chosen = frozenset(modes.split(",")) if modes else _UNRECORDED_MODES
         if "messages" in chosen:  # chat models inside nodes stream their tokens as events
             config = with_messages_handler(config, subgraphs=False)
         return Run(graph, config, chosen)
@@ -791,6 +797,12 @@ class Engine:
         and the writes and events to record (not stored yet: see :meth:`run_node`)."""
         run.resuming = bool(pending_interrupts(run.pending))
         task_run = run.task_run(task, resume_values)
+        if run.task_modes:  # the task as it starts, once (a retry's key is the same)
+            key = f"{message.checkpoint_id}:{task.id}:start"
+            starts = enumerate(task_start_events(run, [task_run]))  # none for START
+            events = [(f"{key}:{i}", emit) for i, emit in starts]
+            if events:
+                self.emit_many(message.thread_id, message.run_id, events)
         sequence = [0]
 
         def writer(chunk: Any) -> None:

@@ -91,6 +91,37 @@ def test_stream_modes(sync_client: Any) -> None:
     assert [p.event for p in only] == ["metadata", "updates", "updates", "updates", "end"]
 
 
+def test_tasks_and_checkpoints_modes(sync_client: Any) -> None:
+    """What LangGraph Studio reads: each task as it starts and finishes, each checkpoint
+    as it is written, recorded by the workers and sent under the modes' names."""
+    thread_id = sync_client.threads.create()["thread_id"]
+    parts = list(
+        sync_client.runs.stream(
+            thread_id, "steps", input={"items": ["in"]}, stream_mode=["tasks", "checkpoints"]
+        )
+    )
+    assert {p.event for p in parts} == {"metadata", "tasks", "checkpoints", "end"}
+    tasks = [p.data for p in parts if p.event == "tasks"]
+    started = [t["name"] for t in tasks if "input" in t]
+    finished = [(t["name"], t["error"], t["result"]) for t in tasks if "result" in t]
+    assert started == ["a", "b", "c"]
+    assert finished == [(n, None, {"items": [n]}) for n in ("a", "b", "c")]
+    checkpoints = [p.data for p in parts if p.event == "checkpoints"]
+    assert [c["values"]["items"] for c in checkpoints] == [
+        [],
+        ["in"],
+        ["in", "a"],
+        ["in", "a", "b"],
+        ["in", "a", "b", "c"],
+    ]
+    assert [c["next"] for c in checkpoints] == [["__start__"], ["a"], ["b"], ["c"], []]
+    assert [c["metadata"]["source"] for c in checkpoints] == ["input", *["loop"] * 4]
+    history = sync_client.threads.get_history(thread_id)  # newest first
+    assert [c["config"]["configurable"]["checkpoint_id"] for c in checkpoints] == [
+        h["checkpoint"]["checkpoint_id"] for h in reversed(history)
+    ]
+
+
 AGENT_ANSWER = "Tell me something to remember, or ask what I remember about a topic."
 
 

@@ -118,23 +118,53 @@ STREAMED = sorted(
 )
 
 
+def _task_report(chunk: tuple[str, Any]) -> int:
+    """1 for a chunk that reports a finished task (``updates``, a ``tasks`` or ``debug``
+    task result), 0 for one that reports a task starting, -1 for any other."""
+    mode, data = chunk
+    if mode == "debug":
+        return {"task_result": 1, "task": 0}.get(data.get("type"), -1)
+    if mode == "tasks":
+        return 1 if "result" in data else 0
+    return 1 if mode == "updates" else -1
+
+
 def _in_task_order(chunks: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """``chunks`` with each run of consecutive ``updates`` chunks in one canonical order:
-    parallel tasks (Send tasks of one node too) report in the order they finish, on workers
-    as in LangGraph. ``values`` chunks between steps keep the steps' order checked."""
+    """``chunks`` with each run of consecutive task reports in one canonical order, starts
+    before results: parallel tasks (Send tasks of one node too) report in the order they
+    finish, on workers as in LangGraph, and on workers each starts when a worker takes it
+    (in process all of a step's tasks start before any runs). ``values`` and checkpoint
+    chunks between steps keep the steps' order checked."""
     out: list[tuple[str, Any]] = []
     run: list[tuple[str, Any]] = []
     for chunk in [*chunks, ("end", None)]:
-        if chunk[0] == "updates":
+        if _task_report(chunk) >= 0:
             run.append(chunk)
             continue
-        out.extend(sorted(run, key=repr))
+        out.extend(sorted(run, key=lambda c: (_task_report(c), repr(c))))
         run = []
         out.append(chunk)
     return out[:-1]
 
 
-def _local_streams(name: str) -> list[list[Any]]:
+def _normal_chunk(mode: str, data: Any, thread: str = "local") -> tuple[str, Any]:
+    if mode == "debug":  # when the event was made, on either side
+        data = {k: v for k, v in data.items() if k != "timestamp"}
+    return mode, _renamed(normalize(data), thread)
+
+
+def _renamed(value: Any, thread: str) -> Any:
+    """``value`` with the thread's id (in checkpoint configs) as the local run's."""
+    if value == thread:
+        return "local"
+    if isinstance(value, dict):
+        return {k: _renamed(v, thread) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, thread) for v in value]
+    return value
+
+
+def _local_streams(name: str, modes: list[str] | None = None) -> list[list[Any]]:
     graph = _fresh(name)
     config = {"configurable": {"thread_id": "local"}}
     streams = []
@@ -147,31 +177,36 @@ def _local_streams(name: str) -> list[list[Any]]:
             )
         else:
             payload, extra, kwargs = call.input, call.config, call.kwargs
-        chunks = graph.stream(payload, {**config, **extra}, stream_mode=call_modes(call), **kwargs)
-        streams.append(_in_task_order([(mode, normalize(data)) for mode, data in chunks]))
+        mode = modes or call_modes(call)
+        chunks: list[tuple[str, Any]] = []
+        with contextlib.suppress(Exception):  # a node's error: its run streamed until then
+            for m, data in graph.stream(payload, {**config, **extra}, stream_mode=mode, **kwargs):
+                chunks.append(_normal_chunk(m, data))
+        streams.append(_in_task_order(chunks))
     return streams
 
 
-def _remote_streams(client: Client, name: str) -> list[list[Any]]:
-    thread = f"streams-{name}"
+def _remote_streams(
+    client: Client, name: str, modes: list[str] | None = None, prefix: str = "streams"
+) -> list[list[Any]]:
+    thread = f"{prefix}-{name}"
     streams = []
     for call in CALLS[name]:
+        mode = modes or call_modes(call)
         if isinstance(call, Resume):
             value = call.answer(client.get_state(name, thread).interrupts)
-            run = client.submit(
-                name, Command(resume=value), thread_id=thread, stream_mode=call_modes(call)
-            )
+            run = client.submit(name, Command(resume=value), thread_id=thread, stream_mode=mode)
         else:
             run = client.submit(
                 name,
                 call.input,
                 thread_id=thread,
                 config=call.config,
-                stream_mode=call_modes(call),
+                stream_mode=mode,
                 **call.kwargs,
             )
         events = list(run.stream(timeout=60))
-        chunks = [(e.mode, normalize(e.data)) for e in events if e.mode != "status"]
+        chunks = [_normal_chunk(e.mode, e.data, thread) for e in events if e.mode != "status"]
         streams.append(_in_task_order(chunks))
     return streams
 
@@ -179,6 +214,30 @@ def _remote_streams(client: Client, name: str) -> list[list[Any]]:
 @pytest.mark.parametrize("name", STREAMED)
 def test_distributed_streams_equal_local(catalogue_client: Client, name: str) -> None:
     assert _remote_streams(catalogue_client, name) == _local_streams(name)
+
+
+# Cases for the tool-facing modes: an interrupt and its resume, a node's error, parallel
+# Send tasks, a subgraph a node called that pauses.
+TOOLING_CASES = [
+    "interrupt_single",
+    "task_error_type",
+    "send_map_reduce",
+    "interrupt_in_called_subgraph",
+]
+
+
+@pytest.mark.parametrize("name", TOOLING_CASES)
+def test_tasks_checkpoints_and_debug_streams_on_workers_equal_local(
+    catalogue_client: Client, name: str
+) -> None:
+    """Each task as it starts and finishes (input, triggers; result, error, interrupts) and
+    each checkpoint as it is written (values, metadata, next tasks), as LangGraph's
+    ``tasks``, ``checkpoints`` and ``debug`` modes show them in process."""
+    modes = ["tasks", "checkpoints", "debug"]
+    remote = _remote_streams(catalogue_client, name, modes, prefix="tooling")
+    local = _local_streams(name, modes)
+    assert {mode for stream in local for mode, _ in stream} == set(modes), "a mode sent nothing"
+    assert remote == local
 
 
 def test_second_answer_of_parallel_interrupts_is_not_lost(catalogue_client: Client) -> None:
