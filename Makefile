@@ -21,10 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(BIN)/python -m pytest -n 3 --dist loadgroup -q
 
 test-isolated: $(STAMP)
-	VENV=$(VENV) bash .ci/test-isolated -n 2 --dist loadgroup -q
+	VENV=$(VENV) bash .ci/test-isolated -n 3 --dist loadgroup -q
 
 # `make bench` runs every benchmark (each saves bench/results/<name>.json), then the report;
 # `make report` only redraws docs/img/bench-*.png and docs/benchmarks.md's tables from them.
