@@ -181,15 +181,16 @@ def run_task(
     *,
     retries: bool = True,
     attempt: int = 1,
+    first_attempt_time: float | None = None,
 ) -> TaskOutcome:
     """Run a task to completion in this thread, retrying per the node's RetryPolicy.
 
     With ``retries=False`` a failure is returned at once (the distributed executor
     retries through the broker instead, counting attempts in Redis, and says which
-    ``attempt`` this is).
+    ``attempt`` this is and when the first one started).
     """
     node = graph.nodes[run.task.name]
-    first_time = time.time() if attempt == 1 else None
+    first_time = first_attempt_time or (time.time() if attempt == 1 else None)
     attempt -= 1
     while True:
         attempt += 1

@@ -48,8 +48,8 @@ class ExecutionInfo:
     ``checkpoint_id`` is the checkpoint the node's step runs against, ``checkpoint_ns`` the
     node's namespace (``"<node>:<task id>"``, nested with ``|``), ``node_attempt`` counts
     from 1 (retries by a ``RetryPolicy`` add one, on workers too);
-    ``node_first_attempt_time`` is the first attempt's start (Unix seconds; None on a
-    worker's retry, which may run in another process).
+    ``node_first_attempt_time`` is the first attempt's start (Unix seconds; on workers,
+    when the first attempt took the task's lease, to the millisecond).
     """
 
     checkpoint_id: str

@@ -102,6 +102,8 @@ class Acquired:
     epoch: int
     attempts: int
     last: bool = False
+    first_ms: int = 0
+    """When the task's first attempt took its lease (ms; 0: not told)."""
 
 
 class Coordinator:
@@ -284,9 +286,16 @@ class Coordinator:
         return _acquired(reply)
 
     def acquire_later(
-        self, step: StepRef, task_id: str, epoch: int, max_attempts: int, worker: str
+        self,
+        step: StepRef,
+        task_id: str,
+        epoch: int,
+        max_attempts: int,
+        worker: str,
+        now: int | None = None,
     ) -> Callable[[], Acquired]:
-        """:meth:`acquire`, sent now and answered when the returned function is called.
+        """:meth:`acquire`, sent now and answered when the returned function is called
+        (``now``: the time it gives the script, ms, e.g. the first attempt's start).
 
         The round trip then overlaps what the caller does meanwhile (running the node):
         Redis runs the acquire as soon as it arrives, so the lease is taken when the node
@@ -295,8 +304,9 @@ class Coordinator:
         ``finally`` by a caller that may fail before.
         """
         run_key = ThreadKeys(step.thread_id).run(step.run_id)
-        args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
-        deadline = now_ms() + self.ttl_ms
+        now = now or now_ms()
+        args = [task_id, epoch, now, self.ttl_ms, max_attempts, worker]
+        deadline = now + self.ttl_ms
         leases = self.indexes.leases(step.thread_id)
         commands = [
             ("EVALSHA", self._scripts["acquire"].sha, 2, step.key, run_key, *args),
@@ -881,4 +891,5 @@ def _text(value: Any) -> str:
 
 def _acquired(reply: list[Any]) -> Acquired:
     last = len(reply) > 3 and int(reply[3]) == 1
-    return Acquired(_text(reply[0]), int(reply[1]), int(reply[2]), last)
+    first_ms = int(reply[4]) if len(reply) > 4 else 0
+    return Acquired(_text(reply[0]), int(reply[1]), int(reply[2]), last, first_ms)

@@ -656,7 +656,7 @@ class Engine:
                 started = time.perf_counter()
                 with context:
                     status, retry, recorded = self._execute(
-                        run, task, resume_values, message, acquired.attempts
+                        run, task, resume_values, message, acquired
                     )
                 metrics.observe_node(
                     message.graph, task.name, time.perf_counter() - started, status
@@ -699,11 +699,15 @@ class Engine:
         what it left and runs the node again under the lease).
         """
         budget = self._budget(run.graph, task.name)
-        answer = self.coordinator.acquire_later(message.step, task.id, 0, budget, self.worker_name)
+        start = now_ms()  # the first attempt's start, for the acquire and the node alike
+        answer = self.coordinator.acquire_later(
+            message.step, task.id, 0, budget, self.worker_name, now=start
+        )
         prepared: _PreparedHop | bool | None = False
         failed: Exception | None = None
         try:
-            ran = self._run_held(run, task, set(), {}, message, Acquired("ok", 0, 1))
+            expected = Acquired("ok", 0, 1, first_ms=start)
+            ran = self._run_held(run, task, set(), {}, message, expected)
             status, retry, recorded, held = ran
             if status == "done" and held and retry is None and len(tasks) == 1:
                 try:
@@ -791,7 +795,7 @@ class Engine:
         task: Any,
         resume_values: dict[str, list[Any]],
         message: NodeMessage,
-        attempt: int,
+        acquired: Acquired,
     ) -> tuple[str, tuple[float, BaseException] | None, Captured]:
         """Run the node once: its status, (delay, error) when its RetryPolicy retries it,
         and the writes and events to record (not stored yet: see :meth:`run_node`)."""
@@ -817,8 +821,16 @@ class Engine:
             self.emit(message.thread_id, message.run_id, key, Emit(emit.mode, emit.payload))
 
         graph = run.graph
+        attempt = acquired.attempts
         outcome = run_task(
-            graph, task_run, run.channels, run.null_resume, writer, retries=False, attempt=attempt
+            graph,
+            task_run,
+            run.channels,
+            run.null_resume,
+            writer,
+            retries=False,
+            attempt=attempt,
+            first_attempt_time=acquired.first_ms / 1000 if acquired.first_ms else None,
         )
         policy = graph.nodes[task.name].retry_policy
         if (

@@ -20,6 +20,7 @@ from relaygraph import (
     START,
     MessagesState,
     RetryPolicy,
+    Runtime,
     Send,
     StateGraph,
     get_stream_writer,
@@ -104,12 +105,16 @@ def _crashy() -> Any:
 
 
 def _flaky() -> Any:
-    """Fails twice with a retryable error, then succeeds (attempts counted in a file)."""
+    """Fails twice with a retryable error, then succeeds (attempts counted in a file; each
+    attempt's execution info appended to ``<file>.info``: attempt, first attempt time)."""
 
-    def flaky(state: Counter) -> dict[str, Any]:
+    def flaky(state: Counter, runtime: Runtime) -> dict[str, Any]:
         counter = Path(os.environ.get("RELAYGRAPH_TEST_MARKER", "/tmp/relaygraph-flaky"))
         count = int(counter.read_text()) + 1 if counter.exists() else 1
         counter.write_text(str(count))
+        info = runtime.execution_info
+        with counter.with_suffix(".info").open("a") as seen:
+            seen.write(f"{info.node_attempt} {info.node_first_attempt_time} {time.time()}\n")
         if count < 3:
             raise ConnectionError(f"transient failure {count}")
         return {"items": [f"ok after {count}"], "total": 1}

@@ -324,6 +324,14 @@ def test_retry_policy_runs_through_broker_retries(
         run = client.submit("flaky", {"items": [], "total": 0}, thread_id="t")
         assert run.wait(timeout=60) == "success", run.error
         assert client.get_state("flaky", "t").values["items"] == ["ok after 3"]
+        # each retry is a new broker message: the runtime still knows the first attempt
+        seen = [line.split() for line in (tmp_path / "count.info").read_text().splitlines()]
+        assert [int(attempt) for attempt, _, _ in seen] == [1, 2, 3]
+        first = {float(first) for _, first, _ in seen}
+        assert len(first) == 1, seen  # one first attempt time, as LangGraph gives
+        (first_time,) = first
+        started = [float(at) for _, _, at in seen]
+        assert started[0] - 1 <= first_time <= started[0]  # the first attempt's start (ms)
     finally:
         fleet.stop()
 

@@ -1,13 +1,16 @@
 -- Take the lease of a task before running it.
 -- KEYS[1] step hash, KEYS[2] the run's hash (a run no longer active runs nothing more)
 -- ARGV: task_id, epoch, now_ms, ttl_ms, max_attempts, worker
--- Returns {status, epoch, attempts[, last]}:
---   ok: run it under the returned epoch; finished/stale/busy/cancelled/missing: do nothing;
---   exhausted: the attempt budget is spent, the task is now failed (last = 1 when it was
---   the step's last open task, so the caller runs the barrier).
+-- Returns {status, epoch, attempts[, last[, first]]}:
+--   ok: run it under the returned epoch (first: when its first attempt took the lease, ms;
+--   kept in the step hash as f:<task> for the attempts after it); finished/stale/busy/
+--   cancelled/missing: do nothing; exhausted: the attempt budget is spent, the task is now
+--   failed (last = 1 when it was the step's last open task, so the caller runs the
+--   barrier).
 local key, tid = KEYS[1], ARGV[1]
 local epoch, now, ttl, max_attempts = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local task = redis.call('HMGET', key, 'state', 's:' .. tid, 'e:' .. tid, 'a:' .. tid, 'd:' .. tid)
+local task = redis.call('HMGET', key, 'state', 's:' .. tid, 'e:' .. tid, 'a:' .. tid, 'd:' .. tid,
+  'f:' .. tid)
 local state, status = task[1], task[2]
 if not state then return {'missing', 0, 0} end  -- every registered step has a state
 if state == 'cancelled' then return {'cancelled', 0, 0} end
@@ -41,6 +44,13 @@ if attempts > max_attempts then
   end
   return {'exhausted', current, attempts, last}
 end
-redis.call('HSET', key, 's:' .. tid, 'running', 'a:' .. tid, attempts, 'd:' .. tid, now + ttl,
-  'w:' .. tid, ARGV[6])
-return {'ok', current, attempts}
+local first = tonumber(task[6])
+if not first then
+  first = now
+  redis.call('HSET', key, 's:' .. tid, 'running', 'a:' .. tid, attempts, 'd:' .. tid, now + ttl,
+    'w:' .. tid, ARGV[6], 'f:' .. tid, now)
+else
+  redis.call('HSET', key, 's:' .. tid, 'running', 'a:' .. tid, attempts, 'd:' .. tid, now + ttl,
+    'w:' .. tid, ARGV[6])
+end
+return {'ok', current, attempts, 0, first}
