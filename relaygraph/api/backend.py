@@ -7,9 +7,11 @@ answers any request.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import uuid
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from relaygraph.api.encode import iso, to_json
@@ -175,37 +177,69 @@ class Backend:
     ) -> list[dict[str, Any]]:
         """Threads whose metadata contains ``metadata`` (and of ``status``), newest first.
 
-        Records are read in batches (one round trip each); only a thread that matches them
-        is read whole (its state), and one skipped by ``offset`` only when ``status``
-        needs it."""
+        The list of threads and the records are read a batch at a time (one round trip
+        each) until the page is full; only a thread on the page is read whole (its state),
+        and one skipped by ``offset`` only when ``status`` needs it."""
         found: list[dict[str, Any]] = []
-        wanted = set(ids) if ids else None
-        candidates = [t for t in self.records.ids() if wanted is None or t in wanted]
         skipped = 0
-        for start in range(0, len(candidates), SEARCH_BATCH):
-            batch = candidates[start : start + SEARCH_BATCH]
-            for thread_id, record in zip(batch, self.records.get_many(batch), strict=True):
-                if record is None:  # expired with its thread (RELAYGRAPH_THREAD_TTL)
-                    self.records.forget(thread_id)
-                    continue
-                if metadata and any(record["metadata"].get(k) != v for k, v in metadata.items()):
-                    continue
-                if not status and skipped < offset:
-                    skipped += 1
-                    continue
-                try:
-                    thread = self.thread(thread_id)
-                except ApiError:  # deleted meanwhile
-                    continue
-                if status and thread["status"] != status:
-                    continue
+        with contextlib.closing(self._matching(metadata, ids, status)) as matches:
+            for thread_id, thread in matches:
                 if skipped < offset:
                     skipped += 1
                     continue
+                if thread is None:
+                    try:
+                        thread = self.thread(thread_id)
+                    except ApiError:  # deleted meanwhile
+                        continue
                 found.append(thread)
                 if len(found) >= limit:
-                    return found
+                    break
         return found
+
+    def count_threads(
+        self, metadata: dict[str, Any] | None, ids: list[str] | None, status: str | None
+    ) -> int:
+        """How many threads :meth:`search_threads` would find (no state is read unless
+        ``status`` needs it)."""
+        with contextlib.closing(self._matching(metadata, ids, status)) as matches:
+            return sum(1 for _ in matches)
+
+    def _matching(
+        self, metadata: dict[str, Any] | None, ids: list[str] | None, status: str | None
+    ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """``(thread id, the thread when reading its status built it, else None)`` of each
+        match, newest first. List entries whose record expired (``RELAYGRAPH_THREAD_TTL``)
+        are dropped from the list when the scan ends."""
+        if ids:
+            listed = self.records.newest_first_of(ids)
+            batches: Iterable[list[str]] = (
+                listed[i : i + SEARCH_BATCH] for i in range(0, len(listed), SEARCH_BATCH)
+            )
+        else:
+            batches = self.records.newest_first(SEARCH_BATCH)
+        expired: list[str] = []
+        try:
+            for batch in batches:
+                for thread_id, record in zip(batch, self.records.get_many(batch), strict=True):
+                    if record is None:
+                        expired.append(thread_id)
+                        continue
+                    if metadata and any(
+                        record["metadata"].get(k) != v for k, v in metadata.items()
+                    ):
+                        continue
+                    if not status:
+                        yield thread_id, None
+                        continue
+                    try:
+                        thread = self.thread(thread_id)
+                    except ApiError:  # deleted meanwhile
+                        continue
+                    if thread["status"] == status:
+                        yield thread_id, thread
+        finally:
+            self.records.forget(*expired)
 
     def update_thread(self, thread_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
         """Merge metadata into the thread's."""

@@ -15,6 +15,7 @@ import json
 import math
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from relaygraph.workers.keys import PREFIX, ThreadKeys
@@ -139,9 +140,44 @@ class ThreadRecords:
         """Every thread id, newest first."""
         return [m.decode() for m in self.redis.zrevrange(THREADS, 0, -1)]
 
-    def forget(self, thread_id: str) -> None:
-        """Drop a thread from the list (its record is gone: it expired)."""
-        self.redis.zrem(THREADS, thread_id)
+    def newest_first(self, page: int) -> Iterator[list[str]]:
+        """Thread ids, newest first, ``page`` at a time (one round trip each, read as the
+        caller asks: a search that has its page reads no further).
+
+        A cursor on the creation time, not a rank: threads created or dropped while the
+        caller goes through the pages shift no page (ties in a millisecond continue by an
+        offset among the ids of that time, in Redis's order for them).
+        """
+        top: float | str = "+inf"
+        seen_at_top = 0
+        while True:
+            rows = self.redis.zrevrangebyscore(
+                THREADS, top, "-inf", start=seen_at_top, num=page, withscores=True
+            )
+            if not rows:
+                return
+            yield [member.decode() for member, _ in rows]
+            last = rows[-1][1]
+            at_last = sum(1 for _, score in rows if score == last)
+            seen_at_top = seen_at_top + at_last if last == top else at_last
+            top = last
+            if len(rows) < page:
+                return
+
+    def newest_first_of(self, thread_ids: list[str]) -> list[str]:
+        """The listed ``thread_ids`` newest first, as :meth:`newest_first` orders them (ids
+        not in the list of threads left out), in one round trip."""
+        if not thread_ids:
+            return []
+        unique = list(dict.fromkeys(thread_ids))
+        scores = self.redis.zmscore(THREADS, unique)
+        listed = [(score, t) for t, score in zip(unique, scores, strict=True) if score is not None]
+        return [t for _, t in sorted(listed, reverse=True)]
+
+    def forget(self, *thread_ids: str) -> None:
+        """Drop threads from the list (their records are gone: they expired)."""
+        if thread_ids:
+            self.redis.zrem(THREADS, *thread_ids)
 
     def delete(self, thread_id: str) -> None:
         """Drop the record and the search entry (one round trip)."""

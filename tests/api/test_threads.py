@@ -186,3 +186,36 @@ def test_search_pages_across_record_batches(sync_client: Any) -> None:
     )
     assert [t["thread_id"] for t in idle] == newest_first[SEARCH_BATCH + 15 :]
     assert sync_client.threads.count(metadata={"tag": tag}) == SEARCH_BATCH + 20
+
+
+def test_search_and_count_by_ids_keep_the_newest_first_order(sync_client: Any) -> None:
+    tag = uuid.uuid4().hex
+    made = [sync_client.threads.create(metadata={"tag": tag})["thread_id"] for _ in range(4)]
+    asked = [made[0], str(uuid.uuid4()), made[2], made[0]]  # an unknown id, a repeat
+    found = sync_client.threads.search(ids=asked, limit=10)
+    assert [t["thread_id"] for t in found] == [made[2], made[0]]
+    assert sync_client.threads.count(metadata={"tag": tag}) == 4
+    assert sync_client.threads.count(metadata={"tag": tag}, status="idle") == 4
+    assert sync_client.threads.count(metadata={"tag": tag}, status="busy") == 0
+    page = sync_client.threads.search(ids=made, metadata={"tag": tag}, offset=1, limit=2)
+    assert [t["thread_id"] for t in page] == [made[2], made[1]]
+
+
+def test_a_thread_whose_record_expired_leaves_search_and_the_list(
+    sync_client: Any, api_redis: Any
+) -> None:
+    import redis
+
+    from relaygraph.workers.threads import THREADS, thread_key
+
+    tag = uuid.uuid4().hex
+    kept, gone = (sync_client.threads.create(metadata={"tag": tag})["thread_id"] for _ in "ab")
+    client = redis.Redis.from_url(api_redis.url)
+    try:
+        client.delete(thread_key(gone))  # as RELAYGRAPH_THREAD_TTL expires it
+        found = sync_client.threads.search(metadata={"tag": tag})
+        assert [t["thread_id"] for t in found] == [kept]
+        assert client.zscore(THREADS, gone) is None and client.zscore(THREADS, kept)
+        assert sync_client.threads.count(metadata={"tag": tag}) == 1
+    finally:
+        client.close()

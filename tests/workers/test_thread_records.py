@@ -84,3 +84,43 @@ def test_get_many_reads_in_one_go_without_renewing(redis_server: EmbeddedRedis) 
     assert client.ttl(thread_key("a")) <= 5  # a scan is not a read of the thread
     assert records.get_many([]) == []
     client.close()
+
+
+def test_newest_first_pages_by_creation_time_and_ties(redis_server: EmbeddedRedis) -> None:
+    """Pages follow a cursor on the creation time: threads created or dropped while a scan
+    goes on shift no page, and ids created in the same millisecond are neither repeated
+    nor skipped across a page boundary."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete(THREADS)
+    records = ThreadRecords(client)
+    # 7 threads, 4 of them in one millisecond: pages of 3 cut through the tie twice
+    scores = {"a": 1, "b": 2, "c": 3, "d": 3, "e": 3, "f": 3, "g": 4}
+    client.zadd(THREADS, scores)
+    order = [m.decode() for m in client.zrevrange(THREADS, 0, -1)]
+    pages = records.newest_first(3)
+    first = next(pages)
+    assert first == order[:3]
+    client.zadd(THREADS, {"new": 10})  # created meanwhile: newer than the cursor
+    client.zrem(THREADS, first[0])  # dropped meanwhile, from a page already read
+    rest = [thread for page in pages for thread in page]
+    assert first + rest == order  # every thread once, in order
+    assert [len(p) for p in records.newest_first(3)] == [3, 3, 1]  # "new" in, "g" out
+    assert list(records.newest_first(10)) == [["new", *order[1:]]]
+    client.delete(THREADS)
+    assert list(records.newest_first(3)) == []
+    client.close()
+
+
+def test_newest_first_of_orders_the_listed_threads_and_drops_unknown_ones(
+    redis_server: EmbeddedRedis,
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete(THREADS)
+    records = ThreadRecords(client)
+    client.zadd(THREADS, {"old": 1, "mid": 2, "new": 3})
+    assert records.newest_first_of(["old", "nope", "new", "old"]) == ["new", "old"]
+    assert records.newest_first_of([]) == []
+    records.forget("old", "mid")
+    records.forget()  # nothing to drop: no call
+    assert records.ids() == ["new"]
+    client.close()

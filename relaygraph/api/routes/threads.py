@@ -34,7 +34,7 @@ def search(body: ThreadSearch, backend: Backend = Depends(get_backend)) -> list[
 @router.post("/count")
 def count(body: ThreadSearch, backend: Backend = Depends(get_backend)) -> int:
     """How many threads match."""
-    return len(backend.search_threads(body.metadata, body.ids, body.status, 10**9, 0))
+    return backend.count_threads(body.metadata, body.ids, body.status)
 
 
 @router.get("/{thread_id}")
