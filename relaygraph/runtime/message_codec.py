@@ -3,15 +3,18 @@
 langchain_core's message constructors validate through pydantic and their own validators
 (about 100 us a message), which would make reading a long conversation cold cost tens of
 milliseconds. A stored message was valid when it was written, so when its stored fields
-have exactly the shape the class declares, it is rebuilt directly (about 5 us); anything
-else — a missing or unknown field, a value of another type — goes through the class's
-full validation, which raises a clear error for a corrupt payload.
+have exactly the shape the class declares, it is rebuilt directly (about 2 us in a list
+of messages, read straight from its flat entries); anything else — a missing or unknown
+field, a value of another type — goes through the class's full validation, which raises a
+clear error for a corrupt payload.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from pydantic import BaseModel
 
 from relaygraph.persistence.serde import register_decoder
 
@@ -41,6 +44,19 @@ _LIST_OF_DICTS = ("tool_calls", "invalid_tool_calls", "tool_call_chunks")
 _set = object.__setattr__
 
 
+def _slot_setter(name: str) -> Callable[[Any, Any], None]:
+    # pydantic's BaseModel keeps these in slots: their descriptors set them a little
+    # faster than object.__setattr__ looking the name up every time.
+    slot = BaseModel.__dict__.get(name)
+    setter = getattr(slot, "__set__", None)
+    return setter if setter is not None else lambda obj, value: _set(obj, name, value)
+
+
+_set_fields_set = _slot_setter("__pydantic_fields_set__")
+_set_extra = _slot_setter("__pydantic_extra__")
+_set_private = _slot_setter("__pydantic_private__")
+
+
 def _decoder_for(cls: type) -> Callable[[dict[str, Any], list[str]], Any] | None:
     declared = list(cls.model_fields)  # type: ignore[attr-defined]
     if any(name not in _FIELD_TYPES for name in declared):
@@ -56,15 +72,36 @@ def _decoder_for(cls: type) -> Callable[[dict[str, Any], list[str]], Any] | None
     shapes: dict[tuple[type, ...], bool] = {}  # field types -> all as declared
     new = cls.__new__
 
+    def known_shape(shape: tuple[type, ...]) -> bool:
+        known = shapes.get(shape)
+        if known is None:  # once per combination of field types
+            known = shapes[shape] = all(map(issubclass, shape, kinds))
+        return known
+
+    def checked(values: dict[str, Any]) -> bool:
+        for name in dict_lists:
+            items = values[name]
+            if items and not all(isinstance(item, dict) for item in items):
+                return False
+        return not has_status or values["status"] in statuses
+
+    def built(values: dict[str, Any], extra: dict[str, Any], unset: list[str]) -> Any:
+        key = tuple(unset)
+        was_set = set_fields.get(key)
+        if was_set is None:
+            was_set = set_fields[key] = frozenset(declared).difference(unset)
+        message = new(cls)
+        _set(message, "__dict__", values)
+        _set_fields_set(message, set(was_set).union(extra) if extra else set(was_set))
+        _set_extra(message, extra)
+        _set_private(message, None)
+        return message
+
     def decode(fields: dict[str, Any], unset: list[str]) -> Any:
         if type(fields) is not dict or fields.get("type") != own_type:
             return None
         if tuple(fields) == exact:  # the common shape: checked and used as it is
-            shape = tuple(map(type, fields.values()))
-            known = shapes.get(shape)
-            if known is None:  # once per combination of field types
-                known = shapes[shape] = all(map(issubclass, shape, kinds))
-            if not known:
+            if not known_shape(tuple(map(type, fields.values()))):
                 return None
             values = fields
             extra: dict[str, Any] = {}
@@ -78,25 +115,42 @@ def _decoder_for(cls: type) -> Callable[[dict[str, Any], list[str]], Any] | None
             extra = {k: v for k, v in fields.items() if k not in values}
             if any(not isinstance(key, str) for key in extra):
                 return None
-        for name in dict_lists:
-            items = values[name]
-            if items and not all(isinstance(item, dict) for item in items):
-                return None
-        if has_status and values["status"] not in statuses:
-            return None
-        key = tuple(unset)
-        was_set = set_fields.get(key)
-        if was_set is None:
-            was_set = set_fields[key] = frozenset(declared).difference(unset)
-        message = new(cls)
-        _set(message, "__dict__", values)
-        fields_set = set(was_set).union(extra) if extra else set(was_set)
-        _set(message, "__pydantic_fields_set__", fields_set)
-        _set(message, "__pydantic_extra__", extra)
-        _set(message, "__pydantic_private__", None)
-        return message
+        return built(values, extra, unset) if checked(values) else None
 
+    values_of, types_of = _entry_readers(exact)
+
+    def build(entry: list[Any], unset: list[str]) -> Any:
+        """A flat entry ``[shape, unset, *values]`` of exactly the declared fields."""
+        if not known_shape(types_of(entry)):
+            return None
+        values = values_of(entry)
+        if values["type"] != own_type or not checked(values):
+            return None
+        return built(values, {}, unset)
+
+    def for_shape(keys: tuple[str, ...]) -> Callable[[list[Any], list[str]], Any] | None:
+        return build if keys == exact else None
+
+    decode.for_shape = for_shape  # type: ignore[attr-defined]
     return decode
+
+
+def _entry_readers(
+    names: tuple[str, ...],
+) -> tuple[Callable[[list[Any]], dict[str, Any]], Callable[[list[Any]], tuple[type, ...]]]:
+    """Two functions of a flat entry ``[shape, unset, *values]``: its values as a dict by
+    ``names``, and their types. Compiled from the names of a class's declared fields (never
+    from stored data): a dict display and a tuple of ``type()`` calls cost half of building
+    them with ``zip`` and ``map`` over a slice, which a cold read of a long conversation
+    does for every message."""
+    if not all(isinstance(name, str) and name.isidentifier() for name in names):
+        raise ValueError(f"field names must be identifiers: {names!r}")
+    items = ", ".join(f"{name!r}: e[{i}]" for i, name in enumerate(names, 2))
+    types = ", ".join(f"type(e[{i}])" for i in range(2, len(names) + 2))
+    # Compiled from identifiers checked above and indexes: no stored text reaches eval.
+    values_of = eval(f"lambda e: {{{items}}}")
+    types_of = eval(f"lambda e: ({types},)")
+    return values_of, types_of
 
 
 def register_fast_decoders(classes: list[type]) -> None:

@@ -606,6 +606,50 @@ def test_a_stored_message_of_the_wrong_shape_is_validated_in_full() -> None:
     assert odd.id is not None
 
 
+def test_every_langchain_message_round_trips_in_a_flat_list() -> None:
+    """dumps_list's flat entries, read straight into messages (the fast path of a long
+    conversation's cold read): every class, every field, what was set."""
+    import relaygraph.runtime.messages  # noqa: F401
+
+    messages = _every_lc_message()
+    back = serde.loads(serde.dumps_list(messages))
+    assert [type(m) for m in back] == [type(m) for m in messages] and back == messages
+    assert [m.model_dump() for m in back] == [m.model_dump() for m in messages]
+    assert [m.model_fields_set for m in back] == [m.model_fields_set for m in messages]
+    back[2].content = "changed"  # each message is its own object with its own fields set
+    assert messages[2].content == "h" and back[3].content != "changed"
+    assert back[2].model_fields_set is not back[3].model_fields_set
+
+
+def test_a_flat_entry_of_the_wrong_shape_is_validated_in_full() -> None:
+    """The flat-list fast path takes only exact shapes and types, as the single message's
+    decoder: anything else meets pydantic's checks (an error, or what it coerces)."""
+    import relaygraph.runtime.messages  # noqa: F401
+    from relaygraph.persistence.serde import _MODELS
+
+    keys = ["content", "additional_kwargs", "response_metadata", "type", "name", "id"]
+    good = ["hi", {}, {}, "human", None, "1"]
+
+    def stored(*values: list[Any]) -> bytes:
+        entries = [[0, 0, *v] for v in values]
+        flat = [[["relaygraph.HumanMessage", keys]], [[]], entries]
+        return msgpack.packb(msgpack.ExtType(_MODELS, msgpack.packb(flat)))
+
+    first, second = serde.loads(stored(good, ["yo", {}, {}, "human", "ann", "2"]))
+    assert (first.content, second.content, second.name) == ("hi", "yo", "ann")
+    with pytest.raises(SerializationError):
+        serde.loads(stored(good, [5, {}, {}, "human", None, "2"]))  # content: an int
+    with pytest.raises(SerializationError):
+        serde.loads(stored(["hi", {}, {}, "ai", None, "1"]))  # not this class's type
+    (odd,) = serde.loads(stored(["hi", {}, {}, "human", None, 7]))  # pydantic coerces
+    assert odd.id is not None
+    ai_keys = [*keys, "tool_calls", "invalid_tool_calls", "usage_metadata"]
+    bad_calls = ["x", {}, {}, "ai", None, "1", ["not a dict"], [], None]
+    flat = [[["relaygraph.AIMessage", ai_keys]], [[]], [[0, 0, *bad_calls]]]
+    with pytest.raises(SerializationError):
+        serde.loads(msgpack.packb(msgpack.ExtType(_MODELS, msgpack.packb(flat))))
+
+
 def test_a_message_class_outside_the_allow_list_is_refused() -> None:
     import langchain_core.messages as lc
 
