@@ -399,6 +399,7 @@ class Backend:
                 interrupt_before=_names(graph, body.interrupt_before),
                 interrupt_after=_names(graph, body.interrupt_after),
                 stream_mode=engine_modes(body.modes),
+                subgraphs=body.stream_subgraphs,
                 extra=extra,
             )
         except RunRejectedError as exc:

@@ -86,6 +86,7 @@ class RunCreate(_Body):
     input: Any = None
     command: dict[str, Any] | None = None
     stream_mode: StreamMode | list[StreamMode] = "values"
+    stream_subgraphs: bool = False
     config: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None

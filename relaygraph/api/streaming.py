@@ -41,7 +41,17 @@ class EventMapper:
         self._partial: dict[str, dict[str, Any]] = {}
 
     def map(self, mode: str, data: Any) -> list[tuple[str, Any]]:
-        """The ``(event, JSON data)`` pairs one recorded event becomes (maybe none)."""
+        """The ``(event, JSON data)`` pairs one recorded event becomes (maybe none).
+
+        A subgraph's event (``mode|namespace``, a run with ``stream_subgraphs``) keeps its
+        name, as LangGraph's server sends it; its tokens come as ``messages-tuple`` pairs.
+        """
+        base, sep, _namespace = mode.partition("|")
+        if sep:
+            if base == "messages":
+                wanted = "messages-tuple" in self.modes and isinstance(data, list | tuple)
+                return [(mode, [to_json(data[0]), to_json(data[1])])] if wanted else []
+            return [(mode, to_json(data))] if base in self.modes else []
         if mode == "status":
             return self._end(data)
         if mode == "messages":

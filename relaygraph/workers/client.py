@@ -23,7 +23,7 @@ from relaygraph.runtime.runtime import CONTEXT_KEY, coerce_context
 from relaygraph.runtime.types import Command, StateSnapshot
 from relaygraph.workers.connect import check_broker, redis_client
 from relaygraph.workers.coordination import Coordinator, StepRef
-from relaygraph.workers.engine import DEFAULT_STREAM_MODES, stream_modes
+from relaygraph.workers.engine import DEFAULT_STREAM_MODES, SUBGRAPH_MODES, stream_modes
 from relaygraph.workers.keys import LEGACY_INDEXES, ThreadKeys
 from relaygraph.workers.registry import GraphRegistry, fingerprint
 from relaygraph.workers.settings import WorkerSettings
@@ -77,11 +77,15 @@ def check_input(name: str, graph: Any, input: Any) -> None:
 
 @dataclass(frozen=True)
 class RunEvent:
-    """One event of a run's stream; ``id`` lets a follower resume after a disconnect."""
+    """One event of a run's stream; ``id`` lets a follower resume after a disconnect.
+
+    ``namespace`` is where a subgraph's event came from (``("child:<task id>",)``; empty
+    for the run's own graph), for a run submitted with ``subgraphs=True``."""
 
     id: str
     mode: str
     data: Any
+    namespace: tuple[str, ...] = ()
 
 
 class Run:
@@ -140,9 +144,9 @@ class Run:
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
                     last = entry_id.decode()
-                    mode = fields[b"mode"].decode()
+                    mode, *namespace = fields[b"mode"].decode().split("|")
                     data = serde.loads(fields[b"data"], where=f"event {last}")
-                    yield RunEvent(last, mode, data)
+                    yield RunEvent(last, mode, data, tuple(namespace))
                     if mode == "status":
                         return
             if deadline is not None and time.monotonic() > deadline:
@@ -226,15 +230,18 @@ class Client:
         interrupt_before: list[str] | str | None = None,
         interrupt_after: list[str] | str | None = None,
         stream_mode: str | Sequence[str] = DEFAULT_STREAM_MODES,
+        subgraphs: bool = False,
         context: Any = None,
         extra: dict[str, str] | None = None,
     ) -> Run:
         """Submit a run of registered graph ``graph`` on ``thread_id``; returns at once.
 
         ``stream_mode`` says what the run records in its event stream (:meth:`Run.stream`):
-        any of ``values``, ``updates``, ``custom``, ``messages`` (chat model tokens, live)
-        and ``debug`` (opt-in: a snapshot of the whole state per step); the final
-        ``status`` event is always there.
+        any of ``values``, ``updates``, ``custom``, ``messages`` (chat model tokens, live),
+        ``tasks``, ``checkpoints`` and ``debug`` (opt-in: they copy the tasks' inputs or
+        the whole state every step); the final ``status`` event is always there. With
+        ``subgraphs=True`` subgraphs called by nodes record their events of those modes
+        too, with their namespace (:attr:`RunEvent.namespace`), as ``stream(subgraphs=True)``.
         ``context`` is the run's static context (``runtime.context`` in its nodes, as
         ``invoke(..., context=...)``): stored with the run and serialized like its input,
         so a dataclass or pydantic context must be registered with ``register_type``.
@@ -258,6 +265,8 @@ class Client:
             run_config["interrupt_before"] = interrupt_before
         if interrupt_after:
             run_config["interrupt_after"] = interrupt_after
+        if subgraphs:
+            run_config["configurable"][SUBGRAPH_MODES] = list(modes)
         if context is not None:
             run_config["configurable"][CONTEXT_KEY] = coerce_context(
                 compiled.builder.context_schema, context

@@ -59,7 +59,9 @@ __all__ = [
     "Engine",
     "NodeMessage",
     "RetryLater",
+    "event_mode",
     "stream_modes",
+    "streams_subgraphs",
 ]
 
 log = logging.getLogger("relaygraph.workers")
@@ -75,6 +77,26 @@ step, as LangGraph's debug mode), ``checkpoints`` (each checkpoint as it is writ
 the state or of the tasks' inputs."""
 _UNRECORDED_MODES = frozenset({"values", "updates", "custom", "debug", "messages"})
 """What a run submitted before its stream modes were recorded gets: every mode of then."""
+
+
+SUBGRAPH_MODES = "__relaygraph_stream_modes"
+"""The run config's ``configurable`` key naming the modes a run's subgraphs pass up
+(``Client.submit(subgraphs=True)``, as ``stream(subgraphs=True)`` in process)."""
+
+
+def streams_subgraphs(config: dict[str, Any]) -> bool:
+    """Whether a run's config asks its subgraphs' events too."""
+    return bool((config.get("configurable") or {}).get(SUBGRAPH_MODES))
+
+
+def event_mode(mode: str, namespace: tuple[str, ...] = ()) -> str:
+    """An event's ``mode`` field: the mode, then a subgraph's namespace after ``|``, as
+    LangGraph's server names such events (``values|child:<task id>``).
+
+    >>> event_mode("values"), event_mode("updates", ("child:1", "inner:2"))
+    ('values', 'updates|child:1|inner:2')
+    """
+    return "|".join((mode, *namespace))
 
 
 def stream_modes(value: str | Any) -> tuple[str, ...]:
@@ -255,7 +277,7 @@ class Engine:
         modes = record.get("stream_modes")
         chosen = frozenset(modes.split(",")) if modes else _UNRECORDED_MODES
         if "messages" in chosen:  # chat models inside nodes stream their tokens as events
-            config = with_messages_handler(config, subgraphs=False)
+            config = with_messages_handler(config, subgraphs=streams_subgraphs(config))
         return Run(graph, config, chosen)
 
     def _publish(
@@ -809,16 +831,19 @@ class Engine:
                 self.emit_many(message.thread_id, message.run_id, events)
         sequence = [0]
 
+        subgraphs = streams_subgraphs(run.config)
+
         def writer(chunk: Any) -> None:
             # Custom chunks, and the messages mode's tokens while the node still runs; a
-            # subgraph's own events stay inside it. Keyed by step, task and sequence, so a
-            # node that runs again does not deliver its events twice.
+            # subgraph's own events only when the run streams subgraphs (with their
+            # namespace). Keyed by step, task and sequence, so a node that runs again does
+            # not deliver its events twice.
             emit = chunk if isinstance(chunk, Emit) else Emit("custom", chunk)
-            if emit.namespace or not run.emits(emit.mode):
+            if (emit.namespace and not subgraphs) or not run.emits(emit.mode):
                 return
             key = f"{message.checkpoint_id}:{task.id}:{emit.mode}:{sequence[0]}"
             sequence[0] += 1
-            self.emit(message.thread_id, message.run_id, key, Emit(emit.mode, emit.payload))
+            self.emit(message.thread_id, message.run_id, key, emit)
 
         graph = run.graph
         attempt = acquired.attempts
@@ -852,7 +877,7 @@ class Engine:
 
     def _event_fields(self, emit: Emit) -> dict[str, Any]:
         return {
-            "mode": emit.mode,
+            "mode": event_mode(emit.mode, emit.namespace),
             "data": self.serde.dumps(emit.payload, where=f"{emit.mode} event"),
         }
 

@@ -103,13 +103,40 @@ def _fail() -> Any:
     return StateGraph(Counter).add_node("boom", boom).add_edge(START, "boom").compile()
 
 
+def _nested() -> Any:
+    """'before', then the subgraph 'child' (inner -> deeper) as a node, then 'after'."""
+    child = StateGraph(Counter).add_node("inner", lambda state: {"items": ["inner"]})
+    child.add_node("deeper", lambda state: {"items": ["deeper"]})
+    child.add_edge(START, "inner").add_edge("inner", "deeper")
+    builder = StateGraph(Counter).add_node("before", lambda state: {"items": ["before"]})
+    builder.add_node("child", child.compile()).add_node("after", lambda state: {"items": ["after"]})
+    builder.add_edge(START, "before").add_edge("before", "child").add_edge("child", "after")
+    return builder.compile()
+
+
+def _nested_model() -> Any:
+    """A subgraph node 'child' whose node 'think' calls a chat model that streams."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    def think(state: MessagesState) -> dict[str, Any]:
+        model = GenericFakeChatModel(messages=iter([AIMessage("deep inner thought")]))
+        return {"messages": [model.invoke(state["messages"])]}
+
+    child = StateGraph(MessagesState).add_node("think", think).add_edge(START, "think")
+    builder = StateGraph(MessagesState).add_node("child", child.compile())
+    return builder.add_edge(START, "child").compile()
+
+
 echo = _echo()
 facts = _facts()
 steps = _steps()
 ask = _ask()
 slow = _slow()
 fail = _fail()
+nested = _nested()
+nested_model = _nested_model()
 
+_NAMES = ("echo", "facts", "steps", "ask", "slow", "fail", "nested", "nested_model")
 REGISTRY = ",".join(
-    f"{name}=tests.api.graphs:{name}" for name in ("echo", "facts", "steps", "ask", "slow", "fail")
+    f"{name}=tests.api.graphs:{name}" for name in _NAMES
 ) + ",agent=relaygraph.examples.agent:graph"  # an LLM agent whose model streams its answer

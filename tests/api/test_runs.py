@@ -122,6 +122,48 @@ def test_tasks_and_checkpoints_modes(sync_client: Any) -> None:
     ]
 
 
+def test_stream_subgraphs(sync_client: Any) -> None:
+    """stream_subgraphs: the subgraph's own chunks under ``mode|child:<task id>``, between
+    the parent's, as LangGraph's server names them; without it, the parent's only."""
+    thread_id = sync_client.threads.create()["thread_id"]
+    parts = list(
+        sync_client.runs.stream(
+            thread_id, "nested", input={"items": []}, stream_mode="updates", stream_subgraphs=True
+        )
+    )
+    updates = [(p.event.partition(":")[0], p.data) for p in parts if p.event.startswith("updates")]
+    assert updates == [
+        ("updates", {"before": {"items": ["before"]}}),
+        ("updates|child", {"inner": {"items": ["inner"]}}),
+        ("updates|child", {"deeper": {"items": ["deeper"]}}),
+        ("updates", {"child": {"items": ["before", "inner", "deeper"]}}),
+        ("updates", {"after": {"items": ["after"]}}),
+    ]
+    plain = list(
+        sync_client.runs.stream(thread_id, "nested", input={"items": []}, stream_mode="updates")
+    )
+    assert [p.event for p in plain] == ["metadata", *["updates"] * 3, "end"]
+
+
+def test_a_subgraphs_model_tokens_stream_with_its_namespace(sync_client: Any) -> None:
+    thread_id = sync_client.threads.create()["thread_id"]
+    hello = {"messages": [{"role": "user", "content": "hi"}]}
+    parts = list(
+        sync_client.runs.stream(
+            thread_id,
+            "nested_model",
+            input=hello,
+            stream_mode="messages-tuple",
+            stream_subgraphs=True,
+        )
+    )
+    tokens = [p for p in parts if p.event.startswith("messages|child:")]
+    assert "".join(chunk["content"] for chunk, _ in (p.data for p in tokens)) == (
+        "deep inner thought"
+    )
+    assert {meta["langgraph_node"] for _, meta in (p.data for p in tokens)} == {"think"}
+
+
 AGENT_ANSWER = "Tell me something to remember, or ask what I remember about a topic."
 
 

@@ -164,7 +164,14 @@ def _renamed(value: Any, thread: str) -> Any:
     return value
 
 
-def _local_streams(name: str, modes: list[str] | None = None) -> list[list[Any]]:
+def _named(namespace: tuple[str, ...]) -> str:
+    """A namespace without its task ids (random per run): ``"|child|inner"``."""
+    return "".join(f"|{part.partition(':')[0]}" for part in namespace)
+
+
+def _local_streams(
+    name: str, modes: list[str] | None = None, subgraphs: bool = False
+) -> list[list[Any]]:
     graph = _fresh(name)
     config = {"configurable": {"thread_id": "local"}}
     streams = []
@@ -179,15 +186,24 @@ def _local_streams(name: str, modes: list[str] | None = None) -> list[list[Any]]
             payload, extra, kwargs = call.input, call.config, call.kwargs
         mode = modes or call_modes(call)
         chunks: list[tuple[str, Any]] = []
+        stream = graph.stream(
+            payload, {**config, **extra}, stream_mode=mode, subgraphs=subgraphs, **kwargs
+        )
         with contextlib.suppress(Exception):  # a node's error: its run streamed until then
-            for m, data in graph.stream(payload, {**config, **extra}, stream_mode=mode, **kwargs):
-                chunks.append(_normal_chunk(m, data))
+            for chunk in stream:
+                namespace, (m, data) = chunk if subgraphs else ((), chunk)
+                mode_name, normal = _normal_chunk(m, data)
+                chunks.append((mode_name + _named(namespace), normal))
         streams.append(_in_task_order(chunks))
     return streams
 
 
 def _remote_streams(
-    client: Client, name: str, modes: list[str] | None = None, prefix: str = "streams"
+    client: Client,
+    name: str,
+    modes: list[str] | None = None,
+    prefix: str = "streams",
+    subgraphs: bool = False,
 ) -> list[list[Any]]:
     thread = f"{prefix}-{name}"
     streams = []
@@ -195,7 +211,9 @@ def _remote_streams(
         mode = modes or call_modes(call)
         if isinstance(call, Resume):
             value = call.answer(client.get_state(name, thread).interrupts)
-            run = client.submit(name, Command(resume=value), thread_id=thread, stream_mode=mode)
+            run = client.submit(
+                name, Command(resume=value), thread_id=thread, stream_mode=mode, subgraphs=subgraphs
+            )
         else:
             run = client.submit(
                 name,
@@ -203,10 +221,14 @@ def _remote_streams(
                 thread_id=thread,
                 config=call.config,
                 stream_mode=mode,
+                subgraphs=subgraphs,
                 **call.kwargs,
             )
-        events = list(run.stream(timeout=60))
-        chunks = [_normal_chunk(e.mode, e.data, thread) for e in events if e.mode != "status"]
+        chunks = []
+        for event in run.stream(timeout=60):
+            if event.mode != "status":
+                mode_name, normal = _normal_chunk(event.mode, event.data, thread)
+                chunks.append((mode_name + _named(event.namespace), normal))
         streams.append(_in_task_order(chunks))
     return streams
 
@@ -214,6 +236,30 @@ def _remote_streams(
 @pytest.mark.parametrize("name", STREAMED)
 def test_distributed_streams_equal_local(catalogue_client: Client, name: str) -> None:
     assert _remote_streams(catalogue_client, name) == _local_streams(name)
+
+
+# Cases with a subgraph as a node: one whose node goes to a parent's node (Command.PARENT),
+# one reading the run's context, one reading its execution info, one with a checkpointer
+# of its own across three runs.
+SUBGRAPH_CASES = [
+    "command_parent",
+    "runtime_context_subgraph",
+    "runtime_execution_info",
+    "subgraph_node_checkpointer_true",
+]
+
+
+@pytest.mark.parametrize("name", SUBGRAPH_CASES)
+def test_subgraph_streams_on_workers_equal_local(catalogue_client: Client, name: str) -> None:
+    """``submit(subgraphs=True)``: a subgraph's own values and updates, with its namespace,
+    among the parent's, as ``stream(subgraphs=True)`` gives them in process."""
+    modes = ["values", "updates"]
+    remote = _remote_streams(catalogue_client, name, modes, prefix="sub", subgraphs=True)
+    local = _local_streams(name, modes, subgraphs=True)
+    assert any("|" in mode for stream in local for mode, _ in stream), "no subgraph events"
+    assert remote == local
+    plain = _remote_streams(catalogue_client, name, modes, prefix="plain")
+    assert not any("|" in mode for stream in plain for mode, _ in stream)  # only when asked
 
 
 # Cases for the tool-facing modes: an interrupt and its resume, a node's error, parallel
