@@ -197,6 +197,9 @@ def submit(
             help="recorded events: values,updates,custom,messages,tasks,checkpoints,debug",
         ),
     ] = "values,updates,custom",
+    subgraphs: Annotated[
+        bool, typer.Option(help="record subgraphs' events too (shown as MODE|NAMESPACE)")
+    ] = False,
     as_json: Annotated[bool, JSON_OUT] = False,
 ) -> None:
     """Submit a run and (by default) follow it; exit status 1 when it fails."""
@@ -215,7 +218,12 @@ def submit(
         value = _parse_json(input, "--input")
         client = _client()
         run = client.submit(
-            graph, value, thread_id=thread, multitask_strategy=strategy, stream_mode=modes
+            graph,
+            value,
+            thread_id=thread,
+            multitask_strategy=strategy,
+            stream_mode=modes,
+            subgraphs=subgraphs,
         )
         _follow(run, wait, as_json)
 
@@ -279,7 +287,8 @@ def _follow(run: Any, wait: bool, as_json: bool) -> None:
         if event.mode == "messages" and tokens.show(event.data):
             continue
         tokens.end()
-        console.print(f"[dim]{event.id}[/] {event.mode}: {event.data!r}", soft_wrap=True)
+        mode = "|".join((event.mode, *event.namespace))
+        console.print(f"[dim]{event.id}[/] {mode}: {event.data!r}", soft_wrap=True)
     tokens.end()
     status, error = run.status, run.error
     if as_json:

@@ -42,6 +42,7 @@ GRAPHS = (
             ("badpair", "tests.workers.graphs"),
             ("failing", "tests.workers.graphs"),
             ("agent", "tests.workers.graphs"),
+            ("nested", "tests.api.graphs"),
         )
     )
     + ",assistant=relaygraph.examples.assistant:graph"
@@ -470,6 +471,17 @@ def test_submit_prints_a_models_tokens_as_a_line_of_text(dev: Dev) -> None:
     assert said.returncode == 0, said.stdout + said.stderr
     assert "agent: The sum is 5, as the tool says.\n" in said.stdout, said.stdout
     assert "updates: {'tools'" in said.stdout and "status: success" in said.stdout
+
+
+@ON_DEV
+def test_submit_with_subgraphs_shows_the_subgraphs_updates(dev: Dev) -> None:
+    thread = f"nested-{uuid.uuid4().hex[:8]}"
+    args = ("submit", "nested", "-t", thread, "-i", '{"items": []}', "--stream-mode", "updates")
+    said = _cli(*args, "--subgraphs", env=dev.env)
+    assert said.returncode == 0, said.stdout + said.stderr
+    assert re.search(r"updates\|child:\S+: \{'inner': \{'items': \['inner'\]\}\}", said.stdout)
+    plain = _cli(*args, env=dev.env).stdout
+    assert "updates: {'before'" in plain and "|child:" not in plain
 
 
 @ON_DEV
