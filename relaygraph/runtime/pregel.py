@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from relaygraph.persistence.blobs import isolated_reads
@@ -405,13 +405,17 @@ class CompiledStateGraph:
         kwargs.update(
             interrupt_before=interrupt_before, interrupt_after=interrupt_after, context=context
         )
-        effects, config, _modes, _single = self._prepare(input, config, [], kwargs)
+        modes, sink = _passed_up()
+        effects, config, _modes, _single = self._prepare(input, config, modes, kwargs)
+        namespace = _namespace_of(config)
         driver = drive(self, effects, self.saver_for(config))
         while True:
             try:
-                next(driver)
+                emit = next(driver)
             except StopIteration as stop:
                 return _output(stop.value)
+            if sink is not None and emit.mode in modes:
+                sink(Emit(emit.mode, emit.payload, emit.namespace or namespace))
 
     async def ainvoke(
         self,
@@ -428,10 +432,13 @@ class CompiledStateGraph:
         kwargs.update(
             interrupt_before=interrupt_before, interrupt_after=interrupt_after, context=context
         )
-        effects, config, _modes, _single = self._prepare(input, config, [], kwargs)
+        modes, sink = _passed_up()
+        effects, config, _modes, _single = self._prepare(input, config, modes, kwargs)
+        namespace = _namespace_of(config)
         box: list[Any] = []
-        async for _ in adrive(self, effects, self.saver_for(config), box):
-            pass
+        async for emit in adrive(self, effects, self.saver_for(config), box):
+            if sink is not None and emit.mode in modes:
+                sink(Emit(emit.mode, emit.payload, emit.namespace or namespace))
         return _output(box[0])
 
     def batch(
@@ -738,16 +745,31 @@ def _copy_config(config: dict[str, Any] | None) -> dict[str, Any]:
     return config
 
 
+def _passed_up() -> tuple[list[str], Callable[[Emit], None] | None]:
+    """For a graph invoked inside a node whose run streams subgraphs: the modes of its
+    events to pass up and the node's writer that takes them (LangGraph streams a graph a
+    node calls as a subgraph too); else ``([], None)``."""
+    task = current_task_or_none()
+    if task is None:
+        return [], None
+    modes = (task.config.get("configurable") or {}).get("__relaygraph_stream_modes")
+    return (list(modes), task.writer) if modes else ([], None)
+
+
 def _namespace_of(config: dict[str, Any]) -> tuple[str, ...]:
     ns = (config.get("configurable") or {}).get("checkpoint_ns") or ""
     return tuple(ns.split("|")) if ns else ()
 
 
 def _shape(emit: Emit, single: bool, subgraphs: bool) -> Any:
-    chunk = emit.payload if single else (emit.mode, emit.payload)
+    """A chunk as LangGraph 1.x yields it: ``payload``, ``(mode, payload)`` for several
+    modes, and with ``subgraphs`` the namespace first: ``(namespace, payload)`` or
+    ``(namespace, mode, payload)``."""
     if subgraphs:
-        return (emit.namespace, chunk)
-    return chunk
+        if single:
+            return (emit.namespace, emit.payload)
+        return (emit.namespace, emit.mode, emit.payload)
+    return emit.payload if single else (emit.mode, emit.payload)
 
 
 def _output(result: RunResult) -> Any:

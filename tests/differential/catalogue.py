@@ -955,7 +955,43 @@ def subgraph_node(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
         chunks = run.stream({"items": []}, run.config, stream_mode="updates", subgraphs=True)
         return [(tuple(ns.split(":")[0] for ns in namespace), chunk) for namespace, chunk in chunks]
 
-    return g, [Invoke({"items": []}), Probe(with_subgraphs)]
+    def several_modes(run: Run) -> Any:  # (namespace, mode, chunk): flat, as LangGraph 1.x
+        modes = ["values", "updates"]
+        chunks = run.stream({"items": []}, run.config, stream_mode=modes, subgraphs=True)
+        return [(tuple(ns.split(":")[0] for ns in c[0]), *c[1:]) for c in chunks]
+
+    return g, [Invoke({"items": []}), Probe(with_subgraphs), Probe(several_modes)]
+
+
+@case
+def subgraph_invoked_in_a_node(lib: SimpleNamespace) -> tuple[Any, list[Any]]:
+    """A node that calls a compiled graph: streamed as a subgraph, under the node's
+    namespace (sync and async nodes)."""
+    inner = lib.StateGraph(Counter).add_node("i1", appender("i1")).add_node("i2", appender("i2"))
+    inner.add_edge(lib.START, "i1").add_edge("i1", "i2").add_edge("i2", lib.END)
+    child = inner.compile()
+
+    def call(state: Counter) -> dict[str, Any]:
+        return {"items": child.invoke({"items": ["sync"]})["items"]}
+
+    async def acall(state: Counter) -> dict[str, Any]:
+        return {"items": (await child.ainvoke({"items": ["async"]}))["items"]}
+
+    b = lib.StateGraph(Counter).add_node("call", call).add_node("acall", acall)
+    b.add_edge(lib.START, "call").add_edge("call", "acall").add_edge("acall", lib.END)
+    g = b.compile(checkpointer=saver(lib))
+
+    def streamed(run: Run) -> Any:
+        async def collect() -> list[Any]:
+            stream = run.graph.astream(
+                {"items": []}, run.config, stream_mode=["updates", "values"], subgraphs=True
+            )
+            return [c async for c in stream]
+
+        chunks = asyncio.run(collect())
+        return [(tuple(ns.split(":")[0] for ns in c[0]), *c[1:]) for c in chunks]
+
+    return g, [Probe(streamed), AInvoke({"items": []})]
 
 
 @case

@@ -191,7 +191,7 @@ def _local_streams(
         )
         with contextlib.suppress(Exception):  # a node's error: its run streamed until then
             for chunk in stream:
-                namespace, (m, data) = chunk if subgraphs else ((), chunk)
+                namespace, m, data = chunk if subgraphs else ((), *chunk)
                 mode_name, normal = _normal_chunk(m, data)
                 chunks.append((mode_name + _named(namespace), normal))
         streams.append(_in_task_order(chunks))
@@ -240,12 +240,16 @@ def test_distributed_streams_equal_local(catalogue_client: Client, name: str) ->
 
 # Cases with a subgraph as a node: one whose node goes to a parent's node (Command.PARENT),
 # one reading the run's context, one reading its execution info, one with a checkpointer
-# of its own across three runs.
+# of its own across three runs; and graphs a node invokes: one paused by an interrupt and
+# resumed, one with a checkpointer of its own, one going to a parent's node.
 SUBGRAPH_CASES = [
     "command_parent",
     "runtime_context_subgraph",
     "runtime_execution_info",
     "subgraph_node_checkpointer_true",
+    "interrupt_in_called_subgraph",
+    "subgraph_checkpointer_true",
+    "command_parent_from_called_subgraph",
 ]
 
 
