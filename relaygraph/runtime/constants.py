@@ -49,6 +49,11 @@ def branch_channel(node: str) -> str:
     return f"branch:to:{node}"
 
 
+SUBGRAPH_MODES = "__relaygraph_stream_modes"
+"""The ``configurable`` key naming the modes whose events subgraphs pass up to the run
+(``stream(subgraphs=True)``; ``Client.submit(subgraphs=True)`` on workers)."""
+
+
 def join_channel(sources: tuple[str, ...], target: str) -> str:
     """The barrier channel of a fan-in edge ``add_edge([a, b], target)``."""
     return f"join:{'+'.join(sources)}:{target}"

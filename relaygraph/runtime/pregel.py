@@ -11,7 +11,7 @@ from relaygraph.runtime import state_ops
 from relaygraph.runtime.algorithm import PUSH, Task
 from relaygraph.runtime.channels import MISSING, BaseChannel, Topic
 from relaygraph.runtime.config_merge import merge_configs
-from relaygraph.runtime.constants import INTERRUPT, START, TASKS
+from relaygraph.runtime.constants import INTERRUPT, START, SUBGRAPH_MODES, TASKS
 from relaygraph.runtime.context import current_task_or_none
 from relaygraph.runtime.drivers import adrive, adrive_to_end, drive, drive_to_end
 from relaygraph.runtime.effects import Emit, TaskOutcome
@@ -504,7 +504,7 @@ class CompiledStateGraph:
 
     def invoke_nested(self, input: Any, config: dict[str, Any], sink: Any) -> Any:
         """Run as a parent's node; with the parent streaming subgraphs, pass events up."""
-        modes = (config.get("configurable") or {}).get("__relaygraph_stream_modes") or []
+        modes = (config.get("configurable") or {}).get(SUBGRAPH_MODES) or []
         effects, config, _modes, _single = self._prepare(input, config, list(modes), {})
         namespace = _namespace_of(config)
         driver = drive(self, effects, self.saver_for(config))
@@ -518,7 +518,7 @@ class CompiledStateGraph:
 
     async def ainvoke_nested(self, input: Any, config: dict[str, Any], sink: Any) -> Any:
         """Async :meth:`invoke_nested`."""
-        modes = (config.get("configurable") or {}).get("__relaygraph_stream_modes") or []
+        modes = (config.get("configurable") or {}).get(SUBGRAPH_MODES) or []
         effects, config, _modes, _single = self._prepare(input, config, list(modes), {})
         namespace = _namespace_of(config)
         box: list[Any] = []
@@ -678,7 +678,7 @@ def _with_stream_modes(config: dict[str, Any] | None, stream_mode: Any) -> dict[
     """Ask subgraphs to pass their events of these modes up (``stream(subgraphs=True)``)."""
     config = _copy_config(config)
     modes = [stream_mode or "updates"] if isinstance(stream_mode, str | None) else stream_mode
-    config["configurable"]["__relaygraph_stream_modes"] = list(modes)
+    config["configurable"][SUBGRAPH_MODES] = list(modes)
     return config
 
 
@@ -752,7 +752,7 @@ def _passed_up() -> tuple[list[str], Callable[[Emit], None] | None]:
     task = current_task_or_none()
     if task is None:
         return [], None
-    modes = (task.config.get("configurable") or {}).get("__relaygraph_stream_modes")
+    modes = (task.config.get("configurable") or {}).get(SUBGRAPH_MODES)
     return (list(modes), task.writer) if modes else ([], None)
 
 

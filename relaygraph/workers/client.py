@@ -19,11 +19,12 @@ from typing import Any
 
 from relaygraph.persistence.errors import CheckpointNotFoundError, RelaygraphError
 from relaygraph.persistence.serde import Serializer
+from relaygraph.runtime.constants import SUBGRAPH_MODES
 from relaygraph.runtime.runtime import CONTEXT_KEY, coerce_context
 from relaygraph.runtime.types import Command, StateSnapshot
 from relaygraph.workers.connect import check_broker, redis_client
 from relaygraph.workers.coordination import Coordinator, StepRef
-from relaygraph.workers.engine import DEFAULT_STREAM_MODES, SUBGRAPH_MODES, stream_modes
+from relaygraph.workers.engine import DEFAULT_STREAM_MODES, stream_modes
 from relaygraph.workers.keys import LEGACY_INDEXES, ThreadKeys
 from relaygraph.workers.registry import GraphRegistry, fingerprint
 from relaygraph.workers.settings import WorkerSettings

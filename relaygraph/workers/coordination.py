@@ -275,15 +275,29 @@ class Coordinator:
         not put off the sweeper's look at a lease that expires before (its holder's pool
         process was killed, and the broker redelivered the message seconds later).
         """
-        run_key = ThreadKeys(step.thread_id).run(step.run_id)
-        args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
-        deadline = now_ms() + self.ttl_ms
-        leases = self.indexes.leases(step.thread_id)
+        keys, args, leases, deadline = self._acquire_call(
+            step, task_id, epoch, max_attempts, worker
+        )
         (reply,) = self._pipeline(
-            [("acquire", [step.key, run_key], args)],
+            [("acquire", keys, args)],
             lambda pipe: pipe.zadd(leases, {step.member(task_id): deadline}, lt=True),
         )
         return _acquired(reply)
+
+    def _acquire_call(
+        self,
+        step: StepRef,
+        task_id: str,
+        epoch: int,
+        max_attempts: int,
+        worker: str,
+        now: int | None = None,
+    ) -> tuple[list[str], list[Any], str, int]:
+        """acquire.lua's keys and arguments, the lease index and the entry's deadline."""
+        now = now or now_ms()
+        keys = [step.key, ThreadKeys(step.thread_id).run(step.run_id)]
+        args = [task_id, epoch, now, self.ttl_ms, max_attempts, worker]
+        return keys, args, self.indexes.leases(step.thread_id), now + self.ttl_ms
 
     def acquire_later(
         self,
@@ -303,13 +317,11 @@ class Coordinator:
         :mod:`relaygraph.persistence.redis_lane`). The answer must be read, in a
         ``finally`` by a caller that may fail before.
         """
-        run_key = ThreadKeys(step.thread_id).run(step.run_id)
-        now = now or now_ms()
-        args = [task_id, epoch, now, self.ttl_ms, max_attempts, worker]
-        deadline = now + self.ttl_ms
-        leases = self.indexes.leases(step.thread_id)
+        keys, args, leases, deadline = self._acquire_call(
+            step, task_id, epoch, max_attempts, worker, now
+        )
         commands = [
-            ("EVALSHA", self._scripts["acquire"].sha, 2, step.key, run_key, *args),
+            ("EVALSHA", self._scripts["acquire"].sha, 2, *keys, *args),
             ("ZADD", leases, "LT", deadline, step.member(task_id)),
         ]
         read = self._lane.send(commands)
@@ -324,7 +336,7 @@ class Coordinator:
             if isinstance(indexed, Exception):
                 raise indexed
             if isinstance(reply, (NoScriptError, *REDIRECTS)):  # first use here, or moved
-                reply = self._scripts["acquire"](keys=[step.key, run_key], args=args)
+                reply = self._scripts["acquire"](keys=keys, args=args)
             elif isinstance(reply, Exception):
                 raise reply
             answered.append(_acquired(reply))
@@ -391,12 +403,11 @@ class Coordinator:
         reply for :meth:`RedisSaver.finish_read`. The read is independent of the lease: a
         task that does not get the lease just drops it.
         """
-        run_key = ThreadKeys(step.thread_id).run(step.run_id)
-        args = [task_id, epoch, now_ms(), self.ttl_ms, max_attempts, worker]
-        deadline = now_ms() + self.ttl_ms
-        leases = self.indexes.leases(step.thread_id)
+        keys, args, leases, deadline = self._acquire_call(
+            step, task_id, epoch, max_attempts, worker
+        )
         raw, reply = self._pipeline(
-            [("saver_read", read.keys, read.args), ("acquire", [step.key, run_key], args)],
+            [("saver_read", read.keys, read.args), ("acquire", keys, args)],
             lambda pipe: pipe.zadd(leases, {step.member(task_id): deadline}, lt=True),
         )
         return _acquired(reply), raw

@@ -38,7 +38,7 @@ from relaygraph.persistence.redis import COMMIT_ATTEMPTS
 from relaygraph.persistence.serde import Serializer
 from relaygraph.runtime.algorithm import should_interrupt
 from relaygraph.runtime.config_merge import merge_configs
-from relaygraph.runtime.constants import ERROR
+from relaygraph.runtime.constants import ERROR, SUBGRAPH_MODES
 from relaygraph.runtime.drivers import drive
 from relaygraph.runtime.effects import Emit
 from relaygraph.runtime.errors import GraphRecursionError
@@ -77,11 +77,6 @@ step, as LangGraph's debug mode), ``checkpoints`` (each checkpoint as it is writ
 the state or of the tasks' inputs."""
 _UNRECORDED_MODES = frozenset({"values", "updates", "custom", "debug", "messages"})
 """What a run submitted before its stream modes were recorded gets: every mode of then."""
-
-
-SUBGRAPH_MODES = "__relaygraph_stream_modes"
-"""The run config's ``configurable`` key naming the modes a run's subgraphs pass up
-(``Client.submit(subgraphs=True)``, as ``stream(subgraphs=True)`` in process)."""
 
 
 def streams_subgraphs(config: dict[str, Any]) -> bool:

@@ -717,3 +717,15 @@ def test_putting_a_held_version_again_checks_nothing(monkeypatch: pytest.MonkeyP
     cache.put("m", "v1", [0])  # a different length than held: checked and stored as given
     assert scanned == [1, 1] and cache.get("m", "v1") == [0]
     assert cache.get("m", "v2") == list(range(1001))
+
+
+def test_the_flat_entry_reader_takes_only_identifier_field_names() -> None:
+    """Compiled from a class's field names: anything but identifiers is refused."""
+    from relaygraph.runtime.message_codec import _entry_readers
+
+    values_of, types_of = _entry_readers(("content", "id"))
+    assert values_of([0, 0, "hi", "1"]) == {"content": "hi", "id": "1"}
+    assert types_of([0, 0, "hi", None]) == (str, type(None))
+    for names in (("content", "x}; import os; {"), ("a b",), ("",)):
+        with pytest.raises(ValueError, match="identifiers"):
+            _entry_readers(names)
