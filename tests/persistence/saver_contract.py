@@ -542,6 +542,18 @@ def test_get_next_version(saver: BaseCheckpointSaver) -> None:
 
 
 async def test_async_twins(saver: BaseCheckpointSaver) -> None:
+    try:
+        await _async_twins(saver)
+    finally:
+        # Close the pools the async calls opened on this test's event loop while it runs:
+        # left to the loop's shutdown, a PostgreSQL pool's workers were cancelled by
+        # pytest-asyncio's teardown, which once hung there for 300 s under load in CI.
+        aclose = getattr(saver, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _async_twins(saver: BaseCheckpointSaver) -> None:
     thread = Thread(saver)
     first = await asyncio.to_thread(thread.commit, {"a": 1}, run_id="r-async")
     checkpoint = Checkpoint(
