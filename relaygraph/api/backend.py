@@ -14,9 +14,10 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from relaygraph.api.assistants import AssistantConflict, AssistantStore, merge_config
 from relaygraph.api.encode import iso, to_json
 from relaygraph.api.errors import ApiError, not_found
-from relaygraph.api.schemas import RunCreate
+from relaygraph.api.schemas import AssistantCreate, AssistantUpdate, RunCreate
 from relaygraph.api.settings import ApiSettings
 from relaygraph.persistence.errors import CheckpointNotFoundError
 from relaygraph.runtime.types import Command, StateSnapshot
@@ -67,6 +68,7 @@ class Backend:
         cluster = is_cluster_client(self.redis)
         self.aredis = async_redis_client(settings.redis_url, cluster=cluster)
         self._store: Any = None
+        self.assistant_store = AssistantStore(self.redis, self.client.registry.names)
 
     def close(self) -> None:
         """Release the sync connections (the async client closes with the app)."""
@@ -75,34 +77,94 @@ class Backend:
     # -- assistants ------------------------------------------------------------------
 
     def assistants(self) -> list[dict[str, Any]]:
-        """One assistant per registered graph."""
-        return [self.assistant(name) for name in self.client.registry.names()]
+        """Every assistant: each registered graph's default and the ones created."""
+        return self.assistant_store.all()
 
-    def graph_name(self, assistant_id: str) -> str:
-        """The graph an assistant id (or a graph name, as the SDK allows) names; 404."""
-        names = self.client.registry.names()
-        if assistant_id in names:
-            return assistant_id
-        for name in names:
-            if assistant_id_of(name) == assistant_id:
-                return name
-        raise not_found("assistant", assistant_id)
+    def assistant(self, assistant_id: str) -> dict[str, Any]:
+        """The assistant (its current version) by id, or by graph name as the SDK allows;
+        404."""
+        found = self.assistant_store.get(assistant_id)
+        if found is None:
+            raise not_found("assistant", assistant_id)
+        return found
 
-    def assistant(self, name: str) -> dict[str, Any]:
-        """The assistant of graph ``name``."""
-        epoch = iso(0)
-        return {
-            "assistant_id": assistant_id_of(name),
-            "graph_id": name,
-            "name": name,
-            "description": None,
-            "config": {},
-            "context": {},
-            "metadata": {"created_by": "system"},
-            "version": 1,
-            "created_at": epoch,
-            "updated_at": epoch,
+    def graph_name(self, assistant_id: str, assistant: dict[str, Any] | None = None) -> str:
+        """The registered graph an assistant id (or a graph name) runs; 404."""
+        graph = (assistant or self.assistant(assistant_id))["graph_id"]
+        if graph not in self.client.registry.names():
+            raise ApiError(
+                404, f"assistant {assistant_id!r} runs graph {graph!r}, which is not registered"
+            )
+        return graph
+
+    def create_assistant(self, body: AssistantCreate) -> dict[str, Any]:
+        """Store an assistant of a registered graph; 404 for an unknown graph, 409 for a
+        taken id (unless ``if_exists='do_nothing'``)."""
+        self._require_graph(body.graph_id)
+        version = {
+            "graph_id": body.graph_id,
+            "config": body.config or {},
+            "context": body.context or {},
+            "metadata": body.metadata or {},
+            "name": body.name or "Untitled",
+            "description": body.description,
         }
+        try:
+            return self.assistant_store.create(version, body.assistant_id, body.if_exists)
+        except AssistantConflict as exc:
+            raise ApiError(409, str(exc)) from exc
+
+    def update_assistant(self, assistant_id: str, body: AssistantUpdate) -> dict[str, Any]:
+        """A new current version with the fields sent; 404 for an unknown assistant or
+        graph."""
+        changes = body.model_dump(exclude_unset=True)
+        for field in ("config", "context", "metadata"):
+            if field in changes and changes[field] is None:
+                changes[field] = {}
+        if changes.get("graph_id") is None:
+            changes.pop("graph_id", None)
+        else:
+            self._require_graph(changes["graph_id"])
+        updated = self.assistant_store.update(assistant_id, changes)
+        if updated is None:
+            raise not_found("assistant", assistant_id)
+        return updated
+
+    def delete_assistant(self, assistant_id: str, delete_threads: bool) -> None:
+        """Drop a created assistant (with ``delete_threads``, also the threads whose
+        metadata names it); 404 unknown, 409 a graph's default."""
+        resolved = self.assistant(assistant_id)["assistant_id"]
+        if delete_threads:
+            mine = self._matching({"assistant_id": resolved}, None, None)
+            with contextlib.closing(mine) as found:
+                doomed = [thread_id for thread_id, _ in found]
+            for thread_id in doomed:
+                self.delete_thread(thread_id)
+        try:
+            if not self.assistant_store.delete(resolved):
+                raise not_found("assistant", assistant_id)
+        except AssistantConflict as exc:
+            raise ApiError(409, str(exc)) from exc
+
+    def assistant_versions(self, assistant_id: str) -> list[dict[str, Any]]:
+        """The assistant's versions, newest first; 404."""
+        versions = self.assistant_store.versions(assistant_id)
+        if versions is None:
+            raise not_found("assistant", assistant_id)
+        return versions
+
+    def set_latest_assistant(self, assistant_id: str, version: int) -> dict[str, Any]:
+        """Make an earlier (or later) version current; 404 for an unknown one."""
+        self.assistant(assistant_id)
+        found = self.assistant_store.set_latest(assistant_id, version)
+        if found is None:
+            raise ApiError(404, f"assistant {assistant_id!r} has no version {version}")
+        return found
+
+    def _require_graph(self, graph: str) -> None:
+        if graph not in self.client.registry.names():
+            names = ", ".join(sorted(self.client.registry.names()))
+            raise ApiError(404, f"graph {graph!r} is not registered (registered: {names})")
 
     def graph(self, name: str) -> Any:
         """The compiled graph registered as ``name``."""
@@ -341,7 +403,9 @@ class Backend:
 
     def create_run(self, thread_id: str | None, body: RunCreate) -> dict[str, Any]:
         """Submit a run to the workers; 404 / 409 / 422 before anything is stored."""
-        graph_name = self.graph_name(body.assistant_id)
+        assistant = self.assistant(body.assistant_id)
+        assistant_id = assistant["assistant_id"]
+        graph_name = self.graph_name(body.assistant_id, assistant)
         graph = self.graph(graph_name)
         if body.input is not None and body.command is not None:
             raise ApiError(422, "input and command: give one of them, not both")
@@ -367,21 +431,19 @@ class Backend:
                 resume=body.command.get("resume"),
                 goto=body.command.get("goto") or (),
             )
-        config = copy.deepcopy(body.config or {})
-        if config.get("configurable") is None:
-            config["configurable"] = {}
-        configurable = config["configurable"]
-        if not isinstance(configurable, dict):
+        if not isinstance((body.config or {}).get("configurable") or {}, dict):
             raise ApiError(422, "config.configurable: must be an object")
-        configurable.setdefault("assistant_id", assistant_id_of(graph_name))
+        # The assistant's current version, then the run's own values over it.
+        config = copy.deepcopy(merge_config(assistant["config"] or {}, body.config or {}))
+        configurable = config.setdefault("configurable", {})
+        configurable.setdefault("assistant_id", assistant_id)
         configurable.setdefault("graph_id", graph_name)
-        if body.context:
-            for key, value in body.context.items():
-                configurable.setdefault(key, value)
+        for key, value in {**(assistant["context"] or {}), **(body.context or {})}.items():
+            configurable.setdefault(key, value)
         if body.metadata:
             config["metadata"] = {**config.get("metadata", {}), **body.metadata}
         extra = {
-            "assistant_id": assistant_id_of(graph_name),
+            "assistant_id": assistant_id,
             "metadata": json.dumps(body.metadata or {}),
             "api_stream_modes": ",".join(body.modes),
             "temporary": "1" if temporary else "",

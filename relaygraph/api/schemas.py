@@ -7,7 +7,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AssistantCreate",
+    "AssistantLatest",
     "AssistantSearch",
+    "AssistantUpdate",
+    "AssistantVersions",
     "HistoryRequest",
     "RunCreate",
     "StoreDelete",
@@ -41,12 +45,50 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+AssistantSortBy = Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"]
+
+
 class AssistantSearch(_Body):
     metadata: dict[str, Any] | None = None
     graph_id: str | None = None
     name: str | None = None
     limit: int = Field(10, ge=1, le=1000)
     offset: int = Field(0, ge=0)
+    sort_by: AssistantSortBy | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+    select: list[str] | None = None
+
+
+class AssistantCreate(_Body):
+    graph_id: str = Field(min_length=1)
+    assistant_id: str | None = Field(None, min_length=1)
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantUpdate(_Body):
+    """Only the fields sent change (``exclude_unset``)."""
+
+    graph_id: str | None = Field(None, min_length=1)
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantVersions(_Body):
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+class AssistantLatest(_Body):
+    version: int = Field(ge=1)
 
 
 class ThreadCreate(_Body):

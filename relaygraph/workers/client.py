@@ -292,7 +292,7 @@ class Client:
                 "multitask_strategy='enqueue', 'interrupt' or 'rollback' to do otherwise"
             )
         # the thread's record, so the HTTP API sees threads run from Python or the CLI too
-        self.threads.note_run(thread_id, graph)
+        self.threads.note_run(thread_id, graph, (extra or {}).get("assistant_id"))
         if decision in ("interrupt", "rollback"):
             self._cancel(thread_id, other, "interrupted", hand_over=False)
             if decision == "rollback":

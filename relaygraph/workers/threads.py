@@ -76,13 +76,14 @@ class ThreadRecords:
         pipe.execute()
         return True
 
-    def note_run(self, thread_id: str, graph: str) -> None:
+    def note_run(self, thread_id: str, graph: str, assistant_id: str | None = None) -> None:
         """Record that ``graph`` runs on the thread: create the record if it is new (its
-        metadata ``graph_id`` and ``assistant_id``, as LangGraph's server sets them), else
-        add them when missing and move ``updated``. One round trip for a known thread."""
+        metadata ``graph_id`` and ``assistant_id``, as LangGraph's server sets them; the
+        graph's default assistant unless ``assistant_id`` says), else add them when missing
+        and move ``updated``. One round trip for a known thread."""
         now = now_ms()
         key = thread_key(thread_id)
-        mine = {"graph_id": graph, "assistant_id": assistant_id_of(graph)}
+        mine = {"graph_id": graph, "assistant_id": assistant_id or assistant_id_of(graph)}
         pipe = self.redis.pipeline(transaction=False)
         pipe.hsetnx(key, "created", now)
         pipe.hsetnx(key, "metadata", json.dumps(mine))

@@ -127,6 +127,17 @@ def _nested_model() -> Any:
     return builder.add_edge(START, "child").compile()
 
 
+def _configured() -> Any:
+    """One node: reports what the run's config carries (an assistant's config and context,
+    or the run's own over them)."""
+
+    def report(state: Counter, config: dict[str, Any]) -> dict[str, Any]:
+        configurable = config["configurable"]
+        return {"items": [f"{k}={configurable.get(k)}" for k in ("model", "tone", "assistant_id")]}
+
+    return StateGraph(Counter).add_node("report", report).add_edge(START, "report").compile()
+
+
 echo = _echo()
 facts = _facts()
 steps = _steps()
@@ -135,8 +146,11 @@ slow = _slow()
 fail = _fail()
 nested = _nested()
 nested_model = _nested_model()
+configured = _configured()
 
-_NAMES = ("echo", "facts", "steps", "ask", "slow", "fail", "nested", "nested_model")
+_NAMES = (
+    "echo", "facts", "steps", "ask", "slow", "fail", "nested", "nested_model", "configured"
+)
 REGISTRY = ",".join(
     f"{name}=tests.api.graphs:{name}" for name in _NAMES
 ) + ",agent=relaygraph.examples.agent:graph"  # an LLM agent whose model streams its answer

@@ -23,4 +23,5 @@ def test_api_doc_example_runs(api_url: str) -> None:
     printed = out.getvalue()
     assert "updates {'think': None}" in printed or "updates {'think'" in printed
     assert "Got it! I'll remember that." in printed
-    assert printed.rstrip().endswith("idle")
+    assert "\nidle\n" in printed
+    assert "versions [2, 1]" in printed and printed.rstrip().endswith("I know: i love rust")
