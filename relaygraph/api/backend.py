@@ -17,10 +17,10 @@ from typing import Any
 from relaygraph.api.assistants import AssistantConflict, AssistantStore, merge_config
 from relaygraph.api.encode import iso, to_json
 from relaygraph.api.errors import ApiError, not_found
-from relaygraph.api.schemas import AssistantCreate, AssistantUpdate, RunCreate
+from relaygraph.api.schemas import AssistantCreate, AssistantUpdate, RunCreate, Superstep
 from relaygraph.api.settings import ApiSettings
 from relaygraph.persistence.errors import CheckpointNotFoundError
-from relaygraph.runtime.types import Command, StateSnapshot
+from relaygraph.runtime.types import Command, StateSnapshot, StateUpdate
 from relaygraph.workers.client import FINAL, Client, InvalidInputError, RunRejectedError
 from relaygraph.workers.connect import async_redis_client, is_cluster_client
 from relaygraph.workers.engine import STREAM_MODES
@@ -180,13 +180,58 @@ class Backend:
         return record
 
     def create_thread(
-        self, thread_id: str | None, metadata: dict[str, Any] | None, if_exists: str
+        self,
+        thread_id: str | None,
+        metadata: dict[str, Any] | None,
+        if_exists: str,
+        supersteps: list[Superstep] | None = None,
     ) -> dict[str, Any]:
-        """Create a thread (409 when it exists, unless ``if_exists='do_nothing'``)."""
+        """Create a thread (409 when it exists, unless ``if_exists='do_nothing'``, which
+        returns it as it is). ``supersteps`` fill a new thread's history (one checkpoint
+        each, as ``bulk_update_state``), for its graph named by metadata ``graph_id``; a
+        superstep refused leaves no thread behind (422)."""
         thread_id = thread_id or str(uuid.uuid4())
-        if not self.records.create(thread_id, metadata or {}) and if_exists != "do_nothing":
-            raise ApiError(409, f"thread {thread_id!r} already exists")
+        graph = self._superstep_graph(metadata, supersteps) if supersteps else None
+        if not self.records.create(thread_id, metadata or {}):
+            if if_exists != "do_nothing":
+                raise ApiError(409, f"thread {thread_id!r} already exists")
+            return self.thread(thread_id)
+        if graph is not None and supersteps:
+            updates = [
+                [StateUpdate(u.values, u.as_node) for u in step.updates] for step in supersteps
+            ]
+            try:
+                self.client._bound(graph).bulk_update_state(
+                    {"configurable": {"thread_id": thread_id}}, updates
+                )
+            except (ValueError, KeyError, TypeError) as exc:  # (InvalidUpdateError too)
+                self.client.delete(thread_id)  # nothing half-made stays
+                raise ApiError(422, f"supersteps: {exc}") from exc
         return self.thread(thread_id)
+
+    def _superstep_graph(
+        self, metadata: dict[str, Any] | None, supersteps: list[Superstep]
+    ) -> str:
+        """The registered graph supersteps apply to; 422 naming what is wrong."""
+        graph = (metadata or {}).get("graph_id")
+        if graph not in self.client.registry.names():
+            raise ApiError(
+                422,
+                "supersteps: the thread's metadata graph_id (or graph_id=) must name a "
+                f"registered graph, not {graph!r}",
+            )
+        nodes = self.graph(graph).nodes
+        for i, step in enumerate(supersteps):
+            for update in step.updates:
+                if update.command is not None:
+                    raise ApiError(
+                        422, f"supersteps[{i}]: command updates are not supported; use values"
+                    )
+                if update.as_node not in nodes:
+                    raise ApiError(
+                        422, f"supersteps[{i}]: {update.as_node!r} is not a node of {graph!r}"
+                    )
+        return graph
 
     def thread_graph(self, thread_id: str, record: dict[str, Any] | None = None) -> str | None:
         """The graph a thread runs (its ``graph_id`` metadata), if known here."""

@@ -19,6 +19,7 @@ __all__ = [
     "StorePut",
     "StoreSearch",
     "StreamMode",
+    "Superstep",
     "ThreadCreate",
     "ThreadSearch",
     "ThreadStateUpdate",
@@ -91,10 +92,21 @@ class AssistantLatest(_Body):
     version: int = Field(ge=1)
 
 
+class SuperstepUpdate(_Body):
+    values: Any = None
+    command: dict[str, Any] | None = None
+    as_node: str
+
+
+class Superstep(_Body):
+    updates: list[SuperstepUpdate] = Field(min_length=1)
+
+
 class ThreadCreate(_Body):
     thread_id: str | None = Field(None, min_length=1)
     metadata: dict[str, Any] | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
+    supersteps: list[Superstep] | None = None
 
 
 class ThreadUpdate(_Body):

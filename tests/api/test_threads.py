@@ -219,3 +219,44 @@ def test_a_thread_whose_record_expired_leaves_search_and_the_list(
         assert sync_client.threads.count(metadata={"tag": tag}) == 1
     finally:
         client.close()
+
+
+def test_create_with_supersteps(sync_client: Any) -> None:
+    """A thread made with its history (as copying one between deployments does): one
+    checkpoint per superstep, and a run goes on from where the last update left it."""
+    steps = [
+        {"updates": [{"values": {"items": ["x"]}, "as_node": "a"}]},
+        {"updates": [{"values": {"items": ["y"]}, "as_node": "b"}]},
+    ]
+    thread = sync_client.threads.create(graph_id="steps", supersteps=steps)
+    thread_id = thread["thread_id"]
+    state = sync_client.threads.get_state(thread_id)
+    assert state["values"] == {"items": ["x", "y"]} and state["next"] == ["c"]
+    assert len(sync_client.threads.get_history(thread_id)) >= 2
+    assert sync_client.runs.wait(thread_id, "steps", input=None) == {"items": ["x", "y", "c"]}
+
+
+def test_create_with_bad_supersteps_stores_nothing(sync_client: Any) -> None:
+    good = [{"updates": [{"values": {"items": ["x"]}, "as_node": "a"}]}]
+    cases = [
+        ({"graph_id": "steps", "supersteps": [{"updates": [{"values": {}, "as_node": "z"}]}]},
+         "'z' is not a node"),
+        ({"supersteps": good}, "graph_id"),
+        ({"graph_id": "nope", "supersteps": good}, "graph_id"),
+        ({"graph_id": "steps",
+          "supersteps": [{"updates": [{"values": {"nope": 1}, "as_node": "a"}]}]}, "supersteps"),
+        ({"graph_id": "steps", "supersteps": [{"updates": [
+            {"values": None, "command": {"goto": "b"}, "as_node": "a"}]}]}, "command"),
+    ]  # fmt: skip
+    for kwargs, named in cases:
+        thread_id = str(uuid.uuid4())
+        with pytest.raises(UnprocessableEntityError, match=named):
+            sync_client.threads.create(thread_id=thread_id, **kwargs)
+        with pytest.raises(NotFoundError):
+            sync_client.threads.get(thread_id)
+    # an existing thread: do_nothing returns it as it is, supersteps not applied
+    made = sync_client.threads.create(graph_id="steps", supersteps=good)
+    again = sync_client.threads.create(
+        thread_id=made["thread_id"], graph_id="steps", supersteps=good, if_exists="do_nothing"
+    )
+    assert again["values"] == made["values"] == {"items": ["x"]}

@@ -21,8 +21,9 @@ router = APIRouter(prefix="/threads")
 
 @router.post("")
 def create(body: ThreadCreate, backend: Backend = Depends(get_backend)) -> dict[str, Any]:
-    """Create a thread (``if_exists``: ``raise`` gives 409, ``do_nothing`` returns it)."""
-    return backend.create_thread(body.thread_id, body.metadata, body.if_exists)
+    """Create a thread (``if_exists``: ``raise`` gives 409, ``do_nothing`` returns it),
+    its history filled by ``supersteps``."""
+    return backend.create_thread(body.thread_id, body.metadata, body.if_exists, body.supersteps)
 
 
 @router.post("/search")
