@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +15,7 @@ from relaygraph.api.backend import Backend
 from relaygraph.api.errors import install_handlers
 from relaygraph.api.routes import assistants, runs, store, system, threads
 from relaygraph.api.settings import ApiSettings
+from relaygraph.api.thread_ttl import sweep_forever
 
 __all__ = ["create_app"]
 
@@ -30,7 +33,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(sweep_forever(backend, settings.api_sweep_interval))
         yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await backend.aredis.aclose()
         backend.close()
 

@@ -17,8 +17,15 @@ from typing import Any
 from relaygraph.api.assistants import AssistantConflict, AssistantStore, merge_config
 from relaygraph.api.encode import iso, to_json
 from relaygraph.api.errors import ApiError, not_found
-from relaygraph.api.schemas import AssistantCreate, AssistantUpdate, RunCreate, Superstep
+from relaygraph.api.schemas import (
+    AssistantCreate,
+    AssistantUpdate,
+    RunCreate,
+    Superstep,
+    ThreadTTL,
+)
 from relaygraph.api.settings import ApiSettings
+from relaygraph.api.thread_ttl import set_ttl
 from relaygraph.persistence.errors import CheckpointNotFoundError
 from relaygraph.runtime.types import Command, StateSnapshot, StateUpdate
 from relaygraph.workers.client import FINAL, Client, InvalidInputError, RunRejectedError
@@ -185,11 +192,13 @@ class Backend:
         metadata: dict[str, Any] | None,
         if_exists: str,
         supersteps: list[Superstep] | None = None,
+        ttl: ThreadTTL | None = None,
     ) -> dict[str, Any]:
         """Create a thread (409 when it exists, unless ``if_exists='do_nothing'``, which
         returns it as it is). ``supersteps`` fill a new thread's history (one checkpoint
         each, as ``bulk_update_state``), for its graph named by metadata ``graph_id``; a
-        superstep refused leaves no thread behind (422)."""
+        superstep refused leaves no thread behind (422). ``ttl``: deleted once idle that
+        long (:mod:`relaygraph.api.thread_ttl`)."""
         thread_id = thread_id or str(uuid.uuid4())
         graph = self._superstep_graph(metadata, supersteps) if supersteps else None
         if not self.records.create(thread_id, metadata or {}):
@@ -207,6 +216,8 @@ class Backend:
             except (ValueError, KeyError, TypeError) as exc:  # (InvalidUpdateError too)
                 self.client.delete(thread_id)  # nothing half-made stays
                 raise ApiError(422, f"supersteps: {exc}") from exc
+        if ttl is not None:
+            set_ttl(self.redis, thread_id, ttl)
         return self.thread(thread_id)
 
     def _superstep_graph(
@@ -348,10 +359,15 @@ class Backend:
         finally:
             self.records.forget(*expired)
 
-    def update_thread(self, thread_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
-        """Merge metadata into the thread's."""
+    def update_thread(
+        self, thread_id: str, metadata: dict[str, Any] | None, ttl: ThreadTTL | None = None
+    ) -> dict[str, Any]:
+        """Merge metadata into the thread's; a ``ttl`` (re)sets its TTL from now."""
         self.require_thread(thread_id)
-        self.records.update(thread_id, metadata)
+        if metadata:
+            self.records.update(thread_id, metadata)
+        if ttl is not None:
+            set_ttl(self.redis, thread_id, ttl)
         return self.thread(thread_id)
 
     def delete_thread(self, thread_id: str) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "ThreadCreate",
     "ThreadSearch",
     "ThreadStateUpdate",
+    "ThreadTTL",
     "ThreadUpdate",
 ]
 
@@ -102,15 +103,24 @@ class Superstep(_Body):
     updates: list[SuperstepUpdate] = Field(min_length=1)
 
 
+class ThreadTTL(_Body):
+    """The SDK's ``ttl``: minutes of idleness after which the thread is deleted."""
+
+    strategy: Literal["delete"] = "delete"
+    ttl: float = Field(gt=0, description="minutes")
+
+
 class ThreadCreate(_Body):
     thread_id: str | None = Field(None, min_length=1)
     metadata: dict[str, Any] | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
     supersteps: list[Superstep] | None = None
+    ttl: ThreadTTL | None = None
 
 
 class ThreadUpdate(_Body):
-    metadata: dict[str, Any]
+    metadata: dict[str, Any] | None = None
+    ttl: ThreadTTL | None = None
 
 
 class ThreadSearch(_Body):

@@ -20,6 +20,10 @@ class ApiSettings(WorkerSettings):
         None, description="when set, every route but /ok needs this value as x-api-key"
     )
 
+    api_sweep_interval: float = Field(
+        60.0, gt=0, description="seconds between sweeps for threads whose API-set TTL is due"
+    )
+
     @field_validator("api_key")
     @classmethod
     def _not_the_placeholder(cls, value: SecretStr | None) -> SecretStr | None:

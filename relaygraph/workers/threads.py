@@ -20,10 +20,13 @@ from typing import Any
 
 from relaygraph.workers.keys import PREFIX, ThreadKeys
 
-__all__ = ["THREADS", "ThreadRecords", "assistant_id_of", "now_ms", "thread_key"]
+__all__ = ["THREADS", "THREAD_EXPIRY", "ThreadRecords", "assistant_id_of", "now_ms", "thread_key"]
 
 THREADS = f"{PREFIX}:api:threads"
 """Global sorted set: thread id -> creation time (ms), for thread search."""
+THREAD_EXPIRY = f"{PREFIX}:api:thread_expiry"
+"""Global sorted set: thread id -> earliest time (ms) a TTL set through the API may be due
+(:mod:`relaygraph.api.thread_ttl`)."""
 
 _ASSISTANTS = uuid.UUID("6f1c1b7e-6d1e-4b43-9d0e-7d1e5b0f6a52")
 
@@ -186,6 +189,7 @@ class ThreadRecords:
         for key in (thread_key(thread_id), _legacy_runs_key(thread_id)):
             pipe.delete(key)  # one key a command: a cluster pipeline takes no multi-key DEL
         pipe.zrem(THREADS, thread_id)
+        pipe.zrem(THREAD_EXPIRY, thread_id)
         pipe.execute()
 
     def run_ids(self, thread_id: str, offset: int = 0, limit: int = -1) -> list[str]:

@@ -73,6 +73,7 @@ def api_fleet(
         "RELAYGRAPH_LEASE_TTL": "2",
         "RELAYGRAPH_SWEEP_INTERVAL": "0.5",
         "RELAYGRAPH_TEST_SLOW": "2",
+        "RELAYGRAPH_API_SWEEP_INTERVAL": "0.5",
     }
     env.pop("RELAYGRAPH_API_KEY", None)
     fleet = ApiFleet(env, tmp_path_factory.mktemp("api-fleet"), cwd=ROOT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -260,3 +261,60 @@ def test_create_with_bad_supersteps_stores_nothing(sync_client: Any) -> None:
         thread_id=made["thread_id"], graph_id="steps", supersteps=good, if_exists="do_nothing"
     )
     assert again["values"] == made["values"] == {"items": ["x"]}
+
+
+def _gone_within(client: Any, thread_id: str, seconds: float) -> float:
+    """Seconds until the thread is deleted (fails after ``seconds``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            client.threads.get(thread_id)
+        except NotFoundError:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise AssertionError(f"thread {thread_id} still there after {seconds} s")
+
+
+def test_thread_ttl_deletes_idle_threads(sync_client: Any, api_redis: Any) -> None:
+    import redis
+
+    from relaygraph.workers.threads import THREAD_EXPIRY
+
+    ttl = {"ttl": 0.03, "strategy": "delete"}  # 1.8 s of idleness
+    brief = sync_client.threads.create(ttl=ttl)["thread_id"]
+    kept = sync_client.threads.create()["thread_id"]
+    # a busy thread is not idle: its TTL (0.3 s) counts from its run's end
+    busy = sync_client.threads.create()["thread_id"]
+    run = sync_client.runs.create(busy, "slow", input={"items": []})  # 2 s and more
+    sync_client.threads.update(busy, metadata={}, ttl={"ttl": 0.005})
+    time.sleep(1.2)  # sweeps every 0.5 s
+    assert sync_client.threads.get(busy)["status"] == "busy"
+    assert _gone_within(sync_client, brief, 15) < 15
+    sync_client.runs.join(busy, run["run_id"])
+    assert sync_client.threads.get(busy)["status"] == "idle"
+    _gone_within(sync_client, busy, 15)
+    assert sync_client.threads.get(kept)  # no TTL: stays
+    # a TTL set later by update; deleted with its checkpoints and runs, off the lists
+    later = sync_client.threads.create()["thread_id"]
+    sync_client.runs.wait(later, "steps", input={"items": []})
+    sync_client.threads.update(later, metadata={"n": 1}, ttl=0.03)
+    _gone_within(sync_client, later, 15)
+    assert later not in [t["thread_id"] for t in sync_client.threads.search(limit=1000)]
+    client = redis.Redis.from_url(api_redis.url)
+    try:
+        assert client.zscore(THREAD_EXPIRY, later) is None
+        assert not client.keys(f"*{{{later}}}*")  # nothing of the thread left
+    finally:
+        client.close()
+
+
+def test_thread_ttl_refusals(sync_client: Any, api_url: str) -> None:
+    bad_ttls = [{"ttl": 0}, {"ttl": -5}, {"ttl": 5, "strategy": "keep_latest"}, {"strategy": "x"}]
+    for bad in bad_ttls:
+        response = httpx.post(f"{api_url}/threads", json={"ttl": bad})
+        assert response.status_code == 422 and "ttl" in response.text
+    thread_id = sync_client.threads.create()["thread_id"]
+    response = httpx.patch(f"{api_url}/threads/{thread_id}", json={"ttl": {"ttl": 0}})
+    assert response.status_code == 422
+    with pytest.raises(NotFoundError):
+        sync_client.threads.update(str(uuid.uuid4()), metadata={}, ttl=5)

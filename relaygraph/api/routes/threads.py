@@ -23,7 +23,9 @@ router = APIRouter(prefix="/threads")
 def create(body: ThreadCreate, backend: Backend = Depends(get_backend)) -> dict[str, Any]:
     """Create a thread (``if_exists``: ``raise`` gives 409, ``do_nothing`` returns it),
     its history filled by ``supersteps``."""
-    return backend.create_thread(body.thread_id, body.metadata, body.if_exists, body.supersteps)
+    return backend.create_thread(
+        body.thread_id, body.metadata, body.if_exists, body.supersteps, body.ttl
+    )
 
 
 @router.post("/search")
@@ -48,8 +50,8 @@ def get(thread_id: str, backend: Backend = Depends(get_backend)) -> dict[str, An
 def update(
     thread_id: str, body: ThreadUpdate, backend: Backend = Depends(get_backend)
 ) -> dict[str, Any]:
-    """Merge metadata into the thread's."""
-    return backend.update_thread(thread_id, body.metadata)
+    """Merge metadata into the thread's; ``ttl`` (re)sets its TTL."""
+    return backend.update_thread(thread_id, body.metadata, body.ttl)
 
 
 @router.delete("/{thread_id}", status_code=204)
