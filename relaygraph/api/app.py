@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from relaygraph.api.auth import ApiKeyMiddleware
 from relaygraph.api.backend import Backend
 from relaygraph.api.errors import install_handlers
+from relaygraph.api.housekeeping import housekeeping_forever
 from relaygraph.api.routes import assistants, runs, store, system, threads
 from relaygraph.api.settings import ApiSettings
-from relaygraph.api.thread_ttl import sweep_forever
 
 __all__ = ["create_app"]
 
@@ -33,7 +33,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(sweep_forever(backend, settings.api_sweep_interval))
+        sweeper = asyncio.create_task(
+            housekeeping_forever(backend, settings.api_sweep_interval)
+        )
         yield
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):

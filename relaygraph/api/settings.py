@@ -21,7 +21,7 @@ class ApiSettings(WorkerSettings):
     )
 
     api_sweep_interval: float = Field(
-        60.0, gt=0, description="seconds between sweeps for threads whose API-set TTL is due"
+        60.0, gt=0, description="seconds between housekeeping rounds (TTLs, stateless threads)"
     )
 
     @field_validator("api_key")

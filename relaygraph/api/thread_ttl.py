@@ -8,29 +8,27 @@ activity (its record's ``updated``, its last run's end) and, when the thread is 
 yet, moves the score to when it would be, so a write never has to update the set. A busy
 thread is looked at again a sweep interval later.
 
-Every API replica runs :func:`sweep_forever`; a short lock (``SET NX PX``) lets one of them
-sweep each interval, and a deletion twice is harmless anyway. Threads run only from Python
-keep a TTL set through the API, but are deleted only while an API replica runs.
+Every API replica's housekeeping (:mod:`relaygraph.api.housekeeping`) calls :func:`sweep`;
+a short lock lets one of them sweep each interval, and a deletion twice is harmless
+anyway. Threads run only from Python keep a TTL set through the API, but are deleted only
+while an API replica runs.
 (``RELAYGRAPH_THREAD_TTL`` is the fleet-wide TTL of every thread, kept by Redis itself.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
 from typing import Any
 
 from relaygraph.api.schemas import ThreadTTL
-from relaygraph.workers.keys import PREFIX, ThreadKeys
+from relaygraph.workers.keys import ThreadKeys
 from relaygraph.workers.threads import THREAD_EXPIRY as EXPIRY
 from relaygraph.workers.threads import now_ms, thread_key
 
-__all__ = ["EXPIRY", "set_ttl", "sweep", "sweep_forever"]
+__all__ = ["EXPIRY", "set_ttl", "sweep"]
 
 log = logging.getLogger("relaygraph.api")
 
-SWEEP_LOCK = f"{PREFIX}:api:thread_expiry:lock"
 SWEEP_BATCH = 100
 
 
@@ -84,17 +82,3 @@ def _due_at(redis: Any, thread_id: str) -> int | None:
         ended = redis.hget(keys.run(last[0].decode()), "updated")
         active = max(active, int(ended or 0))
     return active + int(ttl_ms)
-
-
-async def sweep_forever(backend: Any, interval: float) -> None:
-    """Every ``interval`` seconds, sweep if this replica wins the interval's lock."""
-    from starlette.concurrency import run_in_threadpool
-
-    token = uuid.uuid4().hex
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            if await backend.aredis.set(SWEEP_LOCK, token, nx=True, px=int(interval * 1000)):
-                await run_in_threadpool(sweep, backend)
-        except Exception:  # Redis away a moment: the next interval tries again
-            log.warning("thread TTL sweep failed", exc_info=True)

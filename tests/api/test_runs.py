@@ -319,6 +319,28 @@ def test_stateless_runs(sync_client: Any) -> None:
     assert sync_client.threads.get(created[1]["thread_id"])["values"] == kept
 
 
+def test_background_stateless_run_deletes_its_thread_after_the_run(sync_client: Any) -> None:
+    run = sync_client.runs.create(None, "slow", input={"items": []})
+    thread_id = run["thread_id"]
+    assert sync_client.threads.get(thread_id)["status"] == "busy"  # there while it runs
+    time.sleep(1.2)  # housekeeping every 0.5 s leaves a running one alone
+    sync_client.runs.join(thread_id, run["run_id"])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            sync_client.threads.get(thread_id)
+        except NotFoundError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the stateless run's thread outlived its run by 15 s")
+    said = {"messages": [{"role": "user", "content": "hi"}]}
+    kept = sync_client.runs.create(None, "echo", input=said, on_completion="keep")
+    sync_client.runs.join(kept["thread_id"], kept["run_id"])
+    time.sleep(1.5)
+    assert sync_client.threads.get(kept["thread_id"])["status"] == "idle"
+
+
 def test_failed_run(sync_client: Any) -> None:
     thread_id = sync_client.threads.create()["thread_id"]
     with pytest.raises(Exception, match="boom"):

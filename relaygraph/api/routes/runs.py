@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse
 
 from relaygraph.api.backend import Backend, requested_modes
 from relaygraph.api.errors import ApiError
+from relaygraph.api.housekeeping import delete_when_over
 from relaygraph.api.routes import get_backend
 from relaygraph.api.schemas import RunCreate, StreamMode
 from relaygraph.api.streaming import read_events, sse_stream
@@ -55,8 +56,11 @@ async def create(
 async def create_stateless(
     body: RunCreate, backend: Backend = Depends(get_backend)
 ) -> JSONResponse:
-    """A background run on a new thread (kept: nothing waits to delete it)."""
+    """A background run on a new thread, deleted after the run unless
+    ``on_completion='keep'`` (by the API's housekeeping)."""
     run = await _create(backend, None, body)
+    if body.on_completion == "delete":
+        await run_in_threadpool(delete_when_over, backend.redis, run["thread_id"])
     location = _location(run["thread_id"], run["run_id"])
     return JSONResponse(run, headers={"Content-Location": location})
 
