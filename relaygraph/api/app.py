@@ -12,9 +12,10 @@ from fastapi import FastAPI
 
 from relaygraph.api.auth import ApiKeyMiddleware
 from relaygraph.api.backend import Backend
+from relaygraph.api.crons import crons_forever
 from relaygraph.api.errors import install_handlers
 from relaygraph.api.housekeeping import housekeeping_forever
-from relaygraph.api.routes import assistants, runs, store, system, threads
+from relaygraph.api.routes import assistants, crons, runs, store, system, threads
 from relaygraph.api.settings import ApiSettings
 
 __all__ = ["create_app"]
@@ -33,13 +34,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(
-            housekeeping_forever(backend, settings.api_sweep_interval)
-        )
+        background = [
+            asyncio.create_task(housekeeping_forever(backend, settings.api_sweep_interval)),
+            asyncio.create_task(crons_forever(backend)),
+        ]
         yield
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await backend.aredis.aclose()
         backend.close()
 
@@ -48,6 +51,6 @@ def create_app(
     install_handlers(app)
     if settings.api_key is not None and settings.api_key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
-    for module in (system, assistants, threads, runs, store):
+    for module in (system, assistants, threads, crons, runs, store):
         app.include_router(module.router)
     return app

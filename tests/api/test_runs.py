@@ -380,6 +380,8 @@ def test_error_statuses(sync_client: Any, api_url: str) -> None:
     assert not_json.status_code == 422 and not_json.json()["errors"][0]["field"] == "body"
     with pytest.raises(UnprocessableEntityError, match=r"config\.configurable"):
         sync_client.runs.create(thread_id, "echo", input={}, config={"configurable": ["x"]})
+    with pytest.raises(UnprocessableEntityError, match="webhook"):
+        sync_client.runs.create(thread_id, "echo", input={}, webhook="http://example.test/hook")
     assert sync_client.runs.list(thread_id) == []
     # if_not_exists=create makes the thread
     new_id = str(uuid.uuid4())

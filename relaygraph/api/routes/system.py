@@ -31,6 +31,6 @@ def info(backend: Backend = Depends(get_backend)) -> dict[str, Any]:
         "version": release,
         "server": "relaygraph",
         "graphs": backend.client.registry.names(),
-        "flags": {"assistants": True, "crons": False, "langsmith": False, "store": True},
+        "flags": {"assistants": True, "crons": True, "langsmith": False, "store": True},
         "metadata": {},
     }
