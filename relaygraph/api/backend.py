@@ -27,6 +27,7 @@ from relaygraph.api.crons import (
 from relaygraph.api.encode import iso, to_json
 from relaygraph.api.errors import ApiError, not_found
 from relaygraph.api.housekeeping import delete_when_over
+from relaygraph.api.paging import sorted_page
 from relaygraph.api.schemas import (
     AssistantCreate,
     AssistantUpdate,
@@ -268,14 +269,15 @@ class Backend:
 
     def search_crons(self, body: CronSearch) -> list[dict[str, Any]]:
         """Crons matching assistant, thread, enabled and metadata, sorted, one page."""
-        found = self._matching_crons(body)
-        key = body.sort_by or "created_at"
-        descending = (body.sort_order or "desc") == "desc"
-        found.sort(key=lambda c: c["cron_id"], reverse=descending)  # ties: a stable order
-        found.sort(key=lambda c: c[key] or "", reverse=descending)
-        page = found[body.offset : body.offset + body.limit]
-        if body.select:
-            page = [{k: c[k] for k in body.select if k in c} for c in page]
+        page, _more = sorted_page(
+            self._matching_crons(body),
+            id_key="cron_id",
+            sort_by=body.sort_by,
+            sort_order=body.sort_order,
+            offset=body.offset,
+            limit=body.limit,
+            select=body.select,
+        )
         return page
 
     def count_crons(self, body: CronSearch) -> int:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response
 
 from relaygraph.api.assistants import matches
 from relaygraph.api.backend import Backend
+from relaygraph.api.paging import sorted_page
 from relaygraph.api.routes import get_backend
 from relaygraph.api.schemas import (
     AssistantCreate,
@@ -36,16 +37,17 @@ def search(
     ``sort_by`` (creation time) in ``sort_order`` (descending); ``X-Pagination-Next`` is the
     next page's offset."""
     found = [a for a in backend.assistants() if matches(a, body.graph_id, body.name, body.metadata)]
-    key = body.sort_by or "created_at"
-    descending = (body.sort_order or "desc") == "desc"
-    # Ids break ties, so pages never overlap.
-    found.sort(key=lambda a: a["assistant_id"], reverse=descending)
-    found.sort(key=lambda a: a[key] or "", reverse=descending)
-    page = found[body.offset : body.offset + body.limit]
-    if body.offset + body.limit < len(found):
+    page, more = sorted_page(
+        found,
+        id_key="assistant_id",
+        sort_by=body.sort_by,
+        sort_order=body.sort_order,
+        offset=body.offset,
+        limit=body.limit,
+        select=body.select,
+    )
+    if more:
         response.headers["X-Pagination-Next"] = str(body.offset + body.limit)
-    if body.select:
-        page = [{k: a[k] for k in body.select if k in a} for a in page]
     return page
 
 
