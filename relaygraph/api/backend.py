@@ -1,4 +1,5 @@
-"""What the routes do, on the workers' Client and Redis: assistants, threads, runs.
+"""What the routes do, on the workers' Client and Redis: threads, runs, state, the store
+(assistants and crons in their own modules, mixed in).
 
 Everything a request needs is read from Redis on the spot (run records, thread records,
 checkpoints); the process keeps only connections and the loaded graphs, so any replica
@@ -10,34 +11,17 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from relaygraph.api.assistants import AssistantConflict, AssistantStore, merge_config
-from relaygraph.api.crons import (
-    CronError,
-    CronStore,
-    check_schedule,
-    cron_end,
-    new_cron,
-    zone,
-)
+from relaygraph.api.assistant_ops import AssistantOperations
+from relaygraph.api.assistants import AssistantStore, merge_config
+from relaygraph.api.cron_ops import CronOperations
+from relaygraph.api.crons import CronStore
 from relaygraph.api.encode import iso, to_json
 from relaygraph.api.errors import ApiError, not_found
-from relaygraph.api.housekeeping import delete_when_over
-from relaygraph.api.paging import sorted_page
-from relaygraph.api.schemas import (
-    AssistantCreate,
-    AssistantUpdate,
-    CronCreate,
-    CronSearch,
-    CronUpdate,
-    RunCreate,
-    Superstep,
-    ThreadTTL,
-)
+from relaygraph.api.schemas import RunCreate, Superstep, ThreadTTL
 from relaygraph.api.settings import ApiSettings
 from relaygraph.api.thread_ttl import set_ttl
 from relaygraph.persistence.errors import CheckpointNotFoundError
@@ -46,18 +30,11 @@ from relaygraph.workers.client import FINAL, Client, InvalidInputError, RunRejec
 from relaygraph.workers.connect import async_redis_client, is_cluster_client
 from relaygraph.workers.engine import STREAM_MODES
 from relaygraph.workers.keys import ThreadKeys
-from relaygraph.workers.threads import assistant_id_of, now_ms
+from relaygraph.workers.threads import assistant_id_of
 
 __all__ = ["Backend", "assistant_id_of", "engine_modes"]
 
-log = logging.getLogger("relaygraph.api")
-
 ACTIVE = frozenset({"pending", "running"})
-CRON_RUN_FIELDS = (
-    "input", "config", "context", "metadata", "interrupt_before", "interrupt_after",
-    "multitask_strategy", "stream_mode", "stream_subgraphs",
-)  # fmt: skip
-"""A cron's run payload: the fields of each run it submits."""
 SEARCH_BATCH = 200
 """Thread records thread search reads per round trip."""
 
@@ -84,8 +61,9 @@ def run_status(raw: str) -> str:
     return "interrupted" if raw == "cancelled" else raw
 
 
-class Backend:
-    """The API's operations; one per process, shared by the routes."""
+class Backend(AssistantOperations, CronOperations):
+    """The API's operations; one per process, shared by the routes (assistants and crons
+    in :mod:`relaygraph.api.assistant_ops` and :mod:`relaygraph.api.cron_ops`)."""
 
     def __init__(self, settings: ApiSettings, graphs: dict[str, Any] | None = None) -> None:
         self.settings = settings
@@ -103,213 +81,9 @@ class Backend:
         """Release the sync connections (the async client closes with the app)."""
         self.client.close()
 
-    # -- assistants ------------------------------------------------------------------
-
-    def assistants(self) -> list[dict[str, Any]]:
-        """Every assistant: each registered graph's default and the ones created."""
-        return self.assistant_store.all()
-
-    def assistant(self, assistant_id: str) -> dict[str, Any]:
-        """The assistant (its current version) by id, or by graph name as the SDK allows;
-        404."""
-        found = self.assistant_store.get(assistant_id)
-        if found is None:
-            raise not_found("assistant", assistant_id)
-        return found
-
-    def graph_name(self, assistant_id: str, assistant: dict[str, Any] | None = None) -> str:
-        """The registered graph an assistant id (or a graph name) runs; 404."""
-        graph = (assistant or self.assistant(assistant_id))["graph_id"]
-        if graph not in self.client.registry.names():
-            raise ApiError(
-                404, f"assistant {assistant_id!r} runs graph {graph!r}, which is not registered"
-            )
-        return graph
-
-    def create_assistant(self, body: AssistantCreate) -> dict[str, Any]:
-        """Store an assistant of a registered graph; 404 for an unknown graph, 409 for a
-        taken id (unless ``if_exists='do_nothing'``)."""
-        self._require_graph(body.graph_id)
-        version = {
-            "graph_id": body.graph_id,
-            "config": body.config or {},
-            "context": body.context or {},
-            "metadata": body.metadata or {},
-            "name": body.name or "Untitled",
-            "description": body.description,
-        }
-        try:
-            return self.assistant_store.create(version, body.assistant_id, body.if_exists)
-        except AssistantConflict as exc:
-            raise ApiError(409, str(exc)) from exc
-
-    def update_assistant(self, assistant_id: str, body: AssistantUpdate) -> dict[str, Any]:
-        """A new current version with the fields sent; 404 for an unknown assistant or
-        graph."""
-        changes = body.model_dump(exclude_unset=True)
-        for field in ("config", "context", "metadata"):
-            if field in changes and changes[field] is None:
-                changes[field] = {}
-        if changes.get("graph_id") is None:
-            changes.pop("graph_id", None)
-        else:
-            self._require_graph(changes["graph_id"])
-        updated = self.assistant_store.update(assistant_id, changes)
-        if updated is None:
-            raise not_found("assistant", assistant_id)
-        return updated
-
-    def delete_assistant(self, assistant_id: str, delete_threads: bool) -> None:
-        """Drop a created assistant (with ``delete_threads``, also the threads whose
-        metadata names it); 404 unknown, 409 a graph's default."""
-        resolved = self.assistant(assistant_id)["assistant_id"]
-        if delete_threads:
-            mine = self._matching({"assistant_id": resolved}, None, None)
-            with contextlib.closing(mine) as found:
-                doomed = [thread_id for thread_id, _ in found]
-            for thread_id in doomed:
-                self.delete_thread(thread_id)
-        try:
-            if not self.assistant_store.delete(resolved):
-                raise not_found("assistant", assistant_id)
-        except AssistantConflict as exc:
-            raise ApiError(409, str(exc)) from exc
-
-    def assistant_versions(self, assistant_id: str) -> list[dict[str, Any]]:
-        """The assistant's versions, newest first; 404."""
-        versions = self.assistant_store.versions(assistant_id)
-        if versions is None:
-            raise not_found("assistant", assistant_id)
-        return versions
-
-    def set_latest_assistant(self, assistant_id: str, version: int) -> dict[str, Any]:
-        """Make an earlier (or later) version current; 404 for an unknown one."""
-        self.assistant(assistant_id)
-        found = self.assistant_store.set_latest(assistant_id, version)
-        if found is None:
-            raise ApiError(404, f"assistant {assistant_id!r} has no version {version}")
-        return found
-
-    def _require_graph(self, graph: str) -> None:
-        if graph not in self.client.registry.names():
-            names = ", ".join(sorted(self.client.registry.names()))
-            raise ApiError(404, f"graph {graph!r} is not registered (registered: {names})")
-
     def graph(self, name: str) -> Any:
         """The compiled graph registered as ``name``."""
         return self.client.registry.get(name)
-
-    # -- crons -----------------------------------------------------------------------
-
-    def create_cron(self, thread_id: str | None, body: CronCreate) -> dict[str, Any]:
-        """A cron of an assistant on a thread (or each run on a new thread); 404 for an
-        unknown assistant or thread, 422 naming a bad schedule, timezone or field."""
-        if body.webhook:
-            raise ApiError(422, "webhook: not supported (runs here call no webhooks)")
-        assistant = self.assistant(body.assistant_id)
-        self.graph_name(body.assistant_id, assistant)
-        if thread_id is not None:
-            self.require_thread(thread_id)
-        fields = body.model_dump(include=set(CRON_RUN_FIELDS))
-        try:
-            cron = new_cron(
-                assistant["assistant_id"],
-                thread_id,
-                body.schedule,
-                fields,
-                timezone=body.timezone,
-                end_time=body.end_time,
-                enabled=True if body.enabled is None else body.enabled,
-                on_run_completed=body.on_run_completed,
-                metadata=body.metadata or {},
-            )
-        except CronError as exc:
-            raise ApiError(422, str(exc)) from exc
-        return self.crons.save(cron)
-
-    def cron(self, cron_id: str) -> dict[str, Any]:
-        """The cron; 404."""
-        found = self.crons.get(cron_id)
-        if found is None:
-            raise not_found("cron", cron_id)
-        return found
-
-    def update_cron(self, cron_id: str, body: CronUpdate) -> dict[str, Any]:
-        """The cron with the fields sent changed, its next fire computed again; 404, 422."""
-        changes = body.model_dump(exclude_unset=True)
-        if changes.get("webhook"):
-            raise ApiError(422, "webhook: not supported (runs here call no webhooks)")
-        cron = {k: v for k, v in self.cron(cron_id).items() if k != "next_run_date"}
-        payload = dict(cron["payload"])
-        for field in CRON_RUN_FIELDS:
-            if field in changes:
-                payload[field] = changes[field]
-        cron["payload"] = payload
-        if "metadata" in changes:
-            cron["metadata"] = changes["metadata"] or {}
-        for field in ("schedule", "timezone", "enabled"):
-            if changes.get(field) is not None:
-                cron[field] = changes[field]
-        if "end_time" in changes:
-            cron["end_time"] = cron_end(changes["end_time"])
-        if changes.get("on_run_completed") and cron["thread_id"] is None:
-            cron["on_run_completed"] = changes["on_run_completed"]
-        try:
-            check_schedule(cron["schedule"])
-            zone(cron["timezone"])
-        except CronError as exc:
-            raise ApiError(422, str(exc)) from exc
-        cron["updated_at"] = iso(now_ms())
-        return self.crons.save(cron)
-
-    def delete_cron(self, cron_id: str) -> None:
-        """Delete the cron (runs it submitted are left as they are); 404."""
-        if not self.crons.delete(cron_id):
-            raise not_found("cron", cron_id)
-
-    def search_crons(self, body: CronSearch) -> list[dict[str, Any]]:
-        """Crons matching assistant, thread, enabled and metadata, sorted, one page."""
-        page, _more = sorted_page(
-            self._matching_crons(body),
-            id_key="cron_id",
-            sort_by=body.sort_by,
-            sort_order=body.sort_order,
-            offset=body.offset,
-            limit=body.limit,
-            select=body.select,
-        )
-        return page
-
-    def count_crons(self, body: CronSearch) -> int:
-        """How many crons match."""
-        return len(self._matching_crons(body))
-
-    def _matching_crons(self, body: CronSearch) -> list[dict[str, Any]]:
-        assistant = (
-            self.assistant_store.resolve(body.assistant_id) if body.assistant_id else None
-        )
-        return [
-            c
-            for c in self.crons.all()
-            if (assistant is None or c["assistant_id"] == assistant)
-            and (body.thread_id is None or c["thread_id"] == body.thread_id)
-            and (body.enabled is None or c["enabled"] == body.enabled)
-            and all(c["metadata"].get(k) == v for k, v in (body.metadata or {}).items())
-        ]
-
-    def fire_cron(self, cron: dict[str, Any]) -> None:
-        """Submit one run of the cron (the scheduler claimed this fire)."""
-        thread_id = cron["thread_id"]
-        if thread_id is not None and self.records.get(thread_id) is None:
-            log.warning("cron %s: thread %s is gone; the cron goes too", cron["cron_id"], thread_id)
-            self.crons.delete(cron["cron_id"])
-            return
-        payload = {k: v for k, v in cron["payload"].items() if v is not None}
-        payload["metadata"] = {**(payload.get("metadata") or {}), "cron_id": cron["cron_id"]}
-        body = RunCreate(assistant_id=cron["assistant_id"], **payload)
-        run = self.create_run(thread_id, body)
-        if thread_id is None and cron["on_run_completed"] != "keep":
-            delete_when_over(self.redis, run["thread_id"])
 
     # -- threads ---------------------------------------------------------------------
 
