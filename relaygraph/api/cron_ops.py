@@ -101,15 +101,7 @@ class CronOperations:
 
     def search_crons(self, body: CronSearch) -> list[dict[str, Any]]:
         """Crons matching assistant, thread, enabled and metadata, sorted, one page."""
-        page, _more = sorted_page(
-            self._matching_crons(body),
-            id_key="cron_id",
-            sort_by=body.sort_by,
-            sort_order=body.sort_order,
-            offset=body.offset,
-            limit=body.limit,
-            select=body.select,
-        )
+        page, _more = sorted_page(self._matching_crons(body), "cron_id", body)
         return page
 
     def count_crons(self, body: CronSearch) -> int:

@@ -37,15 +37,7 @@ def search(
     ``sort_by`` (creation time) in ``sort_order`` (descending); ``X-Pagination-Next`` is the
     next page's offset."""
     found = [a for a in backend.assistants() if matches(a, body.graph_id, body.name, body.metadata)]
-    page, more = sorted_page(
-        found,
-        id_key="assistant_id",
-        sort_by=body.sort_by,
-        sort_order=body.sort_order,
-        offset=body.offset,
-        limit=body.limit,
-        select=body.select,
-    )
+    page, more = sorted_page(found, "assistant_id", body)
     if more:
         response.headers["X-Pagination-Next"] = str(body.offset + body.limit)
     return page
