@@ -103,3 +103,12 @@ async def client(api_url: str) -> Any:
     from langgraph_sdk import get_client
 
     return get_client(url=api_url, api_key=None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every API test on one xdist worker: they share one fleet (Redis, a worker, a
+    server), which each worker would otherwise start for itself."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(item.fspath).resolve().parents:
+            item.add_marker(pytest.mark.xdist_group("api-fleet"))
