@@ -370,6 +370,58 @@ def test_the_api_submits_and_reads_runs_on_a_cluster(redis_cluster: EmbeddedClus
         assert app.state.backend.client.coordinator.cluster
 
 
+def test_the_api_assistants_crons_and_thread_ttls_on_a_cluster(
+    redis_cluster: EmbeddedCluster,
+) -> None:
+    """The API's own keys (assistants, crons, TTLs) live in many slots: their scripts and
+    pipelines work on a cluster, and a replica's cron tick fires a due cron there."""
+    from fastapi.testclient import TestClient
+
+    from relaygraph.api import thread_ttl
+    from relaygraph.api.app import create_app
+    from relaygraph.api.crons import DUE
+    from relaygraph.api.settings import ApiSettings
+
+    inline = ClusterInline(redis_cluster.url)
+    settings = ApiSettings(redis_url=redis_cluster.url, broker_url="memory://", api_key=None)
+    app = create_app(settings, graphs=GRAPHS)
+    backend = app.state.backend
+    with TestClient(app) as http:
+        made = http.post("/assistants", json={"graph_id": "linear", "metadata": {"k": 1}})
+        aid = made.json()["assistant_id"]
+        assert http.patch(f"/assistants/{aid}", json={"name": "two"}).json()["version"] == 2
+        versions = http.post(f"/assistants/{aid}/versions", json={}).json()
+        assert [v["version"] for v in versions] == [2, 1]
+        found = http.post("/assistants/search", json={"metadata": {"k": 1}}).json()
+        assert [a["assistant_id"] for a in found] == [aid]
+        thread_id = http.post("/threads", json={"ttl": {"ttl": 1}}).json()["thread_id"]
+        body = {"assistant_id": aid, "input": EMPTY}
+        first = http.post(f"/threads/{thread_id}/runs", json=body).json()
+        assert first["assistant_id"] == aid
+        inline.engine.start_run(thread_id, first["run_id"])
+        inline.drain()
+        cron = http.post(
+            f"/threads/{thread_id}/runs/crons",
+            json={"assistant_id": aid, "schedule": "0 0 1 1 *", "input": EMPTY},
+        ).json()
+        backend.redis.zadd(DUE, {cron["cron_id"]: 0})  # due now: the app's tick fires it
+        deadline = time.monotonic() + 20
+        while len(runs := http.get(f"/threads/{thread_id}/runs").json()) < 2:
+            assert time.monotonic() < deadline, "the cron did not fire"
+            time.sleep(0.1)
+        assert runs[0]["metadata"]["cron_id"] == cron["cron_id"]
+        inline.engine.start_run(thread_id, runs[0]["run_id"])
+        inline.drain()
+        searched = http.post("/runs/crons/search", json={"thread_id": thread_id}).json()
+        assert [c["cron_id"] for c in searched] == [cron["cron_id"]]
+        assert searched[0]["next_run_date"].startswith(str(time.gmtime().tm_year + 1))
+        assert http.delete(f"/runs/crons/{cron['cron_id']}").status_code == 204
+        # idle past its TTL (a minute): the sweep deletes the thread
+        assert thread_ttl.sweep(backend, now=now_ms() + 120_000) == [thread_id]
+        assert http.get(f"/threads/{thread_id}").status_code == 404
+        assert http.delete(f"/assistants/{aid}").status_code == 204
+
+
 def test_a_lease_asked_ahead_on_a_cluster_survives_a_moved_slot(
     redis_cluster: EmbeddedCluster,
 ) -> None:
