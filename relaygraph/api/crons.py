@@ -245,9 +245,16 @@ def fire_due(
 
 async def crons_forever(backend: Any) -> None:
     """Every TICK seconds, fire the due crons this replica claims."""
+    failing = False
     while True:
         await asyncio.sleep(TICK)
         try:
             await run_in_threadpool(fire_due, backend.crons, backend.fire_cron)
         except Exception:  # Redis away a moment: the next tick tries again
-            log.warning("cron tick failed", exc_info=True)
+            if not failing:  # once per outage, not every second
+                log.warning("cron ticks failing (logged once until they work)", exc_info=True)
+            failing = True
+        else:
+            if failing:
+                log.warning("cron ticks work again")
+            failing = False

@@ -182,3 +182,33 @@ def test_update_search_and_refusals(sync_client: Any, api_url: str) -> None:
         assert unknown.status_code == 404
     finally:
         sync_client.crons.delete(cron_id)
+
+
+async def test_a_failing_tick_is_logged_once_per_outage(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+    import logging
+    from types import SimpleNamespace
+
+    from relaygraph.api import crons
+
+    down = True
+
+    def due(now: int) -> list[tuple[str, int]]:
+        if down:
+            raise ConnectionError("Redis is away")
+        return []
+
+    backend = SimpleNamespace(crons=SimpleNamespace(due=due), fire_cron=None)
+    monkeypatch.setattr(crons, "TICK", 0.01)
+    caplog.set_level(logging.WARNING, logger="relaygraph.api")
+    ticking = asyncio.create_task(crons.crons_forever(backend))
+    try:
+        await asyncio.sleep(0.2)  # about 20 failing ticks
+        down = False
+        await asyncio.sleep(0.1)
+    finally:
+        ticking.cancel()
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["cron ticks failing (logged once until they work)", "cron ticks work again"]
