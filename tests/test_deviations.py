@@ -313,6 +313,35 @@ def test_relaygraph_postgres_from_conn_string_both_ways(rg: Any, postgres_url: s
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+@pytest.mark.xdist_group("postgres")
+def test_async_postgres_used_directly_leaves_no_task_on_its_loop(
+    rg: Any, postgres_url: str
+) -> None:
+    """The lesson's ``asyncio.run`` with an AsyncPostgresSaver it never closes: nothing of
+    the saver may still run on the loop when the coroutine ends (a psycopg_pool
+    AsyncConnectionPool left its tasks there, and cancelling them hung the loop's shutdown
+    for good once in a while); the next loop's calls work too."""
+    postgres = relaygraph_postgres
+    schema = f"deviation_{uuid.uuid4().hex[:12]}"
+    url = make_conninfo(postgres_url, options=f"-csearch_path={schema}")
+    config = {"configurable": {"thread_id": "t"}}
+    saver = postgres.AsyncPostgresSaver.from_conn_string(url)
+
+    async def main(count: int) -> tuple[Any, list[Any]]:
+        await saver.setup()
+        result = await build(rg, saver).ainvoke({"count": count}, config)
+        return result, [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            assert asyncio.run(main(0)) == ({"count": 1}, [])
+            assert asyncio.run(main(5)) == ({"count": 6}, [])  # a new loop, the same saver
+            saver.close()
+        finally:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 # --- (e) a message changed in place by a node is never saved ----------------------------
 
 

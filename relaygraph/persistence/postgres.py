@@ -6,7 +6,8 @@
         await saver.asetup()                # or `await saver.setup()`, LangGraph's spelling
 
 From a connection string the saver opens a ``psycopg_pool.ConnectionPool`` for sync calls and
-an ``AsyncConnectionPool`` (one per event loop) for async calls, and closes them when closed.
+plain async connections (kept idle per event loop, no background task) for async calls,
+and closes them when closed.
 You may instead pass a ``psycopg.Connection``, a ``ConnectionPool`` (async calls then run in a
 worker thread), a ``psycopg.AsyncConnection`` or an ``AsyncConnectionPool`` (sync calls then
 hop onto its event loop from other threads); those are never closed by the saver.
@@ -162,7 +163,8 @@ class PostgresSaver(SqlSaver):
         self._owns_pool = False
         self._aconn: psycopg.AsyncConnection[Any] | None = None
         self._apool: Any = None
-        self._apools: dict[asyncio.AbstractEventLoop, Any] = {}  # ours, one per loop
+        # Ours: idle async connections, per event loop (see _own_aconn).
+        self._aidle: dict[asyncio.AbstractEventLoop, list[psycopg.AsyncConnection[Any]]] = {}
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._alocks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
         if isinstance(conn, str):
@@ -314,39 +316,54 @@ class PostgresSaver(SqlSaver):
 
             return await run_async(op(), execute)
 
-    async def _own_apool(self) -> Any:
+    async def _own_aconn(self) -> psycopg.AsyncConnection[Any]:
+        """An idle connection of this event loop, or a new one.
+
+        Plain connections, not a psycopg_pool ``AsyncConnectionPool``: that pool runs tasks
+        of its own on the loop, and a saver used in ``asyncio.run(...)`` without
+        ``aclose()`` (as LangGraph's lesson does) leaves them to the loop's shutdown, which
+        cancels them; psycopg_pool can absorb such a cancellation (psycopg/psycopg#1345,
+        #1401) and the shutdown then hung forever. An idle connection has no task: when its
+        loop ends it is only a socket, dropped here on the next call from another loop.
+        """
         loop = asyncio.get_running_loop()
         with self._lock:
             self._check_open()
-            pool = self._apools.get(loop)
-            for other in [k for k in self._apools if k.is_closed()]:
-                del self._apools[other]  # their loops are gone; so are their connections
-        if pool is None:
-            if AsyncConnectionPool is None:  # pragma: no cover - depends on the environment
-                raise ImportError("PostgresSaver needs psycopg_pool: pip install psycopg-pool")
-            pool = AsyncConnectionPool(
-                self._conninfo or "",
-                min_size=1,
-                max_size=self.pool_size,
-                kwargs=self._connect_kwargs,
-                open=False,
-                name="relaygraph-async",
+            for other in [k for k in self._aidle if k.is_closed()]:
+                del self._aidle[other]  # their loops are gone (the sockets close when collected)
+            idle = self._aidle.get(loop)
+            conn = idle.pop() if idle else None
+        if conn is None or conn.closed:
+            conn = await psycopg.AsyncConnection.connect(
+                self._conninfo or "", **self._connect_kwargs
             )
-            await pool.open()
-            with self._lock:
-                existing = self._apools.setdefault(loop, pool)
-            if existing is not pool:
-                await pool.close()
-                pool = existing
-        return pool
+        return conn
+
+    async def _release_aconn(self, conn: psycopg.AsyncConnection[Any], healthy: bool) -> None:
+        """Keep ``conn`` idle for this loop's next call (up to ``pool_size``), else close it."""
+        loop = asyncio.get_running_loop()
+        idle_status = psycopg.pq.TransactionStatus.IDLE
+        keep = healthy and not conn.closed and conn.info.transaction_status == idle_status
+        with self._lock:
+            if keep and not self._closed:
+                idle = self._aidle.setdefault(loop, [])
+                if len(idle) < self.pool_size:
+                    idle.append(conn)
+                    return
+        await conn.close()
 
     async def _aexecute(self, op: Callable[[], Op[T]], *, write: bool, lazy: bool = False) -> T:
         self._check_open()
         try:
             if self._conninfo is not None:
-                pool = await self._own_apool()
-                async with pool.connection() as conn:
-                    return await self._atransaction(conn, op, write, lazy)
+                conn = await self._own_aconn()
+                healthy = False
+                try:
+                    result = await self._atransaction(conn, op, write, lazy)
+                    healthy = True
+                    return result
+                finally:
+                    await self._release_aconn(conn, healthy)
             if self._conn is not None or self._pool is not None:
                 return await asyncio.to_thread(self._execute, op, write=write, lazy=lazy)
             loop = asyncio.get_running_loop()
@@ -367,28 +384,31 @@ class PostgresSaver(SqlSaver):
     # -- closing ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the pools this saver opened. Further calls raise RuntimeError.
+        """Close the pool and connections this saver opened. Further calls raise
+        RuntimeError.
 
-        An async pool can only be closed on its running loop: prefer ``aclose()`` (or
-        ``async with``) when the saver made async calls.
+        An async connection is closed on its loop: prefer ``aclose()`` (or ``async with``)
+        when the saver made async calls; idle ones of a loop that runs in another thread are
+        closed there, those of a loop that is gone were only sockets.
         """
         with self._lock:
             self._closed = True
             pool = self._pool if self._owns_pool else None
-            apools, self._apools = self._apools, {}
+            aidle, self._aidle = self._aidle, {}
         if pool is not None:
             pool.close()
-        for loop, apool in apools.items():
+        for loop, conns in aidle.items():
             if loop.is_running() and not _on_loop(loop):
-                asyncio.run_coroutine_threadsafe(apool.close(), loop).result(timeout=30)
+                for conn in conns:
+                    asyncio.run_coroutine_threadsafe(conn.close(), loop).result(timeout=30)
 
     async def aclose(self) -> None:
-        """Close every pool this saver opened (async pools of this loop awaited)."""
+        """Close everything this saver opened (this loop's connections awaited)."""
         loop = asyncio.get_running_loop()
         with self._lock:
-            apool = self._apools.pop(loop, None)
-        if apool is not None:
-            await apool.close()
+            conns = self._aidle.pop(loop, [])
+        for conn in conns:
+            await conn.close()
         await asyncio.to_thread(self.close)
 
 
