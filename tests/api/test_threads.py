@@ -285,13 +285,14 @@ def test_thread_ttl_deletes_idle_threads(sync_client: Any, api_redis: Any) -> No
     kept = sync_client.threads.create()["thread_id"]
     # a busy thread is not idle: its TTL (0.3 s) counts from its run's end
     busy = sync_client.threads.create()["thread_id"]
-    run = sync_client.runs.create(busy, "slow", input={"items": []})  # 2 s and more
+    sync_client.runs.create(busy, "slow", input={"items": []})  # 2 s and more
     sync_client.threads.update(busy, metadata={}, ttl={"ttl": 0.005})
     time.sleep(1.2)  # sweeps every 0.5 s
+    # still there long after 0.3 s: its idleness has not begun
     assert sync_client.threads.get(busy)["status"] == "busy"
     assert _gone_within(sync_client, brief, 15) < 15
-    sync_client.runs.join(busy, run["run_id"])
-    assert sync_client.threads.get(busy)["status"] == "idle"
+    # once its run ends (maybe before brief went, on a loaded machine), it goes too;
+    # no join here: the thread and its runs may already be deleted by then
     _gone_within(sync_client, busy, 15)
     assert sync_client.threads.get(kept)  # no TTL: stays
     # a TTL set later by update; deleted with its checkpoints and runs, off the lists
